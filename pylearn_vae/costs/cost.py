@@ -1,0 +1,38 @@
+"""The ``Cost`` base class."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pytensor
+
+__all__ = ["Cost"]
+
+
+class Cost:
+    """An objective to minimise, built symbolically from a model and a batch.
+
+    Subclasses implement :meth:`expr`; :meth:`get_gradients` differentiates
+    it with respect to the model's parameters.
+    """
+
+    supervised = False
+
+    def expr(self, model, data, **kwargs):
+        """Return a scalar symbolic cost for ``model`` on the batch ``data``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement expr")
+
+    def get_data_specs(self, model):
+        """Return ``(space, source)`` describing the batch this cost needs."""
+        return (model.get_input_space(), model.input_source)
+
+    def get_gradients(self, model, data, **kwargs):
+        """Return ``(gradients, updates)``: an OrderedDict param -> gradient, and {}."""
+        cost = self.expr(model, data, **kwargs)
+        params = list(model.get_params())
+        grads = pytensor.grad(cost, params, disconnected_inputs="raise")
+        return OrderedDict(zip(params, grads)), OrderedDict()
+
+    def get_monitoring_channels(self, model, data, **kwargs) -> OrderedDict:
+        """Extra named scalar expressions to monitor (none by default)."""
+        return OrderedDict()

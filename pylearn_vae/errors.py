@@ -1,0 +1,24 @@
+"""Exception types raised by pylearn_vae."""
+
+from __future__ import annotations
+
+__all__ = ["UnsupportedOptionError", "check_unsupported"]
+
+
+class UnsupportedOptionError(ValueError):
+    """A Pylearn2 keyword argument that pylearn_vae accepts but does not implement."""
+
+
+def check_unsupported(owner: str, **options) -> None:
+    """Raise :class:`UnsupportedOptionError` for every option not at its default.
+
+    Each keyword maps to ``(value, default)``; a Pylearn2 YAML that sets an
+    option we do not implement fails loudly instead of being ignored.
+    """
+    bad = [name for name, (value, default) in options.items() if value != default]
+    if bad:
+        raise UnsupportedOptionError(
+            f"{owner}: option(s) {', '.join(repr(b) for b in bad)} are accepted for "
+            "Pylearn2 compatibility but not implemented by pylearn_vae; remove them "
+            "(see docs/differences.md)"
+        )

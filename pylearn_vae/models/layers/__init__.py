@@ -1,0 +1,21 @@
+"""Layers of an MLP, one concept per module, re-exported here."""
+
+from pylearn_vae.models.layers.base import Layer
+from pylearn_vae.models.layers.composite import CompositeLayer
+from pylearn_vae.models.layers.linear import (
+    Linear,
+    RectifiedLinear,
+    Sigmoid,
+    Softplus,
+    Tanh,
+)
+
+__all__ = [
+    "Layer",
+    "Linear",
+    "RectifiedLinear",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "CompositeLayer",
+]

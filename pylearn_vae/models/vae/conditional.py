@@ -1,0 +1,257 @@
+r"""Conditional distributions: :math:`p_\theta(\mathbf{x}\mid\mathbf{z})` and
+:math:`q_\phi(\mathbf{z}\mid\mathbf{x})`.
+
+A :class:`Conditional` maps its input through a nested MLP to the
+parameters of a distribution, samples from it (with or without the
+reparametrization trick) and scores samples. Every method broadcasts over
+a leading samples axis: parameters of shape ``(batch, ndim)`` combine with
+samples or noise of shape ``(num_samples, batch, ndim)``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pytensor.tensor as pt
+
+from pylearn_vae.expr.basic import mean
+from pylearn_vae.expr.probability import log_bernoulli, log_diag_gaussian
+from pylearn_vae.models.layers import CompositeLayer, Linear
+from pylearn_vae.models.mlp import MLP
+from pylearn_vae.models.model import Model
+from pylearn_vae.space import CompositeSpace, VectorSpace
+from pylearn_vae.utils import floatX
+
+__all__ = ["Conditional", "BernoulliVector", "DiagonalGaussian"]
+
+
+class Conditional(Model):
+    """Base class of conditional distributions in the VAE framework.
+
+    Parameters
+    ----------
+    mlp : pylearn_vae.models.mlp.MLP
+        A *nested* MLP (built without ``nvis`` or ``input_space``) mapping
+        the conditioning variable to the distribution's parameters.
+    name : str
+        Identifier, e.g. ``'conditional'`` or ``'posterior'``; it prefixes
+        parameter names and monitoring channels.
+    output_layer_required : bool
+        If true, the MLP ends at its last hidden layer and this class adds
+        its default output layer. If false, the MLP's last layer must
+        already output the distribution's parameters.
+    """
+
+    def __init__(self, mlp, name: str, output_layer_required: bool = True) -> None:
+        super().__init__()
+        if not isinstance(mlp, MLP):
+            raise TypeError(
+                f"{type(self).__name__} {name!r} expects an MLP, got {type(mlp).__name__}"
+            )
+        if not mlp._nested:
+            raise ValueError(
+                f"{type(self).__name__} {name!r} expects an MLP whose input space has not "
+                "been defined yet: do not give 'nvis' or 'input_space' to that MLP, the "
+                "VAE sets it"
+            )
+        if not isinstance(name, str) or not name:
+            raise ValueError(
+                f"{type(self).__name__}: name must be a non-empty string, got {name!r}"
+            )
+        self.mlp = mlp
+        self.name = name
+        self.output_layer_required = bool(output_layer_required)
+        self._vae = None
+        self.rng = None
+        self.srng = None
+        self.batch_size = None
+        self.ndim: int | None = None
+
+    # -- wiring ----------------------------------------------------------
+    def get_vae(self):
+        """Return the VAE this conditional belongs to, or None."""
+        return self._vae
+
+    def set_vae(self, vae) -> None:
+        """Attach to ``vae``; a conditional can belong to one VAE only."""
+        if self._vae is not None:
+            raise RuntimeError(
+                f"this {type(self).__name__} instance ({self.name!r}) already belongs to another VAE"
+            )
+        self._vae = vae
+        self.rng = vae.rng
+        self.srng = vae.srng.spawn(self.name)
+        self.batch_size = vae.batch_size
+
+    def initialize_parameters(self, input_space, ndim: int) -> None:
+        """Build the MLP for inputs in ``input_space`` and ``ndim`` outputs."""
+        self.ndim = int(ndim)
+        self.input_space = input_space
+        if self.output_layer_required:
+            self.mlp.add_layers([self._get_default_output_layer()])
+        self.mlp.set_mlp(self)
+        self.mlp.set_input_space(input_space)
+        self._validate_mlp()
+        self._params = self.mlp.get_params()
+        for param in self._params:
+            param.name = f"{self.name}_{param.name}"
+
+    def _get_default_output_layer(self):
+        raise NotImplementedError(f"{type(self).__name__} does not define a default output layer")
+
+    def _get_required_mlp_output_space(self):
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define its required MLP output space"
+        )
+
+    def _validate_mlp(self) -> None:
+        expected = self._get_required_mlp_output_space()
+        received = self.mlp.get_output_space()
+        if received != expected:
+            hint = (
+                ""
+                if self.output_layer_required
+                else " (with output_layer_required=False the MLP's last layer must produce "
+                "the distribution's parameters)"
+            )
+            raise ValueError(
+                f"the MLP of {type(self).__name__} {self.name!r} outputs {received!r} but "
+                f"{type(self).__name__} needs {expected!r}{hint}"
+            )
+
+    # -- parameters ------------------------------------------------------
+    def get_lr_scalers(self) -> OrderedDict:
+        return self.mlp.get_lr_scalers()
+
+    def _modify_updates(self, updates) -> None:
+        self.mlp.modify_updates(updates)
+
+    def get_weights(self):
+        return self.mlp.get_weights()
+
+    # -- distribution ----------------------------------------------------
+    def encode_conditional_params(self, X) -> tuple:
+        """Map ``X`` to the tuple of the distribution's parameters."""
+        params = self.mlp.fprop(X)
+        return params if isinstance(params, tuple) else (params,)
+
+    def conditional_expectation(self, conditional_params):
+        """Expected value of the distribution with these parameters."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement conditional_expectation"
+        )
+
+    def sample_from_conditional(self, conditional_params, epsilon=None, num_samples=None):
+        """Draw samples; with ``epsilon``, use the reparametrization trick."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement sample_from_conditional"
+        )
+
+    def sample_from_epsilon(self, shape):
+        """Draw the canonical noise used by the reparametrization trick."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot sample with the reparametrization trick "
+            "(it does not implement sample_from_epsilon)"
+        )
+
+    def log_conditional(self, samples, conditional_params):
+        """Log-probability of ``samples`` (summed over the last axis)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement log_conditional")
+
+    def monitoring_channels_from_conditional_params(self, conditional_params) -> OrderedDict:
+        """Monitoring channels computed from the parameters (none by default)."""
+        return OrderedDict()
+
+    def _require_srng(self):
+        if self.srng is None:
+            raise RuntimeError(
+                f"{type(self).__name__} {self.name!r} must belong to a VAE before sampling"
+            )
+        return self.srng
+
+
+class BernoulliVector(Conditional):
+    r"""Independent Bernoulli units; the parameters are pre-sigmoid activations.
+
+    .. math::
+        p(\mathbf{a}\mid\mathbf{b}) = \prod_i \sigma(s_i)^{a_i} (1 - \sigma(s_i))^{1 - a_i},
+        \qquad \mathbf{s} = \mathrm{MLP}(\mathbf{b})
+    """
+
+    def _get_default_output_layer(self):
+        return Linear(dim=self.ndim, layer_name="mu", irange=0.01)
+
+    def _get_required_mlp_output_space(self):
+        return VectorSpace(dim=self.ndim)
+
+    def sample_from_conditional(self, conditional_params, epsilon=None, num_samples=None):
+        if epsilon is not None:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} cannot sample with the "
+                "reparametrization trick: binary samples are not a differentiable "
+                "function of noise. Call it without epsilon."
+            )
+        if num_samples is None:
+            raise ValueError("BernoulliVector.sample_from_conditional needs num_samples")
+        (S,) = conditional_params
+        u = self._require_srng().uniform(size=S.shape)
+        return pt.lt(u, pt.sigmoid(S)).astype(floatX())
+
+    def conditional_expectation(self, conditional_params):
+        return pt.sigmoid(conditional_params[0])
+
+    def log_conditional(self, samples, conditional_params):
+        return log_bernoulli(samples, conditional_params[0])
+
+
+class DiagonalGaussian(Conditional):
+    r"""Gaussian with diagonal covariance: mean and log standard deviation heads.
+
+    .. math::
+        f(\mathbf{a}\mid\mathbf{b}) = \prod_i \mathcal{N}(a_i \mid \mu_i(\mathbf{b}),
+        \sigma_i(\mathbf{b})^2)
+
+    Reparametrized samples are :math:`\mu + \sigma \odot \epsilon` with
+    standard normal :math:`\epsilon`.
+    """
+
+    def _get_default_output_layer(self):
+        return CompositeLayer(
+            layer_name="conditional",
+            layers=[
+                Linear(dim=self.ndim, layer_name="mu", irange=0.01),
+                Linear(dim=self.ndim, layer_name="log_sigma", irange=0.01),
+            ],
+        )
+
+    def _get_required_mlp_output_space(self):
+        return CompositeSpace([VectorSpace(dim=self.ndim), VectorSpace(dim=self.ndim)])
+
+    def monitoring_channels_from_conditional_params(self, conditional_params) -> OrderedDict:
+        _, log_sigma = conditional_params
+        sigma = pt.exp(log_sigma)
+        rval = OrderedDict()
+        rval[f"{self.name}_sigma_min"] = sigma.min()
+        rval[f"{self.name}_sigma_max"] = sigma.max()
+        sigma_mean = mean(sigma)
+        rval[f"{self.name}_sigma_mean"] = sigma_mean
+        rval[f"{self.name}_sigma_std"] = pt.sqrt(mean(pt.sqr(sigma - sigma_mean)))
+        return rval
+
+    def sample_from_epsilon(self, shape):
+        return self._require_srng().normal(size=shape)
+
+    def sample_from_conditional(self, conditional_params, epsilon=None, num_samples=None):
+        mu, log_sigma = conditional_params
+        if epsilon is None:
+            if num_samples is None:
+                raise ValueError("DiagonalGaussian.sample_from_conditional needs num_samples")
+            epsilon = self.sample_from_epsilon(mu.shape)
+        return mu + pt.exp(log_sigma) * epsilon
+
+    def conditional_expectation(self, conditional_params):
+        return conditional_params[0]
+
+    def log_conditional(self, samples, conditional_params):
+        mu, log_sigma = conditional_params
+        return log_diag_gaussian(samples, mu, log_sigma)

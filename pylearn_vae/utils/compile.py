@@ -1,0 +1,79 @@
+"""The one obvious way to compile: ``function`` adds the RNG updates."""
+
+from __future__ import annotations
+
+import pytensor
+from pytensor.compile.mode import Mode, get_mode
+from pytensor.graph.rewriting.basic import in2out, node_rewriter
+from pytensor.tensor.math import Sum
+
+from pylearn_vae.utils.rng import rng_updates
+
+__all__ = ["function", "resolve_mode", "is_jax_mode"]
+
+
+@node_rewriter([Sum])
+def _sum_in_output_dtype(fgraph, node):
+    """Accumulate float sums in their output dtype.
+
+    PyTensor sums float32 tensors with a float64 accumulator and casts back.
+    The C and Numba backends honour the cast; the JAX backend returns the
+    float64 accumulator, which would turn a float32 graph into float64 on
+    the GPU. This rewrite is applied to JAX modes only, after all of
+    PyTensor's own rewrites (which create new sums).
+    """
+    op = node.op
+    out = node.outputs[0]
+    if not out.dtype.startswith("float") or op.acc_dtype == out.dtype:
+        return None
+    return [Sum(axis=op.axis, dtype=op.dtype, acc_dtype=out.dtype)(node.inputs[0])]
+
+
+def is_jax_mode(mode: Mode) -> bool:
+    """Whether ``mode`` compiles with PyTensor's JAX linker."""
+    return type(mode.linker).__name__.startswith("JAX")
+
+
+def resolve_mode(mode=None) -> Mode:
+    """Return the ``Mode`` object for ``mode`` (None: PyTensor's configured default),
+    with this package's backend-specific rewrites added."""
+    resolved = get_mode(mode)
+    if is_jax_mode(resolved):
+        resolved = resolved.register(
+            (in2out(_sum_in_output_dtype, name="pylearn_vae_sum_acc"), 100)
+        )
+    return resolved
+
+
+def function(inputs, outputs=None, updates=None, mode=None, **kwargs):
+    """Compile like ``pytensor.function``, adding every random draw's update.
+
+    Without the updates a compiled function would reuse the same random
+    state and return the same noise at every call. Giving an explicit update
+    for a draw's random state that differs from the draw's own next state
+    is an error.
+
+    Parameters
+    ----------
+    inputs, outputs, **kwargs
+        As for ``pytensor.function``.
+    updates : dict or list of pairs, optional
+        Extra updates (parameters, velocities, ...).
+    mode : str or Mode, optional
+        ``None`` uses PyTensor's configured default (set it with
+        ``PYTENSOR_FLAGS=mode=NUMBA``, ``mode=CVM`` or ``mode=JAX``). JAX
+        needs concrete shapes: give symbolic inputs a static batch size
+        (``space.make_theano_batch(batch_size=N)``).
+    """
+    user_updates = dict(updates or {})
+    found = rng_updates([outputs, list(user_updates.values())])
+    for rng, nxt in found.items():
+        if rng in user_updates and user_updates[rng] is not nxt:
+            raise ValueError(
+                f"an update for random state {rng.name!r} was given explicitly "
+                "and differs from the draw's own next state"
+            )
+    merged = {**user_updates, **found}
+    return pytensor.function(
+        inputs, outputs, updates=list(merged.items()), mode=resolve_mode(mode), **kwargs
+    )

@@ -1,0 +1,174 @@
+"""Explicit randomness.
+
+Two kinds of random number generators exist in this package:
+
+* NumPy ``RandomState`` objects, used in Python for weight initialisation
+  and data shuffling (:func:`make_np_rng`, with Pylearn2's signature);
+* symbolic draws inside PyTensor graphs. PyTensor 3 deprecates
+  ``RandomStream`` and automatic ``default_update``s, so every draw made by
+  :class:`SymbolicRNG` uses its own shared NumPy ``Generator`` whose next
+  state is an output of the draw. :func:`rng_updates` finds those next
+  states in any graph, and :func:`pylearn_vae.utils.compile.function`
+  passes them to ``pytensor.function`` so that a compiled function draws
+  fresh noise on every call.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.traversal import ancestors
+from pytensor.tensor.random.op import RandomVariable
+
+from pylearn_vae.utils import floatX
+
+__all__ = ["make_np_rng", "SymbolicRNG", "rng_updates", "DEFAULT_SEED"]
+
+DEFAULT_SEED = (2014, 10, 8)
+
+
+def make_np_rng(rng_or_seed=None, default_seed=None, which_method=None):
+    """Return a ``numpy.random.RandomState``, as Pylearn2's helper did.
+
+    Parameters
+    ----------
+    rng_or_seed : RandomState, int, sequence of int or None
+        An existing generator (returned unchanged), or a seed.
+    default_seed : int, sequence of int or None
+        Seed used when ``rng_or_seed`` is None; if both are None a fixed
+        project-wide seed is used so that runs are reproducible.
+    which_method : str or list of str, optional
+        Names of methods the generator must provide (checked).
+    """
+    if isinstance(rng_or_seed, np.random.RandomState):
+        rng = rng_or_seed
+    else:
+        seed = rng_or_seed if rng_or_seed is not None else default_seed
+        if seed is None:
+            seed = list(DEFAULT_SEED)
+        rng = np.random.RandomState(seed)
+    if which_method is not None:
+        methods = [which_method] if isinstance(which_method, str) else which_method
+        for method in methods:
+            if not hasattr(rng, method):
+                raise ValueError(f"the random generator has no method {method!r}")
+    return rng
+
+
+def _seed_sequence(seed) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence(list(DEFAULT_SEED))
+    if isinstance(seed, numbers.Integral):
+        if seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        return np.random.SeedSequence(int(seed))
+    return np.random.SeedSequence([int(s) for s in seed])
+
+
+class SymbolicRNG:
+    """Source of symbolic random draws with explicit, per-draw RNG states.
+
+    Each call creates a fresh shared ``numpy.random.Generator`` seeded from a
+    child of this object's ``SeedSequence``; draws made in the same order
+    from equal seeds are therefore identical, and two draws in one graph are
+    independent.
+
+    Parameters
+    ----------
+    seed : int, sequence of int, SeedSequence or None
+        Root seed.
+    name : str
+        Prefix for the names of the shared RNG variables (useful when
+        inspecting or checkpointing graphs).
+    """
+
+    def __init__(self, seed=None, name: str = "rng") -> None:
+        self._seed_seq = _seed_sequence(seed)
+        self.name = name
+        self._count = 0
+
+    def spawn(self, name: str) -> SymbolicRNG:
+        """Return an independent child source (for a sub-component)."""
+        (child,) = self._seed_seq.spawn(1)
+        return SymbolicRNG(child, name=f"{self.name}.{name}")
+
+    def _new_shared_rng(self):
+        (child,) = self._seed_seq.spawn(1)
+        self._count += 1
+        return pytensor.shared(np.random.default_rng(child), name=f"{self.name}[{self._count}]")
+
+    def normal(self, size, avg=0.0, std=1.0, dtype: str | None = None):
+        """Symbolic draw from a normal distribution of the given ``size``."""
+        dtype = dtype or floatX()
+        _, draw = pt.random.normal(
+            avg,
+            std,
+            size=size,
+            rng=self._new_shared_rng(),
+            dtype=dtype,
+            return_next_rng=True,
+        )
+        return draw
+
+    def uniform(self, size, low=0.0, high=1.0, dtype: str | None = None):
+        """Symbolic draw from a uniform distribution on ``[low, high)``."""
+        dtype = dtype or floatX()
+        _, draw = pt.random.uniform(
+            low,
+            high,
+            size=size,
+            rng=self._new_shared_rng(),
+            dtype=dtype,
+            return_next_rng=True,
+        )
+        return draw
+
+
+def _flatten(obj):
+    if isinstance(obj, dict):
+        for value in obj.values():
+            yield from _flatten(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            yield from _flatten(value)
+    elif obj is not None:
+        yield obj
+
+
+def rng_updates(outputs) -> dict:
+    """Return ``{shared_rng: next_rng}`` for every random draw in a graph.
+
+    Parameters
+    ----------
+    outputs : variable or iterable of variables (or a mapping of updates)
+        The graph(s) to search.
+
+    Raises
+    ------
+    ValueError
+        If one shared RNG feeds two different draws (the draws would be
+        identical and their updates would conflict).
+    """
+    roots = [r for r in _flatten(outputs) if isinstance(r, pytensor.graph.basic.Variable)]
+    updates: dict = {}
+    for var in ancestors(roots):
+        node = var.owner
+        if node is None or not isinstance(node.op, RandomVariable):
+            continue
+        rng = node.inputs[0]
+        if not isinstance(rng, SharedVariable):
+            continue
+        nxt = node.outputs[0]
+        if rng in updates and updates[rng] is not nxt:
+            raise ValueError(
+                f"shared RNG {rng.name!r} feeds two random draws in one graph; "
+                "draw each with its own RNG (SymbolicRNG does this)"
+            )
+        updates[rng] = nxt
+    return updates

@@ -1,0 +1,92 @@
+"""The criterion, its gradient and the IS estimate agree across backends.
+
+C ("CVM"), Numba and JAX compile the same graph with the noise given as an
+input, so their outputs must agree to float32 tolerance. JAX is the route to
+GPUs (``pip install -e .[jax]`` plus ``jax[cuda]``); it is tested on the CPU.
+"""
+
+import warnings
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+
+from pylearn_vae.costs.vae import VAECriterion
+from pylearn_vae.utils import floatX
+from pylearn_vae.utils.compile import function
+from tests.conftest import binary_data, make_vae
+
+BATCH, NVIS, NHID, S = 16, 12, 3, 3
+
+
+def _graph():
+    v = make_vae(nvis=NVIS, nhid=NHID, irange=0.5, seed=11)
+    X = v.get_input_space().make_theano_batch("X", batch_size=BATCH)
+    eps = pt.tensor3("eps", dtype=floatX(), shape=(S, BATCH, NHID))
+    v.posterior.sample_from_epsilon = lambda shape: eps
+    cost = VAECriterion(num_samples=S)
+    grads, _ = cost.get_gradients(v, X)
+    outputs = [cost.expr(v, X), v.log_likelihood_approximation(X, S), *grads.values()]
+    return X, eps, outputs
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    rng = np.random.default_rng(0)
+    return binary_data(BATCH, NVIS, seed=2), rng.standard_normal((S, BATCH, NHID)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def reference(inputs):
+    import pytensor
+
+    with pytensor.config.change_flags(warn_float64="ignore"):
+        X, eps, outputs = _graph()
+        return function([X, eps], outputs, mode="CVM")(*inputs)
+
+
+@pytest.fixture(autouse=True)
+def _allow_pytensor_internal_float64(float64_graphs):
+    """With a static batch size, one of PyTensor's own rewrites (a sum over an
+    Alloc) multiplies by an int64 size in float64 and casts straight back.
+    Our graph is float32: the tests below check every output's dtype."""
+
+
+def _jax_or_skip():
+    return pytest.importorskip("jax", reason="the JAX backend needs the [jax] extra")
+
+
+@pytest.mark.parametrize("mode", ["NUMBA", pytest.param("JAX", marks=pytest.mark.jax)])
+def test_backend_matches_c_backend(mode, inputs, reference):
+    if mode == "JAX":
+        _jax_or_skip()
+    X, eps, outputs = _graph()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # JAX copies RNG shared variables
+        result = function([X, eps], outputs, mode=mode)(*inputs)
+    assert len(result) == len(reference) > 10
+    for got, want in zip(result, reference):
+        got = np.asarray(got)
+        assert got.dtype == np.float32, mode  # float32 end to end, also on JAX
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.jax
+def test_jax_draws_fresh_noise_with_internal_rngs():
+    _jax_or_skip()
+    v = make_vae(nvis=NVIS, nhid=NHID, irange=0.5, seed=12)
+    X = v.get_input_space().make_theano_batch(batch_size=BATCH)
+    cost = VAECriterion(num_samples=2)
+    grads, _ = cost.get_gradients(v, X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        f = function(
+            [X],
+            [cost.expr(v, X), v.log_likelihood_approximation(X, 10).sum(), *grads.values()],
+            mode="JAX",
+        )
+    x = binary_data(BATCH, NVIS, seed=3)
+    first, second = f(x), f(x)
+    assert np.isfinite(first[0]) and first[0] > 0
+    assert first[0] != second[0] and first[1] != second[1]
+    assert all(np.all(np.isfinite(g)) for g in first[2:])
