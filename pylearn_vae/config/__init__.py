@@ -1,0 +1,1 @@
+"""Configuration: instantiating objects from Pylearn2-style YAML."""

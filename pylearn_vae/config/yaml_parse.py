@@ -1,0 +1,442 @@
+"""Build objects from Pylearn2-style YAML files.
+
+Supported tags:
+
+* ``!obj:dotted.path.Callable {key: value, ...}`` calls the callable with the
+  mapping as keyword arguments;
+* ``!import dotted.name`` is the named module or object itself;
+* ``!float 'value'`` is a float; YAML 1.1 floats without a dot (``1e-3``)
+  are read as floats too, not strings;
+* ``!pkl: 'path'`` loads a model file through :func:`pylearn_vae.utils.serial.load`.
+
+``${VAR}`` in any string is replaced from the ``environ`` mapping, then from
+the process environment. Anchors and aliases keep their YAML meaning: an
+alias refers to the *same* object as its anchor.
+
+Loading happens in two phases: the text is parsed into proxies on a private
+``yaml.SafeLoader`` subclass (nothing is imported or called, no PyYAML global
+state is touched), then the proxies are instantiated. Every error names the
+file, line and column of the node that caused it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import importlib
+import inspect
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "load",
+    "load_path",
+    "ConfigError",
+    "ObjectProxy",
+    "preprocess",
+]
+
+
+class ConfigError(ValueError):
+    """An error in a YAML configuration, located by file, line and column."""
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        self.where = where
+        self.detail = message
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+@dataclass(eq=False)
+class _Mark:
+    source: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.source}, line {self.line}, column {self.column}"
+
+
+def _mark(source: str, node) -> _Mark:
+    return _Mark(source, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+@dataclass(eq=False)
+class ObjectProxy:
+    """A parsed ``!obj:`` node, not yet instantiated."""
+
+    callable_name: str
+    kwargs: dict
+    mark: _Mark
+    key_marks: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"ObjectProxy({self.callable_name!r} at {self.mark})"
+
+
+@dataclass(eq=False)
+class _ImportProxy:
+    name: str
+    mark: _Mark
+
+
+@dataclass(eq=False)
+class _PklProxy:
+    path: str
+    mark: _Mark
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def preprocess(
+    string: str, environ: Mapping[str, str] | None = None, where: str | None = None
+) -> str:
+    """Replace ``${VAR}`` (and ``$VAR``) in ``string``.
+
+    Values come from ``environ`` first, then from ``os.environ``. An
+    undefined variable is a :class:`ConfigError`.
+
+    >>> preprocess("${STEM}_best.pkl", {"STEM": "run1"})
+    'run1_best.pkl'
+    """
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        if environ is not None and name in environ:
+            return str(environ[name])
+        if name in os.environ:
+            return os.environ[name]
+        raise ConfigError(
+            f"environment variable ${{{name}}} is not defined; set it in the environment "
+            "or pass it in environ=",
+            where,
+        )
+
+    return _VAR.sub(replace, string)
+
+
+# YAML 1.1 floats need a dot; Pylearn2 files write 1e-3 and expect a float.
+_FLOAT_RE = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+def _make_loader(source: str, environ: Mapping[str, str] | None):
+    """Return a fresh SafeLoader subclass bound to ``source`` and ``environ``."""
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
+
+    def construct_str(loader, node):
+        value = loader.construct_scalar(node)
+        return preprocess(value, environ, str(_mark(source, node)))
+
+    def construct_mapping(loader, node, deep=True):
+        if not isinstance(node, yaml.MappingNode):
+            raise ConfigError(
+                f"expected a mapping of keyword arguments, found {node.id}",
+                str(_mark(source, node)),
+            )
+        loader.flatten_mapping(node)
+        result: dict = {}
+        marks: dict = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | type(None)):
+                raise ConfigError(
+                    f"mapping keys must be scalars, got {key!r}", str(_mark(source, key_node))
+                )
+            if key in result:
+                raise ConfigError(
+                    f"duplicate key {key!r} (first given at line {marks[key].line})",
+                    str(_mark(source, key_node)),
+                )
+            marks[key] = _mark(source, key_node)
+            result[key] = loader.construct_object(value_node, deep=deep)
+        return result, marks
+
+    def construct_plain_mapping(loader, node):
+        result, _ = construct_mapping(loader, node)
+        return result
+
+    def construct_obj(loader, suffix, node):
+        mark = _mark(source, node)
+        if not suffix:
+            raise ConfigError(
+                "!obj: needs a dotted name, as in !obj:pylearn_vae.models.vae.VAE", str(mark)
+            )
+        if isinstance(node, yaml.ScalarNode) and loader.construct_scalar(node) in ("", None):
+            kwargs, marks = {}, {}
+        elif isinstance(node, yaml.MappingNode):
+            kwargs, marks = construct_mapping(loader, node)
+        else:
+            raise ConfigError(
+                f"!obj:{suffix} must be followed by a mapping of keyword arguments, found {node.id}",
+                str(mark),
+            )
+        for key, key_mark in marks.items():
+            if not isinstance(key, str):
+                raise ConfigError(
+                    f"keyword argument names must be strings, got {key!r}", str(key_mark)
+                )
+        return ObjectProxy(suffix, kwargs, mark, marks)
+
+    def construct_import(loader, suffix, node):
+        name = suffix or loader.construct_scalar(node)
+        return _ImportProxy(str(name).strip(), _mark(source, node))
+
+    def construct_float(loader, node):
+        value = loader.construct_scalar(node)
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(
+                f"!float expects a number, got {value!r}", str(_mark(source, node))
+            ) from None
+
+    def construct_pkl(loader, node):
+        path = construct_str(loader, node)
+        return _PklProxy(path, _mark(source, node))
+
+    def construct_undefined(loader, node):
+        raise ConfigError(
+            f"unknown YAML tag {node.tag!r}; supported tags are !obj:, !import, !float and !pkl:",
+            str(_mark(source, node)),
+        )
+
+    _Loader.add_constructor("tag:yaml.org,2002:str", construct_str)
+    _Loader.add_constructor("tag:yaml.org,2002:map", construct_plain_mapping)
+    _Loader.add_multi_constructor("!obj:", construct_obj)
+    _Loader.add_multi_constructor("!import:", construct_import)
+    _Loader.add_constructor("!import", lambda loader, node: construct_import(loader, "", node))
+    _Loader.add_constructor("!float", construct_float)
+    _Loader.add_constructor("!pkl:", construct_pkl)
+    _Loader.add_constructor(None, construct_undefined)
+    return _Loader
+
+
+# --- phase 1: parse ------------------------------------------------------------
+
+
+def _parse(text: str, source: str, environ):
+    loader_cls = _make_loader(source, environ)
+    loader = loader_cls(text)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
+        raise ConfigError(f"invalid YAML: {exc.problem or exc}", where) from None
+    finally:
+        loader.dispose()
+
+
+# --- phase 2: instantiate ------------------------------------------------------
+
+
+def _import_dotted(name: str, mark: _Mark):
+    """Import ``name``: the longest importable module prefix, then attributes."""
+    parts = name.split(".")
+    if not all(p.isidentifier() for p in parts):
+        raise ConfigError(f"{name!r} is not a valid dotted Python name", str(mark))
+    if len(parts) == 1:
+        if hasattr(builtins, name):
+            return getattr(builtins, name)
+        raise ConfigError(f"{name!r} is not a dotted path to a class or function", str(mark))
+    module = None
+    error: Exception | None = None
+    for i in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:i])
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name) or exc.name == module_name:
+                error = exc
+                continue
+            raise ConfigError(f"importing module {module_name!r} failed: {exc}", str(mark)) from exc
+        except Exception as exc:  # an import-time error inside the module
+            raise ConfigError(
+                f"importing module {module_name!r} failed: {type(exc).__name__}: {exc}", str(mark)
+            ) from exc
+        obj = module
+        for depth, attr in enumerate(parts[i:], start=i):
+            if not hasattr(obj, attr):
+                owner = ".".join(parts[:depth])
+                public = [n for n in dir(obj) if not n.startswith("_")]
+                close = difflib.get_close_matches(attr, public, n=1, cutoff=0.6)
+                hint = f"; did you mean {owner}.{close[0]}?" if close else ""
+                raise ConfigError(f"{owner!r} has no attribute {attr!r}{hint}", str(mark))
+            obj = getattr(obj, attr)
+        return obj
+    raise ConfigError(f"no module named {parts[0]!r} (needed for {name!r})", str(mark)) from error
+
+
+def _accepted_keywords(fn) -> tuple[list[str], bool, list[str]]:
+    """Return (accepted names, takes **kwargs, required names) for a callable."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return [], True, []
+    names, required, var_kw = [], [], False
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            var_kw = True
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            names.append(p.name)
+            if p.default is p.empty:
+                required.append(p.name)
+    if var_kw and inspect.isclass(fn):
+        # Keywords forwarded to base classes through **kwargs are accepted too.
+        for base in fn.__mro__[1:]:
+            init = base.__dict__.get("__init__")
+            if init is None or base is object:
+                continue
+            try:
+                base_sig = inspect.signature(init)
+            except (TypeError, ValueError):
+                continue
+            more_var_kw = False
+            for p in list(base_sig.parameters.values())[1:]:
+                if p.kind is p.VAR_KEYWORD:
+                    more_var_kw = True
+                elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in names:
+                    names.append(p.name)
+                    if p.default is p.empty:
+                        required.append(p.name)
+            if not more_var_kw:
+                var_kw = False
+                break
+    return names, var_kw, required
+
+
+class _Instantiator:
+    def __init__(self, resolve) -> None:
+        self.memo: dict[int, Any] = {}
+        self.resolve = resolve
+
+    def __call__(self, node):
+        key = id(node)
+        if key in self.memo:
+            return self.memo[key]
+        if isinstance(node, ObjectProxy):
+            result = self._build(node)
+        elif isinstance(node, _ImportProxy):
+            result = self.resolve(node.name, node.mark)
+        elif isinstance(node, _PklProxy):
+            result = self._load_pkl(node)
+        elif isinstance(node, dict):
+            result = {k: self(v) for k, v in node.items()}
+        elif isinstance(node, list):
+            result = [self(v) for v in node]
+        else:
+            return node
+        self.memo[key] = result
+        return result
+
+    def _load_pkl(self, node: _PklProxy):
+        from pylearn_vae.utils import serial
+
+        try:
+            return serial.load(node.path)
+        except Exception as exc:
+            raise ConfigError(f"!pkl: could not load {node.path!r}: {exc}", str(node.mark)) from exc
+
+    def _build(self, proxy: ObjectProxy):
+        fn = self.resolve(proxy.callable_name, proxy.mark)
+        if not callable(fn):
+            raise ConfigError(f"{proxy.callable_name!r} is not callable", str(proxy.mark))
+        names, var_kw, required = _accepted_keywords(fn)
+        for key in proxy.kwargs:
+            if key not in names and not var_kw:
+                close = difflib.get_close_matches(key, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(
+                    f"{proxy.callable_name} got an unexpected keyword argument {key!r}{hint}; "
+                    f"accepted: {', '.join(names) or 'none'}",
+                    str(proxy.key_marks.get(key, proxy.mark)),
+                )
+        missing = [n for n in required if n not in proxy.kwargs]
+        if missing:
+            raise ConfigError(
+                f"{proxy.callable_name} is missing required argument(s): {', '.join(missing)}",
+                str(proxy.mark),
+            )
+        kwargs = {k: self(v) for k, v in proxy.kwargs.items()}
+        try:
+            return fn(**kwargs)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                f"building {proxy.callable_name} failed: {type(exc).__name__}: {exc}",
+                str(proxy.mark),
+            ) from exc
+
+
+def _default_resolver():
+    from pylearn_vae.config import legacy
+
+    mapper = legacy.LegacyNameMapper()
+
+    def resolve(name: str, mark: _Mark):
+        return _import_dotted(mapper.map(name, mark), mark)
+
+    return resolve, mapper
+
+
+def load(
+    stream_or_string,
+    environ: Mapping[str, str] | None = None,
+    instantiate: bool = True,
+    source: str | None = None,
+):
+    """Build the object described by a YAML string or open stream.
+
+    Parameters
+    ----------
+    stream_or_string : str or file-like
+        YAML text, or a stream to read it from.
+    environ : mapping, optional
+        Values for ``${VAR}`` substitution, consulted before ``os.environ``.
+    instantiate : bool
+        If false, return the parsed proxies without importing or calling
+        anything.
+    source : str, optional
+        Name used in error messages (defaults to the stream's name).
+    """
+    if hasattr(stream_or_string, "read"):
+        text = stream_or_string.read()
+        source = source or getattr(stream_or_string, "name", "<stream>")
+    else:
+        text = stream_or_string
+        source = source or "<string>"
+    parsed = _parse(text, source, environ)
+    if not instantiate:
+        return parsed
+    resolve, mapper = _default_resolver()
+    result = _Instantiator(resolve)(parsed)
+    mapper.report()
+    return result
+
+
+def load_path(path, environ: Mapping[str, str] | None = None, instantiate: bool = True):
+    """Build the object described by the YAML file at ``path``."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read YAML file: {exc.strerror}", path) from exc
+    return load(text, environ=environ, instantiate=instantiate, source=path)

@@ -1,0 +1,259 @@
+"""The monitor: channel values over whole data sets, recorded after each epoch.
+
+A channel is a symbolic scalar computed on a batch. The monitor evaluates all
+channels of a data set with one compiled function, batch after batch, and
+combines the batch values into an exact whole-set value:
+
+* ``*_min`` / ``*_max`` channels take the minimum / maximum over batches;
+* a ``*_std`` channel with a ``*_mean`` sibling is pooled exactly from the
+  batch means and standard deviations;
+* every other channel is a mean, weighted by batch size (so a smaller last
+  batch counts for what it holds).
+
+Records live on the model (``model.monitor``) and are saved with it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from pylearn_vae.utils.compile import function, is_jax_mode, resolve_mode
+
+__all__ = ["Monitor", "MonitorChannel", "DEFAULT_MONITORING_BATCH_SIZE"]
+
+DEFAULT_MONITORING_BATCH_SIZE = 5000
+
+
+class MonitorChannel:
+    """The history of one channel, in Pylearn2's layout."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.val_record: list[float] = []
+        self.epoch_record: list[int] = []
+        self.batch_record: list[int] = []
+        self.example_record: list[int] = []
+        self.time_record: list[float] = []
+
+    def __repr__(self) -> str:
+        last = self.val_record[-1] if self.val_record else None
+        return f"MonitorChannel({self.name!r}, {len(self.val_record)} values, last={last})"
+
+
+def _combine(names, batch_values, sizes) -> dict:
+    """Exact whole-set values from per-batch channel values."""
+    values = np.asarray(batch_values, dtype=np.float64)  # (batches, channels)
+    weights = np.asarray(sizes, dtype=np.float64)
+    weights = weights / weights.sum()
+    out = {}
+    for j, name in enumerate(names):
+        column = values[:, j]
+        if name.endswith("_min"):
+            out[name] = float(column.min())
+        elif name.endswith("_max"):
+            out[name] = float(column.max())
+        else:
+            out[name] = float(weights @ column)
+    for j, name in enumerate(names):
+        sibling = name[: -len("_std")] + "_mean" if name.endswith("_std") else None
+        if sibling in names:
+            means = values[:, names.index(sibling)]
+            stds = values[:, j]
+            pooled = weights @ (stds**2 + means**2) - out[sibling] ** 2
+            out[name] = float(np.sqrt(max(pooled, 0.0)))
+    return out
+
+
+class Monitor:
+    """Computes and records monitoring channels for a model.
+
+    Parameters
+    ----------
+    model : Model
+        The model whose channels are monitored; the monitor is stored as
+        ``model.monitor``.
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.channels: OrderedDict[str, MonitorChannel] = OrderedDict()
+        self._epochs_seen = 0
+        self._batches_seen = 0
+        self._examples_seen = 0
+        self._last_epoch_seconds = 0.0
+        self._datasets: dict = {}
+        self._batch_size = DEFAULT_MONITORING_BATCH_SIZE
+        self._functions: dict = {}
+        self._names: list[str] = []
+        self._build = None
+        self._extra = None
+
+    @classmethod
+    def get_monitor(cls, model) -> Monitor:
+        """Return ``model.monitor``, creating it if needed (Pylearn2's idiom)."""
+        if getattr(model, "monitor", None) is None:
+            model.monitor = cls(model)
+        return model.monitor
+
+    # -- counters ----------------------------------------------------------
+    def get_epochs_seen(self) -> int:
+        return self._epochs_seen
+
+    def get_batches_seen(self) -> int:
+        return self._batches_seen
+
+    def get_examples_seen(self) -> int:
+        return self._examples_seen
+
+    def report_batch(self, num_examples: int) -> None:
+        self._batches_seen += 1
+        self._examples_seen += int(num_examples)
+
+    def report_epoch(self, seconds: float = 0.0) -> None:
+        self._epochs_seen += 1
+        self._last_epoch_seconds = float(seconds)
+
+    def channel_value(self, name: str) -> float:
+        """Last recorded value of channel ``name``."""
+        if name not in self.channels:
+            raise KeyError(
+                f"no monitor channel named {name!r}; available: {', '.join(sorted(self.channels))}"
+            )
+        record = self.channels[name].val_record
+        if not record:
+            raise ValueError(f"monitor channel {name!r} has no value yet")
+        return record[-1]
+
+    # -- set-up -----------------------------------------------------------
+    def setup(self, datasets, cost, batch_size=None, mode=None, extra=None) -> None:
+        """Prepare channels for ``datasets`` (a dataset or a dict name -> dataset).
+
+        ``cost`` gives ``objective`` and its own channels; the model adds
+        its channels. ``extra`` is a callable returning ``{name: float}`` of
+        values computed in Python (learning rate, momentum, ...).
+        """
+        if datasets is None:
+            datasets = {}
+        elif not isinstance(datasets, dict):
+            datasets = {"": datasets}
+        self._datasets = dict(datasets)
+        if batch_size is not None:
+            if int(batch_size) < 1:
+                raise ValueError(f"monitoring_batch_size must be >= 1, got {batch_size}")
+            self._batch_size = int(batch_size)
+        self._extra = extra
+        self._mode = resolve_mode(mode)
+        self._static = is_jax_mode(self._mode)
+        model = self.model
+        space = model.get_input_space()
+
+        def build(batch_size_or_none):
+            X = space.make_theano_batch("monitor_X", batch_size=batch_size_or_none)
+            exprs = OrderedDict()
+            exprs["objective"] = cost.expr(model, X)
+            exprs.update(cost.get_monitoring_channels(model, X))
+            for name, expr in model.get_monitoring_channels(X).items():
+                if name in exprs:
+                    raise ValueError(
+                        f"monitor channel {name!r} is defined by both the cost and the model"
+                    )
+                exprs[name] = expr
+            return list(exprs), function([X], list(exprs.values()), mode=self._mode)
+
+        self._build = build
+        self._functions = {}
+        if not self._static:
+            self._names, self._functions[None] = build(None)
+        names = self._batch_channel_names()
+        prefixes = [f"{key}_" if key else "" for key in self._datasets]
+        all_names = [p + n for p in prefixes for n in names]
+        all_names += ["epochs_seen", "batches_seen", "examples_seen", "seconds_per_epoch"]
+        all_names += list((extra() if extra else {}).keys())
+        for name in all_names:
+            self.channels.setdefault(name, MonitorChannel(name))
+
+    def _batch_channel_names(self) -> list[str]:
+        if not self._names:
+            # JAX: names come from building (not compiling) one graph.
+            self._names, fn = self._build(self._batch_size)
+            self._functions[self._batch_size] = fn
+        return self._names
+
+    def _function_for(self, size: int):
+        key = size if self._static else None
+        if key not in self._functions:
+            _, self._functions[key] = self._build(key)
+        return self._functions[key]
+
+    # -- evaluation ---------------------------------------------------------
+    def evaluate(self, dataset) -> dict:
+        """Whole-set channel values of ``dataset`` (no recording)."""
+        X = dataset.get_design_matrix()
+        n = X.shape[0]
+        batch_values, sizes = [], []
+        for start in range(0, n, self._batch_size):
+            batch = X[start : start + self._batch_size]
+            batch_values.append([float(v) for v in self._function_for(len(batch))(batch)])
+            sizes.append(len(batch))
+        return _combine(self._names, batch_values, sizes)
+
+    def __call__(self) -> OrderedDict:
+        """Compute every channel, append it to the records and return the values."""
+        now = time.time()
+        values = OrderedDict()
+        for key, dataset in self._datasets.items():
+            prefix = f"{key}_" if key else ""
+            for name, value in self.evaluate(dataset).items():
+                values[prefix + name] = value
+        values["epochs_seen"] = self._epochs_seen
+        values["batches_seen"] = self._batches_seen
+        values["examples_seen"] = self._examples_seen
+        values["seconds_per_epoch"] = self._last_epoch_seconds
+        if self._extra is not None:
+            values.update(self._extra())
+        for name, value in values.items():
+            channel = self.channels.setdefault(name, MonitorChannel(name))
+            channel.val_record.append(value)
+            channel.epoch_record.append(self._epochs_seen)
+            channel.batch_record.append(self._batches_seen)
+            channel.example_record.append(self._examples_seen)
+            channel.time_record.append(now)
+        return values
+
+    def format_report(self) -> str:
+        """The last values as a Pylearn2-style block."""
+        lines = [
+            "Monitoring step:",
+            f"\tEpochs seen: {self._epochs_seen}",
+            f"\tBatches seen: {self._batches_seen}",
+            f"\tExamples seen: {self._examples_seen}",
+        ]
+        for name in sorted(self.channels):
+            record = self.channels[name].val_record
+            if record:
+                value = record[-1]
+                text = f"{value:d}" if isinstance(value, int) else f"{value:.6g}"
+                lines.append(f"\t{name}: {text}")
+        return "\n".join(lines)
+
+    def print_report(self, stream=None) -> None:
+        print(self.format_report(), file=stream or sys.stdout, flush=True)
+
+    # -- pickling -----------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        # Compiled functions, graph builders and data sets are not saved.
+        for key in ("_functions", "_build", "_extra", "_datasets", "_mode"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state) -> None:
+        self.__dict__.update(state)
+        self._functions = {}
+        self._build = None
+        self._extra = None
+        self._datasets = {}

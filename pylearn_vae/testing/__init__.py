@@ -1,0 +1,1 @@
+"""Helpers used by Pylearn2's test configurations."""

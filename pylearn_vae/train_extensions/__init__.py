@@ -1,0 +1,18 @@
+"""Train extensions: hooks called by ``Train`` around monitoring."""
+
+from __future__ import annotations
+
+__all__ = ["TrainExtension"]
+
+
+class TrainExtension:
+    """Base class of extensions. Override the hooks you need."""
+
+    def setup(self, model, dataset, algorithm) -> None:
+        """Called once before training starts."""
+
+    def on_monitor(self, model, dataset, algorithm) -> None:
+        """Called after every monitoring step (including the one before training)."""
+
+    def on_save(self, model, dataset, algorithm) -> None:
+        """Called just before the model is saved."""

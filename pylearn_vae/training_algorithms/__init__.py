@@ -1,0 +1,1 @@
+"""Training algorithms: SGD, learning rules and learning-rate schedules."""

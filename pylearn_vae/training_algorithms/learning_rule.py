@@ -1,0 +1,145 @@
+"""Learning rules: how gradients become parameter updates (YAML-facing classes).
+
+The maths lives in :mod:`pylearn_vae.training_algorithms.updates`; the classes
+here own the rule's configuration and its shared state (momentum, velocities)
+so that schedules and checkpoints can reach them.
+"""
+
+from __future__ import annotations
+
+from pylearn_vae.train_extensions import TrainExtension
+from pylearn_vae.training_algorithms.updates import (
+    adam_updates,
+    momentum_updates,
+    rmsprop_updates,
+    sgd_updates,
+)
+from pylearn_vae.utils import sharedX
+
+__all__ = ["LearningRule", "Momentum", "MomentumAdjustor", "RMSProp", "Adam"]
+
+
+class LearningRule:
+    """Base class: plain gradient descent."""
+
+    def __init__(self) -> None:
+        self.state: list = []
+
+    def get_updates(self, learning_rate, grads, lr_scalers=None):
+        """Return an ordered mapping ``shared variable -> new value``."""
+        updates, self.state = sgd_updates(grads, learning_rate, lr_scalers)
+        return updates
+
+    def monitoring_values(self) -> dict:
+        """Scalar values to report with the monitor (name -> float)."""
+        return {}
+
+
+def _check_fraction(name: str, value, owner: str) -> float:
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{owner}: {name} must be in [0, 1), got {value}")
+    return value
+
+
+class Momentum(LearningRule):
+    r"""Momentum: :math:`v \leftarrow \mu v - \eta g,\ p \leftarrow p + v`.
+
+    Parameters
+    ----------
+    init_momentum : float
+        Initial :math:`\mu` in [0, 1); ``MomentumAdjustor`` can change it.
+    nesterov_momentum : bool
+        Use Nesterov's variant.
+    """
+
+    def __init__(self, init_momentum: float, nesterov_momentum: bool = False) -> None:
+        super().__init__()
+        self.init_momentum = _check_fraction("init_momentum", init_momentum, "Momentum")
+        self.momentum = sharedX(self.init_momentum, name="momentum")
+        self.nesterov_momentum = bool(nesterov_momentum)
+
+    def get_updates(self, learning_rate, grads, lr_scalers=None):
+        updates, self.state = momentum_updates(
+            grads, learning_rate, self.momentum, lr_scalers, nesterov=self.nesterov_momentum
+        )
+        return updates
+
+    def monitoring_values(self) -> dict:
+        return {"momentum": float(self.momentum.get_value())}
+
+
+class MomentumAdjustor(TrainExtension):
+    """Move momentum linearly to ``final_momentum`` between epochs ``start`` and ``saturate``.
+
+    Called after every monitoring step (the first one is before any
+    training), like Pylearn2's: with ``start=5, saturate=6`` the momentum is
+    the initial one up to the 5th call and the final one from the 6th on.
+    """
+
+    def __init__(self, final_momentum: float, start: int, saturate: int) -> None:
+        self.final_momentum = _check_fraction("final_momentum", final_momentum, "MomentumAdjustor")
+        self.start = int(start)
+        self.saturate = int(saturate)
+        if self.saturate < self.start:
+            raise ValueError(f"MomentumAdjustor: saturate ({saturate}) must be >= start ({start})")
+        self._initialized = False
+        self._init_momentum = None
+        self._count = 0
+
+    def on_monitor(self, model, dataset, algorithm) -> None:
+        rule = getattr(algorithm, "learning_rule", None)
+        if not isinstance(rule, Momentum):
+            raise TypeError(
+                "MomentumAdjustor needs the SGD learning_rule to be Momentum, got "
+                f"{type(rule).__name__}"
+            )
+        if not self._initialized:
+            self._init_momentum = float(rule.momentum.get_value())
+            self._initialized = True
+        self._count += 1
+        rule.momentum.set_value(self.current_momentum())
+
+    def current_momentum(self):
+        import numpy as np
+
+        width = self.saturate - self.start
+        if width == 0:
+            value = self.final_momentum if self._count >= self.start else self._init_momentum
+        else:
+            alpha = min(max((self._count - self.start) / width, 0.0), 1.0)
+            value = self._init_momentum * (1.0 - alpha) + alpha * self.final_momentum
+        return np.asarray(value, dtype=np.float32)
+
+
+class RMSProp(LearningRule):
+    """RMSProp with running mean-square decay ``decay``."""
+
+    def __init__(self, decay: float = 0.9, max_scaling: float = 1e5) -> None:
+        super().__init__()
+        self.decay = _check_fraction("decay", decay, "RMSProp")
+        if max_scaling <= 0:
+            raise ValueError(f"RMSProp: max_scaling must be > 0, got {max_scaling}")
+        self.max_scaling = float(max_scaling)
+
+    def get_updates(self, learning_rate, grads, lr_scalers=None):
+        updates, self.state = rmsprop_updates(
+            grads, learning_rate, self.decay, self.max_scaling, lr_scalers
+        )
+        return updates
+
+
+class Adam(LearningRule):
+    """Adam with moment decays ``beta1``, ``beta2`` and stabiliser ``epsilon``."""
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8) -> None:
+        super().__init__()
+        self.beta1 = _check_fraction("beta1", beta1, "Adam")
+        self.beta2 = _check_fraction("beta2", beta2, "Adam")
+        self.epsilon = float(epsilon)
+
+    def get_updates(self, learning_rate, grads, lr_scalers=None):
+        updates, self.state = adam_updates(
+            grads, learning_rate, self.beta1, self.beta2, self.epsilon, lr_scalers
+        )
+        return updates

@@ -1,0 +1,231 @@
+"""Stochastic gradient descent, with Pylearn2's schedule names re-exported.
+
+Pylearn2 kept SGD, its schedules and several extensions in one module; here
+the schedules live in :mod:`~pylearn_vae.training_algorithms.schedules` and
+are re-exported so that ``!obj:pylearn_vae.training_algorithms.sgd.ExponentialDecay``
+keeps working.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+
+from pylearn_vae.datasets.dense_design_matrix import batch_indices
+from pylearn_vae.errors import check_unsupported
+from pylearn_vae.monitor import Monitor
+from pylearn_vae.training_algorithms.learning_rule import LearningRule, MomentumAdjustor
+from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
+from pylearn_vae.utils import floatX, sharedX
+from pylearn_vae.utils.compile import function, is_jax_mode, resolve_mode
+from pylearn_vae.utils.rng import make_np_rng
+
+__all__ = [
+    "SGD",
+    "ExponentialDecay",
+    "LinearDecayOverEpoch",
+    "MomentumAdjustor",
+    "NumericalError",
+]
+
+
+class NumericalError(FloatingPointError):
+    """Training produced a NaN or infinite value."""
+
+
+class SGD:
+    """Minibatch stochastic gradient descent.
+
+    Parameters
+    ----------
+    learning_rate : float
+        Initial learning rate (a shared variable, ``self.learning_rate``,
+        that schedules change).
+    cost : Cost
+        The objective to minimise.
+    batch_size : int
+        Examples per update.
+    monitoring_batch_size : int, optional
+        Examples per monitoring batch (large by default; monitoring is
+        forward-only).
+    monitoring_dataset : Dataset or dict of name -> Dataset, optional
+        Sets whose channels are monitored after every epoch.
+    termination_criterion : TerminationCriterion, optional
+        When to stop (never, if None, as in Pylearn2).
+    update_callbacks : list of callables, optional
+        Called with the algorithm after every minibatch (e.g. ``ExponentialDecay``).
+    learning_rule : LearningRule, optional
+        How gradients become updates (plain SGD if None).
+    train_iteration_mode : str
+        ``shuffled_sequential`` (default), ``sequential`` or ``random_uniform``.
+    seed : int or sequence
+        Seeds the shuffling.
+    theano_function_mode : str, optional
+        PyTensor mode for the compiled functions (default: PyTensor's default).
+    """
+
+    def __init__(
+        self,
+        learning_rate: float,
+        cost=None,
+        batch_size: int | None = None,
+        monitoring_batches=None,
+        monitoring_dataset=None,
+        monitor_iteration_mode: str = "sequential",
+        termination_criterion=None,
+        update_callbacks=None,
+        learning_rule: LearningRule | None = None,
+        set_batch_size: bool = False,
+        train_iteration_mode: str | None = None,
+        batches_per_iter=None,
+        theano_function_mode=None,
+        monitoring_costs=None,
+        seed=(2012, 10, 5),
+        monitoring_batch_size: int | None = None,
+    ) -> None:
+        check_unsupported(
+            "SGD",
+            monitoring_batches=(monitoring_batches, None),
+            batches_per_iter=(batches_per_iter, None),
+            monitoring_costs=(monitoring_costs, None),
+            set_batch_size=(set_batch_size, False),
+        )
+        if monitor_iteration_mode != "sequential":
+            raise ValueError(
+                f"SGD: monitor_iteration_mode {monitor_iteration_mode!r} is not supported; "
+                "monitoring always visits every example once"
+            )
+        lr = float(learning_rate)
+        if not np.isfinite(lr) or lr <= 0:
+            raise ValueError(f"SGD: learning_rate must be a positive number, got {learning_rate!r}")
+        if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
+            raise ValueError(f"SGD: batch_size must be a positive integer, got {batch_size!r}")
+        if update_callbacks is not None and not isinstance(update_callbacks, list | tuple):
+            update_callbacks = [update_callbacks]
+        for callback in update_callbacks or []:
+            if not callable(callback):
+                raise TypeError(f"SGD: update_callbacks entries must be callable, got {callback!r}")
+        if learning_rule is not None and not isinstance(learning_rule, LearningRule):
+            raise TypeError(
+                f"SGD: learning_rule must be a LearningRule, got {type(learning_rule).__name__}"
+            )
+        self.learning_rate = sharedX(lr, name="learning_rate")
+        self.cost = cost
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.monitoring_batch_size = monitoring_batch_size
+        self.monitoring_dataset = monitoring_dataset
+        self.termination_criterion = termination_criterion
+        self.update_callbacks = list(update_callbacks or [])
+        self.learning_rule = learning_rule if learning_rule is not None else LearningRule()
+        self.train_iteration_mode = train_iteration_mode or "shuffled_sequential"
+        self.theano_function_mode = theano_function_mode
+        self.seed = seed
+        self.rng = make_np_rng(
+            None if seed is None else list(np.atleast_1d(seed)), default_seed=[2012, 10, 5]
+        )
+        self.monitor = None
+        self.model = None
+        self.progress = None
+        self._train_functions: dict = {}
+        self._data = None
+
+    # -- set-up -------------------------------------------------------------
+    def setup(self, model, dataset) -> None:
+        """Compile the training step for ``model`` on ``dataset`` and prepare monitoring."""
+        if self.cost is None:
+            raise ValueError(
+                "SGD needs a cost (for a VAE: !obj:pylearn_vae.costs.vae.VAECriterion {})"
+            )
+        if self.batch_size is None:
+            self.batch_size = getattr(model, "batch_size", None)
+            if self.batch_size is None:
+                raise ValueError("SGD needs a batch_size (neither SGD nor the model gives one)")
+        X = dataset.get_design_matrix()
+        model.get_input_space().np_validate(X[:1])
+        self.model = model
+        self._num_examples = X.shape[0]
+        # The training set lives in a shared variable; each step gathers its
+        # rows by index inside the graph (no per-step Python copy).
+        self._data = pytensor.shared(
+            np.ascontiguousarray(X, dtype=floatX()), name="train_data", borrow=True
+        )
+        self._mode = resolve_mode(self.theano_function_mode)
+        self._static = is_jax_mode(self._mode)
+        self._train_functions = {}
+        if not self._static:
+            self._train_functions[None] = self._compile_step(None)
+
+        self.monitor = Monitor.get_monitor(model)
+        self.monitor.setup(
+            self.monitoring_dataset,
+            self.cost,
+            batch_size=self.monitoring_batch_size,
+            mode=self.theano_function_mode,
+            extra=self._monitoring_values,
+        )
+
+    def _compile_step(self, batch_size):
+        model = self.model
+        index = pt.tensor("batch_index", dtype="int64", shape=(batch_size,))
+        X = self._data[index]
+        cost = self.cost.expr(model, X)
+        grads, cost_updates = self.cost.get_gradients(model, X)
+        updates = self.learning_rule.get_updates(self.learning_rate, grads, model.get_lr_scalers())
+        updates.update(cost_updates)
+        model.modify_updates(updates)
+        return function([index], cost, updates=updates, mode=self._mode)
+
+    def _step_function(self, size: int):
+        key = size if self._static else None
+        if key not in self._train_functions:
+            self._train_functions[key] = self._compile_step(key)
+        return self._train_functions[key]
+
+    def _monitoring_values(self) -> dict:
+        values = {"learning_rate": float(self.learning_rate.get_value())}
+        values.update(self.learning_rule.monitoring_values())
+        return values
+
+    # -- training -------------------------------------------------------------
+    def train(self, dataset) -> None:
+        """Train for one epoch over ``dataset``."""
+        if self.model is None:
+            raise RuntimeError("SGD.train called before SGD.setup")
+        n = self._num_examples
+        num_batches = -(-n // self.batch_size)
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        start = time.time()
+        epoch = self.monitor.get_epochs_seen() + 1
+        for i, idx in enumerate(
+            batch_indices(n, self.batch_size, self.train_iteration_mode, self.rng)
+        ):
+            value = self._step_function(len(idx))(idx)
+            if not np.isfinite(value):
+                raise NumericalError(
+                    f"the training objective became {float(value)} in epoch {epoch}, minibatch "
+                    f"{i + 1} of {num_batches}; lower the learning rate"
+                )
+            self.monitor.report_batch(len(idx))
+            for callback in self.update_callbacks:
+                callback(self)
+            if show and (i % 10 == 0 or i + 1 == num_batches):
+                elapsed = time.time() - start
+                eta = elapsed / (i + 1) * (num_batches - i - 1)
+                print(
+                    f"\repoch {epoch}: batch {i + 1}/{num_batches}  objective {float(value):.3f}  "
+                    f"{elapsed:.1f}s elapsed, ~{eta:.1f}s left",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        if show:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+    def continue_learning(self, model) -> bool:
+        if self.termination_criterion is None:
+            return True
+        return self.termination_criterion.continue_learning(model)

@@ -1,0 +1,175 @@
+"""Saving and loading models safely.
+
+``save`` writes atomically: the bytes go to a temporary file in the target's
+folder, are flushed and fsynced, and the file is renamed over the target. A
+crash or a full disk mid-save leaves the previous file intact.
+
+``load`` reads ``.pkl`` files with an allow-listing unpickler: only this
+package's classes, NumPy arrays, dtypes and generators, and the PyTensor
+containers that hold parameters may be named by the file, so opening a
+model from someone else cannot run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+__all__ = ["save", "load", "atomic_write", "UnsafePickleError", "ModelFileError"]
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be read or written."""
+
+
+class UnsafePickleError(ModelFileError, pickle.UnpicklingError):
+    """A pickle names something outside the allow-list."""
+
+
+_ALLOWED = {
+    ("builtins", n)
+    for n in ("set", "frozenset", "slice", "complex", "range", "bytearray", "object")
+} | {
+    ("collections", "OrderedDict"),
+    ("copyreg", "_reconstructor"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.random._pickle", "__randomstate_ctor"),
+    ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy.random.mtrand", "RandomState"),
+    ("numpy.random._mt19937", "MT19937"),
+    ("numpy.random._pcg64", "PCG64"),
+    ("numpy.random.bit_generator", "SeedSequence"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    ("pytensor.tensor.sharedvar", "TensorSharedVariable"),
+    ("pytensor.tensor.sharedvar", "ScalarSharedVariable"),
+    ("pytensor.tensor.type", "TensorType"),
+    ("pytensor.link.basic", "Container"),
+    ("pytensor.graph.utils", "Scratchpad"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def __init__(self, file, path: str) -> None:
+        super().__init__(file)
+        self._path = path
+
+    def find_class(self, module: str, name: str):
+        if module.split(".")[0] in ("pylearn2", "theano"):
+            raise UnsafePickleError(
+                f"{self._path} was written by Pylearn2/Theano (it names {module}.{name}); "
+                "pylearn_vae cannot load such pickles. Retrain with pylearn_vae, or export the "
+                "parameters with Pylearn2 as NumPy arrays and set them with model.set_param_values"
+            )
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        if module == "pylearn_vae" or module.startswith("pylearn_vae."):
+            obj = super().find_class(module, name)
+            if isinstance(obj, type):
+                return obj
+        raise UnsafePickleError(
+            f"{self._path} refers to {module}.{name}, which is not on pylearn_vae's allow-list "
+            "of classes a model file may use; refusing to load it (it could run code)"
+        )
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(file)`` on a temporary file, then rename it to ``path``.
+
+    The temporary file lives in the same folder (so the rename is atomic), is
+    flushed and fsynced before the rename, and is removed on any error.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ModelFileError(f"cannot save {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError):
+            reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+            raise ModelFileError(
+                f"could not save {path}: {reason}; the previous file (if any) is unchanged"
+            ) from exc
+        raise
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def save(path, obj, on_overwrite: str = "ignore") -> None:
+    """Save ``obj`` to ``path`` atomically (``.pkl``: pickle).
+
+    ``on_overwrite`` is accepted for Pylearn2 compatibility
+    (``'ignore'`` or ``'backup'``; the atomic rename makes a backup
+    unnecessary, so both behave the same).
+    """
+    if on_overwrite not in ("ignore", "backup"):
+        raise ValueError(f"on_overwrite must be 'ignore' or 'backup', got {on_overwrite!r}")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".pkl", ".pickle"):
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        atomic_write(path, lambda handle: handle.write(data))
+    else:
+        raise ModelFileError(f"cannot save {path}: unknown extension {path.suffix!r}; use .pkl")
+
+
+def load(path):
+    """Load an object saved by :func:`save`, refusing unsafe pickles."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".pkl", ".pickle"):
+        raise ModelFileError(
+            f"cannot load {path}: unknown extension {path.suffix!r}; expected .pkl"
+        )
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} does not exist") from None
+    except OSError as exc:
+        raise ModelFileError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return _SafeUnpickler(io.BytesIO(data), str(path)).load()
+    except UnsafePickleError:
+        raise
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+    ) as exc:
+        raise ModelFileError(
+            f"{path} is not a valid pylearn_vae model file ({type(exc).__name__}: {exc})"
+        ) from exc
