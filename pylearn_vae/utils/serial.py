@@ -84,6 +84,12 @@ class _SafeUnpickler(pickle.Unpickler):
         )
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write) -> None:
     """Call ``write(file)`` on a temporary file, then rename it to ``path``.
 
@@ -96,6 +102,8 @@ def atomic_write(path, write) -> None:
         raise ModelFileError(f"cannot save {path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp creates the file private (0600); give it the usual mode.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

@@ -1,0 +1,1 @@
+"""Command-line programs; ``scripts/*.py`` are thin wrappers around these."""

@@ -1,0 +1,382 @@
+"""Fetch, verify and install binarized MNIST.
+
+Sources: the public originals (default), another ``http(s)://`` URL, a
+``file://`` URL or a plain folder, holding ``binarized_mnist_{split}.amat``
+(or ``.amat.gz``). Each split is streamed to a temporary file, parsed,
+verified (784 values of 0/1 per line, the expected number of rows) and only
+then installed as ``binarized_mnist_{split}.npy`` with an atomic rename, so
+an interrupted or failed run never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from pylearn_vae import __version__
+from pylearn_vae.cli.amat import AmatError, parse_amat
+from pylearn_vae.datasets.binarized_mnist import NUM_PIXELS, SPLIT_ROWS
+from pylearn_vae.utils.data_path import DEFAULT_DATA_PATH_HELP, data_path
+from pylearn_vae.utils.serial import ModelFileError, atomic_write
+
+__all__ = ["main", "DEFAULT_SOURCE", "SOURCE_ENV", "KNOWN_SHA256", "DownloadError"]
+
+DEFAULT_SOURCE = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
+SOURCE_ENV = "PYLEARN_VAE_MNIST_SOURCE"
+SPLITS = ("train", "valid", "test")
+
+#: SHA-256 of each split's uint8 array (C order, rows x 784), from the
+#: project's mirror README. Other copies may be ordered differently.
+KNOWN_SHA256 = {
+    "train": "43490d4d6ac9002727af4426d8748609fdb7e4094fa65ad8d681ea60082a7a5a",
+    "valid": "069b4f0beb389b776478c3e872b4df71c95ac4be64d7cbe6d32e24ebac8e6d5e",
+    "test": "ca0294c3b8d984c7a1dc891015a8eea6f37bae59a34e35ea0fc8c47110a8dd86",
+}
+
+MANIFEST = "manifest.json"
+
+
+class DownloadError(RuntimeError):
+    """A split could not be fetched or verified; the message says why."""
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _log(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+class _Progress:
+    def __init__(self, label: str, total: int | None, quiet: bool) -> None:
+        self.label = label
+        self.total = total
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.start = time.time()
+
+    def update(self, done: int, final: bool = False) -> None:
+        if self.quiet:
+            return
+        now = time.time()
+        if not final and now - self.last < (0.2 if self.tty else 5.0):
+            return
+        self.last = now
+        mb = done / 1e6
+        if self.total:
+            text = f"{self.label}: {mb:.1f} / {self.total / 1e6:.1f} MB ({100 * done / self.total:.0f}%)"
+        else:
+            text = f"{self.label}: {mb:.1f} MB"
+        rate = mb / max(now - self.start, 1e-6)
+        text += f", {rate:.1f} MB/s"
+        if self.tty:
+            print("\r" + text + ("\n" if final else ""), end="", file=sys.stderr, flush=True)
+        elif final:
+            print(text, file=sys.stderr, flush=True)
+
+
+def _is_url(source: str) -> bool:
+    return urllib.parse.urlparse(source).scheme in ("http", "https", "file")
+
+
+def _candidates(source: str, split: str) -> list[str]:
+    name = f"binarized_mnist_{split}.amat"
+    if _is_url(source):
+        base = source if source.endswith("/") else source + "/"
+        return [urllib.parse.urljoin(base, name), urllib.parse.urljoin(base, name + ".gz")]
+    folder = Path(source).expanduser()
+    return [str(folder / name), str(folder / (name + ".gz"))]
+
+
+def _fetch_to(location: str, handle, progress_label: str, quiet: bool, timeout: float) -> None:
+    """Copy ``location`` (URL or path) into the open binary ``handle``."""
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme in ("http", "https"):
+        try:
+            response = urllib.request.urlopen(location, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            raise DownloadError(f"{location} answered HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise DownloadError(
+                f"could not reach {parsed.netloc} ({reason}). Without internet access, point "
+                f"--source (or {SOURCE_ENV}) at a mirror: a folder or URL holding "
+                "binarized_mnist_{train,valid,test}.amat"
+            ) from None
+        total = response.headers.get("Content-Length")
+        total = int(total) if total and total.isdigit() else None
+        progress = _Progress(progress_label, total, quiet)
+        done = 0
+        try:
+            with response:
+                while True:
+                    chunk = response.read(1 << 20)
+                    if not chunk:
+                        break
+                    handle.write(chunk)
+                    done += len(chunk)
+                    progress.update(done)
+        except (http.client.IncompleteRead, ConnectionError, TimeoutError, OSError) as exc:
+            raise DownloadError(
+                f"the download of {location} was cut off after {done} bytes"
+                + (f" of {total}" if total else "")
+                + f" ({type(exc).__name__})"
+            ) from None
+        if total is not None and done != total:
+            raise DownloadError(
+                f"the download of {location} was cut off after {done} of {total} bytes"
+            )
+        progress.update(done, final=True)
+        return
+    path = (
+        Path(urllib.request.url2pathname(parsed.path))
+        if parsed.scheme == "file"
+        else Path(location)
+    )
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as source:
+            progress = _Progress(progress_label, size, quiet)
+            done = 0
+            while True:
+                chunk = source.read(1 << 22)
+                if not chunk:
+                    break
+                handle.write(chunk)
+                done += len(chunk)
+                progress.update(done)
+            progress.update(done, final=True)
+    except FileNotFoundError:
+        raise DownloadError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise DownloadError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _exists(location: str, timeout: float) -> bool | None:
+    """Whether a local candidate exists (None for remote: unknown)."""
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme in ("http", "https"):
+        return None
+    path = (
+        Path(urllib.request.url2pathname(parsed.path))
+        if parsed.scheme == "file"
+        else Path(location)
+    )
+    return path.exists()
+
+
+def _download_split(
+    source: str, split: str, workdir: Path, quiet: bool, timeout: float
+) -> tuple[bytes, str]:
+    """Return the decompressed text of ``split`` and where it came from."""
+    plain, gz = _candidates(source, split)
+    first_error = None
+    for location in (plain, gz):
+        exists = _exists(location, timeout)
+        if exists is False:
+            continue
+        tmp = workdir / (Path(urllib.parse.urlparse(location).path).name + ".part")
+        try:
+            with open(tmp, "wb") as handle:
+                _fetch_to(location, handle, f"{split}: {location}", quiet, timeout)
+        except DownloadError as exc:
+            if "HTTP 404" in str(exc):
+                if location == plain:
+                    first_error = exc  # try the .gz next
+                    continue
+                if first_error is not None:
+                    raise DownloadError(f"{first_error}, and so did {gz}") from None
+            raise
+        data = tmp.read_bytes()
+        tmp.unlink()
+        if location.endswith(".gz"):
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise DownloadError(
+                    f"{split}: {location} is not a valid gzip file ({exc})"
+                ) from None
+        return data, location
+    if first_error is not None:
+        raise DownloadError(f"{first_error}; {gz} was not found either")
+    raise DownloadError(f"{split}: neither {plain} nor {gz} exists")
+
+
+def _installed_ok(target: Path, rows: int) -> bool:
+    try:
+        array = np.load(target, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return array.dtype == np.uint8 and array.shape == (rows, NUM_PIXELS)
+
+
+def _read_manifest(folder: Path) -> dict:
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    text = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    atomic_write(folder / MANIFEST, lambda handle: handle.write(text))
+
+
+def _parse_rows(text: str | None) -> dict[str, int]:
+    rows = dict(SPLIT_ROWS)
+    if not text:
+        return rows
+    for item in text.split(","):
+        split, _, value = item.partition("=")
+        if split not in rows or not value.isdigit() or int(value) < 1:
+            raise DownloadError(
+                f"--expected-rows: cannot read {item!r}; write e.g. train=100,valid=20,test=20"
+            )
+        rows[split] = int(value)
+    return rows
+
+
+def install(
+    source: str, folder: Path, splits, rows: dict, force: bool, quiet: bool, timeout: float
+) -> int:
+    """Install ``splits`` into ``folder``; return the number of checksum mismatches."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot write to the data folder {folder}: {exc.strerror}. Choose another with "
+            "--data-path or PYLEARN2_DATA_PATH"
+        ) from None
+    manifest = _read_manifest(folder)
+    mismatches = 0
+    for split in splits:
+        target = folder / f"binarized_mnist_{split}.npy"
+        if not force and _installed_ok(target, rows[split]):
+            _log(f"{split}: already installed at {target} (use --force to redo)", quiet)
+            continue
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as workdir:
+            data, location = _download_split(source, split, Path(workdir), quiet, timeout)
+            start = time.time()
+            try:
+                array = parse_amat(data, NUM_PIXELS, split)
+            except AmatError as exc:
+                raise DownloadError(f"{location}: {exc}") from None
+            del data
+            if array.shape[0] != rows[split]:
+                raise DownloadError(
+                    f"{split}: {location} has {array.shape[0]} rows, expected {rows[split]} "
+                    "(truncated or wrong file)"
+                )
+            parse_seconds = time.time() - start
+            digest = _sha256(array)
+            known = KNOWN_SHA256.get(split)
+            if array.shape[0] == SPLIT_ROWS[split] and known is not None:
+                if digest == known:
+                    _log(f"{split}: checksum matches the known SHA-256", quiet)
+                else:
+                    mismatches += 1
+                    print(
+                        f"warning: {split}: SHA-256 {digest} differs from the known {known} "
+                        "(copies of the public files may be ordered differently; the data were "
+                        "verified as 0/1 values of the right shape)",
+                        file=sys.stderr,
+                    )
+            atomic_write(target, lambda handle, array=array: np.save(handle, array, allow_pickle=False))
+        manifest[split] = {
+            "source": location,
+            "installed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "shape": list(array.shape),
+            "dtype": "uint8",
+            "sha256": digest,
+            "parse_seconds": round(parse_seconds, 3),
+            "pylearn_vae": __version__,
+        }
+        _write_manifest(folder, manifest)
+        _log(
+            f"{split}: installed {array.shape[0]} x {array.shape[1]} at {target} "
+            f"(parsed in {parse_seconds:.2f} s)",
+            quiet,
+        )
+    return mismatches
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="download_binarized_mnist.py",
+        description="Fetch, verify and install the binarized MNIST data set "
+        "(Larochelle & Murray) where BinarizedMNIST reads it.",
+    )
+    parser.add_argument(
+        "--source",
+        default=None,
+        help=f"where the .amat (or .amat.gz) files are: an http(s):// or file:// URL or a folder "
+        f"(default: ${SOURCE_ENV} if set, else {DEFAULT_SOURCE})",
+    )
+    parser.add_argument(
+        "--data-path",
+        default=None,
+        help=f"data root; files go to DATA_PATH/binarized_mnist/ (default: {DEFAULT_DATA_PATH_HELP})",
+    )
+    parser.add_argument(
+        "--splits", default="train,valid,test", help="comma-separated splits (default: all)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="redo splits that are already installed"
+    )
+    parser.add_argument(
+        "--expected-rows",
+        default=None,
+        help="override row counts, e.g. train=100,valid=20 (for tests)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="network timeout in seconds (default 30)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only warnings and errors")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    source = args.source or os.environ.get(SOURCE_ENV) or DEFAULT_SOURCE
+    root = Path(args.data_path).expanduser() if args.data_path else data_path()
+    folder = root / "binarized_mnist"
+    try:
+        splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+        unknown = [s for s in splits if s not in SPLITS]
+        if unknown or not splits:
+            raise DownloadError(
+                f"--splits: unknown split(s) {', '.join(unknown) or '(none given)'}; use train, valid, test"
+            )
+        rows = _parse_rows(args.expected_rows)
+        if not _is_url(source) and not Path(source).expanduser().is_dir():
+            raise DownloadError(f"--source {source!r} is neither a URL nor an existing folder")
+        _log(f"installing binarized MNIST from {source} into {folder}", args.quiet)
+        install(source, folder, splits, rows, args.force, args.quiet, args.timeout)
+    except (DownloadError, ModelFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing partial was installed", file=sys.stderr)
+        return 130
+    _log("done", args.quiet)
+    return 0

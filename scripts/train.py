@@ -1,0 +1,9 @@
+#!/usr/bin/env python
+"""Train from a YAML file: python scripts/train.py yaml/vae_mnist.yaml"""
+
+import sys
+
+from pylearn_vae.cli.train import main
+
+if __name__ == "__main__":
+    sys.exit(main())

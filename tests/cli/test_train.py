@@ -1,0 +1,145 @@
+"""scripts/train.py end to end: the seed YAML on a subset of the real data."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pylearn_vae.cli.train import main, train_environ
+from pylearn_vae.utils import serial
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_YAML = REPO / "yaml" / "vae_mnist.yaml"
+
+SMALL_YAML = """\
+!obj:pylearn_vae.train.Train {
+    dataset: &train !obj:pylearn_vae.testing.datasets.random_binary_design_matrix {
+        rng: 3, num_examples: 400, dim: 16 },
+    model: !obj:pylearn_vae.models.vae.VAE {
+        nvis: 16, nhid: 3,
+        prior: !obj:pylearn_vae.models.vae.prior.DiagonalGaussianPrior {},
+        conditional: !obj:pylearn_vae.models.vae.conditional.BernoulliVector {
+            name: 'conditional',
+            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
+                !obj:pylearn_vae.models.mlp.Tanh { layer_name: 'h', dim: 8, irange: 0.1 } ] } },
+        posterior: !obj:pylearn_vae.models.vae.conditional.DiagonalGaussian {
+            name: 'posterior',
+            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
+                !obj:pylearn_vae.models.mlp.Tanh { layer_name: 'h', dim: 8, irange: 0.1 } ] } },
+    },
+    algorithm: !obj:pylearn_vae.training_algorithms.sgd.SGD {
+        batch_size: 50, learning_rate: LR,
+        monitoring_dataset: { 'train': *train },
+        cost: !obj:pylearn_vae.costs.vae.VAECriterion {},
+        termination_criterion: !obj:pylearn_vae.termination_criteria.EpochCounter { max_epochs: 2 },
+    },
+    save_path: '${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl',
+}
+"""
+
+
+def test_train_environ_matches_pylearn2():
+    env = train_environ("runs/exp.yaml")
+    assert env == {
+        "PYLEARN2_TRAIN_FILE_FULL_STEM": "runs/exp",
+        "PYLEARN2_TRAIN_FILE_STEM": "exp",
+        "PYLEARN2_TRAIN_FILE_NAME": "exp.yaml",
+        "PYLEARN2_TRAIN_BASE_NAME": "exp.yaml",
+        "PYLEARN2_TRAIN_DIR": "runs/",
+    }
+
+
+def _subset_copy(tmp_path) -> Path:
+    """The seed YAML, with smaller splits (the test split is ordered by class: shuffle it)."""
+    text = SEED_YAML.read_text()
+    text = text.replace("which_set: 'train',", "which_set: 'train', stop: 10000,")
+    text = text.replace("which_set: 'valid',", "which_set: 'valid', stop: 2000,")
+    text = text.replace("which_set: 'test',", "which_set: 'test', shuffle: True, stop: 2000,")
+    assert text.count("stop:") == 3
+    copy = tmp_path / "vae_mnist.yaml"
+    copy.write_text(text)
+    return copy
+
+
+@pytest.mark.slow
+def test_seed_yaml_trains_two_epochs_on_a_subset(tmp_path, mnist_root, monkeypatch, capsys):
+    monkeypatch.setenv("PYLEARN2_DATA_PATH", str(mnist_root))
+    config = _subset_copy(tmp_path)
+    assert main([str(config), "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    for prefix in ("train", "valid", "test"):
+        for channel in (
+            "objective",
+            "expectation_term",
+            "kl_divergence_term",
+            "reconstruction_mse",
+            "posterior_sigma_min",
+            "posterior_sigma_max",
+            "posterior_sigma_mean",
+            "posterior_sigma_std",
+        ):
+            assert f"\t{prefix}_{channel}: " in out, f"{prefix}_{channel}"
+    for channel in (
+        "learning_rate",
+        "momentum",
+        "epochs_seen",
+        "examples_seen",
+        "seconds_per_epoch",
+    ):
+        assert f"\t{channel}: " in out
+    assert out.count("Monitoring step:") == 3
+    best = tmp_path / "vae_mnist_best.pkl"
+    assert best.exists()
+    model = serial.load(best)
+    valid = model.monitor.channels["valid_objective"].val_record
+    assert len(valid) == 3 and valid[-1] < valid[0] - 1.0, valid
+    examples = model.monitor.channels["examples_seen"].val_record
+    assert examples == [0, 10000, 20000]
+    lr = model.monitor.channels["learning_rate"].val_record
+    assert lr[-1] == pytest.approx(1e-3 / 1.00005**100, rel=1e-5)
+
+
+def test_script_runs_in_a_subprocess_and_saves(tmp_path):
+    config = tmp_path / "small.yaml"
+    config.write_text(SMALL_YAML.replace("LR", "0.05"))
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "train.py"), str(config), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "finished 2 epochs" in proc.stderr
+    model = serial.load(tmp_path / "small.pkl")
+    objective = model.monitor.channels["train_objective"].val_record
+    assert len(objective) == 3 and objective[-1] < objective[0]
+
+
+def test_errors_are_one_paragraph_with_location(tmp_path, capsys):
+    assert main([str(tmp_path / "missing.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        SMALL_YAML.replace("learning_rate: LR", "learning_rate: 0.1, learning_rat: 3")
+    )
+    assert main([str(config)]) == 1
+    err = capsys.readouterr().err
+    assert re.search(
+        rf"{re.escape(str(config))}, line 17, column \d+: .*unexpected keyword argument 'learning_rat'",
+        err,
+    )
+    assert "Traceback" not in err
+
+
+def test_diverging_run_stops_with_a_clear_message(tmp_path, capsys):
+    config = tmp_path / "nan.yaml"
+    config.write_text(SMALL_YAML.replace("LR", "1e30"))
+    assert main([str(config), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(
+        r"the training objective became (nan|inf) in epoch 1, minibatch \d+ of 8; lower the learning rate",
+        err,
+    ), err
+    assert not (tmp_path / "nan.pkl").exists()

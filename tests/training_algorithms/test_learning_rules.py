@@ -1,0 +1,161 @@
+"""Learning rules and schedules against hand-computed NumPy trajectories.
+
+The objective is the quadratic f(p) = 0.5 * sum(a * p**2), gradient a * p.
+"""
+
+from collections import OrderedDict
+from types import SimpleNamespace
+
+import numpy as np
+import pytensor
+import pytest
+
+from pylearn_vae.training_algorithms.learning_rule import (
+    Adam,
+    LearningRule,
+    Momentum,
+    MomentumAdjustor,
+    RMSProp,
+)
+from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
+from pylearn_vae.utils import sharedX
+from pylearn_vae.utils.compile import function
+
+A = np.array([1.0, 4.0, 0.5], dtype="float32")
+P0 = np.array([1.0, -2.0, 3.0], dtype="float32")
+LR = 0.1
+
+
+def run(rule, steps=5, scale=None):
+    p = sharedX(P0, name="p")
+    grad = sharedX(A) * p
+    lr = sharedX(LR)
+    updates = rule.get_updates(lr, OrderedDict([(p, grad)]), {p: scale} if scale else None)
+    step = function([], [], updates=updates)
+    out = []
+    for _ in range(steps):
+        step()
+        out.append(p.get_value().copy())
+    return np.array(out)
+
+
+def reference(update, steps=5):
+    p = P0.astype("float64").copy()
+    state = {}
+    out = []
+    for t in range(1, steps + 1):
+        p = update(p, A * p, state, t)
+        out.append(p.copy())
+    return np.array(out)
+
+
+def test_plain_sgd_with_lr_scaler():
+    got = run(LearningRule(), scale=0.5)
+    want = reference(lambda p, g, s, t: p - 0.5 * LR * g)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum(nesterov):
+    mu = 0.9
+
+    def update(p, g, s, t):
+        v = mu * s.get("v", 0.0) - LR * g
+        s["v"] = v
+        return p + (mu * v - LR * g if nesterov else v)
+
+    np.testing.assert_allclose(
+        run(Momentum(mu, nesterov_momentum=nesterov)), reference(update), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_rmsprop():
+    decay = 0.9
+
+    def update(p, g, s, t):
+        m = decay * s.get("m", 0.0) + (1 - decay) * g**2
+        s["m"] = m
+        return p - LR * g / np.maximum(np.sqrt(m), 1e-5)
+
+    np.testing.assert_allclose(run(RMSProp(decay=decay)), reference(update), rtol=1e-5)
+
+
+def test_adam():
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def update(p, g, s, t):
+        m = b1 * s.get("m", 0.0) + (1 - b1) * g
+        v = b2 * s.get("v", 0.0) + (1 - b2) * g**2
+        s["m"], s["v"] = m, v
+        return p - LR * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+
+    np.testing.assert_allclose(run(Adam()), reference(update), rtol=1e-4)
+
+
+def test_rule_arguments_are_checked():
+    with pytest.raises(ValueError, match="init_momentum must be in \\[0, 1\\), got 1.5"):
+        Momentum(1.5)
+    with pytest.raises(ValueError, match="saturate \\(2\\) must be >= start \\(3\\)"):
+        MomentumAdjustor(0.9, start=3, saturate=2)
+
+
+def _algorithm(lr=1.0, momentum=0.5):
+    return SimpleNamespace(learning_rate=sharedX(lr), learning_rule=Momentum(momentum))
+
+
+def test_exponential_decay_per_minibatch():
+    algo = _algorithm(lr=1e-3)
+    decay = ExponentialDecay(decay_factor=1.5, min_lr=2e-4)
+    seen = []
+    for _ in range(6):
+        decay(algo)
+        seen.append(float(algo.learning_rate.get_value()))
+    want = [max(1e-3 / 1.5**t, 2e-4) for t in range(1, 7)]
+    np.testing.assert_allclose(seen, want, rtol=1e-6)
+    assert seen[-1] == pytest.approx(2e-4)
+
+
+def test_linear_decay_over_epoch():
+    algo = _algorithm(lr=1.0)
+    ext = LinearDecayOverEpoch(start=2, saturate=4, decay_factor=0.1)
+    seen = []
+    for _ in range(6):
+        ext.on_monitor(None, None, algo)
+        seen.append(float(algo.learning_rate.get_value()))
+    # count 1: before start; counts 2, 3: linear steps of 0.3; from 4: 0.1
+    np.testing.assert_allclose(seen, [1.0, 0.7, 0.4, 0.1, 0.1, 0.1], rtol=1e-6)
+
+
+def test_momentum_adjustor_seed_schedule():
+    """The seed YAML's 0.05 -> 0.95 with start 5, saturate 6."""
+    algo = _algorithm(momentum=0.05)
+    ext = MomentumAdjustor(final_momentum=0.95, start=5, saturate=6)
+    seen = []
+    for _ in range(8):
+        ext.on_monitor(None, None, algo)
+        seen.append(float(algo.learning_rule.momentum.get_value()))
+    np.testing.assert_allclose(seen, [0.05] * 5 + [0.95] * 3, rtol=1e-6)
+
+
+def test_momentum_adjustor_linear_ramp():
+    algo = _algorithm(momentum=0.0)
+    ext = MomentumAdjustor(final_momentum=0.8, start=1, saturate=5)
+    seen = []
+    for _ in range(6):
+        ext.on_monitor(None, None, algo)
+        seen.append(float(algo.learning_rule.momentum.get_value()))
+    np.testing.assert_allclose(seen, [0.0, 0.2, 0.4, 0.6, 0.8, 0.8], rtol=1e-6)
+
+
+def test_momentum_adjustor_needs_momentum_rule():
+    algo = SimpleNamespace(learning_rate=sharedX(1.0), learning_rule=LearningRule())
+    with pytest.raises(TypeError, match="needs the SGD learning_rule to be Momentum"):
+        MomentumAdjustor(0.9, 1, 2).on_monitor(None, None, algo)
+
+
+def test_float32_updates():
+    p = sharedX(P0)
+    with pytensor.config.change_flags(warn_float64="raise"):
+        for rule in (LearningRule(), Momentum(0.5), RMSProp(), Adam()):
+            updates = rule.get_updates(sharedX(LR), OrderedDict([(p, p * 2.0)]), {p: 0.3})
+            assert all(v.dtype == "float32" for v in updates.values())
