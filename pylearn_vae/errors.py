@@ -6,7 +6,15 @@ __all__ = ["UnsupportedOptionError", "check_unsupported"]
 
 
 class UnsupportedOptionError(ValueError):
-    """A Pylearn2 keyword argument that pylearn_vae accepts but does not implement."""
+    """A Pylearn2 keyword argument that pylearn_vae accepts but does not implement.
+
+    ``options`` lists the offending keyword names (YAML errors point at the
+    first one's line).
+    """
+
+    def __init__(self, message: str, options=()) -> None:
+        super().__init__(message)
+        self.options = list(options)
 
 
 def check_unsupported(owner: str, **options) -> None:
@@ -20,5 +28,6 @@ def check_unsupported(owner: str, **options) -> None:
         raise UnsupportedOptionError(
             f"{owner}: option(s) {', '.join(repr(b) for b in bad)} are accepted for "
             "Pylearn2 compatibility but not implemented by pylearn_vae; remove them "
-            "(see docs/differences.md)"
+            "(see docs/differences.md)",
+            bad,
         )

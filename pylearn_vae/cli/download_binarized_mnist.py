@@ -301,7 +301,9 @@ def install(
                         "verified as 0/1 values of the right shape)",
                         file=sys.stderr,
                     )
-            atomic_write(target, lambda handle, array=array: np.save(handle, array, allow_pickle=False))
+            atomic_write(
+                target, lambda handle, array=array: np.save(handle, array, allow_pickle=False)
+            )
         manifest[split] = {
             "source": location,
             "installed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -18,6 +18,10 @@ __all__ = [
     "LegacyNameMapper",
     "map_name",
     "hint_for",
+    "RENAMED_KEYWORDS",
+    "KEYWORD_ADVICE",
+    "keyword_advice",
+    "renamed_keywords_for",
 ]
 
 
@@ -80,6 +84,57 @@ UNSUPPORTED: dict[str, str] = {
 }
 
 
+#: (pylearn_vae class path, old keyword) -> new keyword. Pylearn2 keywords
+#: whose meaning pylearn_vae keeps under another name; the migration script
+#: rewrites them and the loader accepts the old spelling with a notice.
+RENAMED_KEYWORDS: dict[tuple[str, str], str] = {}
+
+#: (pylearn_vae class path, keyword) -> what to use instead, for keywords of
+#: older Pylearn2 versions that pylearn_vae does not accept.
+KEYWORD_ADVICE: dict[tuple[str, str], str] = {
+    (
+        "pylearn_vae.training_algorithms.sgd.SGD",
+        "init_momentum",
+    ): "momentum moved to the learning rule: "
+    "learning_rule: !obj:pylearn_vae.training_algorithms.learning_rule.Momentum {init_momentum: ...}",
+    (
+        "pylearn_vae.training_algorithms.sgd.SGD",
+        "learning_rule_params",
+    ): "give the learning rule object its own keywords instead",
+    (
+        "pylearn_vae.models.mlp.MLP",
+        "dropout_include_probs",
+    ): "dropout is not provided by pylearn_vae",
+}
+
+
+def _class_path(obj) -> str:
+    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
+
+
+def _names_of(callable_obj, yaml_name: str | None) -> set[str]:
+    """The dotted names a callable is known by: where it is defined, and the
+    (mapped) name the YAML file used for it."""
+    names = {_class_path(callable_obj)}
+    if yaml_name:
+        names.add(map_name(yaml_name) or yaml_name)
+    return names
+
+
+def renamed_keywords_for(callable_obj, yaml_name: str | None = None) -> dict[str, str]:
+    """``{old: new}`` keyword renames that apply to ``callable_obj``."""
+    names = _names_of(callable_obj, yaml_name)
+    return {old: new for (cls, old), new in RENAMED_KEYWORDS.items() if cls in names}
+
+
+def keyword_advice(callable_obj, keyword: str, yaml_name: str | None = None) -> str | None:
+    """Advice for a keyword ``callable_obj`` does not accept, if any is known."""
+    for name in _names_of(callable_obj, yaml_name):
+        if (name, keyword) in KEYWORD_ADVICE:
+            return KEYWORD_ADVICE[(name, keyword)]
+    return None
+
+
 class LegacyNameWarning(UserWarning):
     """A YAML file used Pylearn2 names; they were mapped to pylearn_vae's."""
 
@@ -104,6 +159,9 @@ class LegacyNameMapper:
 
     def __init__(self) -> None:
         self.mapped: dict[str, str] = {}
+
+    def note_keyword(self, owner: str, old: str, new: str) -> None:
+        self.mapped[f"{owner} keyword {old!r}"] = repr(new)
 
     def map(self, name: str, mark=None) -> str:
         if not name.startswith("pylearn2."):

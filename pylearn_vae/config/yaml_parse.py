@@ -322,9 +322,10 @@ def _accepted_keywords(fn) -> tuple[list[str], bool, list[str]]:
 
 
 class _Instantiator:
-    def __init__(self, resolve) -> None:
+    def __init__(self, resolve, mapper=None) -> None:
         self.memo: dict[int, Any] = {}
         self.resolve = resolve
+        self.mapper = mapper
 
     def __call__(self, node):
         key = id(node)
@@ -357,11 +358,23 @@ class _Instantiator:
         fn = self.resolve(proxy.callable_name, proxy.mark)
         if not callable(fn):
             raise ConfigError(f"{proxy.callable_name!r} is not callable", str(proxy.mark))
+        from pylearn_vae.config import legacy
+        from pylearn_vae.errors import UnsupportedOptionError
+
         names, var_kw, required = _accepted_keywords(fn)
+        for old_key, new_key in legacy.renamed_keywords_for(fn, proxy.callable_name).items():
+            if old_key in proxy.kwargs and new_key not in proxy.kwargs:
+                proxy.kwargs[new_key] = proxy.kwargs.pop(old_key)
+                proxy.key_marks[new_key] = proxy.key_marks.pop(old_key)
+                if self.mapper is not None:
+                    self.mapper.note_keyword(proxy.callable_name, old_key, new_key)
         for key in proxy.kwargs:
             if key not in names and not var_kw:
                 close = difflib.get_close_matches(key, names, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
+                advice = legacy.keyword_advice(fn, key, proxy.callable_name)
+                if advice:
+                    hint = f" ({advice})"
                 raise ConfigError(
                     f"{proxy.callable_name} got an unexpected keyword argument {key!r}{hint}; "
                     f"accepted: {', '.join(names) or 'none'}",
@@ -378,6 +391,10 @@ class _Instantiator:
             return fn(**kwargs)
         except ConfigError:
             raise
+        except UnsupportedOptionError as exc:
+            first = next((o for o in exc.options if o in proxy.key_marks), None)
+            where = proxy.key_marks[first] if first else proxy.mark
+            raise ConfigError(f"{proxy.callable_name}: {exc}", str(where)) from exc
         except Exception as exc:
             raise ConfigError(
                 f"building {proxy.callable_name} failed: {type(exc).__name__}: {exc}",
@@ -426,7 +443,7 @@ def load(
     if not instantiate:
         return parsed
     resolve, mapper = _default_resolver()
-    result = _Instantiator(resolve)(parsed)
+    result = _Instantiator(resolve, mapper)(parsed)
     mapper.report()
     return result
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env python
+"""Rewrite Pylearn2 names in a YAML file: python scripts/migrate_yaml.py IN.yaml -o OUT.yaml"""
+
+import sys
+
+from pylearn_vae.cli.migrate_yaml import main
+
+if __name__ == "__main__":
+    sys.exit(main())
