@@ -26,7 +26,7 @@ from pytensor.tensor.random.op import RandomVariable
 
 from pylearn_vae.utils import floatX
 
-__all__ = ["make_np_rng", "SymbolicRNG", "rng_updates", "DEFAULT_SEED"]
+__all__ = ["make_np_rng", "SymbolicRNG", "rng_updates", "reseed", "DEFAULT_SEED"]
 
 DEFAULT_SEED = (2014, 10, 8)
 
@@ -172,3 +172,16 @@ def rng_updates(outputs) -> dict:
             )
         updates[rng] = nxt
     return updates
+
+
+def reseed(rngs, seed) -> None:
+    """Give each shared RNG in ``rngs`` a fresh generator derived from ``seed``.
+
+    ``rngs`` is an iterable of shared RNG variables (for instance the keys of
+    :func:`rng_updates`), in a fixed order; the result is deterministic for
+    a given seed and order.
+    """
+    rngs = list(rngs)
+    children = _seed_sequence(seed).spawn(len(rngs))
+    for rng, child in zip(rngs, children):
+        rng.set_value(np.random.default_rng(child), borrow=True)

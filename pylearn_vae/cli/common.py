@@ -1,0 +1,37 @@
+"""Helpers shared by the command-line programs."""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["CLIError", "load_model", "run"]
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 1."""
+
+
+def load_model(path: str):
+    """Load a saved VAE, or raise :class:`CLIError` saying what is wrong."""
+    from pylearn_vae.models.vae import VAE
+    from pylearn_vae.utils import serial
+
+    try:
+        model = serial.load(path)
+    except (serial.ModelFileError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    if not isinstance(model, VAE):
+        raise CLIError(f"{path} holds a {type(model).__name__}, not a pylearn_vae VAE model")
+    return model
+
+
+def run(body, argv_args) -> int:
+    """Run ``body(args)``, turning expected failures into one-line messages."""
+    try:
+        return body(argv_args) or 0
+    except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

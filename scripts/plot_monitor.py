@@ -1,0 +1,9 @@
+#!/usr/bin/env python
+"""Plot monitor channels of a saved model: python scripts/plot_monitor.py MODEL.pkl --channels valid_objective"""
+
+import sys
+
+from pylearn_vae.cli.plot_monitor import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+#!/usr/bin/env python
+"""See python scripts/show_samples.py --help."""
+
+import sys
+
+from pylearn_vae.cli.show_samples import main
+
+if __name__ == "__main__":
+    sys.exit(main())

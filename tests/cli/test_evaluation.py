@@ -1,0 +1,200 @@
+"""Evaluating a trained model: IS estimates, samples, reconstructions, monitor plots."""
+
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+
+from pylearn_vae.cli import evaluate, plot_monitor, show_samples
+from pylearn_vae.evaluation import ImportanceSampler, combine_log_means, mean_and_stderr
+from pylearn_vae.utils import floatX, serial
+from pylearn_vae.utils.compile import function
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def data_env(mnist_root, monkeypatch):
+    monkeypatch.setenv("PYLEARN2_DATA_PATH", str(mnist_root))
+
+
+@pytest.fixture(scope="module")
+def valid_x(mnist_root):
+    return np.load(mnist_root / "binarized_mnist" / "binarized_mnist_valid.npy")[:300].astype(
+        "float32"
+    )
+
+
+def read_png(path):
+    """Decode the 8-bit grayscale PNGs written by pylearn_vae.utils.image."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height = 8, b"", None, None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", body[:8])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    rows = zlib.decompress(idat)
+    return np.frombuffer(rows, np.uint8).reshape(height, width + 1)[:, 1:]
+
+
+def test_is_estimate_bounds_elbo_and_stabilises_with_k(small_mnist_model, valid_x):
+    model = serial.load(small_mnist_model)
+    estimates = {
+        k: ImportanceSampler(model, k, sample_chunk=50, seed=1).log_likelihood(valid_x).mean()
+        for k in (1, 10, 100, 300)
+    }
+    elbo = ImportanceSampler(model, 1, 1, seed=2).elbo(valid_x).mean()
+    assert estimates[1] == pytest.approx(elbo, abs=1.0)  # K=1 is an ELBO with a Monte Carlo KL
+    assert estimates[10] > elbo + 1.0
+    assert estimates[1] < estimates[10] < estimates[100] < estimates[300] + 0.3
+    assert abs(estimates[300] - estimates[100]) < 0.25 * abs(estimates[100] - estimates[1])
+
+
+def test_chunked_equals_unchunked_with_the_same_noise(small_mnist_model, valid_x):
+    model = serial.load(small_mnist_model)
+    eps = pt.tensor3(dtype=floatX())
+    model.posterior.sample_from_epsilon = lambda shape: eps
+    X = model.get_input_space().make_theano_batch()
+    whole = function([X, eps], model.log_likelihood_approximation(X, 6))
+    part = function([X, eps], model.log_likelihood_approximation(X, 2))
+    x = valid_x[:40]
+    noise = np.random.default_rng(0).standard_normal((6, 40, model.nhid)).astype("float32")
+    chunks = [part(x, noise[i : i + 2]) for i in (0, 2, 4)]
+    np.testing.assert_allclose(
+        combine_log_means(chunks, [2, 2, 2]), whole(x, noise), rtol=1e-5, atol=1e-3
+    )
+
+
+def test_standard_error():
+    values = np.random.default_rng(0).normal(5.0, 2.0, size=1000)
+    mean, se = mean_and_stderr(values)
+    assert mean == pytest.approx(values.mean())
+    assert se == pytest.approx(np.sqrt(((values - values.mean()) ** 2).sum() / 999) / np.sqrt(1000))
+
+
+def test_evaluate_script_is_deterministic_and_writes_json(
+    small_mnist_model, data_env, tmp_path, capsys
+):
+    args = [
+        str(small_mnist_model),
+        "--num-samples",
+        "20",
+        "--max-examples",
+        "200",
+        "--batch-size",
+        "50",
+    ]
+    assert evaluate.main([*args, "--json", str(tmp_path / "a.json")]) == 0
+    out = capsys.readouterr().out
+    assert "test NLL (importance sampling, K=20):" in out and "200 examples, 20 samples each" in out
+    assert evaluate.main([*args, "--json", str(tmp_path / "b.json")]) == 0
+    assert evaluate.main([*args, "--seed", "9", "--json", str(tmp_path / "c.json")]) == 0
+    a, b, c = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "abc")
+    assert a["nll"] == b["nll"] and a["nll"] != c["nll"]
+    assert a["nll"] < a["negative_elbo"]
+    assert a["num_examples"] == 200 and a["num_samples"] == 20 and a["nll_stderr"] > 0
+
+
+def test_show_samples_writes_grids(small_mnist_model, data_env, tmp_path):
+    out = tmp_path / "s.png"
+    assert (
+        show_samples.main(
+            [
+                str(small_mnist_model),
+                "--rows",
+                "3",
+                "--cols",
+                "4",
+                "--out",
+                str(out),
+                "--scale",
+                "1",
+            ]
+        )
+        == 0
+    )
+    pixels = read_png(out)
+    assert pixels.shape == (3 * 29 + 1, 4 * 29 + 1) and pixels.min() < pixels.max()
+    out2 = tmp_path / "m.png"
+    assert (
+        show_samples.main(
+            [
+                str(small_mnist_model),
+                "--rows",
+                "2",
+                "--cols",
+                "2",
+                "--show-means",
+                "--out",
+                str(out2),
+            ]
+        )
+        == 0
+    )
+    assert read_png(out2).shape == (2 * (2 * 29 + 1), 2 * (4 * 29 + 1))
+    out3 = tmp_path / "r.png"
+    assert (
+        show_samples.main(
+            [
+                str(small_mnist_model),
+                "--rows",
+                "2",
+                "--cols",
+                "3",
+                "--reconstruct",
+                "--out",
+                str(out3),
+                "--scale",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert read_png(out3).shape == (2 * 29 + 1, 6 * 29 + 1)
+
+
+def test_monitor_scripts(small_mnist_model, tmp_path, capsys):
+    assert plot_monitor.main([str(small_mnist_model)]) == 0
+    assert "  valid_objective" in capsys.readouterr().out
+    out = tmp_path / "c.png"
+    assert (
+        plot_monitor.main(
+            [
+                str(small_mnist_model),
+                "--channels",
+                "valid_objective,valid_kl_divergence_term",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    import matplotlib.image
+
+    image = matplotlib.image.imread(out)
+    assert image.shape[:2] == (500, 800) and image.min() < image.max()
+    assert plot_monitor.print_main([str(small_mnist_model)]) == 0
+    assert "epochs seen: 3" in capsys.readouterr().out
+
+
+def test_bad_arguments_give_clear_errors(small_mnist_model, tmp_path, capsys):
+    assert plot_monitor.main([str(small_mnist_model), "--channels", "nope"]) == 1
+    assert "unknown channel(s) nope; available:" in capsys.readouterr().err
+    assert show_samples.main([str(tmp_path / "missing.pkl")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    not_model = tmp_path / "list.pkl"
+    serial.save(not_model, [1, 2])
+    assert evaluate.main([str(not_model)]) == 1
+    assert "holds a list, not a pylearn_vae VAE model" in capsys.readouterr().err
+    garbage = tmp_path / "g.pkl"
+    garbage.write_bytes(b"not a pickle")
+    assert plot_monitor.print_main([str(garbage)]) == 1
+    assert "is not a valid pylearn_vae model file" in capsys.readouterr().err
