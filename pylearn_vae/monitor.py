@@ -22,6 +22,7 @@ from collections import OrderedDict
 import numpy as np
 
 from pylearn_vae.utils.compile import function, is_jax_mode, resolve_mode
+from pylearn_vae.utils.rng import rng_updates
 
 __all__ = ["Monitor", "MonitorChannel", "DEFAULT_MONITORING_BATCH_SIZE"]
 
@@ -91,6 +92,8 @@ class Monitor:
         self._names: list[str] = []
         self._build = None
         self._extra = None
+        #: Shared RNGs of the compiled monitoring functions, by name.
+        self.shared_rngs: dict = {}
 
     @classmethod
     def get_monitor(cls, model) -> Monitor:
@@ -162,7 +165,10 @@ class Monitor:
                         f"monitor channel {name!r} is defined by both the cost and the model"
                     )
                 exprs[name] = expr
-            return list(exprs), function([X], list(exprs.values()), mode=self._mode)
+            outputs = list(exprs.values())
+            for rng in rng_updates(outputs):
+                self.shared_rngs[rng.name] = rng
+            return list(exprs), function([X], outputs, mode=self._mode)
 
         self._build = build
         self._functions = {}
@@ -247,7 +253,7 @@ class Monitor:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # Compiled functions, graph builders and data sets are not saved.
-        for key in ("_functions", "_build", "_extra", "_datasets", "_mode"):
+        for key in ("_functions", "_build", "_extra", "_datasets", "_mode", "shared_rngs"):
             state.pop(key, None)
         return state
 
@@ -257,3 +263,4 @@ class Monitor:
         self._build = None
         self._extra = None
         self._datasets = {}
+        self.shared_rngs = {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pylearn_vae.utils.state import Stateful
+
 __all__ = ["TerminationCriterion", "EpochCounter", "MonitorBased", "And", "Or"]
 
 
-class TerminationCriterion:
+class TerminationCriterion(Stateful):
     """Base class: ``continue_learning(model)`` says whether to train another epoch."""
 
     def continue_learning(self, model) -> bool:
@@ -18,6 +20,8 @@ class EpochCounter(TerminationCriterion):
     With ``new_epochs`` true, epochs are counted from when training starts
     (so a resumed model trains ``max_epochs`` more); otherwise in total.
     """
+
+    _state_attributes = ("_offset",)
 
     def __init__(self, max_epochs: int, new_epochs: bool = True) -> None:
         if isinstance(max_epochs, bool) or int(max_epochs) != max_epochs or max_epochs < 0:
@@ -41,6 +45,8 @@ class MonitorBased(TerminationCriterion):
     The channel improves when it falls below ``(1 - prop_decrease)`` times
     the best value seen so far.
     """
+
+    _state_attributes = ("countdown", "best_value")
 
     def __init__(
         self, prop_decrease: float = 0.01, N: int = 5, channel_name: str | None = None
@@ -77,6 +83,8 @@ class MonitorBased(TerminationCriterion):
 class And(TerminationCriterion):
     """Continue only while every criterion says continue."""
 
+    _state_attributes = ("criteria",)
+
     def __init__(self, criteria) -> None:
         self.criteria = list(criteria)
 
@@ -86,6 +94,8 @@ class And(TerminationCriterion):
 
 class Or(TerminationCriterion):
     """Continue while any criterion says continue."""
+
+    _state_attributes = ("criteria",)
 
     def __init__(self, criteria) -> None:
         self.criteria = list(criteria)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
+
 from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.utils import serial
 
@@ -62,6 +64,12 @@ class Train:
         self.allow_overwrite = bool(allow_overwrite)
         self.quiet = False
         self.stream = sys.stdout
+        #: Where scripts/train.py keeps the checkpoint (None: no checkpoints).
+        self.checkpoint_path = None
+        self.checkpoint_every = 1
+        #: The YAML text the run was built from (stored in checkpoints).
+        self.config_text: str | None = None
+        self._resumed = False
 
     def setup(self) -> None:
         if self.save_path and not self.allow_overwrite:
@@ -87,16 +95,82 @@ class Train:
             extension.on_save(self.model, self.dataset, self.algorithm)
         serial.save(self.save_path, self.model)
 
-    def main_loop(self) -> None:
-        """Monitor, then train epoch after epoch until the termination criterion says stop."""
+    # -- checkpoints and stopping ------------------------------------------------
+    def request_stop(self, reason: str) -> None:
+        """Ask the run to stop at the next minibatch boundary (signal handlers call this)."""
+        self.algorithm.stop_requested = reason
+
+    def checkpoint(self, finished: bool = False) -> None:
+        if not self.checkpoint_path:
+            return
+        from pylearn_vae.checkpoint import save_checkpoint
+
+        save_checkpoint(self.checkpoint_path, self, finished=finished, config_text=self.config_text)
+
+    def resume(self, path) -> dict:
+        """Set up, then restore the state saved in the checkpoint ``path``."""
+        from pylearn_vae.checkpoint import load_checkpoint
+
         self.setup()
+        state = load_checkpoint(path, self)
+        self._resumed = True
+        return state
+
+    def _check_finite(self) -> None:
+        from pylearn_vae.training_algorithms.sgd import NumericalError
+
+        epoch = self.model.monitor.get_epochs_seen()
+        for param in self.model.get_params():
+            value = param.get_value(borrow=True)
+            if not np.isfinite(value).all():
+                bad = "nan" if np.isnan(value).any() else "inf"
+                raise NumericalError(f"parameter {param.name!r} became {bad} during epoch {epoch}")
+        for name, channel in self.model.monitor.channels.items():
+            if (
+                name.endswith("objective")
+                and channel.val_record
+                and not np.isfinite(channel.val_record[-1])
+            ):
+                raise NumericalError(
+                    f"monitor channel {name!r} is {channel.val_record[-1]} after epoch {epoch}"
+                )
+
+    def _end_of_epoch(self) -> None:
         self.run_callbacks_and_monitoring()
-        while self.algorithm.continue_learning(self.model):
+        self._check_finite()
+        epochs = self.model.monitor.get_epochs_seen()
+        if self.checkpoint_path and epochs % self.checkpoint_every == 0:
+            self.checkpoint()
+
+    def main_loop(self) -> None:
+        """Monitor, then train epoch after epoch until the termination criterion says stop.
+
+        A checkpoint (if ``checkpoint_path`` is set) is written after every
+        ``checkpoint_every`` epochs, before the termination criterion is
+        consulted, and when a stop is requested; a run restored with
+        :meth:`resume` continues exactly where the checkpoint left it.
+        """
+        from pylearn_vae.training_algorithms.sgd import StopRequested
+
+        if not self._resumed:
+            self.setup()
+            self._end_of_epoch()
+        while True:
+            if self.algorithm.stop_requested:
+                self.checkpoint()
+                raise StopRequested(f"stopped by {self.algorithm.stop_requested} between epochs")
+            if not self.algorithm.continue_learning(self.model):
+                break
             start = time.time()
-            self.algorithm.train(dataset=self.dataset)
+            try:
+                self.algorithm.train(dataset=self.dataset)
+            except StopRequested:
+                self.checkpoint()
+                raise
             self.model.monitor.report_epoch(time.time() - start)
-            self.run_callbacks_and_monitoring()
+            self._end_of_epoch()
             epochs = self.model.monitor.get_epochs_seen()
             if self.save_freq and epochs % self.save_freq == 0:
                 self.save()
         self.save()
+        self.checkpoint(finished=True)

@@ -1,16 +1,28 @@
-"""``scripts/train.py``: train the object described by a YAML file."""
+"""``scripts/train.py``: train the object described by a YAML file.
+
+Writes ``${PYLEARN2_TRAIN_FILE_FULL_STEM}_checkpoint.h5`` after every epoch
+(``--checkpoint-every N`` to thin it out); ``--resume`` continues from it
+exactly. SIGINT and SIGTERM stop at the next minibatch boundary, write a
+checkpoint and exit non-zero.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 import traceback
 import warnings
 from pathlib import Path
 
-__all__ = ["main", "train_environ"]
+__all__ = ["main", "train_environ", "checkpoint_path_for"]
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_NUMERICAL = 3
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def train_environ(config: str) -> dict[str, str]:
@@ -24,6 +36,10 @@ def train_environ(config: str) -> dict[str, str]:
         "PYLEARN2_TRAIN_BASE_NAME": os.path.basename(config),
         "PYLEARN2_TRAIN_DIR": directory + "/" if directory else "",
     }
+
+
+def checkpoint_path_for(config: str) -> str:
+    return train_environ(config)["PYLEARN2_TRAIN_FILE_FULL_STEM"] + "_checkpoint.h5"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,45 +58,111 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quiet", action="store_true", help="do not print the per-epoch monitor report"
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from CONFIG's checkpoint (<stem>_checkpoint.h5)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resume: accept a YAML that differs from the checkpoint's",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="write the checkpoint every N epochs (default 1; 0: never)",
+    )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     return parser
 
 
-def _fail(message: str, code: int = 1) -> int:
+def _fail(message: str, code: int = EXIT_FAILURE) -> int:
     print(f"error: {message}", file=sys.stderr, flush=True)
     return code
+
+
+def _load(config: str):
+    from pylearn_vae.config import legacy, yaml_parse
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", legacy.LegacyNameWarning)
+        obj = yaml_parse.load_path(config, environ=train_environ(config))
+    for warning in caught:
+        if issubclass(warning.category, legacy.LegacyNameWarning):
+            print(f"notice: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return obj
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.epochs is not None and args.epochs < 0:
-        return _fail(f"--epochs must be >= 0, got {args.epochs}", 2)
-    from pylearn_vae.config import legacy, yaml_parse
+        return _fail(f"--epochs must be >= 0, got {args.epochs}", EXIT_USAGE)
+    if args.checkpoint_every < 0:
+        return _fail(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}", EXIT_USAGE)
+    if args.force and not args.resume:
+        return _fail("--force only makes sense with --resume", EXIT_USAGE)
+    from pylearn_vae.checkpoint import config_differences, read_checkpoint_info
     from pylearn_vae.train import Train
+    from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
 
     config = args.config
     if not Path(config).is_file():
-        return _fail(f"configuration file {config} does not exist", 2)
+        return _fail(f"configuration file {config} does not exist", EXIT_USAGE)
+    checkpoint = checkpoint_path_for(config)
+    resume_hint = f"python scripts/train.py {config} --resume"
+    train = None
+    previous = {}
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", legacy.LegacyNameWarning)
-            obj = yaml_parse.load_path(config, environ=train_environ(config))
-        for warning in caught:
-            if issubclass(warning.category, legacy.LegacyNameWarning):
-                print(f"notice: {warning.message}", file=sys.stderr)
-            else:
-                warnings.warn_explicit(
-                    warning.message, warning.category, warning.filename, warning.lineno
+        config_text = Path(config).read_text()
+        if args.resume:
+            if not Path(checkpoint).exists():
+                return _fail(
+                    f"there is no checkpoint to resume from: {checkpoint} does not exist",
+                    EXIT_USAGE,
                 )
-        if not isinstance(obj, Train):
+            info = read_checkpoint_info(checkpoint)
+            if info["finished"]:
+                print(
+                    f"{config}: the run in {checkpoint} already finished ({info['epochs_seen']} epochs); nothing to do",
+                    file=sys.stderr,
+                )
+                return 0
+            differences = (
+                config_differences(info["config_yaml"], config_text) if info["config_yaml"] else []
+            )
+            if differences and not args.force:
+                listed = "\n  ".join(differences)
+                return _fail(
+                    f"{config} differs from the configuration {checkpoint} was made with:\n  {listed}\n"
+                    "Resume anyway with --resume --force, or restore the original file.",
+                    EXIT_USAGE,
+                )
+        train = _load(config)
+        if not isinstance(train, Train):
             return _fail(
-                f"{config} describes a {type(obj).__name__}, expected a pylearn_vae.train.Train"
+                f"{config} describes a {type(train).__name__}, expected a pylearn_vae.train.Train"
             )
         if args.epochs is not None:
             from pylearn_vae.termination_criteria import EpochCounter
 
-            obj.algorithm.termination_criterion = EpochCounter(args.epochs)
-        obj.quiet = args.quiet
+            train.algorithm.termination_criterion = EpochCounter(args.epochs, new_epochs=False)
+        train.quiet = args.quiet
+        train.config_text = config_text
+        if args.checkpoint_every:
+            train.checkpoint_path = checkpoint
+            train.checkpoint_every = args.checkpoint_every
+        for name in ("SIGINT", "SIGTERM"):
+            previous[name] = signal.signal(
+                getattr(signal, name),
+                lambda signum, frame: train.request_stop(signal.Signals(signum).name),
+            )
         start = time.time()
         print(
             f"compiling the training and monitoring functions for {config} "
@@ -88,9 +170,41 @@ def main(argv=None) -> int:
             file=sys.stderr,
             flush=True,
         )
-        obj.main_loop()
+        if args.resume:
+            train.resume(checkpoint)
+            monitor = train.model.monitor
+            print(
+                f"resumed from {checkpoint} at epoch {monitor.get_epochs_seen()}"
+                + (
+                    f", minibatch {train.algorithm._resume_position + 1}"
+                    if train.algorithm._resume_position
+                    else ""
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+        train.main_loop()
+    except StopRequested as exc:
+        reason = train.algorithm.stop_requested if train is not None else "SIGINT"
+        saved = (
+            f"; checkpoint written to {checkpoint}; resume with:  {resume_hint}"
+            if train and train.checkpoint_path
+            else ""
+        )
+        return _fail(f"{exc}{saved}", EXIT_SIGNAL.get(reason, EXIT_FAILURE))
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail("interrupted", EXIT_SIGNAL["SIGINT"])
+    except NumericalError as exc:
+        kept = (
+            f"the last good checkpoint {checkpoint} and the best model are unchanged. "
+            if Path(checkpoint).exists()
+            else ""
+        )
+        return _fail(
+            f"training stopped: {exc}. Nothing was saved from the diverged state; {kept}"
+            f"To continue, lower learning_rate in {config} and run:  {resume_hint} --force",
+            EXIT_NUMERICAL,
+        )
     except Exception as exc:  # every failure becomes one clear paragraph
         if args.debug:
             traceback.print_exc()
@@ -102,8 +216,11 @@ def main(argv=None) -> int:
         return _fail(
             message + ("" if args.debug else "\n(run with --debug to see the Python traceback)")
         )
-    monitor = obj.model.monitor
-    saved = f"; model saved to {obj.save_path}" if obj.save_path else ""
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+    monitor = train.model.monitor
+    saved = f"; model saved to {train.save_path}" if train.save_path else ""
     print(
         f"finished {monitor.get_epochs_seen()} epochs in {time.time() - start:.1f} s{saved}",
         file=sys.stderr,

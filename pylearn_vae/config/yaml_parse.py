@@ -25,6 +25,7 @@ import builtins
 import difflib
 import importlib
 import inspect
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -388,7 +389,9 @@ class _Instantiator:
             )
         kwargs = {k: self(v) for k, v in proxy.kwargs.items()}
         try:
-            return fn(**kwargs)
+            result = fn(**kwargs)
+            _record_source(result, proxy)
+            return result
         except ConfigError:
             raise
         except UnsupportedOptionError as exc:
@@ -402,13 +405,64 @@ class _Instantiator:
             ) from exc
 
 
-def _default_resolver():
+def _record_source(obj, proxy: ObjectProxy) -> None:
+    """Keep the YAML that built a model on it (``model.yaml_src``, as Pylearn2 did)."""
+    from pylearn_vae.models.model import Model
+
+    if isinstance(obj, Model):
+        obj.yaml_src = dump(proxy)
+
+
+def dump(node) -> str:
+    """Render parsed (not instantiated) YAML back to text that :func:`load` reads.
+
+    Names are written in their pylearn_vae form, ``${VAR}`` substitutions are
+    already applied, and aliases are written out in full.
+    """
+    from pylearn_vae.config import legacy
+
+    if isinstance(node, ObjectProxy):
+        name = legacy.map_name(node.callable_name) or node.callable_name
+        inner = ", ".join(f"{k}: {dump(v)}" for k, v in node.kwargs.items())
+        return f"!obj:{name} {{{inner}}}"
+    if isinstance(node, _ImportProxy):
+        return f"!import {legacy.map_name(node.name) or node.name}"
+    if isinstance(node, _PklProxy):
+        return f"!pkl: {json.dumps(node.path)}"
+    if isinstance(node, dict):
+        return "{" + ", ".join(f"{dump(k)}: {dump(v)}" for k, v in node.items()) + "}"
+    if isinstance(node, list | tuple):
+        return "[" + ", ".join(dump(v) for v in node) + "]"
+    if node is None:
+        return "null"
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    if isinstance(node, int):
+        return str(node)
+    if isinstance(node, float):
+        if node != node:
+            return ".nan"
+        if node in (float("inf"), float("-inf")):
+            return ".inf" if node > 0 else "-.inf"
+        return repr(node)
+    return json.dumps(str(node))
+
+
+def _default_resolver(restrict_to: tuple[str, ...] | None = None):
     from pylearn_vae.config import legacy
 
     mapper = legacy.LegacyNameMapper()
 
     def resolve(name: str, mark: _Mark):
-        return _import_dotted(mapper.map(name, mark), mark)
+        obj = _import_dotted(mapper.map(name, mark), mark)
+        if restrict_to is not None:
+            module = getattr(obj, "__module__", "") or ""
+            if not (isinstance(obj, type) and module.startswith(restrict_to)):
+                raise ConfigError(
+                    f"{name} may not be used here: only classes from {', '.join(restrict_to)} are allowed",
+                    str(mark),
+                )
+        return obj
 
     return resolve, mapper
 
@@ -418,6 +472,7 @@ def load(
     environ: Mapping[str, str] | None = None,
     instantiate: bool = True,
     source: str | None = None,
+    restrict_to: tuple[str, ...] | None = None,
 ):
     """Build the object described by a YAML string or open stream.
 
@@ -432,6 +487,9 @@ def load(
         anything.
     source : str, optional
         Name used in error messages (defaults to the stream's name).
+    restrict_to : tuple of str, optional
+        Only classes whose module starts with one of these prefixes may be
+        built (used to rebuild models from files without running other code).
     """
     if hasattr(stream_or_string, "read"):
         text = stream_or_string.read()
@@ -442,7 +500,7 @@ def load(
     parsed = _parse(text, source, environ)
     if not instantiate:
         return parsed
-    resolve, mapper = _default_resolver()
+    resolve, mapper = _default_resolver(restrict_to)
     result = _Instantiator(resolve, mapper)(parsed)
     mapper.report()
     return result

@@ -20,6 +20,9 @@ class Model:
         self._params: list = []
         self.monitor = None
         self.input_space = None
+        #: The YAML that built this model (set by yaml_parse); lets HDF5
+        #: model files rebuild it without pickle.
+        self.yaml_src: str | None = None
 
     # -- parameters -----------------------------------------------------
     def get_params(self) -> list:

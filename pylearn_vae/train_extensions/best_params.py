@@ -6,11 +6,12 @@ import copy
 
 from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.utils import serial
+from pylearn_vae.utils.state import Stateful
 
 __all__ = ["MonitorBasedSaveBest"]
 
 
-class MonitorBasedSaveBest(TrainExtension):
+class MonitorBasedSaveBest(TrainExtension, Stateful):
     """Save the model whenever ``channel_name`` reaches a new best value.
 
     Parameters
@@ -26,6 +27,8 @@ class MonitorBasedSaveBest(TrainExtension):
     higher_is_better : bool
         Whether larger values are better.
     """
+
+    _state_attributes = ("best_cost", "best_epoch")
 
     def __init__(
         self,

@@ -15,15 +15,41 @@ from pylearn_vae.training_algorithms.updates import (
     sgd_updates,
 )
 from pylearn_vae.utils import sharedX
+from pylearn_vae.utils.state import Stateful
 
 __all__ = ["LearningRule", "Momentum", "MomentumAdjustor", "RMSProp", "Adam"]
 
 
-class LearningRule:
-    """Base class: plain gradient descent."""
+class LearningRule(Stateful):
+    """Base class: plain gradient descent.
+
+    ``self.state`` lists the shared variables the rule created (velocities,
+    moment estimates); checkpoints save them in order.
+    """
 
     def __init__(self) -> None:
         self.state: list = []
+
+    def state_dict(self) -> dict:
+        rval = super().state_dict()
+        rval["state"] = {str(i): v.get_value() for i, v in enumerate(self.state)}
+        return rval
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        saved = state["state"]
+        if len(saved) != len(self.state):
+            raise ValueError(
+                f"{type(self).__name__}: checkpoint has {len(saved)} state variables, expected {len(self.state)}"
+            )
+        for i, var in enumerate(self.state):
+            old = var.get_value(borrow=True)
+            value = saved[str(i)]
+            if value.shape != old.shape:
+                raise ValueError(
+                    f"{type(self).__name__}: state {var.name!r} has shape {value.shape}, expected {old.shape}"
+                )
+            var.set_value(value.astype(old.dtype, copy=False))
 
     def get_updates(self, learning_rate, grads, lr_scalers=None):
         """Return an ordered mapping ``shared variable -> new value``."""
@@ -53,6 +79,8 @@ class Momentum(LearningRule):
         Use Nesterov's variant.
     """
 
+    _state_attributes = ("momentum",)
+
     def __init__(self, init_momentum: float, nesterov_momentum: bool = False) -> None:
         super().__init__()
         self.init_momentum = _check_fraction("init_momentum", init_momentum, "Momentum")
@@ -69,13 +97,15 @@ class Momentum(LearningRule):
         return {"momentum": float(self.momentum.get_value())}
 
 
-class MomentumAdjustor(TrainExtension):
+class MomentumAdjustor(TrainExtension, Stateful):
     """Move momentum linearly to ``final_momentum`` between epochs ``start`` and ``saturate``.
 
     Called after every monitoring step (the first one is before any
     training), like Pylearn2's: with ``start=5, saturate=6`` the momentum is
     the initial one up to the 5th call and the final one from the 6th on.
     """
+
+    _state_attributes = ("_initialized", "_init_momentum", "_count")
 
     def __init__(self, final_momentum: float, start: int, saturate: int) -> None:
         self.final_momentum = _check_fraction("final_momentum", final_momentum, "MomentumAdjustor")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pylearn_vae.train_extensions import TrainExtension
+from pylearn_vae.utils.state import Stateful
 
 __all__ = ["ExponentialDecay", "LinearDecayOverEpoch", "exponential_decay_lr", "linear_decay_lr"]
 
@@ -39,13 +40,15 @@ def linear_decay_lr(
     return init_lr - step * (count - start + 1)
 
 
-class ExponentialDecay:
+class ExponentialDecay(Stateful):
     r"""Divide the learning rate by ``decay_factor`` after every minibatch.
 
     :math:`\eta_t = \max(\eta_0 / d^t, \eta_{min})`, where :math:`\eta_0` is
     the learning rate when training starts (an ``update_callbacks`` entry of
     ``SGD``).
     """
+
+    _state_attributes = ("_count", "_base_lr")
 
     def __init__(self, decay_factor: float, min_lr: float) -> None:
         self.decay_factor = float(decay_factor)
@@ -65,7 +68,7 @@ class ExponentialDecay:
         algorithm.learning_rate.set_value(np.asarray(lr, dtype=algorithm.learning_rate.dtype))
 
 
-class LinearDecayOverEpoch(TrainExtension):
+class LinearDecayOverEpoch(TrainExtension, Stateful):
     """Decay the learning rate linearly over epochs (a Train extension).
 
     Parameters
@@ -77,6 +80,8 @@ class LinearDecayOverEpoch(TrainExtension):
     decay_factor : float
         Final learning rate as a fraction of the initial one, in (0, 1].
     """
+
+    _state_attributes = ("_count", "_init_lr")
 
     def __init__(self, start: int, saturate: int, decay_factor: float) -> None:
         self.start = int(start)

@@ -22,7 +22,8 @@ from pylearn_vae.training_algorithms.learning_rule import LearningRule, Momentum
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
 from pylearn_vae.utils import floatX, sharedX
 from pylearn_vae.utils.compile import function, is_jax_mode, resolve_mode
-from pylearn_vae.utils.rng import make_np_rng
+from pylearn_vae.utils.rng import make_np_rng, rng_updates
+from pylearn_vae.utils.state import Stateful, random_state_from_dict, random_state_to_dict
 
 __all__ = [
     "SGD",
@@ -30,11 +31,16 @@ __all__ = [
     "LinearDecayOverEpoch",
     "MomentumAdjustor",
     "NumericalError",
+    "StopRequested",
 ]
 
 
 class NumericalError(FloatingPointError):
     """Training produced a NaN or infinite value."""
+
+
+class StopRequested(Exception):
+    """Training stopped at a minibatch boundary because a stop was requested."""
 
 
 class SGD:
@@ -132,6 +138,14 @@ class SGD:
         self.progress = None
         self._train_functions: dict = {}
         self._data = None
+        #: Set (to a reason such as "SIGINT") to stop at the next minibatch boundary.
+        self.stop_requested: str | None = None
+        #: Shared RNGs of the compiled training functions, by name.
+        self.shared_rngs: dict = {}
+        # Where the current epoch stands: the shuffling state at its start and
+        # the number of minibatches already done (both saved by checkpoints).
+        self._epoch_rng_state = None
+        self._resume_position = 0
 
     # -- set-up -------------------------------------------------------------
     def setup(self, model, dataset) -> None:
@@ -177,6 +191,12 @@ class SGD:
         updates = self.learning_rule.get_updates(self.learning_rate, grads, model.get_lr_scalers())
         updates.update(cost_updates)
         model.modify_updates(updates)
+        for rng in rng_updates([cost, list(updates.values())]):
+            if rng.name in self.shared_rngs and self.shared_rngs[rng.name] is not rng:
+                raise RuntimeError(
+                    f"two random generators are named {rng.name!r}; checkpoints need unique names"
+                )
+            self.shared_rngs[rng.name] = rng
         return function([index], cost, updates=updates, mode=self._mode)
 
     def _step_function(self, size: int):
@@ -200,9 +220,22 @@ class SGD:
         show = self.progress if self.progress is not None else sys.stderr.isatty()
         start = time.time()
         epoch = self.monitor.get_epochs_seen() + 1
+        if self._resume_position:
+            # Continue an epoch that a checkpoint interrupted: same order, later batches.
+            random_state_from_dict(self.rng, self._epoch_rng_state)
+        else:
+            self._epoch_rng_state = random_state_to_dict(self.rng)
+        skip, self._resume_position = self._resume_position, 0
         for i, idx in enumerate(
             batch_indices(n, self.batch_size, self.train_iteration_mode, self.rng)
         ):
+            if i < skip:
+                continue
+            if self.stop_requested:
+                self._resume_position = i
+                raise StopRequested(
+                    f"stopped by {self.stop_requested} in epoch {epoch} before minibatch {i + 1} of {num_batches}"
+                )
             value = self._step_function(len(idx))(idx)
             if not np.isfinite(value):
                 raise NumericalError(
@@ -229,3 +262,31 @@ class SGD:
         if self.termination_criterion is None:
             return True
         return self.termination_criterion.continue_learning(model)
+
+    # -- checkpoints --------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything SGD needs to continue exactly where it is."""
+        callbacks = {
+            str(i): c.state_dict()
+            for i, c in enumerate(self.update_callbacks)
+            if isinstance(c, Stateful)
+        }
+        return {
+            "learning_rate": np.array(self.learning_rate.get_value()),
+            "rng": random_state_to_dict(self.rng),
+            "epoch_rng": self._epoch_rng_state if self._epoch_rng_state is not None else {},
+            "resume_position": self._resume_position,
+            "learning_rule": self.learning_rule.state_dict(),
+            "update_callbacks": callbacks,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.learning_rate.set_value(
+            np.asarray(state["learning_rate"], dtype=self.learning_rate.dtype)
+        )
+        random_state_from_dict(self.rng, state["rng"])
+        self._epoch_rng_state = state["epoch_rng"] or None
+        self._resume_position = int(state["resume_position"])
+        self.learning_rule.load_state_dict(state["learning_rule"])
+        for key, sub in state["update_callbacks"].items():
+            self.update_callbacks[int(key)].load_state_dict(sub)

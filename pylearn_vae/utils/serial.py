@@ -12,6 +12,7 @@ model from someone else cannot run arbitrary code.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -19,7 +20,10 @@ import pickle
 import tempfile
 from pathlib import Path
 
-__all__ = ["save", "load", "atomic_write", "UnsafePickleError", "ModelFileError"]
+__all__ = ["save", "load", "atomic_write", "atomic_path", "UnsafePickleError", "ModelFileError"]
+
+
+H5_SUFFIXES = (".h5", ".hdf5")
 
 
 class ModelFileError(ValueError):
@@ -90,24 +94,28 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path, write) -> None:
-    """Call ``write(file)`` on a temporary file, then rename it to ``path``.
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
-    The temporary file lives in the same folder (so the rename is atomic), is
-    flushed and fsynced before the rename, and is removed on any error.
+    On any error the temporary file is removed and the previous ``path`` is
+    left as it was; an ``OSError`` becomes a :class:`ModelFileError` saying
+    what happened (a full disk is named as such).
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ModelFileError(f"cannot save {path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
     try:
-        # mkstemp creates the file private (0600); give it the usual mode.
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -120,6 +128,10 @@ def atomic_write(path, write) -> None:
                 f"could not save {path}: {reason}; the previous file (if any) is unchanged"
             ) from exc
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder) -> None:
     try:
         dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -130,6 +142,17 @@ def atomic_write(path, write) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def atomic_write(path, write) -> None:
+    """Call ``write(file)`` on a temporary binary file, then rename it to ``path``.
+
+    See :func:`atomic_path` for the guarantees.
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
 
 
 def save(path, obj, on_overwrite: str = "ignore") -> None:
@@ -146,17 +169,27 @@ def save(path, obj, on_overwrite: str = "ignore") -> None:
     if suffix in (".pkl", ".pickle"):
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
         atomic_write(path, lambda handle: handle.write(data))
+    elif suffix in H5_SUFFIXES:
+        from pylearn_vae.utils import hdf5
+
+        hdf5.save_model(path, obj)
     else:
-        raise ModelFileError(f"cannot save {path}: unknown extension {path.suffix!r}; use .pkl")
+        raise ModelFileError(
+            f"cannot save {path}: unknown extension {path.suffix!r}; use .pkl, .h5 or .hdf5"
+        )
 
 
 def load(path):
     """Load an object saved by :func:`save`, refusing unsafe pickles."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in H5_SUFFIXES:
+        from pylearn_vae.utils import hdf5
+
+        return hdf5.load_model(path)
     if suffix not in (".pkl", ".pickle"):
         raise ModelFileError(
-            f"cannot load {path}: unknown extension {path.suffix!r}; expected .pkl"
+            f"cannot load {path}: unknown extension {path.suffix!r}; expected .pkl, .h5 or .hdf5"
         )
     try:
         data = path.read_bytes()

@@ -136,7 +136,7 @@ def test_errors_are_one_paragraph_with_location(tmp_path, capsys):
 def test_diverging_run_stops_with_a_clear_message(tmp_path, capsys):
     config = tmp_path / "nan.yaml"
     config.write_text(SMALL_YAML.replace("LR", "1e30"))
-    assert main([str(config), "--quiet"]) == 1
+    assert main([str(config), "--quiet"]) == 3
     err = capsys.readouterr().err
     assert re.search(
         r"the training objective became (nan|inf) in epoch 1, minibatch \d+ of 8; lower the learning rate",

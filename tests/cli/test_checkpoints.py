@@ -1,0 +1,309 @@
+"""Checkpoints with real processes and real signals: exact resume, kills, NaNs, corrupt files."""
+
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from pylearn_vae.config import yaml_parse
+from pylearn_vae.utils import serial
+from pylearn_vae.utils.serial import ModelFileError
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+BATCHES_PER_EPOCH = 20
+
+CONFIG = """\
+!obj:pylearn_vae.train.Train {
+    dataset: &train !obj:pylearn_vae.datasets.binarized_mnist.BinarizedMNIST { which_set: 'train', stop: 2000 },
+    model: !obj:pylearn_vae.models.vae.VAE {
+        nvis: 784, nhid: 8, seed: 3,
+        prior: !obj:pylearn_vae.models.vae.prior.DiagonalGaussianPrior {},
+        conditional: !obj:pylearn_vae.models.vae.conditional.BernoulliVector {
+            name: 'conditional',
+            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
+                !obj:pylearn_vae.models.mlp.RectifiedLinear { layer_name: 'h', dim: 32, irange: 0.05 } ] } },
+        posterior: !obj:pylearn_vae.models.vae.conditional.DiagonalGaussian {
+            name: 'posterior',
+            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
+                !obj:pylearn_vae.models.mlp.RectifiedLinear { layer_name: 'h', dim: 32, irange: 0.05 } ] } },
+    },
+    algorithm: !obj:pylearn_vae.training_algorithms.sgd.SGD {
+        batch_size: 100, learning_rate: LR,
+        learning_rule: !obj:pylearn_vae.training_algorithms.learning_rule.Momentum { init_momentum: 0.5 },
+        monitoring_dataset: { 'train': *train,
+            'valid': !obj:pylearn_vae.datasets.binarized_mnist.BinarizedMNIST { which_set: 'valid', stop: 500 } },
+        cost: !obj:pylearn_vae.costs.vae.VAECriterion {},
+        termination_criterion: !obj:pylearn_vae.termination_criteria.EpochCounter { max_epochs: 3 },
+        update_callbacks: [
+            !obj:pylearn_vae.training_algorithms.sgd.ExponentialDecay { decay_factor: 1.001, min_lr: 1e-5 },
+            !obj:tests.cli.helpers.Progress { path: '${PYLEARN2_TRAIN_DIR}progress.txt', delay: DELAY },
+        ],
+    },
+    extensions: [
+        !obj:pylearn_vae.train_extensions.best_params.MonitorBasedSaveBest {
+            channel_name: 'valid_objective', save_path: '${PYLEARN2_TRAIN_FILE_FULL_STEM}_best.pkl' },
+        !obj:pylearn_vae.training_algorithms.learning_rule.MomentumAdjustor { final_momentum: 0.9, start: 1, saturate: 3 },
+    ],
+    save_path: '${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl',
+}
+"""
+
+
+def write_config(folder: Path, lr="0.01", delay="0.02") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "run.yaml"
+    path.write_text(CONFIG.replace("LR", lr).replace("DELAY", delay))
+    return path
+
+
+def env(mnist_root):
+    return {**os.environ, "PYLEARN2_DATA_PATH": str(mnist_root), "PYTHONPATH": str(REPO)}
+
+
+def start(config, mnist_root, *extra):
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "train.py"), str(config), "--quiet", *extra],
+        env=env(mnist_root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def wait_for_progress(folder: Path, epoch: int, batch_in_epoch: int, proc, timeout=300):
+    target = (epoch - 1) * BATCHES_PER_EPOCH + batch_in_epoch
+    progress = folder / "progress.txt"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early: {proc.communicate()[1]}")
+        if progress.exists():
+            lines = progress.read_text().split()
+            if len(lines) >= 2 and int(lines[-1]) >= target and int(lines[-2]) == epoch:
+                return
+        time.sleep(0.01)
+    raise AssertionError("the run did not reach the expected minibatch in time")
+
+
+def history(model):
+    skip = {"seconds_per_epoch"}
+    return {n: c.val_record for n, c in model.monitor.channels.items() if n not in skip}
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, mnist_root):
+    """The reference: the same run, left alone."""
+    folder = tmp_path_factory.mktemp("straight")
+    config = write_config(folder)
+    code, err = finish(start(config, mnist_root))
+    assert code == 0, err
+    return serial.load(folder / "run.pkl")
+
+
+def assert_same_run(model, reference):
+    for a, b in zip(model.get_param_values(), reference.get_param_values()):
+        assert np.array_equal(a, b)
+    assert history(model) == history(reference)
+    assert model.monitor.get_epochs_seen() == 3
+
+
+def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, mnist_root, straight):
+    config = write_config(tmp_path)
+    proc = start(config, mnist_root)
+    wait_for_progress(tmp_path, epoch=2, batch_in_epoch=8, proc=proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "run.pkl").exists()
+    code, err = finish(start(config, mnist_root, "--resume"))
+    assert code == 0, err
+    assert "resumed from" in err and "at epoch 1" in err
+    assert_same_run(serial.load(tmp_path / "run.pkl"), straight)
+    assert_same_run(
+        serial.load(tmp_path / "run_checkpoint.h5".replace("_checkpoint.h5", ".pkl")), straight
+    )
+    code, err = finish(start(config, mnist_root, "--resume"))
+    assert code == 0 and "already finished" in err
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_at_a_minibatch_checkpoints_and_resumes_exactly(
+    tmp_path, mnist_root, straight, sig, code
+):
+    config = write_config(tmp_path)
+    proc = start(config, mnist_root)
+    wait_for_progress(tmp_path, epoch=2, batch_in_epoch=5, proc=proc)
+    proc.send_signal(sig)
+    returncode, err = finish(proc)
+    assert returncode == code, err
+    assert (
+        "in epoch 2 before minibatch" in err
+        and "--resume" in err
+        and "checkpoint written to" in err
+    )
+    returncode, err = finish(start(config, mnist_root, "--resume"))
+    assert returncode == 0, err
+    assert re.search(r"resumed from .* at epoch 1, minibatch \d+", err)
+    assert_same_run(serial.load(tmp_path / "run.pkl"), straight)
+
+
+def test_resume_refuses_a_changed_config_unless_forced(tmp_path, mnist_root):
+    config = write_config(tmp_path, delay="0.0")
+    proc = start(config, mnist_root, "--epochs", "1")
+    assert finish(proc)[0] == 0
+    # A finished 1-epoch run: make the checkpoint look unfinished by training with more epochs.
+    config.write_text(config.read_text().replace("learning_rate: 0.01", "learning_rate: 0.02"))
+    with h5py.File(tmp_path / "run_checkpoint.h5", "r+") as handle:
+        tree = handle["state"].attrs["json"]
+        handle["state"].attrs["json"] = tree.replace('"finished": true', '"finished": false')
+    code, err = finish(start(config, mnist_root, "--resume", "--epochs", "2"))
+    assert code == 2 and "algorithm.learning_rate: 0.01 -> 0.02" in err and "--force" in err
+    code, err = finish(start(config, mnist_root, "--resume", "--force", "--epochs", "2"))
+    assert code == 0, err
+    assert serial.load(tmp_path / "run.pkl").monitor.get_epochs_seen() == 2
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, mnist_root):
+    config = write_config(tmp_path, lr="1e30", delay="0.0")
+    code, err = finish(start(config, mnist_root))
+    assert code == 3, err
+    assert re.search(
+        r"training stopped: the training objective became (nan|inf) in epoch 1, minibatch \d+ of 20",
+        err,
+    ), err
+    assert "lower learning_rate" in err and "--resume --force" in err
+    checkpoint = tmp_path / "run_checkpoint.h5"
+    model = serial.load(
+        tmp_path / "run_best.pkl"
+    )  # saved after the initial monitoring, still finite
+    assert all(np.isfinite(v).all() for v in model.get_param_values())
+    from pylearn_vae.checkpoint import read_checkpoint_info
+
+    assert read_checkpoint_info(checkpoint)["epochs_seen"] == 0
+
+
+SAVER = """
+import sys, numpy as np
+from pylearn_vae.config import yaml_parse
+from pylearn_vae.utils import serial
+model = yaml_parse.load(sys.argv[2])
+params = model.get_params()
+version = int(sys.argv[3])
+while True:
+    version += 1
+    for p in params:
+        p.set_value(np.full(p.get_value().shape, version, dtype="float32"))
+    serial.save(sys.argv[1], model)
+    print(version, flush=True)
+"""
+
+BIG_MODEL = (
+    CONFIG[CONFIG.index("!obj:pylearn_vae.models.vae.VAE") : CONFIG.index("    algorithm:")]
+    .rstrip()
+    .rstrip(",")
+)
+BIG_MODEL = BIG_MODEL.replace("dim: 32", "dim: 1500")
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".h5"])
+def test_kill_during_save_leaves_old_or_new_file(tmp_path, suffix):
+    path = tmp_path / f"model{suffix}"
+    rng = random.Random(0)
+    versions = set()
+    for kill in range(20):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SAVER, str(path), BIG_MODEL, str(kill * 1000)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        if kill == 0:
+            assert proc.stdout.readline().strip() == "1"  # the first file exists before killing
+        time.sleep(rng.uniform(0.0, 1.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        model = serial.load(path)
+        values = {float(v.flat[0]) for v in model.get_param_values()}
+        assert len(values) == 1, values  # one complete version, never a mix
+        assert all(np.all(v == next(iter(values))) for v in model.get_param_values())
+        versions.add(values.pop())
+        leftovers = [p for p in tmp_path.iterdir() if p.name != path.name]
+        for p in leftovers:  # a killed writer may leave its temporary file, never a broken target
+            assert p.name.startswith(f".{path.name}.") and p.name.endswith(".tmp")
+            p.unlink()
+    assert len(versions) > 5
+
+
+def test_hdf5_model_files_and_their_errors(tmp_path, monkeypatch):
+    import errno
+
+    model = yaml_parse.load(BIG_MODEL.replace("dim: 1500", "dim: 16"))
+    path = tmp_path / "m.h5"
+    serial.save(path, model)
+    clone = serial.load(path)
+    for a, b in zip(model.get_param_values(), clone.get_param_values()):
+        assert np.array_equal(a, b)
+    truncated = tmp_path / "t.h5"
+    truncated.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ModelFileError, match="not a readable HDF5 file.*truncated or corrupt"):
+        serial.load(truncated)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as handle:
+        handle["x"] = np.zeros(3)
+    with pytest.raises(ModelFileError, match="an HDF5 file but not a pylearn_vae model"):
+        serial.load(other)
+    newer = tmp_path / "newer.h5"
+    shutil.copy(path, newer)
+    with h5py.File(newer, "r+") as handle:
+        handle.attrs["format_version"] = 99
+    with pytest.raises(ModelFileError, match="format version 99, newer than"):
+        serial.load(newer)
+    missing = tmp_path / "missing.h5"
+    shutil.copy(path, missing)
+    with h5py.File(missing, "r+") as handle:
+        del handle["params/posterior_mu_W"]
+    with pytest.raises(ModelFileError, match="parameter 'posterior_mu_W' is missing"):
+        serial.load(missing)
+    wrong = tmp_path / "wrong.h5"
+    shutil.copy(path, wrong)
+    with h5py.File(wrong, "r+") as handle:
+        del handle["params/prior_mu"]
+        handle["params/prior_mu"] = np.zeros(3, "float32")
+    with pytest.raises(
+        ModelFileError,
+        match=r"parameter 'prior_mu' has shape \(3,\) in the file, the model needs \(8,\)",
+    ):
+        serial.load(wrong)
+    evil = tmp_path / "evil.h5"
+    shutil.copy(path, evil)
+    with h5py.File(evil, "r+") as handle:
+        handle.attrs["model_yaml"] = "!obj:os.system {command: 'touch /tmp/pylearn_vae_h5_pwned'}"
+    with pytest.raises(ModelFileError, match="os.system may not be used here"):
+        serial.load(evil)
+    assert not Path("/tmp/pylearn_vae_h5_pwned").exists()
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(ModelFileError, match="the disk is full"):
+        serial.save(path, model)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
