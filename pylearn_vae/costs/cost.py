@@ -26,9 +26,16 @@ class Cost:
         """Return ``(space, source)`` describing the batch this cost needs."""
         return (model.get_input_space(), model.input_source)
 
-    def get_gradients(self, model, data, **kwargs):
-        """Return ``(gradients, updates)``: an OrderedDict param -> gradient, and {}."""
-        cost = self.expr(model, data, **kwargs)
+    def get_gradients(self, model, data, cost=None, **kwargs):
+        """Return ``(gradients, updates)``: an OrderedDict param -> gradient, and {}.
+
+        ``cost`` is the symbolic value of :meth:`expr` if the caller already
+        built it: differentiating that same expression (rather than building
+        a second one, with its own noise draws) keeps a training step to one
+        forward pass.
+        """
+        if cost is None:
+            cost = self.expr(model, data, **kwargs)
         params = list(model.get_params())
         grads = pytensor.grad(cost, params, disconnected_inputs="raise")
         return OrderedDict(zip(params, grads)), OrderedDict()

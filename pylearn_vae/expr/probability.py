@@ -60,8 +60,10 @@ def log_diag_gaussian(x, mu, log_sigma):
     >>> round(float(log_diag_gaussian(z, z, z).eval()), 6)
     -0.918939
     """
+    # Scale before squaring: with a tiny sigma, x - mu can be exactly 0 while
+    # exp(-2 log sigma) overflows, and 0 * inf would be NaN.
     return -0.5 * (
-        constantX(_LOG_2PI) + 2.0 * log_sigma + pt.sqr(x - mu) * pt.exp(-2.0 * log_sigma)
+        constantX(_LOG_2PI) + 2.0 * log_sigma + pt.sqr((x - mu) * pt.exp(-log_sigma))
     ).sum(axis=-1)
 
 

@@ -104,16 +104,26 @@ class SymbolicRNG:
         return pytensor.shared(np.random.default_rng(child), name=f"{self.name}[{self._count}]")
 
     def normal(self, size, avg=0.0, std=1.0, dtype: str | None = None):
-        """Symbolic draw from a normal distribution of the given ``size``."""
+        r"""Symbolic draw from a normal distribution of the given ``size``.
+
+        Drawn by the Box-Muller transform of two uniform draws,
+        :math:`\sqrt{-2\log(1-u_1)}\cos(2\pi u_2)`, which is exactly normal
+        and, on the CPU backends, several times faster than PyTensor's
+        normal sampler. With float32 uniforms the largest magnitude is about
+        5.8 standard deviations (a tail of probability 1e-8 is cut off).
+        """
         dtype = dtype or floatX()
-        _, draw = pt.random.normal(
-            avg,
-            std,
-            size=size,
-            rng=self._new_shared_rng(),
-            dtype=dtype,
-            return_next_rng=True,
-        )
+        # A uniform drawn in float64 and rounded to float32 can be exactly 1.0;
+        # keep 1 - u1 > 0 so that the logarithm stays finite.
+        below_one = np.asarray(1.0 - np.finfo(dtype).epsneg, dtype=dtype)
+        u1 = pt.minimum(self.uniform(size, dtype=dtype), below_one)
+        u2 = self.uniform(size, dtype=dtype)
+        radius = pt.sqrt(np.asarray(-2.0, dtype=dtype) * pt.log1p(-u1))
+        draw = radius * pt.cos(np.asarray(2.0 * np.pi, dtype=dtype) * u2)
+        if not (isinstance(std, int | float) and std == 1.0):
+            draw = draw * std
+        if not (isinstance(avg, int | float) and avg == 0.0):
+            draw = draw + avg
         return draw
 
     def uniform(self, size, low=0.0, high=1.0, dtype: str | None = None):

@@ -45,8 +45,8 @@ SMALL_MNIST_YAML = """\
                 !obj:pylearn_vae.models.mlp.RectifiedLinear { layer_name: 'h', dim: 64, irange: 0.05 } ] } },
     },
     algorithm: !obj:pylearn_vae.training_algorithms.sgd.SGD {
-        batch_size: 100, learning_rate: 0.02,
-        learning_rule: !obj:pylearn_vae.training_algorithms.learning_rule.Momentum { init_momentum: 0.9 },
+        batch_size: 100, learning_rate: 0.005,
+        learning_rule: !obj:pylearn_vae.training_algorithms.learning_rule.Momentum { init_momentum: 0.5 },
         monitoring_dataset: { 'valid': !obj:pylearn_vae.datasets.binarized_mnist.BinarizedMNIST { which_set: 'valid', stop: 500 } },
         cost: !obj:pylearn_vae.costs.vae.VAECriterion {},
         termination_criterion: !obj:pylearn_vae.termination_criteria.EpochCounter { max_epochs: 3 },

@@ -111,3 +111,13 @@ def test_log_sum_exp_stable_and_exact():
     np.testing.assert_allclose(out0, [1000.0 + math.log(2.0), -1000.0], rtol=1e-6)
     all_neg_inf = np.full((2, 2), -np.inf, "float32")
     assert np.all(np.isneginf(f(all_neg_inf)[0]))
+
+
+def test_log_diag_gaussian_is_finite_for_tiny_sigma():
+    """x == mu exactly with sigma = e^-60: (x - mu)^2 * exp(-2 log sigma) would be 0 * inf."""
+    x = pt.vector(dtype=floatX())
+    ls = pt.vector(dtype=floatX())
+    f = pytensor.function([x, ls], log_diag_gaussian(x, x, ls))
+    out = f(np.ones(2, "float32"), np.full(2, -60.0, "float32"))
+    expected = 2 * (-0.5 * math.log(2 * math.pi) + 60.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)

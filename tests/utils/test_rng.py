@@ -46,7 +46,7 @@ def test_uniform_range():
 def test_rng_updates_finds_every_draw_and_plain_function_repeats():
     srng = SymbolicRNG(5)
     x = srng.normal(size=(2,)) + srng.uniform(size=(2,))
-    assert len(rng_updates(x)) == 2
+    assert len(rng_updates(x)) == 3  # a normal draw is made from two uniform draws
     # Without the updates the same noise comes back: the reason for the helper.
     g = pytensor.function([], x)
     np.testing.assert_array_equal(g(), g())
@@ -54,7 +54,7 @@ def test_rng_updates_finds_every_draw_and_plain_function_repeats():
 
 def test_conflicting_explicit_update_is_refused():
     srng = SymbolicRNG(5)
-    x = srng.normal(size=(2,))
+    x = srng.uniform(size=(2,))
     (rng,) = rng_updates(x)
     with pytest.raises(ValueError, match="random state"):
         function([], x, updates={rng: rng})
@@ -82,3 +82,13 @@ def test_floatx_helpers(float64_graphs):
     with pytest.raises(ValueError, match="floatX must be one of"):
         with using_floatX("float16"):
             pass
+
+
+def test_normal_draws_have_normal_moments():
+    f = function([], SymbolicRNG(8).normal(size=(200_000,), avg=1.5, std=2.0))
+    x = f().astype("float64")
+    z = (x - 1.5) / 2.0
+    # Standard errors: mean 1/sqrt(n) = 0.0022, variance sqrt(2/n) = 0.0032.
+    assert abs(z.mean()) < 0.01 and abs(z.var() - 1.0) < 0.015
+    assert abs((z**3).mean()) < 0.03 and abs((z**4).mean() - 3.0) < 0.1
+    assert abs((np.abs(z) < 1.0).mean() - 0.682689) < 0.005

@@ -197,6 +197,8 @@ class VAE(Model):
     def _check_X(self, X):
         X = pt.as_tensor_variable(X)
         self.input_space.validate(X)
+        if X.type.shape[1] == self.nvis:
+            return X  # already known to have the right width
         return pt.specify_shape(X, (None, self.nvis))
 
     def encode_phi(self, X) -> tuple:

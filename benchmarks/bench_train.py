@@ -1,0 +1,302 @@
+"""Speed of one training step of the seed model, against the machine's sgemm peak.
+
+    python benchmarks/bench_train.py [--steps 200] [--backends NUMBA,CVM,JAX] [--threads 1]
+                                     [--compare] [--epoch]
+
+For each backend: median milliseconds per SGD+momentum step (seed model:
+784-200 ReLU encoder, 200-d latent, 200-200 ReLU decoder, Bernoulli output,
+batch 200, float32), examples per second, the step's matrix-product FLOPs,
+the sgemm peak NumPy reaches in the same run (on the step's own shapes and on
+large matrices) and the fraction of that roofline the step reaches. With
+``--compare``, the same model and step in PyTorch (eager) and JAX (jit), if
+importable, interleaved with ours, and the ratios. With ``--epoch``, the time
+of a whole epoch of yaml/vae_mnist.yaml's shape (50,000 examples) with and
+without its monitoring passes (synthetic data of the same size).
+
+Set ``--threads`` to fix the number of BLAS/compute threads (it must be set
+before NumPy starts, so the script re-executes itself with the right
+environment).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+BATCH, NVIS, NHID, HIDDEN = 200, 784, 200, 200
+LAYERS = [
+    (NVIS, HIDDEN),
+    (HIDDEN, NHID),
+    (HIDDEN, NHID),  # encoder h_e_1, mu, log_sigma
+    (NHID, HIDDEN),
+    (HIDDEN, HIDDEN),
+    (HIDDEN, NVIS),
+]  # decoder h_1, h_2, mu
+# The first layer's input gradient is not needed.
+STEP_FLOPS = sum(2 * BATCH * i * o * (2 if k == 0 else 3) for k, (i, o) in enumerate(LAYERS))
+
+
+def _set_threads(threads: int) -> None:
+    wanted = str(threads)
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    if all(os.environ.get(n) == wanted for n in names):
+        return
+    env = {**os.environ, **{n: wanted for n in names}}
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def sgemm_peak(shapes, repeats=20) -> float:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    mats = [
+        (rng.standard_normal(a, dtype=np.float32), rng.standard_normal(b, dtype=np.float32))
+        for a, b in shapes
+    ]
+    flops = sum(2 * a[0] * a[1] * b[1] for a, b in shapes)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for a, b in mats:
+            a @ b
+        best = min(best, time.perf_counter() - start)
+    return flops / best
+
+
+def step_shapes():
+    """The matrix products of one step (forward, weight gradients, input gradients)."""
+    shapes = []
+    for k, (i, o) in enumerate(LAYERS):
+        shapes.append(((BATCH, i), (i, o)))  # forward
+        shapes.append(((i, BATCH), (BATCH, o)))  # dW
+        if k:
+            shapes.append(((BATCH, o), (o, i)))  # d input
+    return shapes
+
+
+def seed_model(seed=0):
+    from pylearn_vae.models.mlp import MLP, RectifiedLinear
+    from pylearn_vae.models.vae import VAE
+    from pylearn_vae.models.vae.conditional import BernoulliVector, DiagonalGaussian
+    from pylearn_vae.models.vae.prior import DiagonalGaussianPrior
+
+    return VAE(
+        nvis=NVIS,
+        nhid=NHID,
+        seed=seed,
+        prior=DiagonalGaussianPrior(),
+        conditional=BernoulliVector(
+            name="conditional",
+            mlp=MLP(
+                layer_name="decoder",
+                layers=[
+                    RectifiedLinear(layer_name="h_1", dim=HIDDEN, irange=0.001),
+                    RectifiedLinear(layer_name="h_2", dim=HIDDEN, irange=0.001),
+                ],
+            ),
+        ),
+        posterior=DiagonalGaussian(
+            name="posterior",
+            mlp=MLP(
+                layer_name="encoder",
+                layers=[RectifiedLinear(layer_name="h_e_1", dim=HIDDEN, irange=0.001)],
+            ),
+        ),
+    )
+
+
+def data(n=10000):
+    import numpy as np
+
+    return (np.random.default_rng(1).random((n, NVIS)) < 0.13).astype("float32")
+
+
+def ours(mode):
+    """Return a zero-argument callable doing one training step, and a setup time."""
+    import numpy as np
+
+    from pylearn_vae.costs.vae import VAECriterion
+    from pylearn_vae.datasets import DenseDesignMatrix
+    from pylearn_vae.training_algorithms.learning_rule import Momentum
+    from pylearn_vae.training_algorithms.sgd import SGD
+
+    x = data()
+    algo = SGD(
+        learning_rate=1e-3,
+        cost=VAECriterion(1),
+        batch_size=BATCH,
+        learning_rule=Momentum(0.9),
+        theano_function_mode=mode,
+    )
+    start = time.perf_counter()
+    algo.setup(seed_model(), DenseDesignMatrix(X=x))
+    compile_seconds = time.perf_counter() - start
+    step = algo._step_function(BATCH)
+    order = np.random.default_rng(2).permutation(len(x))
+    batches = [order[i : i + BATCH] for i in range(0, len(x) - BATCH + 1, BATCH)]
+    state = {"i": 0}
+
+    def run():
+        step(batches[state["i"] % len(batches)])
+        state["i"] += 1
+
+    return run, compile_seconds
+
+
+def torch_step():
+    import numpy as np
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.from_numpy(data())
+
+    def lin(i, o):
+        layer = torch.nn.Linear(i, o)
+        torch.nn.init.uniform_(layer.weight, -0.001, 0.001)
+        torch.nn.init.zeros_(layer.bias)
+        return layer
+
+    enc, mu, ls = lin(NVIS, HIDDEN), lin(HIDDEN, NHID), lin(HIDDEN, NHID)
+    d1, d2, out = lin(NHID, HIDDEN), lin(HIDDEN, HIDDEN), lin(HIDDEN, NVIS)
+    params = [p for m in (enc, mu, ls, d1, d2, out) for p in m.parameters()]
+    opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+    order = np.random.default_rng(2).permutation(len(x))
+    state = {"i": 0}
+    F = torch.nn.functional
+
+    def run():
+        i = state["i"] % (len(x) // BATCH)
+        xb = x[order[i * BATCH : (i + 1) * BATCH]]
+        h = F.relu(enc(xb))
+        m, s = mu(h), ls(h)
+        z = m + torch.exp(s) * torch.randn_like(m)
+        logits = out(F.relu(d2(F.relu(d1(z)))))
+        rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") / BATCH
+        kl = (-s + 0.5 * (torch.exp(2 * s) + m * m) - 0.5).sum() / BATCH
+        loss = rec + kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        state["i"] += 1
+
+    return run
+
+
+def jax_step():
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    x = jnp.asarray(data())
+    rng = np.random.default_rng(0)
+    params = [
+        (
+            jnp.asarray(rng.uniform(-0.001, 0.001, (i, o)).astype("float32")),
+            jnp.zeros(o, jnp.float32),
+        )
+        for i, o in LAYERS
+    ]
+    vel = jax.tree_util.tree_map(jnp.zeros_like, params)
+
+    def loss(p, xb, key):
+        (We, be), (Wm, bm), (Ws, bs), (W1, b1), (W2, b2), (Wo, bo) = p
+        h = jax.nn.relu(xb @ We + be)
+        m, s = h @ Wm + bm, h @ Ws + bs
+        z = m + jnp.exp(s) * jax.random.normal(key, m.shape)
+        logits = jax.nn.relu(jax.nn.relu(z @ W1 + b1) @ W2 + b2) @ Wo + bo
+        rec = (jax.nn.softplus(logits) - xb * logits).sum() / BATCH
+        kl = (-s + 0.5 * (jnp.exp(2 * s) + m * m) - 0.5).sum() / BATCH
+        return rec + kl
+
+    @jax.jit
+    def update(p, v, xb, key):
+        g = jax.grad(loss)(p, xb, key)
+        v = jax.tree_util.tree_map(lambda a, b: 0.9 * a - 1e-3 * b, v, g)
+        p = jax.tree_util.tree_map(lambda a, b: a + b, p, v)
+        return p, v
+
+    order = np.random.default_rng(2).permutation(x.shape[0])
+    state = {"p": params, "v": vel, "i": 0, "key": jax.random.PRNGKey(0)}
+
+    def run():
+        i = state["i"] % (x.shape[0] // BATCH)
+        state["key"], sub = jax.random.split(state["key"])
+        state["p"], state["v"] = update(
+            state["p"], state["v"], x[order[i * BATCH : (i + 1) * BATCH]], sub
+        )
+        jax.block_until_ready(state["p"])
+        state["i"] += 1
+
+    return run
+
+
+def measure(runners: dict, steps: int, warmup: int = 20) -> dict:
+    """Interleave the runners in rounds so that they share the machine's state fairly."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run()
+    times = {name: [] for name in runners}
+    rounds = 10
+    per_round = max(1, steps // rounds)
+    for _ in range(rounds):
+        for name, run in runners.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--backends", default="NUMBA,CVM")
+    p.add_argument(
+        "--threads", type=int, default=0, help="threads (0: leave the environment alone)"
+    )
+    p.add_argument("--compare", action="store_true", help="also run PyTorch and JAX if importable")
+    args = p.parse_args(argv)
+    if args.threads:
+        _set_threads(args.threads)
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    runners, compile_times = {}, {}
+    for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        runners[f"pylearn_vae {backend}"], compile_times[backend] = ours(backend)
+    if args.compare:
+        for name, factory in (("PyTorch eager", torch_step), ("JAX jit", jax_step)):
+            try:
+                runners[name] = factory()
+            except ImportError:
+                print(f"({name} is not importable; skipped)")
+    peak_step = sgemm_peak(step_shapes())
+    peak_large = sgemm_peak([((2048, 2048), (2048, 2048))], repeats=3)
+    medians = measure(runners, args.steps)
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    print(f"threads: {threads}; step matrix products: {STEP_FLOPS / 1e6:.1f} MFLOP")
+    print(
+        f"NumPy sgemm peak: {peak_step / 1e9:.1f} GFLOP/s on the step's shapes, {peak_large / 1e9:.1f} on 2048^2"
+    )
+    print(
+        f"{'implementation':28s} {'ms/step':>8s} {'examples/s':>11s} {'GFLOP/s':>8s} {'roofline':>9s}  compile"
+    )
+    for name, seconds in medians.items():
+        rate = STEP_FLOPS / seconds
+        backend = name.split()[-1]
+        comp = f"{compile_times[backend]:.1f} s" if name.startswith("pylearn_vae") else ""
+        print(
+            f"{name:28s} {seconds * 1e3:8.2f} {BATCH / seconds:11.0f} {rate / 1e9:8.1f} {rate / peak_step:9.2f}  {comp}"
+        )
+    others = {n: s for n, s in medians.items() if not n.startswith("pylearn_vae")}
+    for name, seconds in medians.items():
+        if name.startswith("pylearn_vae"):
+            for other, o_seconds in others.items():
+                print(f"{name} / {other}: {seconds / o_seconds:.2f}x the time")
+
+
+if __name__ == "__main__":
+    main()
