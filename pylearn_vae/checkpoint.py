@@ -15,7 +15,14 @@ import json
 
 import numpy as np
 
-from pylearn_vae.utils.hdf5 import _write_header, open_file, read_tree, write_model, write_tree
+from pylearn_vae.utils.hdf5 import (
+    _write_header,
+    load_params,
+    open_file,
+    read_tree,
+    write_model,
+    write_tree,
+)
 from pylearn_vae.utils.serial import ModelFileError, atomic_path
 from pylearn_vae.utils.state import Stateful
 
@@ -87,21 +94,8 @@ def load_checkpoint(path, train) -> dict:
 
     with open_file(path, "checkpoint") as handle:
         try:
-            stored = handle["params"]
             model = train.model
-            params = list(
-                dict.fromkeys(model.get_params() + list(getattr(model, "get_prior_params", list)()))
-            )
-            for param in params:
-                if param.name not in stored:
-                    raise ModelFileError(f"{path}: parameter {param.name!r} is missing")
-                value = stored[param.name][()]
-                current = param.get_value(borrow=True)
-                if value.shape != current.shape:
-                    raise ModelFileError(
-                        f"{path}: parameter {param.name!r} has shape {value.shape}, the model needs {current.shape}"
-                    )
-                param.set_value(value.astype(current.dtype, copy=False))
+            load_params(handle["params"], model, str(path))
             _restore_monitor(model, read_tree(handle["monitor"]))
             state = read_tree(handle["state"])
         except KeyError as exc:

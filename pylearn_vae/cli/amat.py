@@ -48,25 +48,18 @@ def parse_amat(data: bytes, width: int = 784, split: str = "data") -> np.ndarray
     is_value = ~ws
     # Every non-whitespace byte must be '0' or '1', and no two may touch.
     bad = is_value & (raw != 48) & (raw != 49)
-    if bad.any():
-        pos = int(np.argmax(bad))
-        start = pos
-        while start > 0 and not ws[start - 1]:
-            start -= 1
-        raise AmatError(
-            f"{split}: line {_line_of(raw, pos)} holds the value {_token_at(raw, start)!r}; "
-            "only 0 and 1 are allowed"
-        )
-    touching = is_value[1:] & is_value[:-1]
-    if touching.any():
-        pos = int(np.argmax(touching))
-        start = pos
-        while start > 0 and not ws[start - 1]:
-            start -= 1
-        raise AmatError(
-            f"{split}: line {_line_of(raw, pos)} holds the value {_token_at(raw, start)!r}; "
-            "only 0 and 1 are allowed"
-        )
+    touching = np.zeros_like(bad)
+    touching[:-1] = is_value[1:] & is_value[:-1]
+    for problem in (bad, touching):
+        if problem.any():
+            pos = int(np.argmax(problem))
+            start = pos
+            while start > 0 and not ws[start - 1]:
+                start -= 1
+            raise AmatError(
+                f"{split}: line {_line_of(raw, pos)} holds the value {_token_at(raw, start)!r}; "
+                "only 0 and 1 are allowed"
+            )
     newlines = np.flatnonzero(raw == 10)
     value_pos = np.flatnonzero(is_value)
     # Which line each value is on, and how many values each line has.

@@ -136,6 +136,22 @@ def _extra_params(model) -> list:
     return list(getter()) if getter else []
 
 
+def load_params(stored, model, where: str) -> None:
+    """Set every parameter of ``model`` (trained or not) from the HDF5 group ``stored``."""
+    params = model.get_params()
+    for param in params + [p for p in _extra_params(model) if p not in params]:
+        if param.name not in stored:
+            raise ModelFileError(f"{where}: parameter {param.name!r} is missing from the file")
+        value = stored[param.name][()]
+        expected = param.get_value(borrow=True)
+        if value.shape != expected.shape:
+            raise ModelFileError(
+                f"{where}: parameter {param.name!r} has shape {value.shape} in the file, "
+                f"the model needs {expected.shape}"
+            )
+        param.set_value(value.astype(expected.dtype, copy=False))
+
+
 def read_model(handle, where: str):
     """Rebuild the model stored in an open HDF5 file (or group)."""
     from pylearn_vae.config import yaml_parse
@@ -152,19 +168,7 @@ def read_model(handle, where: str):
         raise ModelFileError(f"{where}: cannot rebuild the model: {exc}") from None
     if "params" not in handle:
         raise ModelFileError(f"{where} has no 'params' group")
-    stored = handle["params"]
-    for param in model.get_params() + [
-        p for p in _extra_params(model) if p not in model.get_params()
-    ]:
-        if param.name not in stored:
-            raise ModelFileError(f"{where}: parameter {param.name!r} is missing from the file")
-        value = stored[param.name][()]
-        expected = param.get_value(borrow=True)
-        if value.shape != expected.shape:
-            raise ModelFileError(
-                f"{where}: parameter {param.name!r} has shape {value.shape} in the file, the model needs {expected.shape}"
-            )
-        param.set_value(value.astype(expected.dtype, copy=False))
+    load_params(handle["params"], model, where)
     if "monitor" in handle:
         _restore_monitor(model, read_tree(handle["monitor"]))
     return model
