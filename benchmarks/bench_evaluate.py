@@ -11,35 +11,13 @@ architecture (784-200-200 decoder, 200-d latent) is used.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 
-
-def seed_model():
-    from pylearn_vae.models.mlp import MLP, RectifiedLinear
-    from pylearn_vae.models.vae import VAE
-    from pylearn_vae.models.vae.conditional import BernoulliVector, DiagonalGaussian
-    from pylearn_vae.models.vae.prior import DiagonalGaussianPrior
-
-    return VAE(
-        nvis=784,
-        nhid=200,
-        prior=DiagonalGaussianPrior(),
-        conditional=BernoulliVector(
-            name="conditional",
-            mlp=MLP(
-                layers=[
-                    RectifiedLinear(layer_name="h_1", dim=200, irange=0.05),
-                    RectifiedLinear(layer_name="h_2", dim=200, irange=0.05),
-                ]
-            ),
-        ),
-        posterior=DiagonalGaussian(
-            name="posterior",
-            mlp=MLP(layers=[RectifiedLinear(layer_name="h_e_1", dim=200, irange=0.05)]),
-        ),
-    )
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def decoder_shapes(model):
@@ -74,6 +52,8 @@ def main(argv=None) -> None:
     p.add_argument("--examples", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=100)
     args = p.parse_args(argv)
+    from bench_train import seed_model  # the same seed architecture as the training benchmark
+
     from pylearn_vae.evaluation import ImportanceSampler
     from pylearn_vae.utils import serial
 

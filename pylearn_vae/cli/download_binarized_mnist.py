@@ -106,6 +106,29 @@ def _candidates(source: str, split: str) -> list[str]:
     return [str(folder / name), str(folder / (name + ".gz"))]
 
 
+def _local_path(location: str) -> Path:
+    """The file a ``file://`` URL or a plain path names."""
+    parsed = urllib.parse.urlparse(location)
+    return (
+        Path(urllib.request.url2pathname(parsed.path))
+        if parsed.scheme == "file"
+        else Path(location)
+    )
+
+
+def _copy(read, handle, progress: _Progress, chunk_size: int) -> int:
+    """Copy chunks from ``read`` into ``handle`` with progress; return the byte count."""
+    done = 0
+    while True:
+        chunk = read(chunk_size)
+        if not chunk:
+            break
+        handle.write(chunk)
+        done += len(chunk)
+        progress.update(done)
+    return done
+
+
 def _fetch_to(location: str, handle, progress_label: str, quiet: bool, timeout: float) -> None:
     """Copy ``location`` (URL or path) into the open binary ``handle``."""
     parsed = urllib.parse.urlparse(location)
@@ -127,13 +150,7 @@ def _fetch_to(location: str, handle, progress_label: str, quiet: bool, timeout: 
         done = 0
         try:
             with response:
-                while True:
-                    chunk = response.read(1 << 20)
-                    if not chunk:
-                        break
-                    handle.write(chunk)
-                    done += len(chunk)
-                    progress.update(done)
+                done = _copy(response.read, handle, progress, 1 << 20)
         except (http.client.IncompleteRead, ConnectionError, TimeoutError, OSError) as exc:
             raise DownloadError(
                 f"the download of {location} was cut off after {done} bytes"
@@ -146,41 +163,22 @@ def _fetch_to(location: str, handle, progress_label: str, quiet: bool, timeout: 
             )
         progress.update(done, final=True)
         return
-    path = (
-        Path(urllib.request.url2pathname(parsed.path))
-        if parsed.scheme == "file"
-        else Path(location)
-    )
+    path = _local_path(location)
     try:
-        size = path.stat().st_size
         with open(path, "rb") as source:
-            progress = _Progress(progress_label, size, quiet)
-            done = 0
-            while True:
-                chunk = source.read(1 << 22)
-                if not chunk:
-                    break
-                handle.write(chunk)
-                done += len(chunk)
-                progress.update(done)
-            progress.update(done, final=True)
+            progress = _Progress(progress_label, path.stat().st_size, quiet)
+            progress.update(_copy(source.read, handle, progress, 1 << 22), final=True)
     except FileNotFoundError:
         raise DownloadError(f"{path} does not exist") from None
     except OSError as exc:
         raise DownloadError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _exists(location: str, timeout: float) -> bool | None:
+def _exists(location: str) -> bool | None:
     """Whether a local candidate exists (None for remote: unknown)."""
-    parsed = urllib.parse.urlparse(location)
-    if parsed.scheme in ("http", "https"):
+    if urllib.parse.urlparse(location).scheme in ("http", "https"):
         return None
-    path = (
-        Path(urllib.request.url2pathname(parsed.path))
-        if parsed.scheme == "file"
-        else Path(location)
-    )
-    return path.exists()
+    return _local_path(location).exists()
 
 
 def _download_split(
@@ -190,7 +188,7 @@ def _download_split(
     plain, gz = _candidates(source, split)
     first_error = None
     for location in (plain, gz):
-        exists = _exists(location, timeout)
+        exists = _exists(location)
         if exists is False:
             continue
         tmp = workdir / (Path(urllib.parse.urlparse(location).path).name + ".part")
