@@ -250,6 +250,45 @@ def measure(runners: dict, steps: int, warmup: int = 20) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def epoch_times(mode, n_train=50_000, n_other=10_000):
+    """Seconds for one training epoch and for one monitoring pass over train/valid/test."""
+    from pylearn_vae.costs.vae import VAECriterion
+    from pylearn_vae.datasets import DenseDesignMatrix
+    from pylearn_vae.training_algorithms.learning_rule import Momentum
+    from pylearn_vae.training_algorithms.sgd import SGD
+
+    rng = __import__("numpy").random.default_rng(5)
+
+    def synthetic(n):
+        return DenseDesignMatrix(X=(rng.random((n, NVIS)) < 0.13).astype("float32"))
+
+    train = synthetic(n_train)
+    algo = SGD(
+        learning_rate=1e-3,
+        cost=VAECriterion(1),
+        batch_size=BATCH,
+        learning_rule=Momentum(0.9),
+        monitoring_dataset={
+            "train": train,
+            "valid": synthetic(n_other),
+            "test": synthetic(n_other),
+        },
+        theano_function_mode=mode,
+    )
+    algo.progress = False
+    model = seed_model()
+    algo.setup(model, train)
+    algo.train(train)  # warm-up (compiles nothing new; fills caches)
+    model.monitor()
+    start = time.perf_counter()
+    algo.train(train)
+    training = time.perf_counter() - start
+    start = time.perf_counter()
+    model.monitor()
+    monitoring = time.perf_counter() - start
+    return training, monitoring
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=200)
@@ -258,6 +297,11 @@ def main(argv=None) -> None:
         "--threads", type=int, default=0, help="threads (0: leave the environment alone)"
     )
     p.add_argument("--compare", action="store_true", help="also run PyTorch and JAX if importable")
+    p.add_argument(
+        "--epoch",
+        action="store_true",
+        help="also time a 50,000-example epoch with and without its monitoring passes",
+    )
     args = p.parse_args(argv)
     if args.threads:
         _set_threads(args.threads)
@@ -296,6 +340,14 @@ def main(argv=None) -> None:
         if name.startswith("pylearn_vae"):
             for other, o_seconds in others.items():
                 print(f"{name} / {other}: {seconds / o_seconds:.2f}x the time")
+    if args.epoch:
+        print("epoch of 50,000 examples; monitoring: train 50,000 + valid 10,000 + test 10,000")
+        for backend in compile_times:
+            training, monitoring = epoch_times(backend)
+            print(
+                f"pylearn_vae {backend}: training {training:.2f} s, monitoring {monitoring:.2f} s, "
+                f"epoch with monitoring / training alone: {(training + monitoring) / training:.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pytensor.tensor.math import Sum
 
 from pylearn_vae.utils.rng import rng_updates
 
-__all__ = ["function", "resolve_mode", "is_jax_mode"]
+__all__ = ["function", "resolve_mode", "is_jax_mode", "is_numba_mode"]
 
 
 @node_rewriter([Sum])
@@ -34,15 +34,33 @@ def is_jax_mode(mode: Mode) -> bool:
     return type(mode.linker).__name__.startswith("JAX")
 
 
+def is_numba_mode(mode: Mode) -> bool:
+    """Whether ``mode`` compiles with PyTensor's Numba linker."""
+    return type(mode.linker).__name__.startswith("Numba")
+
+
+_JAX_REWRITES = [(in2out(_sum_in_output_dtype, name="pylearn_vae_sum_acc"), 100)]
+
+
+def _registered(mode: Mode) -> set:
+    return {id(r) for r, _ in getattr(mode.provided_optimizer, "extra_rewrites", ())}
+
+
 def resolve_mode(mode=None) -> Mode:
     """Return the ``Mode`` object for ``mode`` (None: PyTensor's configured default),
-    with this package's backend-specific rewrites added."""
+    with this package's backend-specific rewrites added (once)."""
     resolved = get_mode(mode)
     if is_jax_mode(resolved):
-        resolved = resolved.register(
-            (in2out(_sum_in_output_dtype, name="pylearn_vae_sum_acc"), 100)
-        )
-    return resolved
+        extra = _JAX_REWRITES
+    elif is_numba_mode(resolved):
+        from pylearn_vae.ops import numba_math
+
+        extra = numba_math.NUMBA_REWRITES
+    else:
+        extra = []
+    present = _registered(resolved)
+    extra = [item for item in extra if id(item[0]) not in present]
+    return resolved.register(*extra) if extra else resolved
 
 
 def function(inputs, outputs=None, updates=None, mode=None, **kwargs):

@@ -119,7 +119,7 @@ class SymbolicRNG:
         u1 = pt.minimum(self.uniform(size, dtype=dtype), below_one)
         u2 = self.uniform(size, dtype=dtype)
         radius = pt.sqrt(np.asarray(-2.0, dtype=dtype) * pt.log1p(-u1))
-        draw = radius * pt.cos(np.asarray(2.0 * np.pi, dtype=dtype) * u2)
+        draw = radius * _cos_two_pi(u2)
         if not (isinstance(std, int | float) and std == 1.0):
             draw = draw * std
         if not (isinstance(avg, int | float) and avg == 0.0):
@@ -138,6 +138,42 @@ class SymbolicRNG:
             return_next_rng=True,
         )
         return draw
+
+
+# cos(2 pi v) for v in [0, 1/4] as a polynomial in v**2 (fitted for this module
+# by least squares on Chebyshev nodes; absolute error 3e-10 in float64).
+_COS_COEFFS = (
+    0.9999999999053998,
+    -19.73920860623838,
+    64.93935261648612,
+    -85.45381063872512,
+    60.14806544766907,
+    -25.006784999836718,
+)
+
+
+def _cos_two_pi(u):
+    r""":math:`\cos(2\pi u)` for ``u`` in [0, 1], with arithmetic only.
+
+    Folded onto a quarter period by symmetry (:math:`\cos 2\pi u = -\cos
+    2\pi w` with :math:`w = |u - 1/2|`, and :math:`\cos 2\pi w = -\cos
+    2\pi(1/2 - w)`), then a polynomial. Unlike ``pt.cos`` this compiles to
+    SIMD code in the Numba backend (no libm call per element), gives the same
+    numbers on every backend, and is within 1e-7 of the true cosine.
+    """
+    dtype = u.dtype
+
+    def c(value):
+        return np.asarray(value, dtype=dtype)
+
+    w = pt.abs(u - c(0.5))
+    far = pt.gt(w, c(0.25))
+    v = pt.switch(far, c(0.5) - w, w)
+    v2 = v * v
+    poly = c(_COS_COEFFS[-1])
+    for coeff in _COS_COEFFS[-2::-1]:
+        poly = poly * v2 + c(coeff)
+    return pt.switch(far, poly, -poly)
 
 
 def _flatten(obj):

@@ -1,0 +1,151 @@
+"""The vectorisable float32 kernels against float64 references, and their use in graphs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from numba import njit
+
+from pylearn_vae.ops import vecmath
+from pylearn_vae.ops.numba_math import ContiguousDimShuffle, InlinedComposite, VecExp
+from pylearn_vae.utils.compile import function, resolve_mode
+
+SPECIAL = np.array(
+    [
+        0.0,
+        -0.0,
+        np.inf,
+        -np.inf,
+        np.nan,
+        1e-45,
+        -1e-45,
+        1e-38,
+        1e-30,
+        88.72,
+        88.73,
+        -87.3,
+        -103.9,
+        -104.1,
+        -1.0,
+        -0.5,
+        0.5,
+        1.0,
+        2.0,
+        1e-8,
+        -1e-8,
+        100.0,
+        -100.0,
+        3e38,
+    ],
+    dtype=np.float32,
+)
+
+
+def _loop(kernel):
+    @njit
+    def apply(values, out):
+        for i in range(values.size):
+            out[i] = kernel(values[i])
+
+    return apply
+
+
+def _inputs(domain):
+    rng = np.random.default_rng(0)
+    wide = (rng.standard_normal(20000) * 10.0 ** rng.integers(-6, 3, 20000)).astype(np.float32)
+    if domain == "positive":
+        return np.concatenate([np.abs(wide), rng.uniform(0, 5, 5000).astype(np.float32), SPECIAL])
+    if domain == "above_minus_one":
+        return np.concatenate([rng.uniform(-1, 3, 10000).astype(np.float32), np.abs(wide), SPECIAL])
+    return np.concatenate([wide, rng.uniform(-90, 90, 10000).astype(np.float32), SPECIAL])
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return np.where(x >= 0, 1.0 / (1.0 + np.exp(-x)), np.exp(x) / (1.0 + np.exp(x)))
+
+
+@pytest.mark.parametrize(
+    "kernel, reference, domain",
+    [
+        (vecmath.exp32, np.exp, "any"),
+        (vecmath.log32, np.log, "positive"),
+        (vecmath.log1p32, np.log1p, "above_minus_one"),
+        (vecmath.softplus32, _softplus, "any"),
+        (vecmath.sigmoid32, _sigmoid, "any"),
+        (vecmath.sqrt32, np.sqrt, "positive"),
+    ],
+)
+def test_kernel_is_within_a_few_ulp_of_float64(kernel, reference, domain):
+    x = _inputs(domain)
+    out = np.empty_like(x)
+    _loop(kernel)(x, out)
+    with np.errstate(all="ignore"):
+        want = reference(x.astype(np.float64)).astype(np.float32)
+    same_nan = np.isnan(out) == np.isnan(want)
+    assert same_nan.all(), x[~same_nan]
+    finite = np.isfinite(want)
+    assert (out[~finite & ~np.isnan(want)] == want[~finite & ~np.isnan(want)]).all()
+    ulp = np.spacing(np.abs(want[finite]))
+    err = np.abs(out[finite].astype(np.float64) - want[finite]) / ulp
+    assert err.max() <= 4, (
+        x[finite][err.argmax()],
+        out[finite][err.argmax()],
+        want[finite][err.argmax()],
+    )
+
+
+def test_out_of_domain_values_follow_libm():
+    out = np.empty(3, np.float32)
+    _loop(vecmath.log32)(np.array([-1.0, 0.0, np.inf], np.float32), out)
+    assert np.isnan(out[0]) and out[1] == -np.inf and out[2] == np.inf
+    _loop(vecmath.log1p32)(np.array([-2.0, -1.0, np.inf], np.float32), out)
+    assert np.isnan(out[0]) and out[1] == -np.inf and out[2] == np.inf
+
+
+numba_only = pytest.mark.skipif(
+    not type(resolve_mode().linker).__name__.startswith("Numba"),
+    reason="the rewrites apply to the Numba backend (run under the default mode)",
+)
+
+
+@pytest.fixture(scope="module")
+def bernoulli_graph():
+    x = pt.matrix("x", dtype="float32")
+    s = pt.tensor3("s", dtype="float32")
+    xs = pt.shape_padleft(x)  # a samples axis, as the criterion makes
+    ll = (xs * s - pt.softplus(s)).sum(axis=-1)
+    return [x, s], [ll.sum(), pytensor.grad(ll.sum(), s), pt.exp(s).mean()]
+
+
+@numba_only
+def test_numba_mode_uses_the_vectorised_graph_and_agrees_with_pytensor(bernoulli_graph):
+    inputs, outputs = bernoulli_graph
+    ours = function(inputs, outputs)
+    plain = pytensor.function(inputs, outputs, mode=pytensor.compile.mode.get_mode("NUMBA"))
+    kinds = {type(n.op).__name__ for n in ours.maker.fgraph.apply_nodes}
+    scalar = [getattr(n.op, "scalar_op", None) for n in ours.maker.fgraph.apply_nodes]
+    composites = [op for op in scalar if isinstance(op, InlinedComposite)]
+    assert composites and "ContiguousDimShuffle" in kinds
+    assert any(isinstance(n.op, VecExp) for c in composites for n in c.fgraph.apply_nodes)
+    assert not any(type(n.op) is ContiguousDimShuffle for n in plain.maker.fgraph.apply_nodes)
+    rng = np.random.default_rng(3)
+    x = (rng.random((20, 30)) < 0.3).astype(np.float32)
+    s = (rng.standard_normal((2, 20, 30)) * 6).astype(np.float32)
+    for got, want in zip(ours(x, s), plain(x, s), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)
+
+
+@numba_only
+def test_contiguous_dimshuffle_copies_a_transposed_input_correctly():
+    a = pt.matrix("a", dtype="float32")
+    out = pt.exp(pt.shape_padleft(a.T)) + 1
+    f = function([a], out)
+    value = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
+    np.testing.assert_allclose(f(value), np.exp(value.T)[None] + 1, rtol=1e-6)
