@@ -252,12 +252,14 @@ def measure(runners: dict, steps: int, warmup: int = 20) -> dict:
 
 def epoch_times(mode, n_train=50_000, n_other=10_000):
     """Seconds for one training epoch and for one monitoring pass over train/valid/test."""
+    import numpy as np
+
     from pylearn_vae.costs.vae import VAECriterion
     from pylearn_vae.datasets import DenseDesignMatrix
     from pylearn_vae.training_algorithms.learning_rule import Momentum
     from pylearn_vae.training_algorithms.sgd import SGD
 
-    rng = __import__("numpy").random.default_rng(5)
+    rng = np.random.default_rng(5)
 
     def synthetic(n):
         return DenseDesignMatrix(X=(rng.random((n, NVIS)) < 0.13).astype("float32"))

@@ -20,7 +20,6 @@ import numpy as np
 from numba import njit
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.link.numba.dispatch.basic import (
-    numba_funcify,
     numba_funcify_and_cache_key,
     numba_njit,
     register_funcify_and_cache_key,
@@ -43,7 +42,7 @@ __all__ = [
 ]
 
 # Bump when vecmath's code changes, so that Numba's on-disk cache is not reused.
-_VERSION = 4
+_VERSION = 6
 
 
 class _Vectorised:
@@ -144,40 +143,10 @@ class InlinedComposite(ps.Composite):
 @register_funcify_and_cache_key(InlinedComposite)
 def _numba_inlined_composite(op, node, **kwargs):
     kwargs.pop("storage_map", None)
-    # PyTensor's key for the same expression (nothing is compiled here).
-    _, key = numba_funcify_and_cache_key(
+    fn, key = numba_funcify_and_cache_key(
         op.fgraph, squeeze_output=True, fgraph_name="numba_composite", **kwargs
     )
-    # The function itself calls each scalar operation's Numba code directly:
-    # PyTensor's version goes through a ``*args`` wrapper per operation, which
-    # LLVM does not always inline, and a call left in the loop stops
-    # vectorisation.
-    fgraph = op.fgraph
-    names = {v: f"i{k}" for k, v in enumerate(fgraph.inputs)}
-    env, lines = {}, []
-    for j, inner in enumerate(fgraph.toposort()):
-        vectorised = isinstance(inner.op, _Vectorised)
-        # Vectorised kernels are inlined here at Numba IR level.
-        env[f"f{j}"] = type(inner.op).kernel if vectorised else numba_funcify(inner.op, node=inner)
-        args = []
-        for v in inner.inputs:
-            if v not in names:  # a constant
-                names[v] = f"c{len(env)}"
-                env[names[v]] = np.asarray(v.data, dtype=v.type.dtype)[()]
-            args.append(names[v])
-        outs = [f"v{j}_{k}" for k in range(len(inner.outputs))]
-        names.update(zip(inner.outputs, outs))
-        lines.append(
-            f"    {', '.join(outs)}{',' if len(outs) == 1 else ''} = (f{j}({', '.join(args)}),)"
-            if len(outs) == 1
-            else f"    {', '.join(outs)} = f{j}({', '.join(args)})"
-        )
-    results = [names[v] if v in names else repr(v.data) for v in fgraph.outputs]
-    ret = results[0] if len(results) == 1 else f"({', '.join(results)},)"
-    params = ", ".join(f"i{k}" for k in range(len(fgraph.inputs)))
-    src = f"def numba_composite({params}):\n" + "\n".join(lines) + f"\n    return {ret}\n"
-    exec(compile(src, "<pylearn_vae numba_composite>", "exec"), env)
-    inlined = numba_njit(env["numba_composite"], forceinline=True)
+    inlined = numba_njit(fn.py_func, forceinline=True)
     if key is not None:
         key = sha256(f"pylearn_vae:InlinedComposite:{_VERSION}:{key}".encode()).hexdigest()
     return inlined, key

@@ -74,71 +74,68 @@ def _i32(value):
     return ir.Constant(ir.IntType(32), value)
 
 
-@intrinsic
-def _pow2(typingctx, n):
+def _float32_intrinsic(emit):
+    """A Numba intrinsic on float32 arguments whose LLVM code ``emit(builder, *args)`` writes.
+
+    Intrinsics are generated inside the caller, so these add no call and no
+    error check to a loop. (Numba needs a fixed arity, hence two typers.)
+    """
+
+    def signature(arg_types):
+        if any(t != types.float32 for t in arg_types):
+            return None
+
+        def codegen(context, builder, sig, args):
+            return emit(builder, *args)
+
+        return types.float32(*arg_types), codegen
+
+    def unary(typingctx, x):
+        return signature((x,))
+
+    def binary(typingctx, a, b):
+        return signature((a, b))
+
+    typer = binary if emit.__code__.co_argcount == 3 else unary
+    typer.__name__, typer.__doc__ = emit.__name__, emit.__doc__
+    return intrinsic(typer)
+
+
+@_float32_intrinsic
+def _pow2(builder, n):
     """2**n for a float32 holding an integer in [-126, 127], built in the exponent bits."""
-    if n != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        k = builder.fptosi(args[0], ir.IntType(32))
-        bits = builder.shl(builder.add(k, _i32(127)), _i32(23))
-        return builder.bitcast(bits, ir.FloatType())
-
-    return types.float32(types.float32), codegen
+    k = builder.fptosi(n, ir.IntType(32))
+    bits = builder.shl(builder.add(k, _i32(127)), _i32(23))
+    return builder.bitcast(bits, ir.FloatType())
 
 
-@intrinsic
-def _exponent(typingctx, x):
+@_float32_intrinsic
+def _exponent(builder, x):
     """The unbiased binary exponent of a positive normal float32, as a float32."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        bits = builder.bitcast(args[0], ir.IntType(32))
-        field = builder.and_(builder.lshr(bits, _i32(23)), _i32(0xFF))
-        return builder.sitofp(builder.sub(field, _i32(127)), ir.FloatType())
-
-    return types.float32(types.float32), codegen
+    bits = builder.bitcast(x, ir.IntType(32))
+    field = builder.and_(builder.lshr(bits, _i32(23)), _i32(0xFF))
+    return builder.sitofp(builder.sub(field, _i32(127)), ir.FloatType())
 
 
-@intrinsic
-def _mantissa(typingctx, x):
+@_float32_intrinsic
+def _mantissa(builder, x):
     """The significand of a float32 as a number in [1, 2)."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        bits = builder.bitcast(args[0], ir.IntType(32))
-        one = builder.or_(builder.and_(bits, _i32(0x7FFFFF)), _i32(0x3F800000))
-        return builder.bitcast(one, ir.FloatType())
-
-    return types.float32(types.float32), codegen
+    bits = builder.bitcast(x, ir.IntType(32))
+    one = builder.or_(builder.and_(bits, _i32(0x7FFFFF)), _i32(0x3F800000))
+    return builder.bitcast(one, ir.FloatType())
 
 
-@intrinsic
-def _div(typingctx, a, b):
+@_float32_intrinsic
+def _div(builder, a, b):
     """float32 ``a / b`` as one IEEE division (no zero check, so it vectorises)."""
-    if a != types.float32 or b != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fdiv(args[0], args[1])
-
-    return types.float32(types.float32, types.float32), codegen
+    return builder.fdiv(a, b)
 
 
-@intrinsic
-def _sqrt(typingctx, x):
+@_float32_intrinsic
+def _sqrt(builder, x):
     """The hardware float32 square root (NaN below 0, no domain check)."""
-    if x != types.float32:
-        return None
-
-    def codegen(context, builder, signature, args):
-        fn = builder.module.declare_intrinsic("llvm.sqrt", [ir.FloatType()])
-        return builder.call(fn, [args[0]])
-
-    return types.float32(types.float32), codegen
+    fn = builder.module.declare_intrinsic("llvm.sqrt", [ir.FloatType()])
+    return builder.call(fn, [x])
 
 
 @njit(inline="always")
