@@ -22,7 +22,7 @@ from collections import OrderedDict
 import numpy as np
 
 from pylearn_vae.utils.compile import function, is_jax_mode, resolve_mode
-from pylearn_vae.utils.rng import rng_updates
+from pylearn_vae.utils.rng import rng_updates, shared_noise
 
 __all__ = ["Monitor", "MonitorChannel", "DEFAULT_MONITORING_BATCH_SIZE"]
 
@@ -157,9 +157,15 @@ class Monitor:
         def build(batch_size_or_none):
             X = space.make_theano_batch("monitor_X", batch_size=batch_size_or_none)
             exprs = OrderedDict()
-            exprs["objective"] = cost.expr(model, X)
-            exprs.update(cost.get_monitoring_channels(model, X))
-            for name, expr in model.get_monitoring_channels(X).items():
+            # All channels of a batch see the same noise (and so share the
+            # model's forward pass): see shared_noise.
+            with shared_noise() as noise:
+                exprs["objective"] = cost.expr(model, X)
+                noise.restart()
+                exprs.update(cost.get_monitoring_channels(model, X))
+                noise.restart()
+                model_channels = model.get_monitoring_channels(X)
+            for name, expr in model_channels.items():
                 if name in exprs:
                     raise ValueError(
                         f"monitor channel {name!r} is defined by both the cost and the model"

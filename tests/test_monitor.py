@@ -51,8 +51,26 @@ def test_channels_are_exact_over_the_whole_set(monitored):
     np.testing.assert_allclose(values["valid_posterior_sigma_mean"], sigma.mean(), rtol=1e-5)
     np.testing.assert_allclose(values["valid_posterior_sigma_std"], sigma.std(), rtol=1e-4)
     assert values["learning_rate"] == 0.5 and values["epochs_seen"] == 0
-    # The objective is noisy but must be near KL + reconstruction cost.
+    # All channels of a batch see the same noise, so the terms add up exactly.
+    np.testing.assert_allclose(
+        values["valid_objective"],
+        values["valid_kl_divergence_term"] + values["valid_expectation_term"],
+        rtol=1e-5,
+    )
     assert values["valid_objective"] > values["valid_kl_divergence_term"] > 0
+
+
+def test_one_forward_pass_serves_every_channel(monitored):
+    vae, _, monitor = monitored
+    (fn,) = monitor._functions.values()
+    # One matrix product per weight matrix: the encoder and the decoder run
+    # once per batch, not once per channel.
+    products = [
+        node
+        for node in fn.maker.fgraph.apply_nodes
+        if any(kind in type(node.op).__name__ for kind in ("Dot", "Gemm", "Gemv", "Ger"))
+    ]
+    assert len(products) == sum(p.ndim == 2 for p in vae.get_params())
 
 
 def test_records_accumulate_and_pickle_without_functions(monitored):

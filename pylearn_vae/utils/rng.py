@@ -16,17 +16,26 @@ Two kinds of random number generators exist in this package:
 from __future__ import annotations
 
 import numbers
+from contextlib import contextmanager
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import equal_computations
 from pytensor.graph.traversal import ancestors
 from pytensor.tensor.random.op import RandomVariable
 
 from pylearn_vae.utils import floatX
 
-__all__ = ["make_np_rng", "SymbolicRNG", "rng_updates", "reseed", "DEFAULT_SEED"]
+__all__ = [
+    "make_np_rng",
+    "SymbolicRNG",
+    "rng_updates",
+    "reseed",
+    "shared_noise",
+    "DEFAULT_SEED",
+]
 
 DEFAULT_SEED = (2014, 10, 8)
 
@@ -127,17 +136,98 @@ class SymbolicRNG:
         return draw
 
     def uniform(self, size, low=0.0, high=1.0, dtype: str | None = None):
-        """Symbolic draw from a uniform distribution on ``[low, high)``."""
+        """Symbolic draw from a uniform distribution on ``[low, high)``.
+
+        Inside :func:`shared_noise` an earlier draw may be returned instead
+        of a new one (see there).
+        """
         dtype = dtype or floatX()
-        _, draw = pt.random.uniform(
-            low,
-            high,
-            size=size,
-            rng=self._new_shared_rng(),
-            dtype=dtype,
-            return_next_rng=True,
-        )
+
+        def new_draw():
+            _, draw = pt.random.uniform(
+                low,
+                high,
+                size=size,
+                rng=self._new_shared_rng(),
+                dtype=dtype,
+                return_next_rng=True,
+            )
+            return draw
+
+        if _REPLAYS:
+            return _REPLAYS[-1].draw(self, (size, low, high, dtype), new_draw)
+        return new_draw()
+
+
+class _NoiseReplay:
+    """The draws made while building one expression, replayed for the next ones."""
+
+    def __init__(self) -> None:
+        self._record: list = []  # (source, key, draw), in the order drawn
+        self._position: int | None = 0  # next draw to replay; None once diverged
+
+    def restart(self) -> None:
+        """Start building the next expression: replay the record from its beginning."""
+        self._position = 0
+
+    def draw(self, source, key, new_draw):
+        position = self._position
+        if position is None:
+            return new_draw()
+        if position < len(self._record):
+            old_source, old_key, old_draw = self._record[position]
+            if old_source is source and _same_draw_key(old_key, key):
+                self._position = position + 1
+                return old_draw
+            # This expression draws differently from the record: from here on
+            # its draws are its own.
+            self._position = None
+            return new_draw()
+        draw = new_draw()
+        self._record.append((source, key, draw))
+        self._position = position + 1
         return draw
+
+
+def _same_draw_key(a, b) -> bool:
+    """Whether two draw descriptions (size, low, high, dtype) are the same."""
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same_draw_key(x, y) for x, y in zip(a, b))
+    Variable = pytensor.graph.basic.Variable
+    if isinstance(a, (Variable, tuple, list)) or isinstance(b, (Variable, tuple, list)):
+        try:
+            a, b = pt.as_tensor_variable(a), pt.as_tensor_variable(b)
+        except (TypeError, ValueError):
+            return False
+        return equal_computations([a], [b])
+    return bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) else a == b
+
+
+_REPLAYS: list[_NoiseReplay] = []
+
+
+@contextmanager
+def shared_noise():
+    """Build several expressions that draw the same noise.
+
+    Expressions built inside the block one after another, separated by
+    ``restart()`` on the object this yields, make the same sequence of
+    random draws as the first one did, for as long as they ask for the same
+    draws (same :class:`SymbolicRNG` and the same size, bounds and dtype);
+    the first draw that differs and every later one in that expression are
+    fresh. Compiled together, expressions that differ only in what they do
+    with the noise then share it, and PyTensor merges their common work.
+    The monitor builds its channels this way, so that for instance the
+    objective equals the KL term plus the reconstruction term on every
+    batch, and the model is evaluated once per batch rather than once per
+    channel.
+    """
+    replay = _NoiseReplay()
+    _REPLAYS.append(replay)
+    try:
+        yield replay
+    finally:
+        _REPLAYS.remove(replay)
 
 
 # cos(2 pi v) for v in [0, 1/4] as a polynomial in v**2 (fitted for this module

@@ -7,6 +7,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 from numba import njit
+from pytensor.tensor.elemwise import DimShuffle
 
 from pylearn_vae.ops import vecmath
 from pylearn_vae.ops.numba_math import ContiguousDimShuffle, InlinedComposite, VecExp
@@ -149,3 +150,50 @@ def test_contiguous_dimshuffle_copies_a_transposed_input_correctly():
     f = function([a], out)
     value = np.arange(12, dtype=np.float32).reshape(3, 4) / 10
     np.testing.assert_allclose(f(value), np.exp(value.T)[None] + 1, rtol=1e-6)
+
+
+@numba_only
+def test_fused_loop_with_several_outputs_and_functions_agrees_with_pytensor():
+    # One fused loop with two results and both exp and log1p in it: the loop
+    # body is our force-inlined storing function (handles_out), including the
+    # in-place case where a result overwrites an input buffer.
+    a = pt.matrix("a", dtype="float32")
+    b = pt.matrix("b", dtype="float32")
+    row = pt.matrix("row", dtype="float32", shape=(1, None))
+    t = a + row
+    outputs = [pt.exp(t) * b + pt.log1p(b), t * pt.log1p(b), pt.sqrt(pt.exp(-t))]
+    ours = function([a, b, row], outputs)
+    plain = pytensor.function([a, b, row], outputs, mode=pytensor.compile.mode.get_mode("NUMBA"))
+    fused = [
+        n.op.scalar_op
+        for n in ours.maker.fgraph.apply_nodes
+        if isinstance(getattr(n.op, "scalar_op", None), InlinedComposite)
+    ]
+    assert any(len(op.outputs) > 1 for op in fused)
+    rng = np.random.default_rng(4)
+    args = [
+        rng.standard_normal((37, 13)).astype(np.float32),
+        rng.random((37, 13)).astype(np.float32),
+        rng.standard_normal((1, 13)).astype(np.float32),
+    ]
+    for got, want in zip(ours(*args), plain(*args), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)
+
+
+@numba_only
+def test_matrix_transposes_feed_products_with_a_known_layout():
+    a = pt.matrix("a", dtype="float32")
+    b = pt.matrix("b", dtype="float32")
+    c = pt.matrix("c", dtype="float32")
+    f = function([a, b, c], [a.T @ b, c @ a.T, pt.exp(a.T) * 2])
+    shuffles = [n.op for n in f.maker.fgraph.apply_nodes if isinstance(n.op, DimShuffle)]
+    assert shuffles and all(type(op) is ContiguousDimShuffle for op in shuffles)
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((6, 10)).astype(np.float32)
+    y = rng.standard_normal((6, 4)).astype(np.float32)
+    z = rng.standard_normal((3, 5)).astype(np.float32)
+    for x in (np.ascontiguousarray(base[:, :5]), base[:, ::2]):  # contiguous / strided
+        first, second, third = f(x, y, z)
+        np.testing.assert_allclose(first, x.T @ y, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(second, z @ x.T, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(third, np.exp(x.T) * 2, rtol=1e-6)

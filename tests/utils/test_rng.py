@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytensor
+import pytensor.tensor as pt
 import pytest
 
 from pylearn_vae.utils import constantX, floatX, sharedX, using_floatX
 from pylearn_vae.utils.compile import function
-from pylearn_vae.utils.rng import SymbolicRNG, make_np_rng, rng_updates
+from pylearn_vae.utils.rng import SymbolicRNG, make_np_rng, rng_updates, shared_noise
 
 
 def test_function_draws_fresh_noise_each_call():
@@ -92,3 +93,33 @@ def test_normal_draws_have_normal_moments():
     assert abs(z.mean()) < 0.01 and abs(z.var() - 1.0) < 0.015
     assert abs((z**3).mean()) < 0.03 and abs((z**4).mean() - 3.0) < 0.1
     assert abs((np.abs(z) < 1.0).mean() - 0.682689) < 0.005
+
+
+def test_shared_noise_replays_draws_for_the_next_expressions_only():
+    srng, other = SymbolicRNG(8), SymbolicRNG(9)
+    n = pt.iscalar("n")
+    with shared_noise() as noise:
+        first = srng.normal(size=(n, 3))
+        noise.restart()
+        again = srng.normal(size=(n, 3)) * 2  # same draws, different use
+        noise.restart()
+        # Same first draw, then a different size: fresh from there on.
+        diverged = [srng.uniform(size=(n, 3)), srng.uniform(size=(n, 4))]
+        noise.restart()
+        from_other_source = other.normal(size=(n, 3))
+    outside = srng.normal(size=(n, 3))
+    f = function([n], [first, again, *diverged, from_other_source, outside])
+    a, b, u1, u2, o, out = f(6)
+    np.testing.assert_allclose(b, 2 * a, rtol=1e-6)
+    # u1 is the first uniform of the Box-Muller pair behind ``first``.
+    assert u1.shape == (6, 3) and u2.shape == (6, 4)
+    radius_from_u1 = np.sqrt(-2 * np.log1p(-np.minimum(u1, np.float32(1 - 2**-24))))
+    assert np.all(np.abs(a) <= radius_from_u1 * (1 + 1e-5))
+    assert not np.allclose(o, a) and not np.allclose(out, a)
+    # Fresh draws each call still (the replayed draws keep their updates).
+    assert not np.allclose(f(6)[0], a)
+    # Within one expression two draws of one size stay independent.
+    with shared_noise():
+        x, y = srng.normal(size=(50,)), srng.normal(size=(50,))
+    x, y = function([], [x, y])()
+    assert not np.allclose(x, y)

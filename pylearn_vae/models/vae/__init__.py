@@ -398,10 +398,13 @@ class VAE(Model):
         """``reconstruction_mse`` and the posterior's channels for a batch ``data``."""
         X = self._check_X(data)
         rval = OrderedDict()
+        # One posterior sample per example, drawn and decoded exactly as the
+        # lower bound does for num_samples=1, so that under the monitor's
+        # shared noise the two expressions share their work.
+        epsilon = self.sample_from_epsilon((1, X.shape[0], self.nhid))
         phi = self.encode_phi(X)
-        epsilon = self.sample_from_epsilon((X.shape[0], self.nhid))
         z = self.sample_from_q_z_given_x(epsilon=epsilon, phi=phi)
-        X_r = self.means_from_theta(self.decode_theta(z))
+        X_r = self.means_from_theta(self._decode_samples(z, 1))[0]
         rval["reconstruction_mse"] = mean(pt.sqr(X - X_r))
         safe_update(rval, self.posterior.monitoring_channels_from_conditional_params(phi))
         safe_update(rval, self.prior.monitoring_channels_from_prior_params())
