@@ -115,20 +115,41 @@ class SymbolicRNG:
     def normal(self, size, avg=0.0, std=1.0, dtype: str | None = None):
         r"""Symbolic draw from a normal distribution of the given ``size``.
 
-        Drawn by the Box-Muller transform of two uniform draws,
-        :math:`\sqrt{-2\log(1-u_1)}\cos(2\pi u_2)`, which is exactly normal
-        and, on the CPU backends, several times faster than PyTensor's
-        normal sampler. With float32 uniforms the largest magnitude is about
-        5.8 standard deviations (a tail of probability 1e-8 is cut off).
+        Drawn by the Box-Muller transform: two uniform draws :math:`u_1,
+        u_2` give the two independent normal values
+        :math:`r\cos(2\pi u_2)` and :math:`r\sin(2\pi u_2)` with
+        :math:`r = \sqrt{-2\log(1-u_1)}`. Both are used: the uniform draws
+        cover half of the last axis, the cosines fill its first half and the
+        sines its second (one value is dropped when its length is odd). This
+        is exactly normal and, on the CPU backends, several times faster
+        than PyTensor's normal sampler. With float32 uniforms the largest
+        magnitude is about 5.8 standard deviations (a tail of probability
+        1e-8 is cut off).
         """
         dtype = dtype or floatX()
         # A uniform drawn in float64 and rounded to float32 can be exactly 1.0;
         # keep 1 - u1 > 0 so that the logarithm stays finite.
         below_one = np.asarray(1.0 - np.finfo(dtype).epsneg, dtype=dtype)
-        u1 = pt.minimum(self.uniform(size, dtype=dtype), below_one)
-        u2 = self.uniform(size, dtype=dtype)
-        radius = pt.sqrt(np.asarray(-2.0, dtype=dtype) * pt.log1p(-u1))
-        draw = radius * _cos_two_pi(u2)
+        size = _size_tuple(size)
+        if not size:  # a single value
+            u1 = pt.minimum(self.uniform(size, dtype=dtype), below_one)
+            u2 = self.uniform(size, dtype=dtype)
+            draw = _box_muller_radius(u1) * _cos_two_pi(u2)
+        else:
+            *lead, last = size
+            if isinstance(last, numbers.Integral):
+                half, trim = (int(last) + 1) // 2, int(last) % 2 == 1
+            else:
+                half, trim = (last + 1) // 2, True
+            u1 = pt.minimum(self.uniform((*lead, half), dtype=dtype), below_one)
+            u2 = self.uniform((*lead, half), dtype=dtype)
+            radius = _box_muller_radius(u1)
+            draw = pt.concatenate(
+                [radius * _cos_two_pi(u2), radius * _cos_two_pi(_quarter_turn_back(u2))],
+                axis=-1,
+            )
+            if trim:
+                draw = draw[..., :last]
         if not (isinstance(std, int | float) and std == 1.0):
             draw = draw * std
         if not (isinstance(avg, int | float) and avg == 0.0):
@@ -240,6 +261,28 @@ _COS_COEFFS = (
     60.14806544766907,
     -25.006784999836718,
 )
+
+
+def _size_tuple(size) -> tuple:
+    """A draw's size as a tuple of Python ints and symbolic scalars."""
+    if isinstance(size, (tuple, list)):
+        return tuple(size)
+    if isinstance(size, pytensor.graph.basic.Variable):
+        size = pt.as_tensor_variable(size)
+        if size.ndim == 0:
+            return (size,)
+        return tuple(size[i] for i in range(pt.get_vector_length(size)))
+    return (size,)
+
+
+def _box_muller_radius(u1):
+    return pt.sqrt(np.asarray(-2.0, dtype=u1.dtype) * pt.log1p(-u1))
+
+
+def _quarter_turn_back(u):
+    """``u - 1/4`` wrapped into [0, 1), so that cos(2 pi of it) is sin(2 pi u)."""
+    quarter = np.asarray(0.25, dtype=u.dtype)
+    return pt.switch(pt.lt(u, quarter), u + np.asarray(0.75, dtype=u.dtype), u - quarter)
 
 
 def _cos_two_pi(u):

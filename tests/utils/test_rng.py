@@ -95,26 +95,45 @@ def test_normal_draws_have_normal_moments():
     assert abs((np.abs(z) < 1.0).mean() - 0.682689) < 0.005
 
 
+def test_normal_uses_both_box_muller_values_and_any_size():
+    srng = SymbolicRNG(4)
+    n = pt.iscalar("n")
+    with shared_noise() as noise:  # to get at the uniform draws behind the normal one
+        z = srng.normal(size=(n, 6))
+        noise.restart()
+        u1, u2 = srng.uniform(size=(n, 3)), srng.uniform(size=(n, 3))
+    odd = srng.normal(size=(n, 5))
+    vector_size = srng.normal(size=pt.stack([n, n]))
+    single = srng.normal(size=())
+    z, u1, u2, odd, vector_size, single = function([n], [z, u1, u2, odd, vector_size, single])(4)
+    radius = np.sqrt(-2 * np.log1p(-u1.astype("float64")))
+    angle = 2 * np.pi * u2.astype("float64")
+    np.testing.assert_allclose(z[:, :3], radius * np.cos(angle), atol=2e-6)
+    np.testing.assert_allclose(z[:, 3:], radius * np.sin(angle), atol=2e-6)
+    assert odd.shape == (4, 5) and vector_size.shape == (4, 4) and single.shape == ()
+    assert np.isfinite(odd).all() and np.isfinite(vector_size).all()
+
+
 def test_shared_noise_replays_draws_for_the_next_expressions_only():
     srng, other = SymbolicRNG(8), SymbolicRNG(9)
     n = pt.iscalar("n")
     with shared_noise() as noise:
-        first = srng.normal(size=(n, 3))
+        first = srng.normal(size=(n, 4))  # from two uniform draws of size (n, 2)
         noise.restart()
-        again = srng.normal(size=(n, 3)) * 2  # same draws, different use
+        again = srng.normal(size=(n, 4)) * 2  # same draws, different use
         noise.restart()
         # Same first draw, then a different size: fresh from there on.
-        diverged = [srng.uniform(size=(n, 3)), srng.uniform(size=(n, 4))]
+        diverged = [srng.uniform(size=(n, 2)), srng.uniform(size=(n, 5))]
         noise.restart()
-        from_other_source = other.normal(size=(n, 3))
-    outside = srng.normal(size=(n, 3))
+        from_other_source = other.normal(size=(n, 4))
+    outside = srng.normal(size=(n, 4))
     f = function([n], [first, again, *diverged, from_other_source, outside])
     a, b, u1, u2, o, out = f(6)
     np.testing.assert_allclose(b, 2 * a, rtol=1e-6)
-    # u1 is the first uniform of the Box-Muller pair behind ``first``.
-    assert u1.shape == (6, 3) and u2.shape == (6, 4)
-    radius_from_u1 = np.sqrt(-2 * np.log1p(-np.minimum(u1, np.float32(1 - 2**-24))))
-    assert np.all(np.abs(a) <= radius_from_u1 * (1 + 1e-5))
+    # u1 is the first uniform draw (the radii) behind ``first``.
+    assert u1.shape == (6, 2) and u2.shape == (6, 5)
+    radius_from_u1 = np.sqrt(-2 * np.log1p(-u1.astype("float64")))
+    np.testing.assert_allclose(np.hypot(a[:, :2], a[:, 2:]), radius_from_u1, rtol=1e-5)
     assert not np.allclose(o, a) and not np.allclose(out, a)
     # Fresh draws each call still (the replayed draws keep their updates).
     assert not np.allclose(f(6)[0], a)
