@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from numba import njit
+from pytensor import config
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.link.numba.dispatch.basic import (
     numba_funcify_and_cache_key,
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 # Bump when vecmath's code changes, so that Numba's on-disk cache is not reused.
-_VERSION = 9
+_VERSION = 10
 
 
 class _Vectorised:
@@ -144,9 +145,17 @@ class InlinedComposite(ps.Composite):
 @register_funcify_and_cache_key(InlinedComposite)
 def _numba_inlined_composite(op, node, **kwargs):
     kwargs.pop("storage_map", None)
-    fn, key = numba_funcify_and_cache_key(
-        op.fgraph, squeeze_output=True, fgraph_name="numba_composite", **kwargs
-    )
+    # The expression's operations are compiled without fast-math flags.
+    # With them (PyTensor's default set includes reassociation) the loop as
+    # compiled in this process and the same loop loaded from the on-disk
+    # cache rounded some momentum updates differently, so that a run
+    # resumed with a warm cache was not bit-identical to one started cold.
+    # The loops were no slower without them (the math kernels are written
+    # out in vecmath, and FMA contraction is not what makes them fast).
+    with config.change_flags(numba__fastmath=False):
+        fn, key = numba_funcify_and_cache_key(
+            op.fgraph, squeeze_output=True, fgraph_name="numba_composite", **kwargs
+        )
     # PyTensor's elemwise loop calls a small function that evaluates the
     # expression and stores its results; LLVM inlines the expression into that
     # function and then leaves the (now large) function as a call per element.

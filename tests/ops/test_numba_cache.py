@@ -1,0 +1,73 @@
+"""A Numba-compiled training step gives the same bits whether it was just compiled or
+loaded from PyTensor's on-disk cache.
+
+With reassociation allowed in the fused elementwise loops, the freshly compiled
+step and the cached one rounded a few momentum updates differently (1 ulp),
+so a run resumed from a checkpoint with a warm cache drifted from the same
+run started on a cold cache.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pylearn_vae.utils.compile import is_numba_mode, resolve_mode
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+
+STEP = """
+import hashlib
+import numpy as np
+import pytensor
+from pylearn_vae.costs.vae import VAECriterion
+from pylearn_vae.training_algorithms.learning_rule import Momentum
+from pylearn_vae.utils.compile import function
+from tests.conftest import binary_data, make_vae
+
+model = make_vae(nvis=30, nhid=4, hidden=16, seed=3)
+X = pytensor.shared(binary_data(50, 30, seed=1), name="X")
+cost = VAECriterion(num_samples=1)
+loss = cost.expr(model, X)
+grads, cost_updates = cost.get_gradients(model, X, cost=loss)
+rate = pytensor.shared(np.float32(0.05), name="learning_rate")
+updates = Momentum(0.5).get_updates(rate, grads)
+updates.update(cost_updates)
+step = function([], loss, updates=updates, mode="NUMBA")
+digest = hashlib.sha256()
+for _ in range(3):
+    digest.update(np.asarray(step()).tobytes())
+    for value in model.get_param_values():
+        digest.update(value.tobytes())
+print(digest.hexdigest())
+"""
+
+
+def run_step(compiledir: Path) -> str:
+    env = {
+        **os.environ,
+        "PYTENSOR_FLAGS": f"base_compiledir={compiledir}",
+        "PYTHONPATH": str(REPO),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", STEP], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-1]
+
+
+@pytest.mark.skipif(
+    not is_numba_mode(resolve_mode()),
+    reason="a Numba test; the suite's pass on the default (Numba) backend runs it",
+)
+def test_cold_and_cached_compiles_give_the_same_bits(tmp_path):
+    cold = run_step(tmp_path)
+    assert any((tmp_path / "numba").iterdir()), "the first run should have filled the cache"
+    warm = run_step(tmp_path)
+    assert cold == warm
