@@ -77,6 +77,47 @@ def sgemm_peak(shapes, repeats=20) -> float:
     return flops / best
 
 
+def openblas_kernels() -> list[str]:
+    """The kernel family each OpenBLAS loaded in this process runs (NumPy's for
+    the sgemm peak and the C backend, SciPy's for Numba's ``np.dot``).
+
+    OpenBLAS picks it from the processor unless ``OPENBLAS_CORETYPE`` forces
+    one; a processor newer than the OpenBLAS build can get an older family
+    (half the speed where AVX-512 goes unused).
+    """
+    import ctypes
+
+    found = []
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for symbol in (
+            "scipy_openblas_get_corename64_",
+            "scipy_openblas_get_corename",
+            "openblas_get_corename64_",
+            "openblas_get_corename",
+        ):
+            function = getattr(lib, symbol, None)
+            if function is not None:
+                function.restype = ctypes.c_char_p
+                found.append(f"{os.path.basename(path)}: {function().decode()}")
+                break
+    return found
+
+
+def monitoring_flop_ratio(n_train=50_000, n_monitored=70_000) -> float:
+    """Matrix FLOPs of the monitoring passes over those of the training epoch.
+
+    Monitoring runs each layer forward once per example; training runs the
+    step's products (forward, weight and input gradients). At equal speed
+    per FLOP, an epoch with monitoring takes 1 + this ratio times the
+    training alone.
+    """
+    forward = sum(2 * i * o for i, o in LAYERS)
+    return (n_monitored * forward) / (n_train / BATCH * STEP_FLOPS)
+
+
 def step_shapes():
     """The matrix products of one step (forward, weight gradients, input gradients)."""
     shapes = []
@@ -338,6 +379,12 @@ def main(argv=None) -> None:
     medians = measure(runners, args.steps)
     threads = os.environ.get("OMP_NUM_THREADS", "default")
     print(f"threads: {threads}; step matrix products: {STEP_FLOPS / 1e6:.1f} MFLOP")
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    print(
+        "OpenBLAS kernels: "
+        + ("; ".join(openblas_kernels()) or "none loaded")
+        + (f" (OPENBLAS_CORETYPE={forced} forces them)" if forced else "")
+    )
     print(
         f"NumPy sgemm peak: {peak_step / 1e9:.1f} GFLOP/s on the step's shapes, {peak_large / 1e9:.1f} on 2048^2"
     )
@@ -358,6 +405,10 @@ def main(argv=None) -> None:
                 print(f"{name} / {other}: {seconds / o_seconds:.2f}x the time")
     if args.epoch:
         print("epoch of 50,000 examples; monitoring: train 50,000 + valid 10,000 + test 10,000")
+        print(
+            f"monitoring does {monitoring_flop_ratio():.2f}x the training's matrix FLOPs: "
+            f"at equal speed per FLOP the epoch takes {1 + monitoring_flop_ratio():.2f}x the training"
+        )
         for backend in compile_times:
             training, monitoring = epoch_times(backend)
             print(

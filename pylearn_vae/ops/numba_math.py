@@ -21,6 +21,7 @@ from numba import njit
 from pytensor import config
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.link.numba.dispatch.basic import (
+    numba_funcify,
     numba_funcify_and_cache_key,
     numba_njit,
     register_funcify_and_cache_key,
@@ -42,8 +43,9 @@ __all__ = [
     "ContiguousDimShuffle",
 ]
 
-# Bump when vecmath's code changes, so that Numba's on-disk cache is not reused.
-_VERSION = 10
+# Bump when vecmath's code or the code generated here changes, so that Numba's
+# on-disk cache is not reused.
+_VERSION = 13
 
 
 class _Vectorised:
@@ -142,20 +144,97 @@ class InlinedComposite(ps.Composite):
     """
 
 
+#: LLVM fast-math flags of the fused expressions: PyTensor's set without
+#: reassociation. With it, a scalar function such as ``a * b / c`` compiled
+#: on its own and its copy optimised inside the whole step could round
+#: differently; which copy a call reached depended on whether the step was
+#: compiled in the process or loaded from the on-disk cache, so a run
+#: resumed with a warm cache was not bit-identical to one started cold.
+#: Contraction into FMA and reciprocals stay (without any flags the
+#: Bernoulli loops of the seed model took 40-60% longer).
+FUSED_FASTMATH = frozenset({"arcp", "contract", "afn", "nsz"})
+
+#: Scalar operations written as Python operators in the fused expressions,
+#: so that they take the expression's fast-math flags.
+_OPERATORS = {
+    ps.Add: lambda args: " + ".join(args),
+    ps.Mul: lambda args: " * ".join(args),
+    ps.Sub: lambda args: f"{args[0]} - {args[1]}",
+    ps.TrueDiv: lambda args: f"{args[0]} / {args[1]}",
+    ps.Neg: lambda args: f"-{args[0]}",
+}
+
+
+def _same_float_dtype(node) -> bool:
+    dtypes = {v.type.dtype for v in (*node.inputs, *node.outputs)}
+    return len(dtypes) == 1 and dtypes <= {"float32", "float64"}
+
+
+def _scalar_function(node):
+    """The Numba function for one scalar operation inside a fused expression,
+    inlined into it at Numba's level (so it takes the expression's flags)."""
+    op = node.op
+    if isinstance(op, _Vectorised):
+        return type(op).kernel
+    # Fused before the vectorising rewrite ran (PyTensor fuses some
+    # expressions early): float32 math still gets the vectorisable kernel.
+    vectorised = VECTORISED.get(type(op))
+    if vectorised is not None and _same_float_dtype(node) and node.outputs[0].dtype == "float32":
+        return vectorised.kernel
+    fn = numba_funcify(op, node=node)
+    py_func = getattr(fn, "py_func", None)
+    return fn if py_func is None else numba_njit(py_func, inline="always")
+
+
+def _composite_source(fgraph):
+    """Python source of one fused expression and the names it uses.
+
+    Arithmetic between values of one float type is written with operators
+    and the vectorisable math as calls to vecmath's kernels (inlined into
+    the expression by Numba); any other operation calls PyTensor's Numba
+    function for it.
+    """
+    names = {v: f"i{k}" for k, v in enumerate(fgraph.inputs)}
+    env, lines = {}, []
+    for j, inner in enumerate(fgraph.toposort()):
+        args = []
+        for v in inner.inputs:
+            if v not in names:  # a constant
+                names[v] = f"c{len(env)}"
+                env[names[v]] = np.asarray(v.data, dtype=v.type.dtype)[()]
+            args.append(names[v])
+        outs = [f"v{j}_{k}" for k in range(len(inner.outputs))]
+        operator = _OPERATORS.get(type(inner.op))
+        if operator is not None and _same_float_dtype(inner):
+            value = f"({operator(args)})"
+        else:
+            env[f"f{j}"] = _scalar_function(inner)
+            value = f"f{j}({', '.join(args)})"
+        lines.append(f"    {', '.join(outs)} = {value}\n")
+        names.update(zip(inner.outputs, outs))
+    for v in fgraph.outputs:
+        if v not in names:  # an output that is a constant
+            names[v] = f"c{len(env)}"
+            env[names[v]] = np.asarray(v.data, dtype=v.type.dtype)[()]
+    params = ", ".join(f"i{k}" for k in range(len(fgraph.inputs)))
+    results = ", ".join(names[v] for v in fgraph.outputs)
+    src = f"def numba_composite({params}):\n{''.join(lines)}    return {results}\n"
+    return src, env
+
+
 @register_funcify_and_cache_key(InlinedComposite)
 def _numba_inlined_composite(op, node, **kwargs):
     kwargs.pop("storage_map", None)
-    # The expression's operations are compiled without fast-math flags.
-    # With them (PyTensor's default set includes reassociation) the loop as
-    # compiled in this process and the same loop loaded from the on-disk
-    # cache rounded some momentum updates differently, so that a run
-    # resumed with a warm cache was not bit-identical to one started cold.
-    # The loops were no slower without them (the math kernels are written
-    # out in vecmath, and FMA contraction is not what makes them fast).
-    with config.change_flags(numba__fastmath=False):
-        fn, key = numba_funcify_and_cache_key(
-            op.fgraph, squeeze_output=True, fgraph_name="numba_composite", **kwargs
-        )
+    # PyTensor's key for the same expression (nothing is compiled here).
+    _, key = numba_funcify_and_cache_key(
+        op.fgraph, squeeze_output=True, fgraph_name="numba_composite", **kwargs
+    )
+    src, env = _composite_source(op.fgraph)
+    exec(compile(src, "<pylearn_vae numba_composite>", "exec"), env)
+    flags = set(FUSED_FASTMATH) if config.numba__fastmath else False
+    composite = numba_njit(
+        env["numba_composite"], forceinline=True, fastmath=flags, error_model="numpy"
+    )
     # PyTensor's elemwise loop calls a small function that evaluates the
     # expression and stores its results; LLVM inlines the expression into that
     # function and then leaves the (now large) function as a call per element.
@@ -170,12 +249,14 @@ def _numba_inlined_composite(op, node, **kwargs):
         f"    {', '.join(temps)} = composite({ins})\n"
         f"{stores}"
     )
-    namespace = {"composite": numba_njit(fn.py_func, forceinline=True)}
+    namespace = {"composite": composite}
     exec(compile(src, "<pylearn_vae inlined_composite>", "exec"), namespace)
-    inlined = numba_njit(namespace["inlined_composite"], forceinline=True)
+    inlined = numba_njit(namespace["inlined_composite"], forceinline=True, fastmath=flags)
     inlined.handles_out = True
     if key is not None:
-        key = sha256(f"pylearn_vae:InlinedComposite:{_VERSION}:{key}".encode()).hexdigest()
+        key = sha256(
+            f"pylearn_vae:InlinedComposite:{_VERSION}:{sorted(flags or [])}:{key}".encode()
+        ).hexdigest()
     return inlined, key
 
 

@@ -9,7 +9,7 @@ import pytest
 from numba import njit
 from pytensor.tensor.elemwise import DimShuffle
 
-from pylearn_vae.ops import vecmath
+from pylearn_vae.ops import numba_math, vecmath
 from pylearn_vae.ops.numba_math import ContiguousDimShuffle, InlinedComposite, VecExp
 from pylearn_vae.utils.compile import function, resolve_mode
 
@@ -197,3 +197,58 @@ def test_matrix_transposes_feed_products_with_a_known_layout():
         np.testing.assert_allclose(first, x.T @ y, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(second, z @ x.T, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(third, np.exp(x.T) * 2, rtol=1e-6)
+
+
+def _fused(f):
+    return [
+        n.op.scalar_op
+        for n in f.maker.fgraph.apply_nodes
+        if isinstance(getattr(n.op, "scalar_op", None), InlinedComposite)
+    ]
+
+
+@numba_only
+def test_fused_expressions_divide_as_numpy_and_use_the_kernels():
+    # The Bernoulli gradient's shape: PyTensor fuses it before the
+    # vectorising rewrite runs, so its sigmoid arrives as PyTensor's op; the
+    # generated expression still evaluates it with vecmath's kernel. Division
+    # by zero gives inf/nan as in NumPy (no ZeroDivisionError check, which
+    # would also stop vectorisation).
+    x = pt.matrix("x", dtype="float32")
+    s = pt.matrix("s", dtype="float32")
+    n = pt.scalar("n", dtype="float32")
+    out = (-x) / n + pt.sigmoid(s) / n
+    f = function([x, s, n], out)
+    (fused,) = _fused(f)
+    src, env = numba_math._composite_source(fused.fgraph)
+    assert vecmath.sigmoid32 in env.values() and " / " in src
+    rng = np.random.default_rng(6)
+    xv = (rng.random((9, 7)) < 0.5).astype(np.float32)
+    sv = (rng.standard_normal((9, 7)) * 5).astype(np.float32)
+    want = (-xv.astype(np.float64) + 1 / (1 + np.exp(-sv.astype(np.float64)))) / 4
+    np.testing.assert_allclose(f(xv, sv, np.float32(4)), want, rtol=2e-6, atol=1e-7)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zero = np.float32(0)
+        want = (-xv) / zero + (1 / (1 + np.exp(-sv))) / zero
+        np.testing.assert_array_equal(f(xv, sv, zero), want)
+
+
+@numba_only
+def test_fused_expressions_keep_pytensor_types_with_mixed_dtypes(float64_graphs):
+    # Operators are written out only between values of one float type; an
+    # int or float64 operand goes through PyTensor's own function, so the
+    # result types and values match PyTensor's.
+    a = pt.vector("a", dtype="float32")
+    k = pt.vector("k", dtype="int32")
+    d = pt.vector("d", dtype="float64")
+    outputs = [pt.exp(a) * k + a, (a * 3 + k) / 2, pt.exp(a) * d - a]
+    ours = function([a, k, d], outputs)
+    plain = pytensor.function([a, k, d], outputs, mode=pytensor.compile.mode.get_mode("NUMBA"))
+    args = [
+        np.linspace(-2, 2, 11, dtype=np.float32),
+        np.arange(-5, 6, dtype=np.int32),
+        np.linspace(0, 1, 11),
+    ]
+    for got, want in zip(ours(*args), plain(*args), strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_allclose(got, want, rtol=2e-6)
