@@ -361,9 +361,11 @@ def main(argv=None) -> None:
         help="also time a 50,000-example epoch with and without its monitoring passes",
     )
     args = p.parse_args(argv)
+    from pylearn_vae.utils.compile import quicker_numba_compiles
     from pylearn_vae.utils.memory import reuse_freed_memory
 
     reuse_freed_memory()  # as scripts/train.py does
+    quicker_numba_compiles()  # likewise
     if args.threads:
         _set_threads(args.threads)
     import warnings
