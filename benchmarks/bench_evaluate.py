@@ -52,11 +52,9 @@ def main(argv=None) -> None:
     p.add_argument("--examples", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=100)
     args = p.parse_args(argv)
-    from pylearn_vae.utils.compile import quicker_numba_compiles
-    from pylearn_vae.utils.memory import reuse_freed_memory
+    from pylearn_vae.cli.common import prepare_process
 
-    reuse_freed_memory()  # as scripts/train.py does
-    quicker_numba_compiles()  # likewise
+    prepare_process()  # as scripts/train.py does
     from bench_train import seed_model  # the same seed architecture as the training benchmark
 
     from pylearn_vae.evaluation import ImportanceSampler

@@ -361,11 +361,9 @@ def main(argv=None) -> None:
         help="also time a 50,000-example epoch with and without its monitoring passes",
     )
     args = p.parse_args(argv)
-    from pylearn_vae.utils.compile import quicker_numba_compiles
-    from pylearn_vae.utils.memory import reuse_freed_memory
+    from pylearn_vae.cli.common import prepare_process
 
-    reuse_freed_memory()  # as scripts/train.py does
-    quicker_numba_compiles()  # likewise
+    prepare_process()  # as scripts/train.py does
     if args.threads:
         _set_threads(args.threads)
     import warnings

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["CLIError", "load_model", "run"]
+__all__ = ["CLIError", "load_model", "prepare_process", "run"]
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 1."""
+
+
+def prepare_process() -> None:
+    """Process settings for a program whose main job is training or evaluating:
+    freed memory stays in the process, and Numba compiles at LLVM level 2
+    (both explained where they are defined)."""
+    from pylearn_vae.utils.compile import quicker_numba_compiles
+    from pylearn_vae.utils.memory import reuse_freed_memory
+
+    reuse_freed_memory()
+    quicker_numba_compiles()
 
 
 def load_model(path: str):

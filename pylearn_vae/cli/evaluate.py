@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from pylearn_vae.cli.common import CLIError, load_model, run
+from pylearn_vae.cli.common import CLIError, load_model, prepare_process, run
 
 __all__ = ["main"]
 
@@ -50,12 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _body(args) -> int:
     from pylearn_vae.datasets.binarized_mnist import BinarizedMNIST
     from pylearn_vae.evaluation import ImportanceSampler
-    from pylearn_vae.utils.compile import quicker_numba_compiles
-    from pylearn_vae.utils.memory import reuse_freed_memory
     from pylearn_vae.utils.serial import atomic_write
 
-    reuse_freed_memory()
-    quicker_numba_compiles()
+    prepare_process()
 
     if args.num_samples < 1 or args.batch_size < 1:
         raise CLIError("--num-samples and --batch-size must be >= 1")

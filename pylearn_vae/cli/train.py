@@ -109,13 +109,11 @@ def main(argv=None) -> int:
     if args.force and not args.resume:
         return _fail("--force only makes sense with --resume", EXIT_USAGE)
     from pylearn_vae.checkpoint import config_differences, read_checkpoint_info
+    from pylearn_vae.cli.common import prepare_process
     from pylearn_vae.train import Train
     from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
-    from pylearn_vae.utils.compile import quicker_numba_compiles
-    from pylearn_vae.utils.memory import reuse_freed_memory
 
-    reuse_freed_memory()
-    quicker_numba_compiles()
+    prepare_process()
 
     config = args.config
     if not Path(config).is_file():

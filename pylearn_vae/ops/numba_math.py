@@ -165,9 +165,13 @@ _OPERATORS = {
 }
 
 
-def _same_float_dtype(node) -> bool:
+def _float_dtype(node) -> str | None:
+    """The one float dtype of all of ``node``'s inputs and outputs, if there is one."""
     dtypes = {v.type.dtype for v in (*node.inputs, *node.outputs)}
-    return len(dtypes) == 1 and dtypes <= {"float32", "float64"}
+    if len(dtypes) != 1:
+        return None
+    (dtype,) = dtypes
+    return dtype if dtype in ("float32", "float64") else None
 
 
 def _scalar_function(node):
@@ -179,7 +183,7 @@ def _scalar_function(node):
     # Fused before the vectorising rewrite ran (PyTensor fuses some
     # expressions early): float32 math still gets the vectorisable kernel.
     vectorised = VECTORISED.get(type(op))
-    if vectorised is not None and _same_float_dtype(node) and node.outputs[0].dtype == "float32":
+    if vectorised is not None and _float_dtype(node) == "float32":
         return vectorised.kernel
     fn = numba_funcify(op, node=node)
     py_func = getattr(fn, "py_func", None)
@@ -196,28 +200,26 @@ def _composite_source(fgraph):
     """
     names = {v: f"i{k}" for k, v in enumerate(fgraph.inputs)}
     env, lines = {}, []
+
+    def name(v):
+        if v not in names:  # a constant
+            names[v] = f"c{len(env)}"
+            env[names[v]] = np.asarray(v.data, dtype=v.type.dtype)[()]
+        return names[v]
+
     for j, inner in enumerate(fgraph.toposort()):
-        args = []
-        for v in inner.inputs:
-            if v not in names:  # a constant
-                names[v] = f"c{len(env)}"
-                env[names[v]] = np.asarray(v.data, dtype=v.type.dtype)[()]
-            args.append(names[v])
+        args = [name(v) for v in inner.inputs]
         outs = [f"v{j}_{k}" for k in range(len(inner.outputs))]
         operator = _OPERATORS.get(type(inner.op))
-        if operator is not None and _same_float_dtype(inner):
+        if operator is not None and _float_dtype(inner):
             value = f"({operator(args)})"
         else:
             env[f"f{j}"] = _scalar_function(inner)
             value = f"f{j}({', '.join(args)})"
         lines.append(f"    {', '.join(outs)} = {value}\n")
         names.update(zip(inner.outputs, outs))
-    for v in fgraph.outputs:
-        if v not in names:  # an output that is a constant
-            names[v] = f"c{len(env)}"
-            env[names[v]] = np.asarray(v.data, dtype=v.type.dtype)[()]
     params = ", ".join(f"i{k}" for k in range(len(fgraph.inputs)))
-    results = ", ".join(names[v] for v in fgraph.outputs)
+    results = ", ".join(name(v) for v in fgraph.outputs)
     src = f"def numba_composite({params}):\n{''.join(lines)}    return {results}\n"
     return src, env
 

@@ -25,24 +25,22 @@ REPO = Path(__file__).resolve().parents[2]
 STEP = """
 import hashlib
 import numpy as np
-import pytensor
 from pylearn_vae.costs.vae import VAECriterion
+from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.training_algorithms.learning_rule import Momentum
-from pylearn_vae.utils.compile import function
+from pylearn_vae.training_algorithms.sgd import SGD
 from tests.conftest import binary_data, make_vae
 
-model = make_vae(nvis=30, nhid=4, hidden=16, seed=3)
-X = pytensor.shared(binary_data(50, 30, seed=1), name="X")
-cost = VAECriterion(num_samples=1)
-loss = cost.expr(model, X)
-grads, cost_updates = cost.get_gradients(model, X, cost=loss)
-rate = pytensor.shared(np.float32(0.05), name="learning_rate")
-updates = Momentum(0.5).get_updates(rate, grads)
-updates.update(cost_updates)
-step = function([], loss, updates=updates, mode="NUMBA")
+model = make_vae(nvis=784, nhid=8, hidden=32, seed=3, irange=0.05)
+algo = SGD(
+    learning_rate=0.01, cost=VAECriterion(), batch_size=100,
+    learning_rule=Momentum(0.5), theano_function_mode="NUMBA",
+)
+algo.setup(model, DenseDesignMatrix(X=binary_data(300, 784, seed=1)))
+step = algo._step_function(100)
 digest = hashlib.sha256()
-for _ in range(3):
-    digest.update(np.asarray(step()).tobytes())
+for batch in np.arange(300).reshape(3, 100):
+    digest.update(np.asarray(step(batch)).tobytes())
     for value in model.get_param_values():
         digest.update(value.tobytes())
 print(digest.hexdigest())
