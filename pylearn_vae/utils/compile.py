@@ -58,7 +58,9 @@ def is_jax_mode(mode: Mode) -> bool:
 
 def is_numba_mode(mode: Mode) -> bool:
     """Whether ``mode`` compiles with PyTensor's Numba linker."""
-    return type(mode.linker).__name__.startswith("Numba")
+    from pytensor.link.numba.linker import NumbaLinker  # no Numba import
+
+    return isinstance(mode.linker, NumbaLinker)
 
 
 _JAX_REWRITES = [(in2out(_sum_in_output_dtype, name="pylearn_vae_sum_acc"), 100)]
@@ -70,14 +72,22 @@ def _registered(mode: Mode) -> set:
 
 def resolve_mode(mode=None) -> Mode:
     """Return the ``Mode`` object for ``mode`` (None: PyTensor's configured default),
-    with this package's backend-specific rewrites added (once)."""
+    with this package's backend-specific rewrites added (once); Numba modes
+    also get :class:`~pylearn_vae.ops.numba_linker.PositionalNumbaLinker`."""
     resolved = get_mode(mode)
     if is_jax_mode(resolved):
         extra = _JAX_REWRITES
     elif is_numba_mode(resolved):
         from pylearn_vae.ops import numba_math
+        from pylearn_vae.ops.numba_linker import PositionalNumbaLinker, positional_numba_linker
 
         extra = numba_math.NUMBA_REWRITES
+        if not isinstance(resolved.linker, PositionalNumbaLinker):
+            resolved = type(resolved)(
+                linker=positional_numba_linker(resolved.linker),
+                optimizer=resolved.provided_optimizer,
+                db=resolved.optdb,
+            )
     else:
         extra = []
     present = _registered(resolved)

@@ -11,7 +11,7 @@ from pytensor.tensor.elemwise import DimShuffle
 
 from pylearn_vae.ops import numba_math, vecmath
 from pylearn_vae.ops.numba_math import ContiguousDimShuffle, InlinedComposite, VecExp
-from pylearn_vae.utils.compile import function, resolve_mode
+from pylearn_vae.utils.compile import function, is_numba_mode, resolve_mode
 
 SPECIAL = np.array(
     [
@@ -111,7 +111,7 @@ def test_out_of_domain_values_follow_libm():
 
 
 numba_only = pytest.mark.skipif(
-    not type(resolve_mode().linker).__name__.startswith("Numba"),
+    not is_numba_mode(resolve_mode()),
     reason="the rewrites apply to the Numba backend (run under the default mode)",
 )
 

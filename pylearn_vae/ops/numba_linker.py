@@ -1,0 +1,58 @@
+"""A Numba linker whose compiled graph takes its inputs one by one.
+
+For its disk cache PyTensor wraps a compiled graph in ``def f(*args)``.
+Numba packs such star arguments into one tuple at every call, and when the
+tuple holds something its C dispatcher cannot type (a NumPy ``Generator``:
+every graph that draws noise has one), it types the whole tuple in Python,
+element by element. On the seed model's training step, with 34 inputs, that
+was about 0.35 ms per call (11% of the step on one thread, 17% on two).
+
+:class:`PositionalNumbaLinker` builds the same cached wrapper with one named
+parameter per input. Numba then types the arrays in C and only the
+generators in Python. The graph's code, its cache key (plus a suffix) and
+its results are unchanged.
+"""
+
+from __future__ import annotations
+
+from pytensor import config
+from pytensor.link.numba.linker import NumbaLinker
+
+__all__ = ["PositionalNumbaLinker", "positional_numba_linker"]
+
+#: Added to PyTensor's cache key of a graph: the wrapper differs, so must its entry.
+_KEY_SUFFIX = "_positional2"
+
+
+class PositionalNumbaLinker(NumbaLinker):
+    """PyTensor's Numba linker, calling the compiled graph with positional inputs."""
+
+    def fgraph_convert(self, fgraph, **kwargs):
+        if not config.numba__cache:
+            return super().fgraph_convert(fgraph, **kwargs)
+        from pytensor.link.numba.cache import compile_numba_function_src
+        from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key, numba_njit
+
+        graph_fn, key = numba_funcify_and_cache_key(fgraph, **kwargs)
+        if key is None:  # not cacheable: already called with its own parameters
+            return graph_fn, None
+        name = graph_fn.__name__
+        params = ", ".join(f"i{k}" for k in range(len(fgraph.inputs)))
+        wrapper = compile_numba_function_src(
+            src=f"def {name}({params}):\n    return graph_fn({params})\n",
+            function_name=name,
+            # Numba records the module of the globals with a cached function
+            # and imports it when loading the function from the cache.
+            global_env={"__name__": __name__, "graph_fn": graph_fn},
+            cache_key=f"{key}_fastmath{int(config.numba__fastmath)}{_KEY_SUFFIX}",
+        )
+        return numba_njit(wrapper, cache=True), key
+
+
+def positional_numba_linker(linker: NumbaLinker) -> PositionalNumbaLinker:
+    """A :class:`PositionalNumbaLinker` with the settings of ``linker``."""
+    if isinstance(linker, PositionalNumbaLinker):
+        return linker
+    new = PositionalNumbaLinker.__new__(PositionalNumbaLinker)
+    new.__dict__.update(linker.__dict__)
+    return new
