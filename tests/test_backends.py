@@ -90,3 +90,59 @@ def test_jax_draws_fresh_noise_with_internal_rngs():
     assert np.isfinite(first[0]) and first[0] > 0
     assert first[0] != second[0] and first[1] != second[1]
     assert all(np.all(np.isfinite(g)) for g in first[2:])
+
+
+@pytest.mark.jax
+def test_jax_sgd_trains_and_saves_without_jax_arrays(tmp_path):
+    """The training set is an input of every step: as a NumPy array JAX copied
+    all of it at each call (66 ms per step for binarized MNIST on the CPU).
+    After JAX steps the parameters are JAX arrays; saved files hold NumPy ones."""
+    jax = _jax_or_skip()
+    import h5py
+
+    from pylearn_vae.datasets import DenseDesignMatrix
+    from pylearn_vae.training_algorithms.learning_rule import Momentum
+    from pylearn_vae.training_algorithms.sgd import SGD
+    from pylearn_vae.utils import serial
+    from pylearn_vae.utils.hdf5 import read_tree, write_tree
+
+    model = make_vae(nvis=NVIS, nhid=NHID, irange=0.5, seed=13)
+    data = DenseDesignMatrix(X=binary_data(4 * BATCH, NVIS, seed=4))
+    algo = SGD(
+        learning_rate=0.05,
+        cost=VAECriterion(),
+        batch_size=BATCH,
+        learning_rule=Momentum(0.5),
+        monitoring_dataset=data,
+        monitoring_batch_size=2 * BATCH,
+        theano_function_mode="JAX",
+    )
+    algo.progress = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # JAX copies RNG shared variables
+        algo.setup(model, data)
+        assert isinstance(algo._data.container.storage[0], jax.Array)
+        before = [np.array(p) for p in model.get_param_values()]
+        model.monitor()
+        algo.train(data)
+        model.monitor()
+    after = [np.asarray(p) for p in model.get_param_values()]
+    assert all(np.all(np.isfinite(p)) for p in after)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    objective = model.monitor.channels["objective"].val_record
+    assert len(objective) == 2 and objective[1] < objective[0]
+
+    assert isinstance(model.get_params()[0].get_value(borrow=True), jax.Array)
+    serial.save(tmp_path / "model.pkl", model)
+    pickled = (tmp_path / "model.pkl").read_bytes()
+    assert b"jax._src" not in pickled and b"jaxlib" not in pickled
+    loaded = serial.load(tmp_path / "model.pkl").get_param_values()
+    for a, b in zip(loaded, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+    state = algo.state_dict()
+    with h5py.File(tmp_path / "state.h5", "w") as handle:
+        write_tree(handle, state)
+    with h5py.File(tmp_path / "state.h5", "r") as handle:
+        velocities = read_tree(handle)["learning_rule"]["state"]
+    assert len(velocities) == len(after)
+    assert all(isinstance(v, np.ndarray) for v in velocities.values())

@@ -30,7 +30,8 @@ class Model:
         return list(self._params)
 
     def get_param_values(self, borrow: bool = False) -> list[np.ndarray]:
-        return [p.get_value(borrow=borrow) for p in self.get_params()]
+        # np.asarray: after a JAX-compiled step the values are JAX arrays.
+        return [np.asarray(p.get_value(borrow=borrow)) for p in self.get_params()]
 
     def set_param_values(self, values, borrow: bool = False) -> None:
         params = self.get_params()

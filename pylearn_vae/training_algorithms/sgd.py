@@ -21,7 +21,7 @@ from pylearn_vae.monitor import Monitor
 from pylearn_vae.training_algorithms.learning_rule import LearningRule, MomentumAdjustor
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
 from pylearn_vae.utils import floatX, sharedX
-from pylearn_vae.utils.compile import function, is_jax_mode, resolve_mode
+from pylearn_vae.utils.compile import function, is_jax_mode, place_on_jax_device, resolve_mode
 from pylearn_vae.utils.rng import make_np_rng, rng_updates
 from pylearn_vae.utils.state import Stateful, random_state_from_dict, random_state_to_dict
 
@@ -169,6 +169,8 @@ class SGD:
         )
         self._mode = resolve_mode(self.theano_function_mode)
         self._static = is_jax_mode(self._mode)
+        if self._static:
+            place_on_jax_device(self._data)
         self._train_functions = {}
         if not self._static:
             self._train_functions[None] = self._compile_step(None)

@@ -12,7 +12,14 @@ from pytensor.tensor.math import Sum
 
 from pylearn_vae.utils.rng import rng_updates
 
-__all__ = ["function", "resolve_mode", "is_jax_mode", "is_numba_mode", "quicker_numba_compiles"]
+__all__ = [
+    "function",
+    "resolve_mode",
+    "is_jax_mode",
+    "is_numba_mode",
+    "place_on_jax_device",
+    "quicker_numba_compiles",
+]
 
 #: LLVM optimisation level for Numba in the command-line programs.
 NUMBA_OPT_LEVEL = "2"
@@ -61,6 +68,22 @@ def is_numba_mode(mode: Mode) -> bool:
     from pytensor.link.numba.linker import NumbaLinker  # no Numba import
 
     return isinstance(mode.linker, NumbaLinker)
+
+
+def place_on_jax_device(variable) -> None:
+    """Keep the value of shared ``variable`` on JAX's default device.
+
+    A JAX-compiled function takes every shared variable as an argument and
+    converts NumPy values to device arrays at each call. Values the function
+    updates come back as device arrays; a constant input such as the
+    training set (157 MB for binarized MNIST) would instead be copied at
+    every step: 66 ms per step on the CPU, and a host-to-device transfer on
+    a GPU. ``get_value`` then returns the device array.
+    """
+    import jax
+
+    storage = variable.container.storage
+    storage[0] = jax.device_put(storage[0])
 
 
 _JAX_REWRITES = [(in2out(_sum_in_output_dtype, name="pylearn_vae_sum_acc"), 100)]

@@ -54,6 +54,9 @@ def write_tree(group, tree: dict) -> None:
             write_tree(group.create_group(key), value)
         elif isinstance(value, np.ndarray):
             group.create_dataset(key, data=value)
+        elif hasattr(value, "__array__") and not isinstance(value, np.generic):
+            # Arrays of other libraries (a JAX-compiled step's shared values).
+            group.create_dataset(key, data=np.asarray(value))
         elif isinstance(value, np.generic):
             scalars[key] = value.item()
         else:
@@ -125,7 +128,7 @@ def write_model(handle, model) -> None:
     for param in model.get_params() + [
         p for p in _extra_params(model) if p not in model.get_params()
     ]:
-        params.create_dataset(param.name, data=param.get_value(borrow=True))
+        params.create_dataset(param.name, data=np.asarray(param.get_value(borrow=True)))
     if model.monitor is not None:
         write_tree(handle.create_group("monitor"), _monitor_tree(model.monitor))
 

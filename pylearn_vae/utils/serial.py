@@ -17,8 +17,11 @@ import errno
 import io
 import os
 import pickle
+import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 __all__ = ["save", "load", "atomic_write", "atomic_path", "UnsafePickleError", "ModelFileError"]
 
@@ -155,6 +158,28 @@ def atomic_write(path, write) -> None:
             handle.flush()
 
 
+class _NumpyPickler(pickle.Pickler):
+    """Pickles JAX arrays as the NumPy arrays they hold.
+
+    Shared variables updated by a JAX-compiled function hold JAX arrays; a
+    model file must not need JAX (or a GPU) to be loaded.
+    """
+
+    def reducer_override(self, obj):
+        jax = sys.modules.get("jax")
+        if jax is not None and isinstance(obj, jax.Array):
+            return np.asarray(obj).__reduce_ex__(self.protocol)
+        return NotImplemented
+
+    protocol = pickle.HIGHEST_PROTOCOL
+
+
+def _dumps(obj) -> bytes:
+    buffer = io.BytesIO()
+    _NumpyPickler(buffer, protocol=_NumpyPickler.protocol).dump(obj)
+    return buffer.getvalue()
+
+
 def save(path, obj, on_overwrite: str = "ignore") -> None:
     """Save ``obj`` to ``path`` atomically (``.pkl``: pickle).
 
@@ -167,7 +192,7 @@ def save(path, obj, on_overwrite: str = "ignore") -> None:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".pkl", ".pickle"):
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        data = _dumps(obj)
         atomic_write(path, lambda handle: handle.write(data))
     elif suffix in H5_SUFFIXES:
         from pylearn_vae.utils import hdf5
