@@ -120,7 +120,10 @@ class ImportanceSampler:
         start = time.time()
         last = 0.0
         for lo in range(0, n, batch_size):
-            batch = data[lo : lo + batch_size]
+            # Contiguous rows: a strided batch (a subsample such as
+            # data[::50]) makes Numba compile an 'A'-layout version of each
+            # function, whose matrix products copy their input and warn.
+            batch = np.ascontiguousarray(data[lo : lo + batch_size])
             nll[lo : lo + len(batch)] = -self.log_likelihood(batch)
             nelbo[lo : lo + len(batch)] = -self.elbo(batch)
             now = time.time()

@@ -208,7 +208,7 @@ class Monitor:
         n = X.shape[0]
         batch_values, sizes = [], []
         for start in range(0, n, self._batch_size):
-            batch = X[start : start + self._batch_size]
+            batch = np.ascontiguousarray(X[start : start + self._batch_size])  # see evaluation
             batch_values.append([float(v) for v in self._function_for(len(batch))(batch)])
             sizes.append(len(batch))
         return _combine(self._names, batch_values, sizes)

@@ -28,6 +28,28 @@ def valid_x(mnist_root):
     )
 
 
+def test_evaluate_gives_the_compiled_functions_contiguous_batches(
+    small_mnist_model, valid_x, monkeypatch
+):
+    """A strided subsample (the CLI's data[::stride]) made Numba compile an
+    'A'-layout version of each function, whose matrix products copied the batch
+    (with a NumbaPerformanceWarning on a cold cache)."""
+    sampler = ImportanceSampler(serial.load(small_mnist_model), 1, 1, seed=3)
+    seen = []
+
+    def record(X):
+        seen.append(X.flags.c_contiguous)
+        return np.zeros(len(X))
+
+    monkeypatch.setattr(sampler, "log_likelihood", record)
+    monkeypatch.setattr(sampler, "elbo", record)
+    strided = valid_x[::3]
+    assert not strided.flags.c_contiguous
+    result = sampler.evaluate(strided, batch_size=40, progress=False)
+    assert result["num_examples"] == len(strided)
+    assert len(seen) == 2 * -(-len(strided) // 40) and all(seen)
+
+
 def read_png(path):
     """Decode the 8-bit grayscale PNGs written by pylearn_vae.utils.image."""
     data = path.read_bytes()
