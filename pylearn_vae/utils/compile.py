@@ -147,6 +147,10 @@ def function(inputs, outputs=None, updates=None, mode=None, **kwargs):
                 "and differs from the draw's own next state"
             )
     merged = {**user_updates, **found}
-    return pytensor.function(
-        inputs, outputs, updates=list(merged.items()), mode=resolve_mode(mode), **kwargs
-    )
+    resolved = resolve_mode(mode)
+    if is_numba_mode(resolved) and not kwargs and outputs is not None:
+        # A warm start skips PyTensor's rewrites (see graph_cache).
+        from pylearn_vae.utils.graph_cache import cached_function
+
+        return cached_function(inputs, outputs, list(merged.items()), resolved)
+    return pytensor.function(inputs, outputs, updates=list(merged.items()), mode=resolved, **kwargs)

@@ -1,5 +1,6 @@
 """A Numba-compiled training step gives the same bits whether it was just compiled or
-loaded from PyTensor's on-disk cache.
+loaded from PyTensor's on-disk cache (and, with it, from our cache of rewritten
+graphs, which must lead to the same Numba code).
 
 With reassociation allowed in the fused elementwise loops, the freshly compiled
 step and the cached one rounded a few momentum updates differently (1 ulp),
@@ -66,6 +67,13 @@ def run_step(compiledir: Path) -> str:
 )
 def test_cold_and_cached_compiles_give_the_same_bits(tmp_path):
     cold = run_step(tmp_path)
-    assert any((tmp_path / "numba").iterdir()), "the first run should have filled the cache"
+    numba_entries = set((tmp_path / "numba").iterdir())
+    assert numba_entries, "the first run should have filled the cache"
+    assert list(tmp_path.glob("compiledir_*/pylearn_vae_graphs/*.pkl")), (
+        "the first run should have stored its rewritten graphs"
+    )
     warm = run_step(tmp_path)
     assert cold == warm
+    # The second run built its step from the stored graph; the graph must
+    # have PyTensor's Numba key of the first one, or Numba compiles it again.
+    assert set((tmp_path / "numba").iterdir()) == numba_entries

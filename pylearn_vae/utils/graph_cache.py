@@ -1,0 +1,421 @@
+"""A disk cache of rewritten graphs: a warm start skips PyTensor's rewrites.
+
+PyTensor caches the Numba code it generates, but it rewrites every graph
+again in every process: 0.6 s for the seed model's training step and 0.35 s
+for its monitoring function, a third of the time from ``scripts/train.py``
+start to the first step. This module stores the rewritten graph of each
+function compiled through :func:`pylearn_vae.utils.compile.function` and,
+when the same graph is compiled again, builds the function from it.
+
+The entry is found by a key that describes the whole graph before rewriting:
+every node's operation with all its parameters, every constant's value, the
+types of the inputs and shared variables, the updates, the compile mode, the
+relevant PyTensor settings, the versions of PyTensor and Numba and the source
+of this package. Anything the key cannot describe exactly (an operation
+without ``__props__``, a closure among its parameters, ...) makes the
+function compile the ordinary way, uncached. Shared variables and inputs are
+stored as positions, so a loaded graph computes on the caller's own
+variables; their values are never stored.
+
+Entries live in ``<PyTensor compiledir>/pylearn_vae_graphs``; delete the
+directory to clear them. Set ``PYLEARN_VAE_GRAPH_CACHE=0`` to turn the cache
+off. They are pickles, trusted like the compiled code PyTensor keeps in the
+same directory. Only Numba modes use the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import re
+import sys
+import types
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pytensor
+from pytensor.compile.io import In, Out
+from pytensor.compile.maker import FunctionMaker
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.fg import FunctionGraph
+from pytensor.graph.traversal import toposort
+
+__all__ = ["cached_function", "graph_key", "describe_graph", "cache_enabled"]
+
+#: Part of every key: raise it when the stored format or its meaning changes.
+_FORMAT = 1
+#: PyTensor settings that change what a graph is rewritten into.
+_CONFIG_FLAGS = (
+    "floatX",
+    "cast_policy",
+    "optimizer",
+    "optimizer_excluding",
+    "optimizer_including",
+    "optimizer_requiring",
+    "numba__fastmath",
+    "numba__cache",
+)
+
+
+class NotCacheable(Exception):
+    """The graph holds something the key cannot describe exactly."""
+
+
+def cache_enabled() -> bool:
+    return os.environ.get("PYLEARN_VAE_GRAPH_CACHE", "1") != "0"
+
+
+def _cache_dir() -> Path:
+    return Path(pytensor.config.compiledir) / "pylearn_vae_graphs"
+
+
+# -- the key ------------------------------------------------------------------
+_SOURCE_HASH: str | None = None
+
+
+def _source_hash() -> str:
+    """Hash of this package's Python source (its rewrites and ops shape the graphs)."""
+    global _SOURCE_HASH
+    if _SOURCE_HASH is None:
+        root = Path(__file__).resolve().parents[1]
+        digest = hashlib.sha256()
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+        _SOURCE_HASH = digest.hexdigest()
+    return _SOURCE_HASH
+
+
+def _callable_key(fn):
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    module = getattr(fn, "__module__", None)
+    if not qualname or not module or "<" in qualname:  # lambdas and closures
+        raise NotCacheable(f"cannot describe {fn!r}")
+    return ("fn", module, qualname)
+
+
+def _type_key(t) -> tuple:
+    dtype, shape = getattr(t, "dtype", None), getattr(t, "shape", None)
+    return (type(t).__module__, type(t).__qualname__, str(dtype), repr(shape), str(t))
+
+
+def _value_key(value):
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return (type(value).__name__, repr(value))
+    if isinstance(value, np.generic):
+        return ("np", value.dtype.str, repr(value.item()))
+    if isinstance(value, np.dtype):
+        return ("dtype", value.str)
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise NotCacheable("an array of Python objects")
+        digest = hashlib.sha256(value.tobytes()).hexdigest()  # C order, any layout
+        return ("nd", value.dtype.str, value.shape, digest)
+    if isinstance(value, tuple | list):
+        return (type(value).__name__, tuple(_value_key(v) for v in value))
+    if isinstance(value, Mapping):  # also PyTensor's frozendict (whose hash is cached lazily)
+        return (
+            "map",
+            tuple(sorted((repr(_value_key(k)), _value_key(v)) for k, v in value.items())),
+        )
+    if isinstance(value, set | frozenset):
+        return ("set", tuple(sorted(repr(_value_key(v)) for v in value)))
+    if isinstance(value, slice):
+        return ("slice", _value_key(value.start), _value_key(value.stop), _value_key(value.step))
+    if isinstance(value, pytensor.graph.type.Type):
+        return ("type", _type_key(value))
+    if isinstance(value, Variable):
+        raise NotCacheable("an operation holds a variable among its parameters")
+    if isinstance(value, type):
+        return ("class", value.__module__, value.__qualname__)
+    if isinstance(value, np.ufunc):
+        return ("ufunc", value.__name__)
+    if isinstance(value, types.FunctionType | types.BuiltinFunctionType | types.MethodType):
+        return _callable_key(value)
+    return _object_key(value)
+
+
+def _object_key(obj) -> tuple:
+    """An object of PyTensor or this package: its class and its parameters.
+
+    With ``__props__`` (an Op) those define it; otherwise its whole instance
+    dictionary does (a scalar op such as Cast, an output-type rule). Classes
+    themselves are covered by the PyTensor version and this package's source
+    hash in the key; objects of other libraries are not described.
+    """
+    cls = type(obj)
+    if not cls.__module__.startswith(("pytensor.", "pylearn_vae.")):
+        raise NotCacheable(f"cannot describe a {cls.__module__}.{cls.__qualname__}")
+    props = getattr(cls, "__props__", None)
+    if props is not None:
+        params = tuple((name, _value_key(getattr(obj, name))) for name in props)
+    else:
+        try:
+            state = vars(obj)
+        except TypeError:  # __slots__
+            raise NotCacheable(f"cannot describe a {cls.__qualname__}") from None
+        params = tuple((name, _value_key(state[name])) for name in sorted(state))
+    return (cls.__module__, cls.__qualname__, params)
+
+
+_op_key = _object_key
+
+
+def _mode_key(mode) -> tuple:
+    query = mode.provided_optimizer
+    parts = [type(mode.linker).__module__, type(mode.linker).__qualname__]
+    for attr in ("include", "require", "exclude"):
+        parts.append(tuple(sorted(str(t) for t in getattr(query, attr, ()) or ())))
+    for rewrite, position in getattr(query, "extra_rewrites", ()) or ():
+        # Which rewrites, at which positions; their code is in the source hash.
+        # (Not their ``name``: PyTensor sets it, with an object id, once they ran.)
+        inner = re.sub(r"0x[0-9a-f]+", "", str(getattr(rewrite, "node_rewriter", "")))
+        parts.append((type(rewrite).__qualname__, inner, repr(position)))
+    return tuple(parts)
+
+
+def graph_key(inputs, outputs, updates, mode) -> tuple[str, list[SharedVariable]]:
+    """The cache key of a function, and its shared variables in key order.
+
+    Raises :class:`NotCacheable` when the graph cannot be described exactly.
+    """
+    lines, shared = describe_graph(inputs, outputs, updates, mode)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest(), shared
+
+
+def describe_graph(inputs, outputs, updates, mode) -> tuple[list[str], list[SharedVariable]]:
+    """The text :func:`graph_key` hashes (one line per input, variable and node)."""
+    import numba
+
+    tokens: dict[int, str] = {}
+    shared: list[SharedVariable] = []
+    lines = [
+        repr(
+            (
+                _FORMAT,
+                sys.version_info[:3],
+                pytensor.__version__,
+                numba.__version__,
+                _source_hash(),
+                _mode_key(mode),
+                tuple((flag, str(getattr(pytensor.config, flag))) for flag in _CONFIG_FLAGS),
+            )
+        )
+    ]
+    for k, var in enumerate(inputs):
+        if not isinstance(var, Variable) or var.owner is not None or isinstance(var, Constant):
+            raise NotCacheable("inputs must be root variables")
+        tokens[id(var)] = f"i{k}"
+        lines.append(repr(("input", k, _type_key(var.type))))
+
+    def token(var) -> str:
+        known = tokens.get(id(var))
+        if known is not None:
+            return known
+        if isinstance(var, SharedVariable):
+            name = f"s{len(shared)}"
+            shared.append(var)
+            lines.append(repr(("shared", name, _type_key(var.type))))
+        elif isinstance(var, Constant):
+            name = f"c{len(tokens)}"
+            lines.append(repr(("constant", name, _type_key(var.type), _value_key(var.data))))
+        else:
+            raise NotCacheable("the graph depends on a variable that is not an input")
+        tokens[id(var)] = name
+        return name
+
+    roots = list(outputs) + [value for _, value in updates]
+    for n, node in enumerate(toposort(roots)):
+        ins = [token(v) for v in node.inputs]
+        for j, out in enumerate(node.outputs):
+            tokens[id(out)] = f"n{n}.{j}"
+        out_types = [_type_key(o.type) for o in node.outputs]
+        lines.append(repr(("node", n, _op_key(node.op), ins, out_types)))
+    lines.append(repr(("outputs", [token(v) for v in outputs])))
+    lines.append(repr(("updates", [(token(target), token(value)) for target, value in updates])))
+    return lines, shared
+
+
+# -- storing and loading -------------------------------------------------------
+class _GraphPickler(pickle.Pickler):
+    def __init__(self, file, placeholders: dict[int, tuple]):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._placeholders = placeholders
+
+    def persistent_id(self, obj):
+        return self._placeholders.get(id(obj))
+
+
+class _GraphUnpickler(pickle.Unpickler):
+    def __init__(self, file, inputs, shared):
+        super().__init__(file)
+        self._inputs, self._shared = inputs, shared
+
+    def persistent_load(self, pid):
+        kind, index = pid
+        return self._inputs[index] if kind == "input" else self._shared[index]
+
+
+class _StoredOrder:
+    """Replaces a loaded graph's ``toposort``: the node order it was first compiled in.
+
+    PyTensor's Numba cache key of a graph follows its node order (and its
+    class, so the graph stays a plain FunctionGraph), and a rebuilt graph can
+    order independent nodes differently; with the stored order its Numba
+    code is found in the cache. The graph is not rewritten after loading.
+    """
+
+    def __init__(self, order: tuple) -> None:
+        self.order = order
+
+    def __call__(self) -> list:
+        return list(self.order)
+
+
+def _array_constants(order) -> list[Constant]:
+    """The array constants of a graph, in a fixed order (first use in ``order``)."""
+    found, seen = [], set()
+    for node in order:
+        for var in node.inputs:
+            if isinstance(var, Constant) and isinstance(var.data, np.ndarray):
+                if id(var) not in seen:
+                    seen.add(id(var))
+                    found.append(var)
+    return found
+
+
+def _same_values_with_strides(data: np.ndarray, strides) -> bool:
+    """Whether viewing ``data`` with ``strides`` reads the values it holds: true
+    for an empty array, and where each changed stride is 0 over repeated values
+    or runs along a dimension of length 1."""
+    if data.size == 0:
+        return True
+    for axis, (old, new) in enumerate(zip(data.strides, strides, strict=True)):
+        if old == new or data.shape[axis] == 1:
+            continue
+        if new != 0:
+            return False
+        first = np.take(data, [0], axis=axis)
+        if not np.array_equal(data, np.broadcast_to(first, data.shape)):
+            return False
+    return True
+
+
+def _store(path: Path, maker, inputs, shared) -> None:
+    from pylearn_vae.utils.serial import atomic_write
+
+    fgraph = maker.fgraph
+    placeholders = {id(v): ("input", k) for k, v in enumerate(inputs)}
+    placeholders.update({id(v): ("shared", k) for k, v in enumerate(shared)})
+    fgraph_inputs = []
+    for var in fgraph.inputs:
+        pid = placeholders.get(id(var))
+        if pid is None:  # PyTensor cloned an input: nothing to map it to
+            raise NotCacheable("the compiled graph's inputs are not the caller's variables")
+        fgraph_inputs.append(pid)
+    specs = [
+        (spec.mutable, spec.borrow, spec.implicit, spec.strict, spec.allow_downcast)
+        for spec in maker.inputs
+    ]
+    record = {
+        "inputs": fgraph_inputs,
+        "outputs": list(fgraph.outputs),
+        "order": fgraph.toposort(),
+        "constant_strides": [c.data.strides for c in _array_constants(fgraph.toposort())],
+        "update_mapping": dict(fgraph.update_mapping),
+        "input_specs": specs,
+        "output_borrow": [spec.borrow for spec in maker.outputs],
+    }
+    buffer = io.BytesIO()
+    _GraphPickler(buffer, placeholders).dump(record)
+    data = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def _load(path: Path, inputs, shared, mode, single: bool):
+    with open(path, "rb") as handle:
+        record = _GraphUnpickler(handle, inputs, shared).load()
+    lookup = {"input": inputs, "shared": shared}
+    fgraph_inputs = [lookup[kind][index] for kind, index in record["inputs"]]
+    update_mapping = record["update_mapping"]
+    fgraph = FunctionGraph(
+        fgraph_inputs, record["outputs"], update_mapping=update_mapping, clone=False
+    )
+    order = tuple(record["order"])
+    if set(order) != set(fgraph.apply_nodes):
+        raise ValueError(f"{path}: the stored node order does not match the graph")
+    fgraph.toposort = _StoredOrder(order)
+    # PyTensor's key of an array constant includes its strides, which pickling
+    # does not keep (an empty or broadcast array comes back compact).
+    for constant, strides in zip(_array_constants(order), record["constant_strides"], strict=True):
+        data = constant.data
+        if data.strides != strides and _same_values_with_strides(data, strides):
+            constant.data = np.lib.stride_tricks.as_strided(data, data.shape, strides)
+    update_of = {in_idx: out_idx for out_idx, in_idx in update_mapping.items()}
+    ins = []
+    for k, (var, spec) in enumerate(zip(fgraph_inputs, record["input_specs"], strict=True)):
+        mutable, borrow, implicit, strict, allow_downcast = spec
+        ins.append(
+            In(
+                var,
+                value=var.container if isinstance(var, SharedVariable) else None,
+                update=fgraph.outputs[update_of[k]] if k in update_of else None,
+                mutable=mutable,
+                borrow=borrow,
+                implicit=implicit,
+                strict=strict,
+                allow_downcast=allow_downcast,
+            )
+        )
+    borrow = record["output_borrow"]
+    outs = [
+        Out(out, borrow=borrow[j] if j < len(borrow) else False)
+        for j, out in enumerate(fgraph.outputs)
+    ]
+    maker = FunctionMaker(
+        inputs=ins,
+        outputs=outs,
+        fgraph=fgraph,
+        mode=mode,
+        accept_inplace=True,
+        no_fgraph_prep=True,
+        on_unused_input="ignore",
+    )
+    fn = maker.create([spec.value for spec in ins])
+    fn.unpack_single = single
+    return fn
+
+
+def cached_function(inputs, outputs, updates, mode):
+    """Compile like ``pytensor.function(inputs, outputs, updates=updates, mode=mode)``,
+    through the cache of rewritten graphs."""
+    single = isinstance(outputs, Variable)
+    output_list = [outputs] if single else list(outputs)
+    update_pairs = list(updates)
+
+    def compile_plain():
+        return pytensor.function(inputs, outputs, updates=update_pairs, mode=mode)
+
+    if not cache_enabled():
+        return compile_plain()
+    try:
+        key, shared = graph_key(list(inputs), output_list, update_pairs, mode)
+    except NotCacheable:
+        return compile_plain()
+    path = _cache_dir() / f"{key}.pkl"
+    if path.exists():
+        try:
+            return _load(path, list(inputs), shared, mode, single)
+        except Exception:  # a damaged or unreadable entry: compile and replace it
+            pass
+    fn = compile_plain()
+    try:
+        _store(path, fn.maker, list(inputs), shared)
+    except (NotCacheable, OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass  # the function works; it is just not cached
+    return fn
