@@ -162,9 +162,6 @@ def _object_key(obj) -> tuple:
     return (cls.__module__, cls.__qualname__, params)
 
 
-_op_key = _object_key
-
-
 def _mode_key(mode) -> tuple:
     query = mode.provided_optimizer
     parts = [type(mode.linker).__module__, type(mode.linker).__qualname__]
@@ -234,7 +231,7 @@ def describe_graph(inputs, outputs, updates, mode) -> tuple[list[str], list[Shar
         for j, out in enumerate(node.outputs):
             tokens[id(out)] = f"n{n}.{j}"
         out_types = [_type_key(o.type) for o in node.outputs]
-        lines.append(repr(("node", n, _op_key(node.op), ins, out_types)))
+        lines.append(repr(("node", n, _object_key(node.op), ins, out_types)))
     lines.append(repr(("outputs", [token(v) for v in outputs])))
     lines.append(repr(("updates", [(token(target), token(value)) for target, value in updates])))
     return lines, shared
@@ -251,13 +248,13 @@ class _GraphPickler(pickle.Pickler):
 
 
 class _GraphUnpickler(pickle.Unpickler):
-    def __init__(self, file, inputs, shared):
+    def __init__(self, file, variables: dict[str, list]):
         super().__init__(file)
-        self._inputs, self._shared = inputs, shared
+        self._variables = variables  # "input" / "shared" -> the caller's variables
 
     def persistent_load(self, pid):
         kind, index = pid
-        return self._inputs[index] if kind == "input" else self._shared[index]
+        return self._variables[kind][index]
 
 
 class _StoredOrder:
@@ -321,11 +318,12 @@ def _store(path: Path, maker, inputs, shared) -> None:
         (spec.mutable, spec.borrow, spec.implicit, spec.strict, spec.allow_downcast)
         for spec in maker.inputs
     ]
+    order = fgraph.toposort()
     record = {
         "inputs": fgraph_inputs,
         "outputs": list(fgraph.outputs),
-        "order": fgraph.toposort(),
-        "constant_strides": [c.data.strides for c in _array_constants(fgraph.toposort())],
+        "order": order,
+        "constant_strides": [c.data.strides for c in _array_constants(order)],
         "update_mapping": dict(fgraph.update_mapping),
         "input_specs": specs,
         "output_borrow": [spec.borrow for spec in maker.outputs],
@@ -338,10 +336,10 @@ def _store(path: Path, maker, inputs, shared) -> None:
 
 
 def _load(path: Path, inputs, shared, mode, single: bool):
+    variables = {"input": inputs, "shared": shared}
     with open(path, "rb") as handle:
-        record = _GraphUnpickler(handle, inputs, shared).load()
-    lookup = {"input": inputs, "shared": shared}
-    fgraph_inputs = [lookup[kind][index] for kind, index in record["inputs"]]
+        record = _GraphUnpickler(handle, variables).load()
+    fgraph_inputs = [variables[kind][index] for kind, index in record["inputs"]]
     update_mapping = record["update_mapping"]
     fgraph = FunctionGraph(
         fgraph_inputs, record["outputs"], update_mapping=update_mapping, clone=False
@@ -395,6 +393,7 @@ def cached_function(inputs, outputs, updates, mode):
     """Compile like ``pytensor.function(inputs, outputs, updates=updates, mode=mode)``,
     through the cache of rewritten graphs."""
     single = isinstance(outputs, Variable)
+    input_list = list(inputs)
     output_list = [outputs] if single else list(outputs)
     update_pairs = list(updates)
 
@@ -404,18 +403,18 @@ def cached_function(inputs, outputs, updates, mode):
     if not cache_enabled():
         return compile_plain()
     try:
-        key, shared = graph_key(list(inputs), output_list, update_pairs, mode)
+        key, shared = graph_key(input_list, output_list, update_pairs, mode)
     except NotCacheable:
         return compile_plain()
     path = _cache_dir() / f"{key}.pkl"
     if path.exists():
         try:
-            return _load(path, list(inputs), shared, mode, single)
+            return _load(path, input_list, shared, mode, single)
         except Exception:  # a damaged or unreadable entry: compile and replace it
             pass
     fn = compile_plain()
     try:
-        _store(path, fn.maker, list(inputs), shared)
+        _store(path, fn.maker, input_list, shared)
     except (NotCacheable, OSError, pickle.PicklingError, TypeError, AttributeError):
         pass  # the function works; it is just not cached
     return fn
