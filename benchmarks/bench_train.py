@@ -13,7 +13,11 @@ call: a cold compile with an empty PyTensor cache, a load from it otherwise). Wi
 ``--compare``, the same model and step in PyTorch (eager) and JAX (jit), if
 importable, interleaved with ours, and the ratios. With ``--epoch``, the time
 of a whole epoch of yaml/vae_mnist.yaml's shape (50,000 examples) with and
-without its monitoring passes (synthetic data of the same size).
+without its monitoring passes (synthetic data of the same size). With
+``--cli N``, also the real job: ``scripts/train.py yaml/vae_mnist.yaml
+--epochs N`` (on a copy of the YAML in a temporary folder, with the data
+installed by the download script), its wall time against the ``--epoch``
+prediction for N epochs measured in the same run.
 
 Set ``--threads`` to fix the number of BLAS/compute threads (it must be set
 before NumPy starts, so the script re-executes itself with the right
@@ -349,6 +353,33 @@ def epoch_times(mode, n_train=50_000, n_other=10_000):
     return training, monitoring
 
 
+def cli_run(epochs: int, mode: str) -> tuple[float, list[float]]:
+    """Wall seconds of the real training program for ``epochs`` epochs of the
+    seed YAML, and the ``seconds_per_epoch`` it recorded."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from pylearn_vae.utils import serial
+
+    repo = Path(__file__).resolve().parents[1]
+    folder = Path(tempfile.mkdtemp(prefix="bench_cli_"))
+    try:
+        config = folder / "vae_mnist.yaml"
+        shutil.copy(repo / "yaml" / "vae_mnist.yaml", config)
+        flags = ",".join(f for f in (os.environ.get("PYTENSOR_FLAGS", ""), f"mode={mode}") if f)
+        env = {**os.environ, "PYTENSOR_FLAGS": flags}
+        command = [sys.executable, str(repo / "scripts" / "train.py"), str(config)]
+        start = time.perf_counter()
+        subprocess.run([*command, "--epochs", str(epochs), "--quiet"], env=env, check=True)
+        wall = time.perf_counter() - start
+        model = serial.load(folder / "vae_mnist_best.pkl")
+        return wall, list(model.monitor.channels["seconds_per_epoch"].val_record)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=200)
@@ -366,7 +397,15 @@ def main(argv=None) -> None:
         action="store_true",
         help="also time a 50,000-example epoch with and without its monitoring passes",
     )
+    p.add_argument(
+        "--cli",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run scripts/train.py yaml/vae_mnist.yaml for N epochs and compare (implies --epoch)",
+    )
     args = p.parse_args(argv)
+    args.epoch = args.epoch or bool(args.cli)
     from pylearn_vae.cli.common import prepare_process
 
     prepare_process()  # as scripts/train.py does
@@ -429,6 +468,16 @@ def main(argv=None) -> None:
                 f"pylearn_vae {backend}: training {training:.2f} s, monitoring {monitoring:.2f} s, "
                 f"epoch with monitoring / training alone: {(training + monitoring) / training:.2f}x"
             )
+            if args.cli:
+                wall, per_epoch = cli_run(args.cli, backend)
+                predicted = args.cli * (training + monitoring)
+                mean_training = statistics.mean(per_epoch[1:] or per_epoch)
+                print(
+                    f"  scripts/train.py, {args.cli} epochs: {wall:.1f} s wall "
+                    f"({wall / args.cli:.2f} s per epoch; its training {mean_training:.2f} s "
+                    f"per epoch, {mean_training / training:.2f}x the benchmark's); "
+                    f"benchmark predicts {predicted:.1f} s: real / predicted {wall / predicted:.2f}x"
+                )
 
 
 if __name__ == "__main__":

@@ -146,3 +146,40 @@ def test_jax_sgd_trains_and_saves_without_jax_arrays(tmp_path):
         velocities = read_tree(handle)["learning_rule"]["state"]
     assert len(velocities) == len(after)
     assert all(isinstance(v, np.ndarray) for v in velocities.values())
+
+
+@pytest.mark.jax
+def test_jax_steps_of_every_batch_size_share_one_set_of_velocities():
+    """JAX compiles one step per batch size; the last, smaller batch must move
+    the same velocities as the others, and a checkpoint must find them all
+    before the first step (it is restored before training starts)."""
+    _jax_or_skip()
+    from pylearn_vae.datasets import DenseDesignMatrix
+    from pylearn_vae.training_algorithms.learning_rule import Momentum
+    from pylearn_vae.training_algorithms.sgd import SGD
+
+    model = make_vae(nvis=NVIS, nhid=NHID, irange=0.5, seed=14)
+    data = DenseDesignMatrix(X=binary_data(2 * BATCH + 5, NVIS, seed=5))
+    rule = Momentum(0.5)
+    algo = SGD(
+        learning_rate=0.05,
+        cost=VAECriterion(),
+        batch_size=BATCH,
+        learning_rule=rule,
+        theano_function_mode="JAX",
+    )
+    algo.progress = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # JAX copies RNG shared variables
+        algo.setup(model, data)
+        n_params = len(model.get_params())
+        assert len(rule.state) == n_params  # made at set-up, before any step
+        saved = {k: np.full_like(v, 0.25) for k, v in rule.state_dict()["state"].items()}
+        rule.load_state_dict({"momentum": np.float32(0.5), "state": saved})
+        algo._step_function(5)(np.arange(5))  # the odd-sized last batch
+        assert len(rule.state) == n_params
+        moved = [not np.allclose(np.asarray(v.get_value()), 0.25) for v in rule.state]
+        assert all(moved)
+        algo.train(data)
+    assert sorted(algo._train_functions) == [5, BATCH]
+    assert len(rule.state) == n_params

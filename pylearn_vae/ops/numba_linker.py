@@ -16,7 +16,10 @@ its results are unchanged.
 from __future__ import annotations
 
 from pytensor import config
-from pytensor.link.numba.linker import NumbaLinker
+
+from pylearn_vae.ops import internals
+
+NumbaLinker = internals.get("NumbaLinker")
 
 __all__ = ["PositionalNumbaLinker", "positional_numba_linker"]
 
@@ -30,15 +33,12 @@ class PositionalNumbaLinker(NumbaLinker):
     def fgraph_convert(self, fgraph, **kwargs):
         if not config.numba__cache:
             return super().fgraph_convert(fgraph, **kwargs)
-        from pytensor.link.numba.cache import compile_numba_function_src
-        from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key, numba_njit
-
-        graph_fn, key = numba_funcify_and_cache_key(fgraph, **kwargs)
+        graph_fn, key = internals.get("numba_funcify_and_cache_key")(fgraph, **kwargs)
         if key is None:  # not cacheable: already called with its own parameters
             return graph_fn, None
         name = graph_fn.__name__
         params = ", ".join(f"i{k}" for k in range(len(fgraph.inputs)))
-        wrapper = compile_numba_function_src(
+        wrapper = internals.get("compile_numba_function_src")(
             src=f"def {name}({params}):\n    return graph_fn({params})\n",
             function_name=name,
             # Numba records the module of the globals with a cached function
@@ -46,7 +46,7 @@ class PositionalNumbaLinker(NumbaLinker):
             global_env={"__name__": __name__, "graph_fn": graph_fn},
             cache_key=f"{key}_fastmath{int(config.numba__fastmath)}{_KEY_SUFFIX}",
         )
-        return numba_njit(wrapper, cache=True), key
+        return internals.get("numba_njit")(wrapper, cache=True), key
 
 
 def positional_numba_linker(linker: NumbaLinker) -> PositionalNumbaLinker:

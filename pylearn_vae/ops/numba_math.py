@@ -20,18 +20,17 @@ import numpy as np
 from numba import njit
 from pytensor import config
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
-from pytensor.link.numba.dispatch.basic import (
-    numba_funcify,
-    numba_funcify_and_cache_key,
-    numba_njit,
-    register_funcify_and_cache_key,
-)
 from pytensor.scalar import basic as ps
 from pytensor.scalar import math as psm
 from pytensor.tensor import elemwise as pytensor_elemwise
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
 
-from pylearn_vae.ops import vecmath
+from pylearn_vae.ops import internals, vecmath
+
+numba_funcify = internals.get("numba_funcify")
+numba_funcify_and_cache_key = internals.get("numba_funcify_and_cache_key")
+numba_njit = internals.get("numba_njit")
+register_funcify_and_cache_key = internals.get("register_funcify_and_cache_key")
 
 __all__ = [
     "use_vectorised_math",
@@ -45,7 +44,7 @@ __all__ = [
 
 # Bump when vecmath's code or the code generated here changes, so that Numba's
 # on-disk cache is not reused.
-_VERSION = 13
+_VERSION = 14
 
 
 class _Vectorised:
@@ -237,14 +236,27 @@ def _numba_inlined_composite(op, node, **kwargs):
     composite = numba_njit(
         env["numba_composite"], forceinline=True, fastmath=flags, error_model="numpy"
     )
-    # PyTensor's elemwise loop calls a small function that evaluates the
-    # expression and stores its results; LLVM inlines the expression into that
-    # function and then leaves the (now large) function as a call per element.
-    # Providing the storing function ourselves (``handles_out``), compiled with
-    # ``forceinline``, puts the whole expression into the loop body.
-    ins = ", ".join(f"i{k}" for k in range(len(op.inputs)))
-    outs = [f"o{k}" for k in range(len(op.outputs))]
-    temps = [f"t{k}" for k in range(len(op.outputs))]
+    storing = internals.core_calls_through_storing_wrapper()
+    if storing:
+        # This PyTensor's elemwise loop calls a small function that evaluates
+        # the expression and stores its results; LLVM inlines the expression
+        # into that function and then leaves the (now large) function as a
+        # call per element. Providing the storing function ourselves
+        # (``handles_out``), compiled with ``forceinline``, puts the whole
+        # expression into the loop body.
+        composite = _storing_function(composite, len(op.inputs), len(op.outputs), flags)
+    if key is not None:
+        key = sha256(
+            f"pylearn_vae:InlinedComposite:{_VERSION}:{storing}:{sorted(flags or [])}:{key}".encode()
+        ).hexdigest()
+    return composite, key
+
+
+def _storing_function(composite, n_inputs: int, n_outputs: int, flags):
+    """``composite`` as a function that writes its results into output arguments."""
+    ins = ", ".join(f"i{k}" for k in range(n_inputs))
+    outs = [f"o{k}" for k in range(n_outputs)]
+    temps = [f"t{k}" for k in range(n_outputs)]
     stores = "".join(f"    {o}[...] = {t}\n" for o, t in zip(outs, temps))
     src = (
         f"def inlined_composite({ins}, {', '.join(outs)}):\n"
@@ -255,11 +267,7 @@ def _numba_inlined_composite(op, node, **kwargs):
     exec(compile(src, "<pylearn_vae inlined_composite>", "exec"), namespace)
     inlined = numba_njit(namespace["inlined_composite"], forceinline=True, fastmath=flags)
     inlined.handles_out = True
-    if key is not None:
-        key = sha256(
-            f"pylearn_vae:InlinedComposite:{_VERSION}:{sorted(flags or [])}:{key}".encode()
-        ).hexdigest()
-    return inlined, key
+    return inlined
 
 
 @node_rewriter([Elemwise])

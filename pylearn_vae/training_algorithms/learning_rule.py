@@ -11,6 +11,7 @@ from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.training_algorithms.updates import (
     adam_updates,
     momentum_updates,
+    new_state,
     rmsprop_updates,
     sgd_updates,
 )
@@ -24,11 +25,23 @@ class LearningRule(Stateful):
     """Base class: plain gradient descent.
 
     ``self.state`` lists the shared variables the rule created (velocities,
-    moment estimates); checkpoints save them in order.
+    moment estimates), in creation order; checkpoints save them in that
+    order. There is one set per trainable parameter however many functions
+    are compiled (SGD compiles one per batch size on the JAX backend), so
+    every compiled step moves the same velocities.
     """
 
     def __init__(self) -> None:
         self.state: list = []
+        self._slots: dict = {}
+
+    def state_variable(self, param, suffix: str):
+        """The rule's state variable for ``param`` and ``suffix``, made at first use."""
+        key = (param, suffix)
+        if key not in self._slots:
+            self._slots[key] = new_state(param, suffix)
+            self.state.append(self._slots[key])
+        return self._slots[key]
 
     def state_dict(self) -> dict:
         rval = super().state_dict()
@@ -53,7 +66,7 @@ class LearningRule(Stateful):
 
     def get_updates(self, learning_rate, grads, lr_scalers=None):
         """Return an ordered mapping ``shared variable -> new value``."""
-        updates, self.state = sgd_updates(grads, learning_rate, lr_scalers)
+        updates, _ = sgd_updates(grads, learning_rate, lr_scalers)
         return updates
 
     def monitoring_values(self) -> dict:
@@ -88,8 +101,13 @@ class Momentum(LearningRule):
         self.nesterov_momentum = bool(nesterov_momentum)
 
     def get_updates(self, learning_rate, grads, lr_scalers=None):
-        updates, self.state = momentum_updates(
-            grads, learning_rate, self.momentum, lr_scalers, nesterov=self.nesterov_momentum
+        updates, _ = momentum_updates(
+            grads,
+            learning_rate,
+            self.momentum,
+            lr_scalers,
+            nesterov=self.nesterov_momentum,
+            state_variable=self.state_variable,
         )
         return updates
 
@@ -153,8 +171,13 @@ class RMSProp(LearningRule):
         self.max_scaling = float(max_scaling)
 
     def get_updates(self, learning_rate, grads, lr_scalers=None):
-        updates, self.state = rmsprop_updates(
-            grads, learning_rate, self.decay, self.max_scaling, lr_scalers
+        updates, _ = rmsprop_updates(
+            grads,
+            learning_rate,
+            self.decay,
+            self.max_scaling,
+            lr_scalers,
+            state_variable=self.state_variable,
         )
         return updates
 
@@ -169,7 +192,13 @@ class Adam(LearningRule):
         self.epsilon = float(epsilon)
 
     def get_updates(self, learning_rate, grads, lr_scalers=None):
-        updates, self.state = adam_updates(
-            grads, learning_rate, self.beta1, self.beta2, self.epsilon, lr_scalers
+        updates, _ = adam_updates(
+            grads,
+            learning_rate,
+            self.beta1,
+            self.beta2,
+            self.epsilon,
+            lr_scalers,
+            state_variable=self.state_variable,
         )
         return updates

@@ -171,9 +171,12 @@ class SGD:
         self._static = is_jax_mode(self._mode)
         if self._static:
             place_on_jax_device(self._data)
+        # One step function per batch size where shapes must be static (JAX),
+        # else one for all. The full-size step is compiled now in both cases:
+        # it creates the learning rule's state, which a checkpoint may restore
+        # before training starts.
         self._train_functions = {}
-        if not self._static:
-            self._train_functions[None] = self._compile_step(None)
+        self._step_function(self.batch_size)
 
         self.monitor = Monitor.get_monitor(model)
         self.monitor.setup(

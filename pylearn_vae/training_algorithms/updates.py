@@ -1,9 +1,14 @@
 r"""Update rules as pure functions over symbolic parameters and gradients.
 
 Each function returns ``(updates, state)``: an ordered mapping from shared
-variable to its new value, and the list of state shared variables it
-created (velocities, moment estimates), so that callers can checkpoint
-them. ``lr_scalers`` multiplies the learning rate per parameter.
+variable to its new value, and the list of state shared variables it uses
+(velocities, moment estimates), so that callers can checkpoint them.
+``lr_scalers`` multiplies the learning rate per parameter. ``state_variable``
+makes those shared variables: ``state_variable(param, suffix)`` returns the
+one for ``param`` (None for a rule-wide scalar such as Adam's step count)
+and ``suffix``; the default makes new zeros every time, and a caller that
+compiles several functions for the same parameters passes one that returns
+the same variable each time (see :class:`~pylearn_vae.training_algorithms.learning_rule.LearningRule`).
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ import pytensor.tensor as pt
 
 from pylearn_vae.utils import constantX, sharedX
 
-__all__ = ["sgd_updates", "momentum_updates", "rmsprop_updates", "adam_updates"]
+__all__ = ["sgd_updates", "momentum_updates", "rmsprop_updates", "adam_updates", "new_state"]
 
 
-def _zeros_like(param, suffix: str):
+def new_state(param, suffix: str):
+    """A new zero state variable shaped like ``param`` (a scalar if ``param`` is None)."""
+    if param is None:
+        return sharedX(0.0, name=suffix)
     value = param.get_value(borrow=True)
     return sharedX(np.zeros(value.shape), name=f"{param.name}_{suffix}")
 
@@ -36,7 +44,14 @@ def sgd_updates(grads, learning_rate, lr_scalers=None):
     return updates, []
 
 
-def momentum_updates(grads, learning_rate, momentum, lr_scalers=None, nesterov: bool = False):
+def momentum_updates(
+    grads,
+    learning_rate,
+    momentum,
+    lr_scalers=None,
+    nesterov: bool = False,
+    state_variable=new_state,
+):
     r"""Classical (or Nesterov) momentum, as Pylearn2 defines it.
 
     .. math::
@@ -49,7 +64,7 @@ def momentum_updates(grads, learning_rate, momentum, lr_scalers=None, nesterov: 
     state = []
     for param, grad in grads.items():
         lr = _scaled_lr(learning_rate, param, lr_scalers)
-        velocity = _zeros_like(param, "velocity")
+        velocity = state_variable(param, "velocity")
         state.append(velocity)
         new_velocity = momentum * velocity - lr * grad
         updates[velocity] = new_velocity
@@ -58,7 +73,9 @@ def momentum_updates(grads, learning_rate, momentum, lr_scalers=None, nesterov: 
     return updates, state
 
 
-def rmsprop_updates(grads, learning_rate, decay=0.9, max_scaling=1e5, lr_scalers=None):
+def rmsprop_updates(
+    grads, learning_rate, decay=0.9, max_scaling=1e5, lr_scalers=None, state_variable=new_state
+):
     r"""RMSProp: divide the step by a running root mean square of gradients.
 
     .. math::
@@ -70,7 +87,7 @@ def rmsprop_updates(grads, learning_rate, decay=0.9, max_scaling=1e5, lr_scalers
     floor = constantX(1.0 / max_scaling)
     rho = constantX(decay)
     for param, grad in grads.items():
-        mean_sq = _zeros_like(param, "mean_square")
+        mean_sq = state_variable(param, "mean_square")
         state.append(mean_sq)
         new_mean_sq = rho * mean_sq + (1.0 - rho) * pt.sqr(grad)
         updates[mean_sq] = new_mean_sq
@@ -79,7 +96,15 @@ def rmsprop_updates(grads, learning_rate, decay=0.9, max_scaling=1e5, lr_scalers
     return updates, state
 
 
-def adam_updates(grads, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, lr_scalers=None):
+def adam_updates(
+    grads,
+    learning_rate,
+    beta1=0.9,
+    beta2=0.999,
+    epsilon=1e-8,
+    lr_scalers=None,
+    state_variable=new_state,
+):
     r"""Adam (Kingma and Ba, 2015) with bias-corrected moment estimates.
 
     .. math::
@@ -88,7 +113,7 @@ def adam_updates(grads, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, lr_
         p \leftarrow p - \eta \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
     """
     updates = OrderedDict()
-    t = sharedX(0.0, name="adam_t")
+    t = state_variable(None, "adam_t")
     state = [t]
     new_t = t + 1.0
     updates[t] = new_t
@@ -96,8 +121,8 @@ def adam_updates(grads, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, lr_
     correction1 = 1.0 - b1**new_t
     correction2 = 1.0 - b2**new_t
     for param, grad in grads.items():
-        m = _zeros_like(param, "adam_m")
-        v = _zeros_like(param, "adam_v")
+        m = state_variable(param, "adam_m")
+        v = state_variable(param, "adam_v")
         state.extend([m, v])
         new_m = b1 * m + (1.0 - b1) * grad
         new_v = b2 * v + (1.0 - b2) * pt.sqr(grad)

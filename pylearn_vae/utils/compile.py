@@ -10,6 +10,8 @@ from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.tensor.math import Sum
 
+from pylearn_vae.ops import support
+from pylearn_vae.utils.blas import configure_c_blas
 from pylearn_vae.utils.rng import rng_updates
 
 __all__ = [
@@ -95,27 +97,18 @@ def _registered(mode: Mode) -> set:
 
 def resolve_mode(mode=None) -> Mode:
     """Return the ``Mode`` object for ``mode`` (None: PyTensor's configured default),
-    with this package's backend-specific rewrites added (once); Numba modes
-    also get :class:`~pylearn_vae.ops.numba_linker.PositionalNumbaLinker`."""
+    with this package's backend-specific additions: a rewrite for JAX modes,
+    for Numba modes the speed-ups of :mod:`pylearn_vae.ops` where this
+    PyTensor and Numba support them (:func:`pylearn_vae.ops.support.speedups_enabled`),
+    and for the C backend a BLAS (:func:`pylearn_vae.utils.blas.configure_c_blas`)."""
     resolved = get_mode(mode)
     if is_jax_mode(resolved):
-        extra = _JAX_REWRITES
-    elif is_numba_mode(resolved):
-        from pylearn_vae.ops import numba_math
-        from pylearn_vae.ops.numba_linker import PositionalNumbaLinker, positional_numba_linker
-
-        extra = numba_math.NUMBA_REWRITES
-        if not isinstance(resolved.linker, PositionalNumbaLinker):
-            resolved = type(resolved)(
-                linker=positional_numba_linker(resolved.linker),
-                optimizer=resolved.provided_optimizer,
-                db=resolved.optdb,
-            )
-    else:
-        extra = []
-    present = _registered(resolved)
-    extra = [item for item in extra if id(item[0]) not in present]
-    return resolved.register(*extra) if extra else resolved
+        extra = [item for item in _JAX_REWRITES if id(item[0]) not in _registered(resolved)]
+        return resolved.register(*extra) if extra else resolved
+    if is_numba_mode(resolved):
+        return support.speedup_mode(resolved) if support.speedups_enabled() else resolved
+    configure_c_blas()  # the C backend (CVM, C): link the OpenBLAS pip installed
+    return resolved
 
 
 def function(inputs, outputs=None, updates=None, mode=None, **kwargs):
@@ -146,11 +139,21 @@ def function(inputs, outputs=None, updates=None, mode=None, **kwargs):
                 f"an update for random state {rng.name!r} was given explicitly "
                 "and differs from the draw's own next state"
             )
-    merged = {**user_updates, **found}
+    pairs = list({**user_updates, **found}.items())
     resolved = resolve_mode(mode)
-    if is_numba_mode(resolved) and not kwargs and outputs is not None:
+    if not is_numba_mode(resolved):
+        return pytensor.function(inputs, outputs, updates=pairs, mode=resolved, **kwargs)
+
+    def build(numba_mode):
+        if kwargs or outputs is None:
+            return pytensor.function(inputs, outputs, updates=pairs, mode=numba_mode, **kwargs)
         # A warm start skips PyTensor's rewrites (see graph_cache).
         from pylearn_vae.utils.graph_cache import cached_function
 
-        return cached_function(inputs, outputs, list(merged.items()), resolved)
-    return pytensor.function(inputs, outputs, updates=list(merged.items()), mode=resolved, **kwargs)
+        return cached_function(inputs, outputs, pairs, numba_mode)
+
+    if not support.uses_speedups(resolved):
+        return build(resolved)
+    return support.with_fallback(
+        lambda: build(resolved), lambda: build(support.plain_mode(resolved))
+    )

@@ -38,11 +38,12 @@ from pathlib import Path
 import numpy as np
 import pytensor
 from pytensor.compile.io import In, Out
-from pytensor.compile.maker import FunctionMaker
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.traversal import toposort
+
+from pylearn_vae.ops import internals
 
 __all__ = ["cached_function", "graph_key", "describe_graph", "cache_enabled"]
 
@@ -375,7 +376,7 @@ def _load(path: Path, inputs, shared, mode, single: bool):
         Out(out, borrow=borrow[j] if j < len(borrow) else False)
         for j, out in enumerate(fgraph.outputs)
     ]
-    maker = FunctionMaker(
+    maker = internals.get("FunctionMaker")(
         inputs=ins,
         outputs=outs,
         fgraph=fgraph,

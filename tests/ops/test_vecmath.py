@@ -7,6 +7,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 from numba import njit
+from pytensor.scalar import basic as ps
 from pytensor.tensor.elemwise import DimShuffle
 
 from pylearn_vae.ops import numba_math, vecmath
@@ -125,13 +126,24 @@ def bernoulli_graph():
     return [x, s], [ll.sum(), pytensor.grad(ll.sum(), s), pt.exp(s).mean()]
 
 
+def _all_nodes(fgraph):
+    """The apply nodes of ``fgraph`` and of the graphs inside its ops (newer
+    PyTensors wrap fused loops and reductions in ops with inner graphs)."""
+    for node in fgraph.apply_nodes:
+        yield node
+        inner = getattr(node.op, "fgraph", None)
+        if inner is not None and not isinstance(node.op, ps.ScalarOp):
+            yield from _all_nodes(inner)
+
+
 @numba_only
 def test_numba_mode_uses_the_vectorised_graph_and_agrees_with_pytensor(bernoulli_graph):
     inputs, outputs = bernoulli_graph
     ours = function(inputs, outputs)
     plain = pytensor.function(inputs, outputs, mode=pytensor.compile.mode.get_mode("NUMBA"))
-    kinds = {type(n.op).__name__ for n in ours.maker.fgraph.apply_nodes}
-    scalar = [getattr(n.op, "scalar_op", None) for n in ours.maker.fgraph.apply_nodes]
+    nodes = list(_all_nodes(ours.maker.fgraph))
+    kinds = {type(n.op).__name__ for n in nodes}
+    scalar = [getattr(n.op, "scalar_op", None) for n in nodes]
     composites = [op for op in scalar if isinstance(op, InlinedComposite)]
     assert composites and "ContiguousDimShuffle" in kinds
     assert any(isinstance(n.op, VecExp) for c in composites for n in c.fgraph.apply_nodes)

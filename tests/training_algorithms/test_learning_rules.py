@@ -159,3 +159,23 @@ def test_float32_updates():
         for rule in (LearningRule(), Momentum(0.5), RMSProp(), Adam()):
             updates = rule.get_updates(sharedX(LR), OrderedDict([(p, p * 2.0)]), {p: 0.3})
             assert all(v.dtype == "float32" for v in updates.values())
+
+
+@pytest.mark.parametrize(
+    "rule, per_param",
+    [(LearningRule(), 0), (Momentum(0.5), 1), (RMSProp(), 1), (Adam(), 2)],
+    ids=["sgd", "momentum", "rmsprop", "adam"],
+)
+def test_one_set_of_state_per_parameter_however_many_graphs(rule, per_param):
+    """Two graphs built for the same parameters (one per batch size on JAX)
+    update the same state variables, so they train as one optimiser."""
+    p, q = sharedX(P0, name="p"), sharedX(A, name="q")
+    lr = sharedX(LR)
+    first = rule.get_updates(lr, OrderedDict([(p, p * 2.0), (q, q * 3.0)]))
+    state = list(rule.state)
+    second = rule.get_updates(lr, OrderedDict([(p, p * 5.0), (q, q * 7.0)]))
+    expected = 2 * per_param + (1 if isinstance(rule, Adam) else 0)
+    assert len(rule.state) == expected
+    assert rule.state == state and all(a is b for a, b in zip(rule.state, state))
+    assert set(first) == set(second)  # the same shared variables are updated
+    assert len(rule.state_dict()["state"]) == expected

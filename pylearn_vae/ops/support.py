@@ -1,0 +1,286 @@
+"""Whether this process compiles Numba graphs with the package's speed-ups.
+
+The speed-ups (:mod:`pylearn_vae.ops.numba_math`, the positional linker of
+:mod:`pylearn_vae.ops.numba_linker`) were built against particular PyTensor
+and Numba releases. Before a Numba mode gets them, :func:`speedups_enabled`
+checks, once per process, that
+
+1. the user has not turned them off (``PYLEARN_VAE_NUMBA_SPEEDUPS=0``);
+2. every PyTensor internal they use is where they expect it
+   (:func:`pylearn_vae.ops.internals.missing`);
+3. a small probe graph that goes through every speed-up compiles and gives
+   the numbers NumPy gives. A success is remembered in PyTensor's compile
+   directory for this exact set of versions and this package's source, so
+   only the first process of an installation pays for the probe.
+
+If a check fails, or a graph compiled with the speed-ups later fails to
+compile (see :func:`pylearn_vae.utils.compile.function`), the process
+warns once with :class:`SpeedupsUnavailableWarning`, saying why, and
+compiles with PyTensor's own Numba code from then on: slower, never broken.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+__all__ = [
+    "SpeedupsUnavailableWarning",
+    "speedups_enabled",
+    "disable_speedups",
+    "speedup_mode",
+    "uses_speedups",
+    "plain_mode",
+    "with_fallback",
+    "FallbackOnFirstCall",
+    "run_probe",
+    "probe_marker",
+    "ENV_VARIABLE",
+]
+
+#: Set to ``0`` to compile with PyTensor's own Numba code only.
+ENV_VARIABLE = "PYLEARN_VAE_NUMBA_SPEEDUPS"
+
+
+class SpeedupsUnavailableWarning(RuntimeWarning):
+    """The Numba speed-ups cannot be used with this PyTensor/Numba; PyTensor's own code runs."""
+
+
+class _Decision:
+    """The process's one decision, made at first use (a lock: monitors and
+    steps may be compiled from more than one thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.enabled: bool | None = None
+        self.reason = ""
+
+
+_DECISION = _Decision()
+
+
+def disable_speedups(reason: str) -> None:
+    """Compile without the speed-ups from now on in this process, warning once with ``reason``."""
+    with _DECISION.lock:
+        already_off = _DECISION.enabled is False
+        _DECISION.enabled, _DECISION.reason = False, reason
+    if not already_off:
+        warnings.warn(
+            f"pylearn_vae's Numba speed-ups are off: {reason}. Training and evaluation "
+            "use PyTensor's own Numba code (correct, slower). Please report this with "
+            "the versions of PyTensor and Numba; set PYLEARN_VAE_NUMBA_SPEEDUPS=0 to "
+            "skip the speed-ups without this warning.",
+            SpeedupsUnavailableWarning,
+            stacklevel=3,
+        )
+
+
+def speedups_enabled() -> bool:
+    """Whether Numba modes get the speed-ups in this process (decided at the first call)."""
+    if os.environ.get(ENV_VARIABLE, "1") == "0":
+        return False
+    with _DECISION.lock:
+        if _DECISION.enabled is not None:
+            return _DECISION.enabled
+    reason = _why_unusable()
+    if reason:
+        disable_speedups(reason)
+        return False
+    with _DECISION.lock:
+        if _DECISION.enabled is None:
+            _DECISION.enabled = True
+        return _DECISION.enabled
+
+
+def speedup_mode(mode):
+    """``mode`` (a Numba mode) with the positional linker and the speed-up rewrites added once."""
+    from pylearn_vae.ops import numba_math
+    from pylearn_vae.ops.numba_linker import PositionalNumbaLinker, positional_numba_linker
+
+    if not isinstance(mode.linker, PositionalNumbaLinker):
+        mode = type(mode)(
+            linker=positional_numba_linker(mode.linker),
+            optimizer=mode.provided_optimizer,
+            db=mode.optdb,
+        )
+    present = {id(r) for r, _ in getattr(mode.provided_optimizer, "extra_rewrites", ())}
+    extra = [item for item in numba_math.NUMBA_REWRITES if id(item[0]) not in present]
+    return mode.register(*extra) if extra else mode
+
+
+def uses_speedups(mode) -> bool:
+    """Whether ``mode`` was made by :func:`speedup_mode`."""
+    from pylearn_vae.ops.numba_linker import PositionalNumbaLinker
+
+    return isinstance(mode.linker, PositionalNumbaLinker)
+
+
+def plain_mode(mode):
+    """``mode`` without what :func:`speedup_mode` added: PyTensor's own Numba code."""
+    if not uses_speedups(mode):
+        return mode
+    from pylearn_vae.ops import internals, numba_math
+
+    ours = {id(rewrite) for rewrite, _ in numba_math.NUMBA_REWRITES}
+    query = copy.copy(mode.provided_optimizer)
+    query.extra_rewrites = [item for item in query.extra_rewrites if id(item[0]) not in ours]
+    linker_class = internals.get("NumbaLinker")
+    linker = linker_class.__new__(linker_class)
+    linker.__dict__.update(mode.linker.__dict__)
+    return type(mode)(linker=linker, optimizer=query, db=mode.optdb)
+
+
+def _is_numba_failure(exc: BaseException) -> bool:
+    from numba.core.errors import NumbaError
+
+    return isinstance(exc, NumbaError)
+
+
+def _describe(exc: BaseException) -> str:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"Numba could not compile a graph with them ({type(exc).__name__}: {first_line})"
+
+
+def with_fallback(build_fast, build_plain):
+    """``build_fast()`` wrapped in :class:`FallbackOnFirstCall`, or ``build_plain()``
+    if building with the speed-ups already fails in Numba."""
+    try:
+        compiled = build_fast()
+    except Exception as exc:
+        if not _is_numba_failure(exc):
+            raise
+        disable_speedups(_describe(exc))
+        return build_plain()
+    return FallbackOnFirstCall(compiled, build_plain)
+
+
+class FallbackOnFirstCall:
+    """A function compiled with the speed-ups that, if Numba fails to compile
+    it at its first call, is rebuilt with PyTensor's own Numba code.
+
+    Numba compiles a graph when it is first called with concrete types, so
+    an incompatibility between the speed-ups and a PyTensor or Numba they
+    were not built for shows only then. A failed compile runs nothing, so
+    calling the rebuilt function with the same arguments is safe. Every
+    other attribute is the compiled function's.
+    """
+
+    def __init__(self, compiled, rebuild) -> None:
+        self.function = compiled
+        self._rebuild = rebuild
+
+    def __call__(self, *args, **kwargs):
+        if self._rebuild is None:
+            return self.function(*args, **kwargs)
+        try:
+            result = self.function(*args, **kwargs)
+        except Exception as exc:
+            if not _is_numba_failure(exc):
+                raise
+            disable_speedups(_describe(exc))
+            self.function = self._rebuild()
+            result = self.function(*args, **kwargs)
+        self._rebuild = None
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.function, name)
+
+
+# -- the checks ---------------------------------------------------------------
+def _why_unusable() -> str:
+    from pylearn_vae.ops import internals
+
+    absent = internals.missing()
+    if absent:
+        return f"this PyTensor lacks {', '.join(absent)}"
+    marker = probe_marker()
+    if marker is not None and marker.exists():
+        return ""
+    try:
+        problem = run_probe()
+    except Exception as exc:  # any failure means the speed-ups do not fit
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        problem = f"a probe graph failed to compile or run ({type(exc).__name__}: {first_line})"
+    if not problem and marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text("ok\n")
+        except OSError:
+            pass  # the probe runs again in the next process
+    return problem
+
+
+def probe_marker() -> Path | None:
+    """Where a passed probe is remembered: one file per versions + source."""
+    try:
+        import llvmlite
+        import numba
+        import numpy
+        import pytensor
+    except ImportError:
+        return None
+    digest = hashlib.sha256()
+    for part in (
+        sys.version,
+        pytensor.__version__,
+        numba.__version__,
+        llvmlite.__version__,
+        numpy.__version__,
+        str(pytensor.config.numba__fastmath),
+    ):
+        digest.update(part.encode() + b"\0")
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return Path(pytensor.config.compiledir) / "pylearn_vae_probe" / f"{digest.hexdigest()}.ok"
+
+
+def run_probe() -> str:
+    """Compile one graph that uses every speed-up; return what is wrong ('' if nothing)."""
+    import numpy as np
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.compile.mode import get_mode
+
+    from pylearn_vae.utils.rng import SymbolicRNG, rng_updates
+
+    x = pt.matrix("x", dtype="float32")
+    s = pt.scalar("s", dtype="float32")
+    noise = SymbolicRNG(seed=0).uniform(x.shape, dtype="float32")
+    outputs = [
+        # a fused loop of the vectorised functions (an inlined composite)
+        pt.softplus(x) * s + pt.sigmoid(x) - pt.log1p(pt.exp(-abs(x))) + pt.sqrt(x * x + 1),
+        # a transpose into a matrix product, and an expand/squeeze
+        pt.dot(x.T, pt.exp(x - 1)) + x.sum(axis=0)[:, None],
+        # 0-d arithmetic (a composite outside any loop on some PyTensors)
+        pt.log(s + 1) * pt.sqrt(s + 2) / (s + 3),
+        # a reduction of a fused loop, and a random draw
+        (pt.sigmoid(x) * noise).mean(),
+        noise,
+    ]
+    mode = speedup_mode(get_mode("NUMBA"))
+    fn = pytensor.function([x, s], outputs, updates=list(rng_updates(outputs).items()), mode=mode)
+    xv = np.linspace(-3, 3, 35, dtype="float32").reshape(7, 5)
+    sv = np.float32(0.75)
+    got = fn(xv, sv)
+    xd, sd = xv.astype("float64"), float(sv)
+    noise_value = np.asarray(got[4], dtype="float64")
+    sig = 1 / (1 + np.exp(-xd))
+    expected = [
+        np.logaddexp(0, xd) * sd + sig - np.log1p(np.exp(-abs(xd))) + np.sqrt(xd * xd + 1),
+        xd.T @ np.exp(xd - 1) + xd.sum(axis=0)[:, None],
+        np.log(sd + 1) * np.sqrt(sd + 2) / (sd + 3),
+        (sig * noise_value).mean(),
+    ]
+    for k, (value, reference) in enumerate(zip(got, expected)):
+        value = np.asarray(value)
+        if value.dtype != np.float32 or not np.allclose(value, reference, rtol=1e-4, atol=1e-5):
+            return f"the probe graph's output {k} differs from NumPy's"
+    if not (noise_value.shape == xv.shape and 0 <= noise_value.min() and noise_value.max() < 1):
+        return "the probe graph's random draw is out of range"
+    return ""

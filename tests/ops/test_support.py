@@ -1,0 +1,171 @@
+"""The Numba speed-ups are used only where they work, and training never depends on them.
+
+Each scenario runs in its own process (the decision is made once per
+process), on a tiny model, so the fallback paths are exercised for real:
+a PyTensor that lacks an internal, a probe that fails, and a graph that
+Numba refuses to compile at its first call.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pylearn_vae.ops import internals, support
+from pylearn_vae.utils.compile import is_numba_mode, resolve_mode
+
+REPO = Path(__file__).resolve().parents[2]
+
+numba_only = pytest.mark.skipif(
+    not is_numba_mode(resolve_mode()),
+    reason="a Numba test; the suite's pass on the default (Numba) backend runs it",
+)
+
+TRAIN = """
+import sys, warnings
+import numpy as np
+from pylearn_vae.ops import support, internals, numba_math
+{sabotage}
+from pylearn_vae.costs.vae import VAECriterion
+from pylearn_vae.datasets import DenseDesignMatrix
+from pylearn_vae.training_algorithms.learning_rule import Momentum
+from pylearn_vae.training_algorithms.sgd import SGD
+from tests.conftest import binary_data, make_vae
+
+model = make_vae(nvis=12, nhid=3, hidden=8, seed=2)
+data = DenseDesignMatrix(X=binary_data(200, 12, seed=1))
+algo = SGD(learning_rate=0.05, cost=VAECriterion(), batch_size=20,
+           learning_rule=Momentum(0.5), monitoring_dataset=data)
+algo.progress = False
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    algo.setup(model, data)
+    model.monitor()
+    for _ in range(3):
+        algo.train(data)
+        model.monitor()
+ours = [w for w in caught if issubclass(w.category, support.SpeedupsUnavailableWarning)]
+print("WARNINGS", len(ours), "|".join(str(w.message).split(":")[1].strip() for w in ours))
+print("SPEEDUPS", support.speedups_enabled())
+step = algo._step_function(20)
+print("LINKER", type(getattr(step, "function", step).maker.linker).__name__)
+print("OBJECTIVE", " ".join(str(v) for v in model.monitor.channels["objective"].val_record))
+"""
+
+
+def _run(sabotage: str, compiledir: Path | None = None, **env_extra) -> dict:
+    """Train the tiny model in a new process after running ``sabotage`` there;
+    with ``compiledir``, from an empty PyTensor cache."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop(support.ENV_VARIABLE, None)
+    if compiledir is not None:
+        env["PYTENSOR_FLAGS"] = ",".join(
+            f for f in (env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={compiledir}") if f
+        )
+    env.update(env_extra)
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN.format(sabotage=sabotage)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        result[key] = value
+    objective = [float(v) for v in result["OBJECTIVE"].split()]
+    assert len(objective) == 4 and all(np.isfinite(objective))
+    assert objective[-1] < objective[0]  # it trains
+    return result
+
+
+@numba_only
+def test_speedups_are_used_here_and_remembered():
+    """On the PyTensor and Numba this suite runs with, the speed-ups pass the
+    probe, the training step uses them, and the passed probe is recorded."""
+    result = _run("")
+    assert result["WARNINGS"].startswith("0")
+    assert result["SPEEDUPS"] == "True"
+    assert result["LINKER"] == "PositionalNumbaLinker"
+    assert support.probe_marker().exists()
+
+
+@numba_only
+def test_a_missing_internal_turns_the_speedups_off_with_one_warning():
+    sabotage = (
+        'internals.REQUIRED["gone"] = ("pytensor.link.numba.dispatch.basic", "no_such_thing")'
+    )
+    result = _run(sabotage)
+    assert result["WARNINGS"].startswith("1 ")
+    assert "lacks pytensor.link.numba.dispatch.basic.no_such_thing" in result["WARNINGS"]
+    assert result["SPEEDUPS"] == "False"
+    assert result["LINKER"] == "NumbaLinker"
+
+
+@numba_only
+def test_a_graph_numba_cannot_compile_falls_back_at_its_first_call(tmp_path):
+    """The probe is skipped (as after an earlier passed probe), and every fused
+    loop's generated code is broken: each function fails in Numba at its first
+    call, is rebuilt with PyTensor's own code, and training goes on. (An empty
+    cache: a cached step would not need the broken code.)"""
+    sabotage = (
+        "support._why_unusable = lambda: ''\n"
+        "original = numba_math._composite_source\n"
+        "def broken(fgraph):\n"
+        "    src, env = original(fgraph)\n"
+        "    return src.replace('    return ', '    return undefined_name + ', 1), env\n"
+        "numba_math._composite_source = broken"
+    )
+    result = _run(sabotage, tmp_path)
+    assert result["WARNINGS"].startswith("1 ")
+    assert "Numba could not compile a graph with them" in result["WARNINGS"]
+    assert result["SPEEDUPS"] == "False"
+    assert result["LINKER"] == "NumbaLinker"
+
+
+@numba_only
+def test_turned_off_by_the_environment_without_a_warning():
+    result = _run("", **{support.ENV_VARIABLE: "0"})
+    assert result["WARNINGS"].startswith("0")
+    assert result["SPEEDUPS"] == "False"
+    assert result["LINKER"] == "NumbaLinker"
+
+
+def test_fallback_wrapper_rebuilds_only_for_numba_failures(monkeypatch):
+    from numba.core.errors import TypingError
+
+    calls, reasons = [], []
+    monkeypatch.setattr(support, "disable_speedups", reasons.append)
+
+    def broken(*args):
+        calls.append("fast")
+        raise TypingError("cannot type this")
+
+    def plain(*args):
+        calls.append("plain")
+        return sum(args)
+
+    wrapped = support.FallbackOnFirstCall(broken, lambda: plain)
+    assert wrapped(1, 2) == 3 and wrapped(3, 4) == 7
+    assert calls == ["fast", "plain", "plain"]
+    assert len(reasons) == 1 and "TypingError: cannot type this" in reasons[0]
+
+    def other_error(*args):
+        raise ValueError("a wrong input, not a compile failure")
+
+    with pytest.raises(ValueError, match="a wrong input"):
+        support.FallbackOnFirstCall(other_error, lambda: plain)(1)
+
+
+@numba_only
+def test_the_probe_passes_on_this_install():
+    assert internals.missing() == []
+    assert support.run_probe() == ""
