@@ -1,14 +1,15 @@
-"""Vectorisable float32 math in graphs compiled by the Numba backend.
+"""The Numba backend's speed-ups: vectorisable math, inlined fused loops, known layouts.
 
-PyTensor's Numba backend evaluates ``exp``, ``log``, ``log1p``,
-``sqrt``, ``softplus`` and ``sigmoid`` with one libm call per element, which keeps
-the elementwise loops scalar. :func:`use_vectorised_math` is a graph
-rewrite, added by :func:`pylearn_vae.utils.compile.resolve_mode` to Numba
-modes only, that swaps these float32 scalar operations for subclasses whose
-Numba implementation is the branch-free code of
-:mod:`pylearn_vae.ops.vecmath`. The subclasses inherit everything else
-(gradient, C code, JAX implementation, printing) from PyTensor's own, and
-float64 graphs are left alone.
+* The vectorised float32 operations of :mod:`pylearn_vae.ops.vecops` get
+  the Numba kernels of :mod:`pylearn_vae.ops.vecmath`.
+* Fused elementwise loops (``InlinedComposite``) are compiled inline, with
+  the arithmetic written as operators so that it takes the loop's fast-math
+  flags.
+* Expand/squeeze shuffles and matrix transposes return arrays whose layout
+  Numba knows at compile time (``ContiguousDimShuffle``).
+
+:data:`NUMBA_REWRITES` are the graph rewrites that put them in a graph;
+:func:`pylearn_vae.ops.support.speedup_mode` adds them to Numba modes.
 """
 
 from __future__ import annotations
@@ -21,11 +22,20 @@ from numba import njit
 from pytensor import config
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.scalar import basic as ps
-from pytensor.scalar import math as psm
 from pytensor.tensor import elemwise as pytensor_elemwise
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
 
 from pylearn_vae.ops import internals, vecmath
+from pylearn_vae.ops.vecops import (
+    VECTORISED,
+    VecExp,
+    VecLog,
+    VecLog1p,
+    VecSigmoid,
+    VecSoftplus,
+    VecSqrt,
+    use_vectorised_math,
+)
 
 numba_funcify = internals.get("numba_funcify")
 numba_funcify_and_cache_key = internals.get("numba_funcify_and_cache_key")
@@ -38,6 +48,7 @@ __all__ = [
     "contiguous_dimshuffles",
     "NUMBA_REWRITES",
     "VECTORISED",
+    "KERNELS",
     "InlinedComposite",
     "ContiguousDimShuffle",
 ]
@@ -47,44 +58,14 @@ __all__ = [
 _VERSION = 14
 
 
-class _Vectorised:
-    """Marker base: a PyTensor scalar op whose Numba code is from vecmath."""
-
-    kernel = None
-
-
-class VecExp(_Vectorised, ps.Exp):
-    kernel = vecmath.exp32
-
-
-class VecLog(_Vectorised, ps.Log):
-    kernel = vecmath.log32
-
-
-class VecLog1p(_Vectorised, ps.Log1p):
-    kernel = vecmath.log1p32
-
-
-class VecSqrt(_Vectorised, ps.Sqrt):
-    kernel = vecmath.sqrt32
-
-
-class VecSoftplus(_Vectorised, psm.Softplus):
-    kernel = vecmath.softplus32
-
-
-class VecSigmoid(_Vectorised, psm.Sigmoid):
-    kernel = vecmath.sigmoid32
-
-
-#: PyTensor scalar op class -> its vectorised replacement.
-VECTORISED = {
-    ps.Exp: VecExp,
-    ps.Log: VecLog,
-    ps.Log1p: VecLog1p,
-    ps.Sqrt: VecSqrt,
-    psm.Softplus: VecSoftplus,
-    psm.Sigmoid: VecSigmoid,
+#: Each vectorised operation's Numba kernel.
+KERNELS = {
+    VecExp: vecmath.exp32,
+    VecLog: vecmath.log32,
+    VecLog1p: vecmath.log1p32,
+    VecSqrt: vecmath.sqrt32,
+    VecSoftplus: vecmath.softplus32,
+    VecSigmoid: vecmath.sigmoid32,
 }
 
 
@@ -92,7 +73,7 @@ def _numba_kernel(op, node=None, **kwargs):
     # Used where the operation is not part of an InlinedComposite: a plain
     # function around the kernel (PyTensor calls it through a ``*args``
     # wrapper, which cannot inline an ``inline="always"`` function).
-    kernel = type(op).kernel
+    kernel = KERNELS[type(op)]
 
     @njit(forceinline=True)
     def scalar(x):
@@ -102,32 +83,8 @@ def _numba_kernel(op, node=None, **kwargs):
     return scalar, key
 
 
-for _cls in VECTORISED.values():
+for _cls in KERNELS:
     register_funcify_and_cache_key(_cls)(_numba_kernel)
-
-
-@node_rewriter([Elemwise])
-def _vectorise_float32_math(fgraph, node):
-    scalar_op = node.op.scalar_op
-    replacement = VECTORISED.get(type(scalar_op))
-    if replacement is None:
-        return None
-    if any(v.type.dtype != "float32" for v in (*node.inputs, *node.outputs)):
-        return None
-    new_op = Elemwise(replacement(scalar_op.output_types_preference, name=scalar_op.name))
-    out = new_op(*node.inputs)
-    return [out]
-
-
-def use_vectorised_math():
-    """The graph rewrite that swaps in the vectorisable operations, and its position.
-
-    Position 48.9 is after PyTensor's canonicalize/stabilize/specialize
-    passes (which recognise ``log1p(exp(x))`` as softplus and so on) and
-    before elementwise fusion (49), so the fused loops contain the
-    vectorisable operations.
-    """
-    return in2out(_vectorise_float32_math, name="pylearn_vae_vectorised_math"), 48.9
 
 
 class InlinedComposite(ps.Composite):
@@ -177,13 +134,13 @@ def _scalar_function(node):
     """The Numba function for one scalar operation inside a fused expression,
     inlined into it at Numba's level (so it takes the expression's flags)."""
     op = node.op
-    if isinstance(op, _Vectorised):
-        return type(op).kernel
+    if type(op) in KERNELS:
+        return KERNELS[type(op)]
     # Fused before the vectorising rewrite ran (PyTensor fuses some
     # expressions early): float32 math still gets the vectorisable kernel.
     vectorised = VECTORISED.get(type(op))
     if vectorised is not None and _float_dtype(node) == "float32":
-        return vectorised.kernel
+        return KERNELS[vectorised]
     fn = numba_funcify(op, node=node)
     py_func = getattr(fn, "py_func", None)
     return fn if py_func is None else numba_njit(py_func, inline="always")

@@ -44,30 +44,35 @@ from numba.extending import intrinsic
 
 __all__ = ["exp32", "log32", "log1p32", "softplus32", "sigmoid32", "sqrt32"]
 
-_f = np.float32
-
-# exp: e^r on [-ln2/2, ln2/2]
-_E0, _E1, _E2, _E3 = (
-    _f(0.9999999999592241),
-    _f(1.000000037954624),
-    _f(0.5000000108398116),
-    _f(0.16666414469526122),
+from pylearn_vae.ops.vecmath_constants import (
+    A0,
+    A1,
+    A2,
+    A3,
+    A4,
+    E0,
+    E1,
+    E2,
+    E3,
+    E4,
+    E5,
+    E6,
+    EXP_HI,
+    EXP_LO,
+    HALF,
+    INF,
+    LN2_HI,
+    LN2_LO,
+    LOG2E,
+    MIN_NORMAL,
+    NAN,
+    ONE,
+    SQRT2,
+    TWENTY3,
+    TWO,
+    TWO23,
+    ZERO,
 )
-_E4, _E5, _E6 = _f(0.04166621647585572), _f(0.00837521270321607), _f(0.0013948700489127613)
-# atanh(t)/t as a polynomial in u = t^2, u in [0, 1/9]
-_A0, _A1, _A2 = _f(1.000000003938874), _f(0.3333315796754161), _f(0.20012426861690608)
-_A3, _A4 = _f(0.13980709417952897), _f(0.14087328629125015)
-
-_LOG2E = _f(1.4426950408889634)
-_LN2_HI = _f(0.693359375)  # 9 significant bits: n * _LN2_HI is exact for |n| < 2**15
-_LN2_LO = _f(np.log(2.0) - 0.693359375)
-_EXP_LO, _EXP_HI = _f(-104.0), _f(89.0)  # beyond these exp is 0 / inf in float32
-_HALF, _ONE, _TWO, _ZERO = _f(0.5), _f(1.0), _f(2.0), _f(0.0)
-_MIN_NORMAL = _f(np.finfo(np.float32).tiny)
-_TWO23 = _f(2.0**23)
-_TWENTY3 = _f(23.0)
-_SQRT2 = _f(np.sqrt(2.0))
-_INF, _NAN = _f(np.inf), _f(np.nan)
 
 
 def _i32(value):
@@ -140,11 +145,11 @@ def _sqrt(builder, x):
 
 @njit(inline="always")
 def exp32(x):
-    xc = min(max(x, _EXP_LO), _EXP_HI)
-    n = np.floor(xc * _LOG2E + _HALF)
-    r = (xc - n * _LN2_HI) - n * _LN2_LO
-    p = _E0 + r * (_E1 + r * (_E2 + r * (_E3 + r * (_E4 + r * (_E5 + r * _E6)))))
-    n1 = np.floor(n * _HALF)  # 2**n in two factors, each a normal number
+    xc = min(max(x, EXP_LO), EXP_HI)
+    n = np.floor(xc * LOG2E + HALF)
+    r = (xc - n * LN2_HI) - n * LN2_LO
+    p = E0 + r * (E1 + r * (E2 + r * (E3 + r * (E4 + r * (E5 + r * E6)))))
+    n1 = np.floor(n * HALF)  # 2**n in two factors, each a normal number
     out = p * _pow2(n1) * _pow2(n - n1)
     return x if x != x else out
 
@@ -153,51 +158,51 @@ def exp32(x):
 def _log_series(t):
     # 2 atanh(t) for |t| <= 1/3
     u = t * t
-    return _TWO * t * (_A0 + u * (_A1 + u * (_A2 + u * (_A3 + u * _A4))))
+    return TWO * t * (A0 + u * (A1 + u * (A2 + u * (A3 + u * A4))))
 
 
 @njit(inline="always")
 def log32(x):
-    tiny = x < _MIN_NORMAL
-    xs = x * _TWO23 if tiny else x
-    k = _exponent(xs) - (_TWENTY3 if tiny else _ZERO)
+    tiny = x < MIN_NORMAL
+    xs = x * TWO23 if tiny else x
+    k = _exponent(xs) - (TWENTY3 if tiny else ZERO)
     m = _mantissa(xs)
-    big = m > _SQRT2
-    m = m * _HALF if big else m
-    kf = k + _ONE if big else k
-    out = kf * _LN2_HI + (kf * _LN2_LO + _log_series(_div(m - _ONE, m + _ONE)))
-    out = -_INF if x == _ZERO else out
-    out = _NAN if x < _ZERO else out
-    out = x if x == _INF else out
+    big = m > SQRT2
+    m = m * HALF if big else m
+    kf = k + ONE if big else k
+    out = kf * LN2_HI + (kf * LN2_LO + _log_series(_div(m - ONE, m + ONE)))
+    out = -INF if x == ZERO else out
+    out = NAN if x < ZERO else out
+    out = x if x == INF else out
     return x if x != x else out
 
 
 @njit(inline="always")
 def log1p32(x):
     # Both branches are computed: a branch would stop vectorisation.
-    series = _log_series(_div(x, _TWO + x))
-    full = log32(_ONE + x)
-    out = series if x <= _ONE else full
-    return out if x >= -_HALF else full
+    series = _log_series(_div(x, TWO + x))
+    full = log32(ONE + x)
+    out = series if x <= ONE else full
+    return out if x >= -HALF else full
 
 
 @njit(inline="always")
 def softplus32(x):
-    return max(x, _ZERO) + _log_series_of_exp_neg_abs(x)
+    return max(x, ZERO) + _log_series_of_exp_neg_abs(x)
 
 
 @njit(inline="always")
 def _log_series_of_exp_neg_abs(x):
     # log1p(exp(-|x|)), with exp(-|x|) in (0, 1]
     e = exp32(-abs(x))
-    return _log_series(_div(e, _TWO + e))
+    return _log_series(_div(e, TWO + e))
 
 
 @njit(inline="always")
 def sigmoid32(x):
     e = exp32(-abs(x))
-    r = _div(_ONE, _ONE + e)
-    return r if x >= _ZERO else e * r
+    r = _div(ONE, ONE + e)
+    return r if x >= ZERO else e * r
 
 
 @njit(inline="always")

@@ -11,6 +11,7 @@ from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.tensor.math import Sum
 
 from pylearn_vae.ops import support
+from pylearn_vae.ops.vecops import C_REWRITES
 from pylearn_vae.utils.blas import configure_c_blas
 from pylearn_vae.utils.rng import rng_updates
 
@@ -107,8 +108,10 @@ def resolve_mode(mode=None) -> Mode:
         return resolved.register(*extra) if extra else resolved
     if is_numba_mode(resolved):
         return support.speedup_mode(resolved) if support.speedups_enabled() else resolved
-    configure_c_blas()  # the C backend (CVM, C): link the OpenBLAS pip installed
-    return resolved
+    # The C backend (CVM, C): link the OpenBLAS pip installed, branch-free float32 math.
+    configure_c_blas()
+    extra = [item for item in C_REWRITES if id(item[0]) not in _registered(resolved)]
+    return resolved.register(*extra) if extra else resolved
 
 
 def function(inputs, outputs=None, updates=None, mode=None, **kwargs):

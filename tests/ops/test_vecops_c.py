@@ -1,0 +1,61 @@
+"""The C backend's branch-free float32 math against float64 references (the same
+inputs and bound as the Numba kernels in test_vecmath.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+import pytest
+
+from pylearn_vae.ops import vecops
+from pylearn_vae.utils.compile import function
+from tests.ops.test_vecmath import _inputs, _sigmoid, _softplus
+
+CASES = {
+    "exp": (pt.exp, np.exp, "any", vecops.VecExp),
+    "log": (pt.log, np.log, "positive", vecops.VecLog),
+    "log1p": (pt.log1p, np.log1p, "above_minus_one", vecops.VecLog1p),
+    "softplus": (pt.softplus, _softplus, "any", vecops.VecSoftplus),
+    "sigmoid": (pt.sigmoid, _sigmoid, "any", vecops.VecSigmoid),
+    "sqrt": (pt.sqrt, np.sqrt, "positive", vecops.VecSqrt),
+}
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """One C function computing all six operations on six inputs."""
+    inputs = [pt.vector(name, dtype="float32") for name in CASES]
+    outputs = [case[0](x) for case, x in zip(CASES.values(), inputs)]
+    return function(inputs, outputs, mode="CVM")
+
+
+def test_the_c_graph_uses_the_branch_free_operations(compiled):
+    scalar_ops = {type(n.op.scalar_op) for n in compiled.maker.fgraph.apply_nodes}
+    assert {case[3] for case in CASES.values()} <= scalar_ops
+
+
+def test_each_operation_is_within_a_few_ulp_of_float64(compiled):
+    xs = [_inputs(case[2]) for case in CASES.values()]
+    outs = compiled(*xs)
+    for name, x, out in zip(CASES, xs, outs, strict=True):
+        with np.errstate(all="ignore"):
+            want = CASES[name][1](x.astype(np.float64)).astype(np.float32)
+        assert out.dtype == np.float32
+        assert (np.isnan(out) == np.isnan(want)).all(), name
+        infinite = ~np.isfinite(want) & ~np.isnan(want)
+        assert (out[infinite] == want[infinite]).all(), name
+        finite = np.isfinite(want)
+        err = np.abs(out[finite].astype(np.float64) - want[finite]) / np.spacing(
+            np.abs(want[finite])
+        )
+        assert err.max() <= 4, (name, x[finite][err.argmax()], out[finite][err.argmax()])
+
+
+def test_float64_graphs_keep_pytensors_code(float64_graphs):
+    x = pt.vector("x", dtype="float64")
+    f = function([x], pt.softplus(x), mode="CVM")
+    assert not any(
+        isinstance(getattr(n.op, "scalar_op", None), vecops.VecSoftplus)
+        for n in f.maker.fgraph.apply_nodes
+    )
+    np.testing.assert_allclose(f(np.array([-50.0, 0.0, 50.0])), np.logaddexp(0, [-50, 0, 50]))
