@@ -1,0 +1,168 @@
+"""Crafted ``.pkl`` files: every one is refused, runs nothing and reads nothing outside.
+
+The cases come from :mod:`tests.utils.hostile_pickles`. A test also checks
+that the payloads are real: Python's own ``pickle.loads`` runs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from pylearn_vae.utils import serial
+from pylearn_vae.utils.serial import ModelFileError
+from tests.conftest import make_vae
+from tests.utils import hostile_pickles as hp
+
+FOLDER = tempfile.mkdtemp(prefix="pylearn_vae_hostile_")
+CASES = (
+    hp.walk_cases(FOLDER)
+    + hp.direct_cases(FOLDER)
+    + hp.opcode_cases(FOLDER)
+    + hp.numpy_cases(FOLDER)
+)
+
+# Audit events that mean code from the file acted on the system.
+_ACTIONS = {
+    "os.system",
+    "subprocess.Popen",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.fork",
+    "os.remove",
+    "os.rename",
+    "os.truncate",
+    "shutil.copyfile",
+    "socket.connect",
+    "ctypes.dlopen",
+    "compile",
+}
+_recording: list | None = None
+
+
+def _audit(event: str, args) -> None:
+    if _recording is None:
+        return
+    if event in _ACTIONS:
+        _recording.append((event, args[:1]))
+    elif event == "open" and args and isinstance(args[0], str | bytes | os.PathLike):
+        _recording.append(("open", os.fsdecode(args[0])))
+
+
+sys.addaudithook(_audit)
+
+
+@contextlib.contextmanager
+def recording():
+    global _recording
+    _recording = events = []
+    try:
+        yield events
+    finally:
+        _recording = None
+
+
+def outside_effects(events: list, allowed: Path) -> list:
+    """Events other than reading ``allowed`` (and Python importing its own modules)."""
+    return [
+        (event, arg)
+        for event, arg in events
+        if not (
+            event == "open"
+            and (arg == str(allowed) or arg.endswith((".py", ".pyc", ".so")) and SECRET not in arg)
+        )
+    ]
+
+
+SECRET = hp.SECRET
+
+
+@pytest.fixture(scope="module", autouse=True)
+def folder():
+    Path(FOLDER, SECRET).write_text("4242424\n")
+    # Import what a real model pickle needs, so that loading it opens no module files.
+    model_path = Path(FOLDER, "good.pkl")
+    serial.save(model_path, make_vae(seed=1))
+    serial.load(model_path)
+    yield Path(FOLDER)
+    shutil.rmtree(FOLDER, ignore_errors=True)
+
+
+def _markers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(hp.MARKER))
+
+
+def _refused(case: hp.Case, folder: Path, name: str = "model.pkl") -> None:
+    path = folder / name
+    path.write_bytes(case.data)
+    with recording() as events:
+        with pytest.raises(ModelFileError, match=case.match):
+            serial.load(path)
+    assert outside_effects(events, path) == []
+    assert _markers(folder) == []
+    path.unlink()
+
+
+def test_there_are_enough_cases():
+    assert len(CASES) >= 150
+    assert sum(c.live for c in CASES) >= 90
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_crafted_pickle_is_refused_and_runs_nothing(case, folder):
+    _refused(case, folder)
+
+
+def test_swapped_real_model_pickles_are_refused(folder):
+    model = make_vae(seed=2)
+    cases = hp.swapped_model_cases(model, FOLDER)
+    assert len(cases) == 20
+    for case in cases:
+        _refused(case, folder)
+
+
+def test_payloads_are_live_under_plain_pickle(folder):
+    """The generator makes real exploits: unrestricted unpickling acts on every live case."""
+    model = make_vae(seed=2)
+    live = [c for c in CASES if c.live] + hp.swapped_model_cases(model, FOLDER)
+    inert = []
+    for case in live:
+        with recording() as events:
+            with contextlib.suppress(Exception):
+                result = pickle.loads(case.data)
+                del result
+        deadline = time.time() + 5
+        while not _markers(folder) and any(e == "subprocess.Popen" for e, _ in events):
+            if time.time() > deadline:
+                break
+            time.sleep(0.01)
+        acted = _markers(folder) or any(
+            event in _ACTIONS - {"compile"} or (event == "open" and SECRET in arg)
+            for event, arg in events
+        )
+        if not acted:
+            inert.append(case.name)
+        for marker in _markers(folder):
+            (folder / marker).unlink()
+    assert inert == [], "\n".join(inert)
+
+
+def test_a_real_model_still_loads(folder):
+    model = make_vae(seed=3)
+    path = folder / "real.pkl"
+    serial.save(path, model)
+    with recording() as events:
+        clone = serial.load(path)
+    assert outside_effects(events, path) == []
+    for a, b in zip(model.get_param_values(), clone.get_param_values()):
+        assert (a == b).all()
