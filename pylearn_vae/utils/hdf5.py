@@ -12,17 +12,33 @@ Checkpoints add ``/state``: a tree of the training state (see
 :mod:`pylearn_vae.checkpoint`). Trees are written with :func:`write_tree`:
 nested dicts become groups, NumPy arrays datasets, and scalars, strings and
 None a JSON attribute.
+
+:func:`open_file` is the only way in. Before anything is read it refuses a
+path that is not a regular file, and a file whose tree holds anything these
+writers never write: external or soft links, datasets stored outside the
+file (external raw storage) or assembled from other files (virtual
+datasets), filters other than HDF5's built-in ones, non-numeric datasets
+(object references, strings, compound types), datasets larger than
+``MAX_DATASET_BYTES``, or a tree deeper than ``MAX_DEPTH`` or larger than
+``MAX_OBJECTS``. Parameters are then checked against the model's shapes
+before their data are read, and must be finite.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from pylearn_vae import __version__
-from pylearn_vae.utils.serial import ModelFileError, atomic_path
+from pylearn_vae.utils.serial import (
+    ModelFileError,
+    atomic_path,
+    check_regular_file,
+    check_savable,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -33,10 +49,20 @@ __all__ = [
     "open_file",
     "write_model",
     "read_model",
+    "check_structure",
 ]
 
 FORMAT_VERSION = 1
-_MODEL_CLASSES = ("pylearn_vae.models.", "pylearn_vae.space")
+# Where the classes named by a file's stored YAML may come from.
+_MODEL_CLASSES = ("pylearn_vae.models", "pylearn_vae.space")
+
+MAX_DEPTH = 32
+MAX_OBJECTS = 100_000
+MAX_DATASET_BYTES = 1 << 30
+MAX_TEXT_CHARS = 1 << 20
+MAX_JSON_CHARS = 16 << 20
+# Deflate, shuffle, Fletcher-32: built into HDF5 (no plugin is loaded for them).
+_BUILTIN_FILTERS = frozenset({1, 2, 3})
 
 
 def _h5py():
@@ -64,13 +90,105 @@ def write_tree(group, tree: dict) -> None:
     group.attrs["json"] = json.dumps(scalars)
 
 
-def read_tree(group) -> dict:
-    """Inverse of :func:`write_tree`."""
+def read_text_attribute(obj, name: str, where: str, limit: int = MAX_TEXT_CHARS) -> str | None:
+    """The string attribute ``name`` of ``obj`` (None if absent), checked for type and size."""
+    if name not in obj.attrs:
+        return None
+    value = obj.attrs[name]
+    if not isinstance(value, str):
+        raise ModelFileError(
+            f"{where}: attribute {name!r} is a {type(value).__name__}, expected a string; "
+            "the file is damaged or was not written by pylearn_vae"
+        )
+    if len(value) > limit:
+        raise ModelFileError(
+            f"{where}: attribute {name!r} holds {len(value):,} characters, more than the "
+            f"{limit:,} allowed"
+        )
+    return value
+
+
+def read_tree(group, where: str = "") -> dict:
+    """Inverse of :func:`write_tree` (on a file checked by :func:`open_file`)."""
     h5py = _h5py()
-    tree = json.loads(group.attrs.get("json", "{}"))
+    where = where or group.file.filename
+    text = read_text_attribute(group, "json", where, MAX_JSON_CHARS)
+    try:
+        tree = json.loads(text if text is not None else "{}")
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(
+            f"{where}: the JSON attribute of {group.name} is damaged ({type(exc).__name__})"
+        ) from None
+    if not isinstance(tree, dict):
+        raise ModelFileError(f"{where}: the JSON attribute of {group.name} is not an object")
     for key, item in group.items():
-        tree[key] = read_tree(item) if isinstance(item, h5py.Group) else item[()]
+        tree[key] = read_tree(item, where) if isinstance(item, h5py.Group) else item[()]
     return tree
+
+
+def _dataset_problem(dset) -> str | None:
+    """Why ``dset`` may not be read, or None."""
+    if dset.external:
+        return "stores its data in another file (external raw storage)"
+    if dset.is_virtual:
+        return "is a virtual dataset (its data come from other files)"
+    plist = dset.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code = plist.get_filter(i)[0]
+        if code not in _BUILTIN_FILTERS:
+            return f"uses HDF5 filter {code}, which pylearn_vae never writes"
+    dtype = dset.dtype
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        return f"has dtype {dtype}, not a plain numeric type"
+    shape = dset.shape
+    if shape is None:
+        return "has no shape"
+    size = math.prod(shape) * dtype.itemsize
+    if size > MAX_DATASET_BYTES:
+        return f"declares shape {shape} ({size:,} bytes), more than pylearn_vae reads"
+    return None
+
+
+def check_structure(handle, where: str) -> None:
+    """Refuse a file whose tree holds anything pylearn_vae never writes (see the module doc)."""
+    h5py = _h5py()
+    seen = set()
+    count = 0
+    stack = [(handle, 0)]
+    while stack:
+        group, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ModelFileError(
+                f"{where}: {group.name} is nested more than {MAX_DEPTH} levels deep"
+            )
+        for name in group:
+            count += 1
+            if count > MAX_OBJECTS:
+                raise ModelFileError(f"{where}: holds more than {MAX_OBJECTS:,} objects")
+            path = f"{group.name.rstrip('/')}/{name}"
+            link = group.get(name, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise ModelFileError(
+                    f"{where}: {path} is a link to {link.filename}:{link.path}; model and "
+                    "checkpoint files may not refer to other files"
+                )
+            if isinstance(link, h5py.SoftLink):
+                raise ModelFileError(
+                    f"{where}: {path} is a soft link to {link.path}; pylearn_vae never writes links"
+                )
+            item = group.get(name)
+            key = item.id.__hash__() if item is not None else None
+            if isinstance(item, h5py.Group):
+                if key in seen:
+                    raise ModelFileError(f"{where}: {path} links back to a group seen before")
+                seen.add(key)
+                stack.append((item, depth + 1))
+            elif isinstance(item, h5py.Dataset):
+                problem = _dataset_problem(item)
+                if problem:
+                    raise ModelFileError(f"{where}: dataset {path} {problem}; refusing to read it")
+            else:
+                raise ModelFileError(f"{where}: {path} is not a group or dataset")
 
 
 def _monitor_tree(monitor) -> dict:
@@ -98,6 +216,10 @@ def _monitor_tree(monitor) -> dict:
 def _restore_monitor(model, tree: dict) -> None:
     from pylearn_vae.monitor import Monitor, MonitorChannel
 
+    for key in ("epochs_seen", "batches_seen", "examples_seen"):
+        value = tree.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 62:
+            raise ValueError(f"monitor counter {key!r} is {value!r}, expected an integer >= 0")
     monitor = Monitor.get_monitor(model)
     monitor._epochs_seen = int(tree["epochs_seen"])
     monitor._batches_seen = int(tree["batches_seen"])
@@ -145,12 +267,24 @@ def load_params(stored, model, where: str) -> None:
     for param in params + [p for p in _extra_params(model) if p not in params]:
         if param.name not in stored:
             raise ModelFileError(f"{where}: parameter {param.name!r} is missing from the file")
-        value = stored[param.name][()]
+        dataset = stored[param.name]
         expected = param.get_value(borrow=True)
-        if value.shape != expected.shape:
+        # Shape and type are checked on the declaration, before any data are read.
+        if not hasattr(dataset, "shape") or dataset.shape != expected.shape:
             raise ModelFileError(
-                f"{where}: parameter {param.name!r} has shape {value.shape} in the file, "
-                f"the model needs {expected.shape}"
+                f"{where}: parameter {param.name!r} has shape {getattr(dataset, 'shape', None)} "
+                f"in the file, the model needs {expected.shape}"
+            )
+        if dataset.dtype.kind != "f":
+            raise ModelFileError(
+                f"{where}: parameter {param.name!r} has dtype {dataset.dtype}, expected floats"
+            )
+        value = dataset[()]
+        if not np.isfinite(value).all():
+            bad = "NaN" if np.isnan(value).any() else "infinite"
+            raise ModelFileError(
+                f"{where}: parameter {param.name!r} has {bad} values; the file holds a diverged "
+                "model; use an earlier file or retrain"
             )
         param.set_value(value.astype(expected.dtype, copy=False))
 
@@ -159,21 +293,20 @@ def read_model(handle, where: str):
     """Rebuild the model stored in an open HDF5 file (or group)."""
     from pylearn_vae.config import yaml_parse
 
-    if "model_yaml" not in handle.attrs:
+    text = read_text_attribute(handle, "model_yaml", where)
+    if text is None:
         raise ModelFileError(f"{where} holds no model (attribute 'model_yaml' is missing)")
     try:
-        model = yaml_parse.load(
-            str(handle.attrs["model_yaml"]),
-            restrict_to=_MODEL_CLASSES,
-            source=f"{where}:model_yaml",
-        )
+        model = yaml_parse.load(text, restrict_to=_MODEL_CLASSES, source=f"{where}:model_yaml")
     except yaml_parse.ConfigError as exc:
         raise ModelFileError(f"{where}: cannot rebuild the model: {exc}") from None
+    if not callable(getattr(model, "get_params", None)):
+        raise ModelFileError(f"{where}: model_yaml describes a {type(model).__name__}, not a model")
     if "params" not in handle:
         raise ModelFileError(f"{where} has no 'params' group")
     load_params(handle["params"], model, where)
     if "monitor" in handle:
-        _restore_monitor(model, read_tree(handle["monitor"]))
+        _restore_monitor(model, read_tree(handle["monitor"], where))
     return model
 
 
@@ -181,8 +314,7 @@ def open_file(path, kind: str):
     """Open an HDF5 file for reading, checking its format and version."""
     h5py = _h5py()
     path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"{path} does not exist")
+    check_regular_file(path, f"{kind} file")
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
@@ -199,12 +331,23 @@ def open_file(path, kind: str):
     if str(found) != kind:
         handle.close()
         raise ModelFileError(f"{path} is a pylearn_vae {found}, not a {kind}")
+    if not isinstance(version, int | np.integer) or isinstance(version, bool) or version < 1:
+        handle.close()
+        raise ModelFileError(
+            f"{path}: attribute 'format_version' is {version!r}, expected an integer from 1 to "
+            f"{FORMAT_VERSION}; the file is damaged"
+        )
     if int(version) > FORMAT_VERSION:
         handle.close()
         raise ModelFileError(
             f"{path} uses format version {int(version)}, newer than this pylearn_vae understands "
             f"({FORMAT_VERSION}); upgrade pylearn_vae"
         )
+    try:
+        check_structure(handle, str(path))
+    except BaseException:
+        handle.close()
+        raise
     return handle
 
 
@@ -217,6 +360,7 @@ def _write_header(handle, kind: str) -> None:
 def save_model(path, model) -> None:
     """Write ``model`` to an HDF5 file atomically."""
     h5py = _h5py()
+    check_savable(model, path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
             _write_header(handle, "model")
@@ -228,7 +372,7 @@ def load_model(path):
     with open_file(path, "model") as handle:
         try:
             return read_model(handle, str(path))
-        except (KeyError, ValueError, TypeError, OSError) as exc:
+        except (KeyError, ValueError, TypeError, OSError, RecursionError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
             raise ModelFileError(

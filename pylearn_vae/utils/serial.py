@@ -38,6 +38,8 @@ __all__ = [
     "atomic_path",
     "check_regular_file",
     "check_finite_params",
+    "check_savable",
+    "params_problem",
     "UnsafePickleError",
     "ModelFileError",
 ]
@@ -85,24 +87,43 @@ def check_regular_file(path, what: str = "file") -> None:
         raise ModelFileError(f"{what} {path} is {kind}; give the path of a regular file")
 
 
-def check_finite_params(model, where: str) -> None:
-    """Raise :class:`ModelFileError` if a parameter of ``model`` is not a finite array."""
+def params_problem(model) -> str | None:
+    """Why the parameters of ``model`` may not be saved or used, or None if they are fine.
+
+    Every parameter must hold a finite array of floats. Objects without
+    ``get_params`` have nothing to check.
+    """
     getter = getattr(model, "get_params", None)
     if getter is None:
-        return
+        return None
     for param in getter():
         value = param.get_value(borrow=True)
-        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
-            raise ModelFileError(
-                f"{where}: parameter {param.name!r} holds {type(value).__name__}, "
-                "not an array of floats; the file is damaged or was not written by pylearn_vae"
-            )
+        if not hasattr(value, "dtype") or np.dtype(value.dtype).kind != "f":
+            return f"parameter {param.name!r} holds {type(value).__name__}, not an array of floats"
+        value = np.asarray(value)
         if not np.isfinite(value).all():
             bad = "NaN" if np.isnan(value).any() else "infinite"
-            raise ModelFileError(
-                f"{where}: parameter {param.name!r} has {bad} values; the file holds a "
-                "diverged model; use an earlier model file or retrain"
-            )
+            return f"parameter {param.name!r} has {bad} values"
+    return None
+
+
+def check_finite_params(model, where: str) -> None:
+    """Raise :class:`ModelFileError` if a loaded model's parameters are not finite float arrays."""
+    problem = params_problem(model)
+    if problem:
+        raise ModelFileError(
+            f"{where}: {problem}; the file holds a damaged or diverged model; use an earlier "
+            "model file or retrain"
+        )
+
+
+def check_savable(model, path) -> None:
+    """Raise :class:`ModelFileError` instead of writing a model whose parameters are not finite."""
+    problem = params_problem(model)
+    if problem:
+        raise ModelFileError(
+            f"not saving {path}: {problem}; the previous file (if any) is unchanged"
+        )
 
 
 # --- the restricted unpickler --------------------------------------------------
@@ -530,7 +551,10 @@ def _dumps(obj) -> bytes:
 
 
 def save(path, obj, on_overwrite: str = "ignore") -> None:
-    """Save ``obj`` to ``path`` atomically (``.pkl``: pickle).
+    """Save ``obj`` to ``path`` atomically (``.pkl``: pickle; ``.h5``/``.hdf5``: HDF5).
+
+    A model whose parameters are not all finite is never written: a
+    :class:`ModelFileError` is raised and the previous file is kept.
 
     ``on_overwrite`` is accepted for Pylearn2 compatibility
     (``'ignore'`` or ``'backup'``; the atomic rename makes a backup
@@ -540,6 +564,7 @@ def save(path, obj, on_overwrite: str = "ignore") -> None:
         raise ValueError(f"on_overwrite must be 'ignore' or 'backup', got {on_overwrite!r}")
     path = Path(path)
     suffix = path.suffix.lower()
+    check_savable(obj, path)
     if suffix in (".pkl", ".pickle"):
         data = _dumps(obj)
         atomic_write(path, lambda handle: handle.write(data))

@@ -7,10 +7,8 @@ that the payloads are real: Python's own ``pickle.loads`` runs them.
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +19,7 @@ from pylearn_vae.utils import serial
 from pylearn_vae.utils.serial import ModelFileError
 from tests.conftest import make_vae
 from tests.utils import hostile_pickles as hp
+from tests.utils.audit import ACTIONS, outside_effects, recording
 
 FOLDER = tempfile.mkdtemp(prefix="pylearn_vae_hostile_")
 CASES = (
@@ -29,59 +28,6 @@ CASES = (
     + hp.opcode_cases(FOLDER)
     + hp.numpy_cases(FOLDER)
 )
-
-# Audit events that mean code from the file acted on the system.
-_ACTIONS = {
-    "os.system",
-    "subprocess.Popen",
-    "os.exec",
-    "os.posix_spawn",
-    "os.spawn",
-    "os.fork",
-    "os.remove",
-    "os.rename",
-    "os.truncate",
-    "shutil.copyfile",
-    "socket.connect",
-    "ctypes.dlopen",
-    "compile",
-}
-_recording: list | None = None
-
-
-def _audit(event: str, args) -> None:
-    if _recording is None:
-        return
-    if event in _ACTIONS:
-        _recording.append((event, args[:1]))
-    elif event == "open" and args and isinstance(args[0], str | bytes | os.PathLike):
-        _recording.append(("open", os.fsdecode(args[0])))
-
-
-sys.addaudithook(_audit)
-
-
-@contextlib.contextmanager
-def recording():
-    global _recording
-    _recording = events = []
-    try:
-        yield events
-    finally:
-        _recording = None
-
-
-def outside_effects(events: list, allowed: Path) -> list:
-    """Events other than reading ``allowed`` (and Python importing its own modules)."""
-    return [
-        (event, arg)
-        for event, arg in events
-        if not (
-            event == "open"
-            and (arg == str(allowed) or arg.endswith((".py", ".pyc", ".so")) and SECRET not in arg)
-        )
-    ]
-
 
 SECRET = hp.SECRET
 
@@ -107,7 +53,7 @@ def _refused(case: hp.Case, folder: Path, name: str = "model.pkl") -> None:
     with recording() as events:
         with pytest.raises(ModelFileError, match=case.match):
             serial.load(path)
-    assert outside_effects(events, path) == []
+    assert outside_effects(events, path, SECRET) == []
     assert _markers(folder) == []
     path.unlink()
 
@@ -147,7 +93,7 @@ def test_payloads_are_live_under_plain_pickle(folder):
                 break
             time.sleep(0.01)
         acted = _markers(folder) or any(
-            event in _ACTIONS - {"compile"} or (event == "open" and SECRET in arg)
+            event in ACTIONS - {"compile"} or (event == "open" and SECRET in arg)
             for event, arg in events
         )
         if not acted:
@@ -163,6 +109,6 @@ def test_a_real_model_still_loads(folder):
     serial.save(path, model)
     with recording() as events:
         clone = serial.load(path)
-    assert outside_effects(events, path) == []
+    assert outside_effects(events, path, SECRET) == []
     for a, b in zip(model.get_param_values(), clone.get_param_values()):
         assert (a == b).all()
