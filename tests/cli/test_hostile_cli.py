@@ -128,3 +128,11 @@ def test_fresh_run_next_to_a_fifo_checkpoint_is_refused(tmp_path):
     assert "--restart" in err and "--resume" in err
 
 
+def test_migrate_yaml_refuses_deep_nesting_and_fifos(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 50_000 + "]" * 50_000)
+    code, err = cli("migrate_yaml.py", deep, "--check")
+    assert code == 2 and f"error: {deep} is nested too deeply to parse" in err, err
+    os.mkfifo(tmp_path / "f.yaml")
+    code, err = cli("migrate_yaml.py", tmp_path / "f.yaml")
+    assert code == 2 and "is not a regular file" in err
