@@ -289,6 +289,38 @@ def load_params(stored, model, where: str) -> None:
         param.set_value(value.astype(expected.dtype, copy=False))
 
 
+# Keywords that size a model's parameters.
+_SIZE_KEYWORDS = ("nvis", "nhid", "dim")
+
+
+def _check_sizes(parsed, params, where: str) -> None:
+    """Refuse sizes in the stored YAML that no stored parameter has, before building anything.
+
+    Building the model allocates its parameters, so a ``dim: 1000000000``
+    would exhaust memory before the shapes could be compared.
+    """
+    from pylearn_vae.config import yaml_parse
+
+    dims = {n for item in params.values() if hasattr(item, "shape") for n in item.shape}
+    stack = [parsed]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml_parse.ObjectProxy):
+            for key in _SIZE_KEYWORDS:
+                value = node.kwargs.get(key)
+                if isinstance(value, int) and value not in dims:
+                    raise ModelFileError(
+                        f"{where}: model_yaml asks for {key}: {value} at "
+                        f"{node.key_marks.get(key, node.mark)}, but no parameter stored in the "
+                        "file has that size; refusing to build the model"
+                    )
+            stack.extend(node.kwargs.values())
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def read_model(handle, where: str):
     """Rebuild the model stored in an open HDF5 file (or group)."""
     from pylearn_vae.config import yaml_parse
@@ -296,14 +328,17 @@ def read_model(handle, where: str):
     text = read_text_attribute(handle, "model_yaml", where)
     if text is None:
         raise ModelFileError(f"{where} holds no model (attribute 'model_yaml' is missing)")
+    if "params" not in handle:
+        raise ModelFileError(f"{where} has no 'params' group")
     try:
-        model = yaml_parse.load(text, restrict_to=_MODEL_CLASSES, source=f"{where}:model_yaml")
+        source = f"{where}:model_yaml"
+        parsed = yaml_parse.load(text, restrict_to=_MODEL_CLASSES, source=source, instantiate=False)
+        _check_sizes(parsed, handle["params"], where)
+        model = yaml_parse.load(text, restrict_to=_MODEL_CLASSES, source=source)
     except yaml_parse.ConfigError as exc:
         raise ModelFileError(f"{where}: cannot rebuild the model: {exc}") from None
     if not callable(getattr(model, "get_params", None)):
         raise ModelFileError(f"{where}: model_yaml describes a {type(model).__name__}, not a model")
-    if "params" not in handle:
-        raise ModelFileError(f"{where} has no 'params' group")
     load_params(handle["params"], model, where)
     if "monitor" in handle:
         _restore_monitor(model, read_tree(handle["monitor"], where))

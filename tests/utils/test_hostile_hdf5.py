@@ -363,6 +363,8 @@ def _make_cases():
         "tab and control characters": lambda f: "\x07\x08",
         "not a VAE but a list": lambda f: "[1, 2]",
         "batch_size 2.5": lambda f: _vae_with("batch_size: 2.5"),
+        "layer dim 10**9": lambda f: MODEL_YAML.replace("dim: 5", "dim: 1000000000", 1),
+        "nvis 10**9": lambda f: MODEL_YAML.replace("nvis: 12", "nvis: 1000000000"),
     }
     matches = {
         "billion laughs": r"expands to more than 100,000 values",
@@ -376,6 +378,8 @@ def _make_cases():
         "not a VAE but a list": r"model_yaml describes a list, not a model",
         "!obj:pylearn2.utils.serial.load (legacy name)": r"unsupported Pylearn2 name 'pylearn2.utils.serial.load'",
         "batch_size 2.5": r"batch_size must be an integer, got 2.5",
+        "layer dim 10**9": r"model_yaml asks for dim: 1000000000 at \S+model_yaml, line 7, column \d+, but no parameter",
+        "nvis 10**9": r"model_yaml asks for nvis: 1000000000 at \S+, line 2, column 5",
         "!pkl: of a hostile pickle": r"!pkl: may not be used in the YAML stored in a model",
         "!pkl: of a good model (reads outside)": r"!pkl: may not be used",
         "!pkl: nested in a VAE": r"!pkl: may not be used",
