@@ -24,11 +24,12 @@ import math
 import numpy as np
 
 from pylearn_vae.utils.hdf5 import (
-    _write_header,
     load_params,
     open_file,
     read_text_attribute,
     read_tree,
+    restore_monitor,
+    write_header,
     write_model,
     write_tree,
 )
@@ -87,7 +88,7 @@ def save_checkpoint(path, train, finished: bool = False, config_text: str | None
     state = _state_tree(train, finished)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
-            _write_header(handle, "checkpoint")
+            write_header(handle, "checkpoint")
             if config_text is not None:
                 handle.attrs["config_yaml"] = config_text
             write_model(handle, train.model)
@@ -215,8 +216,6 @@ def load_checkpoint(path, train, overrides: list | None = None) -> dict:
     state first, with :func:`apply_hyperparameters`; the returned state has
     an ``"applied"`` entry listing what was changed.
     """
-    from pylearn_vae.utils.hdf5 import _restore_monitor
-
     where = str(path)
     with open_file(path, "checkpoint") as handle:
         state, epochs = _read_state(handle, where)
@@ -236,8 +235,8 @@ def load_checkpoint(path, train, overrides: list | None = None) -> dict:
     rngs = _shared_rngs(train)
     generators = _generator_states(state, rngs, where)
     applied = apply_hyperparameters(state, overrides or [])
+    restore_monitor(train.model, monitor_tree, where)
     try:
-        _restore_monitor(train.model, monitor_tree)
         train.algorithm.load_state_dict(state["algorithm"])
         for key, sub in state["extensions"].items():
             train.extensions[int(key)].load_state_dict(sub)

@@ -50,6 +50,10 @@ __all__ = [
     "write_model",
     "read_model",
     "check_structure",
+    "write_header",
+    "restore_monitor",
+    "read_text_attribute",
+    "load_params",
 ]
 
 FORMAT_VERSION = 1
@@ -191,51 +195,14 @@ def check_structure(handle, where: str) -> None:
                 raise ModelFileError(f"{where}: {path} is not a group or dataset")
 
 
-def _monitor_tree(monitor) -> dict:
-    channels = {}
-    for name, channel in monitor.channels.items():
-        values = channel.val_record
-        is_int = all(isinstance(v, int | np.integer) for v in values)
-        channels[name] = {
-            "val_record": np.asarray(values, dtype=np.int64 if is_int else np.float64),
-            "epoch_record": np.asarray(channel.epoch_record, dtype=np.int64),
-            "batch_record": np.asarray(channel.batch_record, dtype=np.int64),
-            "example_record": np.asarray(channel.example_record, dtype=np.int64),
-            "time_record": np.asarray(channel.time_record, dtype=np.float64),
-        }
-    return {
-        "epochs_seen": monitor._epochs_seen,
-        "batches_seen": monitor._batches_seen,
-        "examples_seen": monitor._examples_seen,
-        "last_epoch_seconds": monitor._last_epoch_seconds,
-        "channel_order": list(monitor.channels),
-        "channels": channels,
-    }
+def restore_monitor(model, tree: dict, where: str) -> None:
+    """Give ``model`` the monitor history ``tree`` (read from a file) through its public state."""
+    from pylearn_vae.monitor import Monitor
 
-
-def _restore_monitor(model, tree: dict) -> None:
-    from pylearn_vae.monitor import Monitor, MonitorChannel
-
-    for key in ("epochs_seen", "batches_seen", "examples_seen"):
-        value = tree.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 62:
-            raise ValueError(f"monitor counter {key!r} is {value!r}, expected an integer >= 0")
-    monitor = Monitor.get_monitor(model)
-    monitor._epochs_seen = int(tree["epochs_seen"])
-    monitor._batches_seen = int(tree["batches_seen"])
-    monitor._examples_seen = int(tree["examples_seen"])
-    monitor._last_epoch_seconds = float(tree["last_epoch_seconds"])
-    for name in tree["channel_order"]:
-        data = tree["channels"][name]
-        channel = monitor.channels.setdefault(name, MonitorChannel(name))
-        values = data["val_record"]
-        channel.val_record = (
-            [int(v) for v in values] if values.dtype.kind == "i" else [float(v) for v in values]
-        )
-        channel.epoch_record = [int(v) for v in data["epoch_record"]]
-        channel.batch_record = [int(v) for v in data["batch_record"]]
-        channel.example_record = [int(v) for v in data["example_record"]]
-        channel.time_record = [float(v) for v in data["time_record"]]
+    try:
+        Monitor.get_monitor(model).load_state_dict(tree)
+    except ValueError as exc:
+        raise ModelFileError(f"{where}: damaged monitor history: {exc}") from None
 
 
 def write_model(handle, model) -> None:
@@ -252,7 +219,7 @@ def write_model(handle, model) -> None:
     ]:
         params.create_dataset(param.name, data=np.asarray(param.get_value(borrow=True)))
     if model.monitor is not None:
-        write_tree(handle.create_group("monitor"), _monitor_tree(model.monitor))
+        write_tree(handle.create_group("monitor"), model.monitor.state_dict())
 
 
 def _extra_params(model) -> list:
@@ -341,7 +308,7 @@ def read_model(handle, where: str):
         raise ModelFileError(f"{where}: model_yaml describes a {type(model).__name__}, not a model")
     load_params(handle["params"], model, where)
     if "monitor" in handle:
-        _restore_monitor(model, read_tree(handle["monitor"], where))
+        restore_monitor(model, read_tree(handle["monitor"], where), where)
     return model
 
 
@@ -386,7 +353,8 @@ def open_file(path, kind: str):
     return handle
 
 
-def _write_header(handle, kind: str) -> None:
+def write_header(handle, kind: str) -> None:
+    """Mark ``handle`` as a pylearn_vae ``kind`` ("model" or "checkpoint") of this format."""
     handle.attrs["format"] = kind
     handle.attrs["format_version"] = FORMAT_VERSION
     handle.attrs["pylearn_vae_version"] = __version__
@@ -398,7 +366,7 @@ def save_model(path, model) -> None:
     check_savable(model, path)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
-            _write_header(handle, "model")
+            write_header(handle, "model")
             write_model(handle, model)
 
 

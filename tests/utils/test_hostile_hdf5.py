@@ -426,6 +426,30 @@ def _make_cases():
         ),
         r"monitor counter 'epochs_seen' is -5",
     )
+    add(
+        "monitor channel listed but not stored",
+        lambda h, f: h["monitor"].attrs.__setitem__(
+            "json",
+            h["monitor"].attrs["json"].replace('"channel_order": [', '"channel_order": ["ghost", '),
+        ),
+        r"damaged monitor history: monitor channel 'ghost' is listed but not stored",
+    )
+    add(
+        "monitor records of different lengths",
+        lambda h, f: _replace(
+            h["monitor/channels/valid_objective"], "epoch_record", data=np.arange(3)
+        ),
+        r"monitor channel 'valid_objective': epoch_record does not match val_record",
+    )
+    add(
+        "monitor values as references",
+        lambda h, f: _replace(
+            h["monitor/channels/valid_objective"],
+            "val_record",
+            data=np.array([h.ref] * 2, dtype=h5py.ref_dtype),
+        ),
+        r"dataset /monitor/channels/valid_objective/val_record has dtype object",
+    )
     return cases
 
 
@@ -436,9 +460,12 @@ CASES = _make_cases()
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile_h5")
     model = yaml_parse.load(MODEL_YAML)
-    from pylearn_vae.monitor import Monitor
+    from pylearn_vae.monitor import Monitor, MonitorChannel
 
-    Monitor.get_monitor(model)
+    channel = MonitorChannel("valid_objective")
+    channel.val_record, channel.epoch_record = [110.5, 99.25], [0, 1]
+    channel.batch_record, channel.example_record, channel.time_record = [0, 5], [0, 500], [0.0, 1.5]
+    Monitor.get_monitor(model).channels["valid_objective"] = channel
     serial.save(folder / "good.h5", model)
     serial.save(folder / "good.pkl", model)
     with h5py.File(folder / "secret.h5", "w") as handle:
@@ -479,6 +506,12 @@ def test_crafted_hdf5_model_is_refused(folder, change, match):
     assert not (folder / MARKER).exists()
     assert not Path(str(folder / MARKER) + ".npy").exists()
     path.unlink()
+
+
+def test_the_good_file_keeps_its_monitor_history(folder):
+    channel = serial.load(folder / "good.h5").monitor.channels["valid_objective"]
+    assert channel.val_record == [110.5, 99.25] and channel.example_record == [0, 500]
+    assert channel.time_record == [0.0, 1.5]
 
 
 def test_the_good_file_loads_and_dollar_variables_stay_literal(folder, monkeypatch):
