@@ -294,7 +294,8 @@ def _is_model_module(module: str) -> bool:
 
 def _resolve_class(module: str, name: str):
     """The class ``name`` defined in ``module`` itself, or None."""
-    if not all(part.isidentifier() for part in module.split(".")):
+    # "pkg.__init__" or "__main__" would run a module's code a second time under another name.
+    if not all(part.isidentifier() and not part.startswith("__") for part in module.split(".")):
         return None
     try:
         namespace = vars(importlib.import_module(module))

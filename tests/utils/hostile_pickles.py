@@ -241,6 +241,8 @@ def direct_cases(folder: str) -> list[Case]:
         ("__main__", "Evil"),
         ("pylearn_vae.models.vae.kl", "find_integrator_for"),
         ("pylearn_vae.models..vae", "VAE"),
+        ("pylearn_vae.models.vae.__init__", "VAE"),
+        ("pylearn_vae.models.vae.kl.__main__", "VAE"),
         ("pylearn_vae.models.vae", ""),
     ]:
         cases.append(

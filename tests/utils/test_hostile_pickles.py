@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import pickle
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,10 +51,12 @@ def _markers(folder: Path) -> list[str]:
 def _refused(case: hp.Case, folder: Path, name: str = "model.pkl") -> None:
     path = folder / name
     path.write_bytes(case.data)
+    modules = set(sys.modules)
     with recording() as events:
         with pytest.raises(ModelFileError, match=case.match):
             serial.load(path)
     assert outside_effects(events, path, SECRET) == []
+    assert [m for m in set(sys.modules) - modules if not m.startswith("pylearn_vae.models")] == []
     assert _markers(folder) == []
     path.unlink()
 
