@@ -105,6 +105,8 @@ _INERT = {"importlib.import_module"}
 _WALK_ROOTS = (
     "pylearn_vae.space",
     "pylearn_vae.utils.serial",
+    "pylearn_vae.utils.files",
+    "pylearn_vae.utils.safe_pickle",
     "pylearn_vae.models.vae",
     "pylearn_vae.models.vae.conditional",
     "pylearn_vae.monitor",
@@ -524,7 +526,7 @@ def swapped_model_cases(model, folder: str) -> list[Case]:
     names = [
         ("pylearn_vae.space", "np.f2py.subprocess.Popen", (["touch", marker],)),
         ("pylearn_vae.utils.serial", "io.FileIO", (marker, "w")),
-        ("pylearn_vae.utils.serial", "os.system", (f"touch {marker}",)),
+        ("pylearn_vae.utils.files", "os.system", (f"touch {marker}",)),
         ("os", "system", (f"touch {marker}",)),
         ("numpy", "save", (marker + ".npy", [1])),
     ]
