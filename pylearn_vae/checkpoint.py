@@ -319,11 +319,11 @@ def apply_hyperparameters(state: dict, changes: list) -> list[str]:
     return applied
 
 
-def config_differences(old_text: str, new_text: str) -> list[str]:
+def config_differences(old_text: str, new_text: str, old_source: str = "<checkpoint>") -> list[str]:
     """Human-readable differences between two YAML configurations (parsed, not instantiated)."""
     return [
         f"{path or '<root>'}: {old!r} -> {new!r}"
-        for path, old, new in config_changes(old_text, new_text)
+        for path, old, new in config_changes(old_text, new_text, old_source)
     ]
 
 

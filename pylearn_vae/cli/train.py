@@ -191,7 +191,9 @@ def main(argv=None) -> int:
                 )
                 return 0
             differences = (
-                config_differences(info["config_yaml"], config_text) if info["config_yaml"] else []
+                config_differences(info["config_yaml"], config_text, f"{checkpoint}:config_yaml")
+                if info["config_yaml"]
+                else []
             )
             if differences and not args.force:
                 listed = "\n  ".join(differences)

@@ -233,7 +233,10 @@ def test_damaged_checkpoint_fields_are_located(
     ("value", "match"),
     [
         (np.arange(3), r"attribute 'config_yaml' is a ndarray, expected a string"),
-        ("[" * 5000 + "]" * 5000, r"nested too deeply"),
+        (
+            "[" * 5000 + "]" * 5000,
+            r"run_checkpoint\.h5:config_yaml: this YAML is nested too deeply",
+        ),
     ],
 )
 def test_stored_config_yaml_is_checked(finished_run, tmp_path, value, match):
@@ -246,4 +249,6 @@ def test_stored_config_yaml_is_checked(finished_run, tmp_path, value, match):
         handle.attrs["config_yaml"] = value
     with pytest.raises((ModelFileError, ConfigError), match=match):
         info = read_checkpoint_info(path)
-        config_differences(info["config_yaml"], (finished_run / "run.yaml").read_text())
+        config_differences(
+            info["config_yaml"], (finished_run / "run.yaml").read_text(), f"{path}:config_yaml"
+        )
