@@ -19,7 +19,7 @@ writers never write: external or soft links, datasets stored outside the
 file (external raw storage) or assembled from other files (virtual
 datasets), filters other than HDF5's built-in ones, non-numeric datasets
 (object references, strings, compound types), datasets larger than
-``MAX_DATASET_BYTES``, or a tree deeper than ``MAX_DEPTH`` or larger than
+``MAX_DATASET_BYTES`` (or ``MAX_TOTAL_BYTES`` together), or a tree deeper than ``MAX_DEPTH`` or larger than
 ``MAX_OBJECTS``. Parameters are then checked against the model's shapes
 before their data are read, and must be finite.
 """
@@ -63,6 +63,8 @@ _MODEL_CLASSES = ("pylearn_vae.models", "pylearn_vae.space")
 MAX_DEPTH = 32
 MAX_OBJECTS = 100_000
 MAX_DATASET_BYTES = 1 << 30
+# Unwritten chunks read as fill values, so declared sizes are bounded in total too.
+MAX_TOTAL_BYTES = 4 << 30
 MAX_TEXT_CHARS = 1 << 20
 MAX_JSON_CHARS = 16 << 20
 # Deflate, shuffle, Fletcher-32: built into HDF5 (no plugin is loaded for them).
@@ -158,6 +160,7 @@ def check_structure(handle, where: str) -> None:
     h5py = _h5py()
     seen = set()
     count = 0
+    total = 0
     stack = [(handle, 0)]
     while stack:
         group, depth = stack.pop()
@@ -191,6 +194,12 @@ def check_structure(handle, where: str) -> None:
                 problem = _dataset_problem(item)
                 if problem:
                     raise ModelFileError(f"{where}: dataset {path} {problem}; refusing to read it")
+                total += math.prod(item.shape) * item.dtype.itemsize
+                if total > MAX_TOTAL_BYTES:
+                    raise ModelFileError(
+                        f"{where}: its datasets declare more than {MAX_TOTAL_BYTES:,} bytes in "
+                        "total; refusing to read them"
+                    )
             else:
                 raise ModelFileError(f"{where}: {path} is not a group or dataset")
 

@@ -224,6 +224,16 @@ def _make_cases():
         ),
         r"dataset /monitor/huge declares shape",
     )
+
+    def many_large(h, f):
+        for i in range(5):
+            h.create_dataset(f"fill{i}", shape=(2**28 - 1,), dtype="f4", chunks=(1024,))
+
+    add(
+        "five unwritten 1 GiB datasets",
+        many_large,
+        r"its datasets declare more than 4,294,967,296 bytes in total",
+    )
     add(
         "wrong shape",
         lambda h, f: _replace(h["params"], PARAM, data=np.zeros((3, 5), "float32")),
