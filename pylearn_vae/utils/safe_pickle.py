@@ -37,7 +37,8 @@ class _Refused(Exception):
 
 
 _FLOAT_KINDS = "biufc"
-_BIT_GENERATORS = {"MT19937": np.random.MT19937, "PCG64": np.random.PCG64}
+# Model pickles hold legacy RandomState objects (MT19937) only.
+_BIT_GENERATORS = {"MT19937": np.random.MT19937}
 
 
 def _numpy_core(submodule: str):
@@ -87,13 +88,6 @@ def _safe_frombuffer(buffer, dtype, shape, order):
     return _numpy_core("numeric")._frombuffer(buffer, dtype, shape, order)
 
 
-def _safe_scalar(dtype, data=None):
-    _check_dtype(dtype)
-    if type(data) is not bytes or len(data) != dtype.itemsize:
-        raise _Refused(f"a {dtype} scalar needs {dtype.itemsize} bytes")
-    return _numpy_core("multiarray").scalar(dtype, data)
-
-
 def _bit_generator(name):
     if isinstance(name, tuple(_BIT_GENERATORS.values())):
         return name
@@ -121,11 +115,6 @@ def _safe_randomstate_ctor(bit_generator_name="MT19937", bit_generator_ctor=None
     return np.random.RandomState(_bit_generator(bit_generator_name))
 
 
-def _safe_generator_ctor(bit_generator_name="MT19937", bit_generator_ctor=None):
-    _check_ctor(bit_generator_ctor)
-    return np.random.Generator(_bit_generator(bit_generator_name))
-
-
 def _safe_unpickle_seed_sequence(cls, checksum, state):
     if cls is not np.random.SeedSequence:
         raise _Refused(f"{cls!r} is not numpy.random.SeedSequence")
@@ -140,18 +129,14 @@ _FUNCTIONS = {
     ("numpy", "dtype"): _safe_dtype,
     ("numpy._core.numeric", "_frombuffer"): _safe_frombuffer,
     ("numpy.core.numeric", "_frombuffer"): _safe_frombuffer,
-    ("numpy._core.multiarray", "scalar"): _safe_scalar,
-    ("numpy.core.multiarray", "scalar"): _safe_scalar,
     ("numpy.random._pickle", "__bit_generator_ctor"): _safe_bit_generator_ctor,
     ("numpy.random._pickle", "__randomstate_ctor"): _safe_randomstate_ctor,
-    ("numpy.random._pickle", "__generator_ctor"): _safe_generator_ctor,
     ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"): _safe_unpickle_seed_sequence,
 }
 
 # Classes a pickle may name as arguments (not call): exact (module, name) -> class.
 _NUMPY_CLASSES = {
     ("numpy.random._mt19937", "MT19937"): np.random.MT19937,
-    ("numpy.random._pcg64", "PCG64"): np.random.PCG64,
     ("numpy.random.bit_generator", "SeedSequence"): np.random.SeedSequence,
 }
 
@@ -174,9 +159,7 @@ _MODEL_MODULES = ("pylearn_vae.models", "pylearn_vae.space")
 _BUILDABLE = (
     np.dtype,
     np.random.RandomState,
-    np.random.Generator,
     np.random.MT19937,
-    np.random.PCG64,
     np.random.SeedSequence,
 )
 
