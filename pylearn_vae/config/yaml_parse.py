@@ -584,7 +584,10 @@ def _import_exact(name: str, packages: tuple[str, ...], mark: _Mark):
         "module.Class, are allowed in a model or checkpoint file",
         str(mark),
     )
-    if not module_name or not all(p.isidentifier() for p in name.split(".")):
+    # "pkg.__init__" would run a module's code a second time under another name.
+    if not module_name or not all(
+        p.isidentifier() and not p.startswith("__") for p in name.split(".")
+    ):
         raise refused
     if not _in_packages(module_name, packages):
         raise refused

@@ -4,6 +4,7 @@ YAML stored in model and checkpoint files."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import pytest
@@ -87,13 +88,15 @@ def test_restricted_mode_names_classes_exactly_and_imports_nothing_else():
         "pylearn_vae.models.vae.VAE.__init__",
         "pylearn_vae.train.Train",
         "eval",
+        "pylearn_vae.models.vae.__init__.VAE",
     ):
         with pytest.raises(
             ConfigError,
-            match=rf"{name} may not be used here: only classes of pylearn_vae\.models, pylearn_vae\.space, named as module\.Class",
+            match=rf"{re.escape(name)} may not be used here: only classes of pylearn_vae\.models, pylearn_vae\.space, named as module\.Class",
         ):
             yaml_parse.load(f"!obj:{name} {{}}", restrict_to=MODELS, source="m")
     assert "antigravity" not in sys.modules
+    assert "pylearn_vae.models.vae.__init__" not in sys.modules
     for tag in ("!pkl: 'x.pkl'", "!import os"):
         with pytest.raises(
             ConfigError, match=r"may not be used in the YAML stored in a model or checkpoint file"
