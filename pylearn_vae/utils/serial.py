@@ -58,6 +58,50 @@ def params_problem(model) -> str | None:
     return None
 
 
+# Attributes that size a model's parameters (and the arrays its methods allocate).
+_SIZE_ATTRIBUTES = ("nvis", "nhid", "dim", "ndim")
+
+
+def sizes_problem(model) -> str | None:
+    """Why the size attributes of a loaded model disagree with its parameters, or None.
+
+    Every ``nvis``/``nhid``/``dim``/``ndim`` integer held by one of the
+    model's pylearn_vae objects must be a dimension of one of its stored
+    parameters: a pickle that pairs small arrays with ``nhid = 10**9`` would
+    otherwise make sampling allocate without bound.
+    """
+    getter = getattr(model, "get_params", None)
+    if getter is None:
+        return None
+    params = list(getter()) + list(getattr(model, "get_prior_params", list)())
+    dims = {n for p in params for n in np.shape(p.get_value(borrow=True))}
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, list | tuple):
+            stack.extend(obj)
+            continue
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+            continue
+        if not type(obj).__module__.startswith("pylearn_vae."):
+            continue
+        attributes = getattr(obj, "__dict__", {})
+        for key in _SIZE_ATTRIBUTES:
+            value = attributes.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value not in dims:
+                return (
+                    f"{type(obj).__name__}.{key} is {value}, but no parameter in the file "
+                    "has that size"
+                )
+        stack.extend(attributes.values())
+    return None
+
+
 def check_finite_params(model, where: str) -> None:
     """Raise :class:`ModelFileError` if a loaded model's parameters are not finite float arrays."""
     problem = params_problem(model)
@@ -152,4 +196,7 @@ def load(path):
         raise ModelFileError(f"cannot read {path}: {exc.strerror}") from exc
     obj = loads(data, str(path))
     check_finite_params(obj, str(path))
+    problem = sizes_problem(obj)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}; the file is damaged or crafted")
     return obj

@@ -115,3 +115,25 @@ def test_a_real_model_still_loads(folder):
     assert outside_effects(events, path, SECRET) == []
     for a, b in zip(model.get_param_values(), clone.get_param_values()):
         assert (a == b).all()
+
+
+@pytest.mark.parametrize(
+    ("owner", "attribute"),
+    [("model", "nhid"), ("model", "nvis"), ("space", "dim"), ("layer", "dim")],
+)
+def test_size_attributes_must_match_the_stored_parameters(folder, owner, attribute):
+    """Small arrays with nhid = 10**9 would make sampling allocate without bound."""
+    model = make_vae(seed=4)
+    target = {
+        "model": model,
+        "space": model.get_input_space(),
+        "layer": model.posterior.mlp.layers[0],
+    }[owner]
+    setattr(target, attribute, 10**9)
+    path = folder / "sizes.pkl"
+    serial.save(path, model)
+    with pytest.raises(
+        ModelFileError,
+        match=rf"{path}: \w+\.{attribute} is 1000000000, but no parameter in the file has that size",
+    ):
+        serial.load(path)
