@@ -28,7 +28,7 @@ FILES = ("run_checkpoint.h5", "run_best.pkl", "run.pkl")
 def finished_run(tmp_path_factory, mnist_root) -> Path:
     """A finished one-epoch run: its YAML, checkpoint, best model and final model."""
     folder = tmp_path_factory.mktemp("finished")
-    config = write_config(folder, delay="0.0")
+    config = write_config(folder)  # default settings, as in test_checkpoints
     code, err = finish(start(config, mnist_root, "--epochs", "1"))
     assert code == 0, err
     return folder
