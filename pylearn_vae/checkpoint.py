@@ -7,26 +7,47 @@ position inside the current epoch, update callbacks), every extension's and
 the termination criterion's state, the state of every PyTensor random
 generator in the compiled functions, the YAML the run was started from, and
 whether the run has finished. Files are written atomically.
+
+Loading validates what the file says before it reaches the training objects
+(parameters finite and of the right shapes, the position inside the epoch
+within the epoch, epoch-counter offsets within the epochs seen, random
+generator states that NumPy accepts); every problem is a
+:class:`~pylearn_vae.utils.serial.ModelFileError` naming the file and the
+field.
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
 from pylearn_vae.utils.hdf5 import (
-    _write_header,
     load_params,
     open_file,
+    read_text_attribute,
     read_tree,
+    restore_monitor,
+    write_header,
     write_model,
     write_tree,
 )
-from pylearn_vae.utils.serial import ModelFileError, atomic_path
+from pylearn_vae.utils.serial import ModelFileError, atomic_path, check_savable
 from pylearn_vae.utils.state import Stateful
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_info", "config_differences"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_checkpoint_info",
+    "config_differences",
+    "config_changes",
+    "apply_hyperparameters",
+    "APPLIED_HYPERPARAMETERS",
+]
+
+#: YAML keys whose new values ``--resume --force`` writes over the checkpoint's state.
+APPLIED_HYPERPARAMETERS = ("learning_rate", "init_momentum")
 
 
 def _shared_rngs(train) -> dict:
@@ -63,62 +84,251 @@ def save_checkpoint(path, train, finished: bool = False, config_text: str | None
     """Write ``train``'s complete state to ``path`` (atomically)."""
     import h5py
 
+    check_savable(train.model, path)
     state = _state_tree(train, finished)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
-            _write_header(handle, "checkpoint")
+            write_header(handle, "checkpoint")
             if config_text is not None:
                 handle.attrs["config_yaml"] = config_text
             write_model(handle, train.model)
             write_tree(handle.create_group("state"), state)
 
 
-def read_checkpoint_info(path) -> dict:
-    """Return ``{"finished", "epochs_seen", "config_yaml"}`` of a checkpoint."""
-    with open_file(path, "checkpoint") as handle:
-        state = read_tree(handle["state"])
-        epochs = (
-            json.loads(handle["monitor"].attrs["json"])["epochs_seen"] if "monitor" in handle else 0
+def _is_int(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _field(tree: dict, path: str, where: str):
+    """``tree[a][b]...`` for ``path`` ``"a/b"``, or a ModelFileError naming the field."""
+    node = tree
+    for key in path.split("/"):
+        if not isinstance(node, dict) or key not in node:
+            raise ModelFileError(f"{where}: damaged checkpoint: field state/{path} is missing")
+        node = node[key]
+    return node
+
+
+def _read_state(handle, where: str) -> tuple[dict, int]:
+    if "state" not in handle or "monitor" not in handle:
+        raise ModelFileError(f"{where}: damaged checkpoint: group 'state' or 'monitor' is missing")
+    state = read_tree(handle["state"], where)
+    epochs = read_tree(handle["monitor"], where).get("epochs_seen")
+    if not _is_int(epochs) or not 0 <= epochs < 1 << 40:
+        raise ModelFileError(
+            f"{where}: damaged checkpoint: monitor epochs_seen is {epochs!r}, expected an integer >= 0"
         )
-        return {
-            "finished": bool(state["finished"]),
-            "epochs_seen": int(epochs),
-            "config_yaml": str(handle.attrs.get("config_yaml", "")),
-            "resume_position": int(state["algorithm"]["resume_position"]),
-        }
+    finished = _field(state, "finished", where)
+    if not isinstance(finished, bool):
+        raise ModelFileError(
+            f"{where}: damaged checkpoint: field state/finished is {finished!r}, expected true or false"
+        )
+    position = _field(state, "algorithm/resume_position", where)
+    if not _is_int(position) or position < 0:
+        raise ModelFileError(
+            f"{where}: damaged checkpoint: field state/algorithm/resume_position is {position!r}, "
+            "expected an integer >= 0"
+        )
+    return state, int(epochs)
 
 
-def load_checkpoint(path, train) -> dict:
-    """Restore ``train`` (already set up from the same YAML) from ``path``."""
-    from pylearn_vae.utils.hdf5 import _restore_monitor
-
+def read_checkpoint_info(path) -> dict:
+    """Return ``{"finished", "epochs_seen", "config_yaml", "resume_position"}`` of a checkpoint."""
+    where = str(path)
     with open_file(path, "checkpoint") as handle:
-        try:
-            model = train.model
-            load_params(handle["params"], model, str(path))
-            _restore_monitor(model, read_tree(handle["monitor"]))
-            state = read_tree(handle["state"])
-        except KeyError as exc:
-            raise ModelFileError(f"{path}: damaged checkpoint ({exc})") from None
-    train.algorithm.load_state_dict(state["algorithm"])
-    for key, sub in state["extensions"].items():
-        train.extensions[int(key)].load_state_dict(sub)
-    criterion = train.algorithm.termination_criterion
-    if isinstance(criterion, Stateful) and state["termination_class"] == type(criterion).__name__:
-        criterion.load_state_dict(state["termination"])
-    rngs = _shared_rngs(train)
-    missing = sorted(set(rngs) - set(state["rngs"]))
+        state, epochs = _read_state(handle, where)
+        config = read_text_attribute(handle, "config_yaml", where)
+    return {
+        "finished": state["finished"],
+        "epochs_seen": epochs,
+        "config_yaml": config or "",
+        "resume_position": int(state["algorithm"]["resume_position"]),
+    }
+
+
+def _check_position(state: dict, train, where: str) -> None:
+    """The saved position inside the epoch must lie inside this run's epoch."""
+    batch_size = train.algorithm.batch_size
+    examples = train.dataset.get_design_matrix().shape[0]
+    batches = math.ceil(examples / batch_size)
+    position = int(state["algorithm"]["resume_position"])
+    if position >= batches:
+        raise ModelFileError(
+            f"{where}: field state/algorithm/resume_position is {position}, but an epoch of "
+            f"this run has {batches} minibatches ({examples} examples, batch_size {batch_size}); "
+            "the checkpoint is damaged or belongs to another configuration"
+        )
+    if position and not isinstance(state["algorithm"].get("epoch_rng"), dict):
+        raise ModelFileError(
+            f"{where}: field state/algorithm/epoch_rng is missing for a run stopped mid-epoch"
+        )
+
+
+def _check_offsets(tree, epochs: int, where: str, path: str = "state/termination") -> None:
+    """Epoch-counter offsets (``_offset``) must be None or between 0 and the epochs seen."""
+    if not isinstance(tree, dict):
+        return
+    for key, value in tree.items():
+        if key == "_offset" and value is not None and not (_is_int(value) and 0 <= value <= epochs):
+            raise ModelFileError(
+                f"{where}: field {path}/_offset is {value!r}, expected none or an integer from 0 "
+                f"to the {epochs} epochs seen; the checkpoint is damaged"
+            )
+        _check_offsets(value, epochs, where, f"{path}/{key}")
+
+
+def _check_indices(states, items: list, where: str, field: str) -> None:
+    if not isinstance(states, dict):
+        raise ModelFileError(f"{where}: field {field} is not a group")
+    for key in states:
+        if not (key.isdigit() and int(key) < len(items) and isinstance(items[int(key)], Stateful)):
+            raise ModelFileError(
+                f"{where}: field {field}/{key} has no matching entry: this run has "
+                f"{len(items)} of them; the checkpoint belongs to another configuration"
+            )
+
+
+def _generator_states(state: dict, names, where: str) -> dict:
+    saved = _field(state, "rngs", where)
+    missing = sorted(set(names) - set(saved))
     if missing:
-        raise ModelFileError(f"{path}: no saved state for random generator(s) {', '.join(missing)}")
-    for name, rng in rngs.items():
+        raise ModelFileError(
+            f"{where}: no saved state for random generator(s) {', '.join(missing)}"
+        )
+    generators = {}
+    for name in names:
         generator = np.random.default_rng()
-        generator.bit_generator.state = json.loads(state["rngs"][name])
-        rng.set_value(generator, borrow=True)
+        try:
+            generator.bit_generator.state = json.loads(saved[name])
+        except (TypeError, ValueError, KeyError, RecursionError) as exc:
+            raise ModelFileError(
+                f"{where}: field state/rngs/{name} is not a valid random generator state "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        generators[name] = generator
+    return generators
+
+
+def load_checkpoint(path, train, overrides: list | None = None) -> dict:
+    """Restore ``train`` (already set up from the same YAML) from ``path``.
+
+    ``overrides`` (from :func:`config_changes`) are applied to the saved
+    state first, with :func:`apply_hyperparameters`; the returned state has
+    an ``"applied"`` entry listing what was changed.
+    """
+    where = str(path)
+    with open_file(path, "checkpoint") as handle:
+        state, epochs = _read_state(handle, where)
+        if "params" not in handle:
+            raise ModelFileError(f"{where}: damaged checkpoint: group 'params' is missing")
+        load_params(handle["params"], train.model, where)
+        monitor_tree = read_tree(handle["monitor"], where)
+    _check_position(state, train, where)
+    _check_offsets(_field(state, "termination", where), epochs, where)
+    _check_indices(_field(state, "extensions", where), train.extensions, where, "state/extensions")
+    _check_indices(
+        _field(state, "algorithm/update_callbacks", where),
+        train.algorithm.update_callbacks,
+        where,
+        "state/algorithm/update_callbacks",
+    )
+    rngs = _shared_rngs(train)
+    generators = _generator_states(state, rngs, where)
+    applied = apply_hyperparameters(state, overrides or [])
+    restore_monitor(train.model, monitor_tree, where)
+    try:
+        train.algorithm.load_state_dict(state["algorithm"])
+        for key, sub in state["extensions"].items():
+            train.extensions[int(key)].load_state_dict(sub)
+        criterion = train.algorithm.termination_criterion
+        if (
+            isinstance(criterion, Stateful)
+            and state.get("termination_class") == type(criterion).__name__
+        ):
+            criterion.load_state_dict(state["termination"])
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise ModelFileError(
+            f"{where}: damaged checkpoint state ({type(exc).__name__}: {exc}); start over "
+            "with --restart or use another checkpoint"
+        ) from None
+    for name, rng in rngs.items():
+        rng.set_value(generators[name], borrow=True)
+    state["applied"] = applied
     return state
 
 
-def config_differences(old_text: str, new_text: str) -> list[str]:
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _scale_key(tree, key: str, ratio: float) -> None:
+    """Multiply every number stored under ``key`` in ``tree`` (schedule bases) by ``ratio``."""
+    if not isinstance(tree, dict):
+        return
+    for name, value in tree.items():
+        if name == key and _number(value):
+            tree[name] = value * ratio
+        else:
+            _scale_key(value, key, ratio)
+
+
+def _set_key(tree, key: str, value) -> None:
+    if not isinstance(tree, dict):
+        return
+    for name, old in tree.items():
+        if name == key and _number(old):
+            tree[name] = value
+        else:
+            _set_key(old, key, value)
+
+
+def apply_hyperparameters(state: dict, changes: list) -> list[str]:
+    """Write the YAML's new hyper-parameters over a checkpoint's ``state``; say what changed.
+
+    ``changes`` are ``(path, old, new)`` triples from :func:`config_changes`.
+    A new ``learning_rate`` scales the saved rate, and the bases of the
+    learning-rate schedules, by new/old: with no schedule the rate becomes
+    the YAML's value, and a schedule continues from the scaled rate. A new
+    ``init_momentum`` becomes the momentum (and the momentum adjustor's
+    starting value).
+    """
+    applied = []
+    algorithm = state.get("algorithm", {})
+    for path, old, new in changes:
+        key = path.rsplit(".", 1)[-1]
+        if key == "learning_rate" and _number(new) and _number(old) and old > 0:
+            ratio = new / old
+            before = float(np.asarray(algorithm["learning_rate"]))
+            algorithm["learning_rate"] = np.asarray(before * ratio)
+            for key_name in ("_base_lr", "_init_lr"):
+                _scale_key(algorithm.get("update_callbacks"), key_name, ratio)
+                _scale_key(state.get("extensions"), key_name, ratio)
+            applied.append(
+                f"{path}: {old!r} -> {new!r} (learning rate now {before * ratio:.6g}, "
+                f"was {before:.6g})"
+            )
+        elif key == "init_momentum" and _number(new):
+            rule = algorithm.get("learning_rule", {})
+            if "momentum" in rule:
+                before = float(np.asarray(rule["momentum"]))
+                rule["momentum"] = np.asarray(new)
+                _set_key(state.get("extensions"), "_init_momentum", float(new))
+                applied.append(
+                    f"{path}: {old!r} -> {new!r} (momentum now {new:.6g}, was {before:.6g})"
+                )
+    return applied
+
+
+def config_differences(old_text: str, new_text: str, old_source: str = "<checkpoint>") -> list[str]:
     """Human-readable differences between two YAML configurations (parsed, not instantiated)."""
+    return [
+        f"{path or '<root>'}: {old!r} -> {new!r}"
+        for path, old, new in config_changes(old_text, new_text, old_source)
+    ]
+
+
+def config_changes(old_text: str, new_text: str, old_source: str = "<checkpoint>") -> list:
+    """``(dotted path, old value, new value)`` for every difference between two YAML texts."""
     from pylearn_vae.config import legacy, yaml_parse
 
     def plain(node):
@@ -134,9 +344,9 @@ def config_differences(old_text: str, new_text: str) -> list[str]:
         return node
 
     environ = _PermissiveEnviron()
-    old = plain(yaml_parse.load(old_text, environ=environ, instantiate=False))
+    old = plain(yaml_parse.load(old_text, environ=environ, instantiate=False, source=old_source))
     new = plain(yaml_parse.load(new_text, environ=environ, instantiate=False))
-    out: list[str] = []
+    out: list = []
 
     def walk(a, b, path):
         if isinstance(a, dict) and isinstance(b, dict):
@@ -150,7 +360,7 @@ def config_differences(old_text: str, new_text: str) -> list[str]:
             for i, (x, y) in enumerate(zip(a, b)):
                 walk(x, y, f"{path}[{i}]")
         elif a != b:
-            out.append(f"{path or '<root>'}: {a!r} -> {b!r}")
+            out.append((path, a, b))
 
     walk(old, new, "")
     return out

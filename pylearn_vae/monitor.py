@@ -255,6 +255,77 @@ class Monitor:
     def print_report(self, stream=None) -> None:
         print(self.format_report(), file=stream or sys.stdout, flush=True)
 
+    # -- state (model files and checkpoints) ------------------------------
+    _RECORDS = (
+        ("epoch_record", np.int64, int),
+        ("batch_record", np.int64, int),
+        ("example_record", np.int64, int),
+        ("time_record", np.float64, float),
+    )
+
+    def state_dict(self) -> dict:
+        """The counters and every channel's history, as numbers, strings and arrays."""
+        channels = {}
+        for name, channel in self.channels.items():
+            values = channel.val_record
+            is_int = all(isinstance(v, int | np.integer) for v in values)
+            channels[name] = {
+                "val_record": np.asarray(values, dtype=np.int64 if is_int else np.float64)
+            }
+            for key, dtype, _ in self._RECORDS:
+                channels[name][key] = np.asarray(getattr(channel, key), dtype=dtype)
+        return {
+            "epochs_seen": self._epochs_seen,
+            "batches_seen": self._batches_seen,
+            "examples_seen": self._examples_seen,
+            "last_epoch_seconds": self._last_epoch_seconds,
+            "channel_order": list(self.channels),
+            "channels": channels,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned; ``ValueError`` names a malformed field."""
+        counters = {}
+        for key in ("epochs_seen", "batches_seen", "examples_seen"):
+            value = state.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 62:
+                raise ValueError(f"monitor counter {key!r} is {value!r}, expected an integer >= 0")
+            counters[key] = value
+        seconds = state.get("last_epoch_seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValueError(
+                f"monitor field 'last_epoch_seconds' is {seconds!r}, expected a number"
+            )
+        order, stored = state.get("channel_order"), state.get("channels")
+        if not isinstance(order, list) or not isinstance(stored, dict):
+            raise ValueError("monitor fields 'channel_order' and 'channels' are malformed")
+        restored = {}
+        for name in order:
+            data = stored.get(name) if isinstance(name, str) else None
+            if not isinstance(data, dict):
+                raise ValueError(f"monitor channel {name!r} is listed but not stored")
+            channel = MonitorChannel(name)
+            values = np.asarray(data.get("val_record"))
+            if values.ndim != 1 or values.dtype.kind not in "iuf":
+                raise ValueError(f"monitor channel {name!r}: val_record is not a list of numbers")
+            channel.val_record = (
+                [int(v) for v in values]
+                if values.dtype.kind in "iu"
+                else [float(v) for v in values]
+            )
+            for key, _, convert in self._RECORDS:
+                record = np.asarray(data.get(key))
+                if record.shape != values.shape or record.dtype.kind not in "iuf":
+                    raise ValueError(f"monitor channel {name!r}: {key} does not match val_record")
+                setattr(channel, key, [convert(v) for v in record])
+            restored[name] = channel
+        self._epochs_seen = counters["epochs_seen"]
+        self._batches_seen = counters["batches_seen"]
+        self._examples_seen = counters["examples_seen"]
+        self._last_epoch_seconds = float(seconds)
+        for name, channel in restored.items():
+            self.channels[name] = channel
+
     # -- pickling -----------------------------------------------------------
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -82,9 +82,15 @@ class Train:
             extension.setup(self.model, self.dataset, self.algorithm)
 
     def run_callbacks_and_monitoring(self) -> None:
+        """Monitor, then (if every parameter is finite) call the extensions.
+
+        The finiteness check comes before the extensions so that none of them
+        (e.g. ``MonitorBasedSaveBest``) ever saves a diverged model.
+        """
         self.model.monitor()
         if not self.quiet:
             self.model.monitor.print_report(self.stream)
+        self._check_finite()
         for extension in self.extensions:
             extension.on_monitor(self.model, self.dataset, self.algorithm)
 
@@ -107,12 +113,16 @@ class Train:
 
         save_checkpoint(self.checkpoint_path, self, finished=finished, config_text=self.config_text)
 
-    def resume(self, path) -> dict:
-        """Set up, then restore the state saved in the checkpoint ``path``."""
+    def resume(self, path, overrides: list | None = None) -> dict:
+        """Set up, then restore the state saved in the checkpoint ``path``.
+
+        ``overrides`` are hyper-parameter changes written over the saved state
+        (see :func:`pylearn_vae.checkpoint.apply_hyperparameters`).
+        """
         from pylearn_vae.checkpoint import load_checkpoint
 
         self.setup()
-        state = load_checkpoint(path, self)
+        state = load_checkpoint(path, self, overrides)
         self._resumed = True
         return state
 
@@ -124,6 +134,11 @@ class Train:
             value = param.get_value(borrow=True)
             if not np.isfinite(value).all():
                 bad = "nan" if np.isnan(value).any() else "inf"
+                if epoch == 0:
+                    raise NumericalError(
+                        f"parameter {param.name!r} is {bad} before any training; check its "
+                        "initial value in the YAML"
+                    )
                 raise NumericalError(f"parameter {param.name!r} became {bad} during epoch {epoch}")
         for name, channel in self.model.monitor.channels.items():
             if (
@@ -137,7 +152,6 @@ class Train:
 
     def _end_of_epoch(self) -> None:
         self.run_callbacks_and_monitoring()
-        self._check_finite()
         epochs = self.model.monitor.get_epochs_seen()
         if self.checkpoint_path and epochs % self.checkpoint_every == 0:
             self.checkpoint()

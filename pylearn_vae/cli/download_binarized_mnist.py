@@ -3,20 +3,27 @@
 Sources: the public originals (default), another ``http(s)://`` URL, a
 ``file://`` URL or a plain folder, holding ``binarized_mnist_{split}.amat``
 (or ``.amat.gz``). Each split is streamed to a temporary file, parsed,
-verified (784 values of 0/1 per line, the expected number of rows) and only
-then installed as ``binarized_mnist_{split}.npy`` with an atomic rename, so
-an interrupted or failed run never leaves a partial file behind.
+verified (784 values of 0/1 per line, the expected number of rows, the
+known SHA-256) and only then installed as ``binarized_mnist_{split}.npy``
+with an atomic rename, so an interrupted or failed run never leaves a partial
+file behind.
+
+Hostile or broken sources end in bounded time and space: a split is never
+read (or decompressed) beyond the size its rows can take, the whole run has
+a deadline (``--deadline``), FIFOs and devices are refused before they are
+opened, and a checksum mismatch installs nothing unless
+``--allow-checksum-mismatch`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import gzip
 import hashlib
 import http.client
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -53,6 +60,37 @@ MANIFEST = "manifest.json"
 
 class DownloadError(RuntimeError):
     """A split could not be fetched or verified; the message says why."""
+
+
+def max_split_bytes(rows: int) -> int:
+    """The most bytes a split of ``rows`` rows can take as ``.amat`` text.
+
+    Each row is 784 one-digit values with 783 separators and a line end; one
+    more byte per row allows Windows line ends. The public files take exactly
+    ``rows * 1568`` bytes.
+    """
+    return rows * (NUM_PIXELS * 2 + 1)
+
+
+class _Budget:
+    """The size limit of one split and the deadline of the whole run."""
+
+    def __init__(self, limit: int, deadline: float, seconds: float) -> None:
+        self.limit = limit
+        self.deadline = deadline
+        self.seconds = seconds
+
+    def check(self, location: str, done: int) -> None:
+        if done > self.limit:
+            raise DownloadError(
+                f"{location} is larger than the {self.limit:,} bytes this split can take; "
+                "refusing to store more (wrong or hostile source)"
+            )
+        if time.monotonic() > self.deadline:
+            raise DownloadError(
+                f"fetching {location} did not finish within the {self.seconds:g} s allowed "
+                "(--deadline); the source is too slow or stalled"
+            )
 
 
 def _sha256(array: np.ndarray) -> str:
@@ -116,20 +154,52 @@ def _local_path(location: str) -> Path:
     )
 
 
-def _copy(read, handle, progress: _Progress, chunk_size: int) -> int:
-    """Copy chunks from ``read`` into ``handle`` with progress; return the byte count."""
+def _copy(
+    read, handle, progress: _Progress, chunk_size: int, budget: _Budget, location: str
+) -> int:
+    """Copy chunks from ``read`` into ``handle`` with progress; return the byte count.
+
+    Stops with :class:`DownloadError` once more than ``budget.limit`` bytes
+    arrived or the deadline passed (checked after every chunk; ``read`` must
+    return what is available rather than wait for a full chunk).
+    """
     done = 0
     while True:
+        budget.check(location, done)
         chunk = read(chunk_size)
         if not chunk:
             break
         handle.write(chunk)
         done += len(chunk)
         progress.update(done)
+    budget.check(location, done)
     return done
 
 
-def _fetch_to(location: str, handle, progress_label: str, quiet: bool, timeout: float) -> None:
+def check_source_file(path: Path) -> None:
+    """Refuse a local source that is missing or not a regular file (FIFO, device, folder)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DownloadError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise DownloadError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO (named pipe)"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a directory"
+            if stat.S_ISDIR(mode)
+            else "not a regular file"
+        )
+        raise DownloadError(f"{path} is {kind}; a source split must be a regular file")
+
+
+def _fetch_to(
+    location: str, handle, progress_label: str, quiet: bool, timeout: float, budget: _Budget
+) -> None:
     """Copy ``location`` (URL or path) into the open binary ``handle``."""
     parsed = urllib.parse.urlparse(location)
     if parsed.scheme in ("http", "https"):
@@ -146,11 +216,18 @@ def _fetch_to(location: str, handle, progress_label: str, quiet: bool, timeout: 
             ) from None
         total = response.headers.get("Content-Length")
         total = int(total) if total and total.isdigit() else None
+        if total is not None and total > budget.limit:
+            response.close()
+            raise DownloadError(
+                f"{location} announces {total:,} bytes, more than the {budget.limit:,} this "
+                "split can take; refusing to download it"
+            )
         progress = _Progress(progress_label, total, quiet)
         done = 0
         try:
             with response:
-                done = _copy(response.read, handle, progress, 1 << 20)
+                # read1 returns what has arrived, so a trickling server meets the deadline.
+                done = _copy(response.read1, handle, progress, 1 << 20, budget, location)
         except (http.client.IncompleteRead, ConnectionError, TimeoutError, OSError) as exc:
             raise DownloadError(
                 f"the download of {location} was cut off after {done} bytes"
@@ -164,12 +241,17 @@ def _fetch_to(location: str, handle, progress_label: str, quiet: bool, timeout: 
         progress.update(done, final=True)
         return
     path = _local_path(location)
+    check_source_file(path)
+    size = path.stat().st_size
+    if size > budget.limit:
+        raise DownloadError(
+            f"{path} holds {size:,} bytes, more than the {budget.limit:,} this split can take"
+        )
     try:
         with open(path, "rb") as source:
-            progress = _Progress(progress_label, path.stat().st_size, quiet)
-            progress.update(_copy(source.read, handle, progress, 1 << 22), final=True)
-    except FileNotFoundError:
-        raise DownloadError(f"{path} does not exist") from None
+            progress = _Progress(progress_label, size, quiet)
+            done = _copy(source.read, handle, progress, 1 << 22, budget, str(path))
+            progress.update(done, final=True)
     except OSError as exc:
         raise DownloadError(f"cannot read {path}: {exc.strerror}") from None
 
@@ -178,11 +260,30 @@ def _exists(location: str) -> bool | None:
     """Whether a local candidate exists (None for remote: unknown)."""
     if urllib.parse.urlparse(location).scheme in ("http", "https"):
         return None
-    return _local_path(location).exists()
+    return os.path.lexists(_local_path(location))
+
+
+def _gunzip(data: bytes, limit: int, split: str, location: str) -> bytes:
+    """Decompress one gzip member, refusing output beyond ``limit`` bytes (a "gzip bomb")."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise DownloadError(f"{split}: {location} is not a valid gzip file ({exc})") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise DownloadError(
+            f"{split}: {location} expands to more than the {limit:,} bytes this split can take; "
+            "refusing to decompress it further"
+        )
+    if not inflater.eof:
+        raise DownloadError(f"{split}: {location} is a truncated gzip file")
+    if inflater.unused_data:
+        raise DownloadError(f"{split}: {location} has data after its gzip stream")
+    return out
 
 
 def _download_split(
-    source: str, split: str, workdir: Path, quiet: bool, timeout: float
+    source: str, split: str, workdir: Path, quiet: bool, timeout: float, budget: _Budget
 ) -> tuple[bytes, str]:
     """Return the decompressed text of ``split`` and where it came from."""
     plain, gz = _candidates(source, split)
@@ -194,7 +295,7 @@ def _download_split(
         tmp = workdir / (Path(urllib.parse.urlparse(location).path).name + ".part")
         try:
             with open(tmp, "wb") as handle:
-                _fetch_to(location, handle, f"{split}: {location}", quiet, timeout)
+                _fetch_to(location, handle, f"{split}: {location}", quiet, timeout, budget)
         except DownloadError as exc:
             if "HTTP 404" in str(exc):
                 if location == plain:
@@ -206,12 +307,7 @@ def _download_split(
         data = tmp.read_bytes()
         tmp.unlink()
         if location.endswith(".gz"):
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise DownloadError(
-                    f"{split}: {location} is not a valid gzip file ({exc})"
-                ) from None
+            data = _gunzip(data, budget.limit, split, location)
         return data, location
     if first_error is not None:
         raise DownloadError(f"{first_error}; {gz} was not found either")
@@ -220,6 +316,8 @@ def _download_split(
 
 def _installed_ok(target: Path, rows: int) -> bool:
     try:
+        if not stat.S_ISREG(os.stat(target).st_mode):
+            return False  # a FIFO or device there is replaced, never read
         array = np.load(target, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError):
         return False
@@ -253,9 +351,23 @@ def _parse_rows(text: str | None) -> dict[str, int]:
 
 
 def install(
-    source: str, folder: Path, splits, rows: dict, force: bool, quiet: bool, timeout: float
+    source: str,
+    folder: Path,
+    splits,
+    rows: dict,
+    force: bool,
+    quiet: bool,
+    timeout: float,
+    deadline_seconds: float = 1800.0,
+    allow_mismatch: bool = False,
 ) -> int:
-    """Install ``splits`` into ``folder``; return the number of checksum mismatches."""
+    """Install ``splits`` into ``folder``; return the number of checksum mismatches.
+
+    A split whose SHA-256 differs from the known one is refused (nothing is
+    installed) unless ``allow_mismatch``; the whole call must finish within
+    ``deadline_seconds``.
+    """
+    deadline = time.monotonic() + deadline_seconds
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-", delete=True)
@@ -273,7 +385,8 @@ def install(
             _log(f"{split}: already installed at {target} (use --force to redo)", quiet)
             continue
         with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as workdir:
-            data, location = _download_split(source, split, Path(workdir), quiet, timeout)
+            budget = _Budget(max_split_bytes(rows[split]), deadline, deadline_seconds)
+            data, location = _download_split(source, split, Path(workdir), quiet, timeout, budget)
             start = time.time()
             try:
                 array = parse_amat(data, NUM_PIXELS, split)
@@ -291,12 +404,17 @@ def install(
             if array.shape[0] == SPLIT_ROWS[split] and known is not None:
                 if digest == known:
                     _log(f"{split}: checksum matches the known SHA-256", quiet)
+                elif not allow_mismatch:
+                    raise DownloadError(
+                        f"{split}: the SHA-256 of {location} is {digest}, not the known {known}; "
+                        "nothing was installed. If you trust this copy (copies of the public "
+                        "files may be ordered differently), rerun with --allow-checksum-mismatch"
+                    )
                 else:
                     mismatches += 1
                     print(
-                        f"warning: {split}: SHA-256 {digest} differs from the known {known} "
-                        "(copies of the public files may be ordered differently; the data were "
-                        "verified as 0/1 values of the right shape)",
+                        f"warning: {split}: SHA-256 {digest} differs from the known {known}; "
+                        "installing it anyway (--allow-checksum-mismatch)",
                         file=sys.stderr,
                     )
             atomic_write(
@@ -351,6 +469,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="network timeout in seconds (default 30)"
     )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="give up if fetching all splits takes longer than this (default 1800)",
+    )
+    parser.add_argument(
+        "--allow-checksum-mismatch",
+        action="store_true",
+        help="install a full split whose SHA-256 differs from the known one (default: refuse)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only warnings and errors")
     return parser
 
@@ -371,7 +501,21 @@ def main(argv=None) -> int:
         if not _is_url(source) and not Path(source).expanduser().is_dir():
             raise DownloadError(f"--source {source!r} is neither a URL nor an existing folder")
         _log(f"installing binarized MNIST from {source} into {folder}", args.quiet)
-        install(source, folder, splits, rows, args.force, args.quiet, args.timeout)
+        if not args.deadline > 0:
+            raise DownloadError(
+                f"--deadline must be a positive number of seconds, got {args.deadline}"
+            )
+        install(
+            source,
+            folder,
+            splits,
+            rows,
+            args.force,
+            args.quiet,
+            args.timeout,
+            deadline_seconds=args.deadline,
+            allow_mismatch=args.allow_checksum_mismatch,
+        )
     except (DownloadError, ModelFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

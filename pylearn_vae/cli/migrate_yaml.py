@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     path = Path(args.input)
+    if path.exists() and not path.is_file():
+        print(f"error: {path} is not a regular file (a FIFO, device or folder)", file=sys.stderr)
+        return 2
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
@@ -160,6 +163,9 @@ def main(argv=None) -> int:
         new_text, edits, problems = migrate_text(text)
     except yaml.YAMLError as exc:
         print(f"error: {path} is not valid YAML: {exc}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print(f"error: {path} is nested too deeply to parse", file=sys.stderr)
         return 2
     for edit in edits:
         print(f"{path}:{edit.line}: {edit.old} -> {edit.new}", file=sys.stderr)

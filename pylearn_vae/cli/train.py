@@ -3,7 +3,9 @@
 Writes ``${PYLEARN2_TRAIN_FILE_FULL_STEM}_checkpoint.h5`` after every epoch
 (``--checkpoint-every N`` to thin it out); ``--resume`` continues from it
 exactly. SIGINT and SIGTERM stop at the next minibatch boundary, write a
-checkpoint and exit non-zero.
+checkpoint and exit non-zero. A run without ``--resume`` next to an
+unfinished run's checkpoint is refused unless ``--restart`` says to start
+over.
 """
 
 from __future__ import annotations
@@ -66,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="with --resume: accept a YAML that differs from the checkpoint's",
+        help="with --resume: accept a YAML that differs from the checkpoint's (a changed "
+        "learning_rate or init_momentum is applied to the resumed state)",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over although an unfinished run's checkpoint exists (its checkpoint and "
+        "best model will be replaced)",
     )
     parser.add_argument(
         "--checkpoint-every",
@@ -100,6 +109,35 @@ def _load(config: str):
     return obj
 
 
+def _unfinished_run(config: str, checkpoint: str) -> str | None:
+    """Why a fresh run of ``config`` would replace an unfinished run's files, or None."""
+    from pylearn_vae.checkpoint import read_checkpoint_info
+    from pylearn_vae.utils.serial import ModelFileError
+
+    if not os.path.lexists(checkpoint):
+        return None
+    try:
+        info = read_checkpoint_info(checkpoint)
+    except ModelFileError as exc:
+        return f"{checkpoint} exists but cannot be read ({exc})"
+    if info["finished"]:
+        return None
+    return f"{checkpoint} holds an unfinished run ({info['epochs_seen']} epochs done)"
+
+
+def _apply_message(config: str, state: dict, changes: list) -> str:
+    applied = state.get("applied", [])
+    lines = [f"applied from {config}: {line}" for line in applied]
+    applied_paths = {line.split(":", 1)[0] for line in applied}
+    others = [path for path, _, _ in changes if path not in applied_paths]
+    if others:
+        lines.append(
+            f"other changes take effect as {config} says (objects are rebuilt from it; their "
+            f"saved state is restored): {', '.join(p or '<root>' for p in others)}"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.epochs is not None and args.epochs < 0:
@@ -108,7 +146,9 @@ def main(argv=None) -> int:
         return _fail(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}", EXIT_USAGE)
     if args.force and not args.resume:
         return _fail("--force only makes sense with --resume", EXIT_USAGE)
-    from pylearn_vae.checkpoint import config_differences, read_checkpoint_info
+    if args.restart and args.resume:
+        return _fail("--restart and --resume contradict each other; choose one", EXIT_USAGE)
+    from pylearn_vae.checkpoint import config_changes, config_differences, read_checkpoint_info
     from pylearn_vae.cli.common import prepare_process
     from pylearn_vae.train import Train
     from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
@@ -117,13 +157,26 @@ def main(argv=None) -> int:
 
     config = args.config
     if not Path(config).is_file():
-        return _fail(f"configuration file {config} does not exist", EXIT_USAGE)
+        problem = "is not a regular file" if os.path.exists(config) else "does not exist"
+        return _fail(f"configuration file {config} {problem}", EXIT_USAGE)
     checkpoint = checkpoint_path_for(config)
     resume_hint = f"python scripts/train.py {config} --resume"
     train = None
     previous = {}
+    changes: list = []
     try:
-        config_text = Path(config).read_text()
+        try:
+            config_text = Path(config).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            return _fail(f"{config} is not UTF-8 text (byte {exc.start}); save it as UTF-8")
+        unfinished = None if args.resume or args.restart else _unfinished_run(config, checkpoint)
+        if unfinished:
+            return _fail(
+                f"{unfinished}; a new run would replace it and its best model. Continue it "
+                f"with:\n  {resume_hint}\nor start over (replacing both) with:\n"
+                f"  python scripts/train.py {config} --restart",
+                EXIT_USAGE,
+            )
         if args.resume:
             if not Path(checkpoint).exists():
                 return _fail(
@@ -138,7 +191,9 @@ def main(argv=None) -> int:
                 )
                 return 0
             differences = (
-                config_differences(info["config_yaml"], config_text) if info["config_yaml"] else []
+                config_differences(info["config_yaml"], config_text, f"{checkpoint}:config_yaml")
+                if info["config_yaml"]
+                else []
             )
             if differences and not args.force:
                 listed = "\n  ".join(differences)
@@ -146,6 +201,10 @@ def main(argv=None) -> int:
                     f"{config} differs from the configuration {checkpoint} was made with:\n  {listed}\n"
                     "Resume anyway with --resume --force, or restore the original file.",
                     EXIT_USAGE,
+                )
+            if differences:
+                changes = config_changes(
+                    info["config_yaml"], config_text, old_source=f"{checkpoint}:config_yaml"
                 )
         train = _load(config)
         if not isinstance(train, Train):
@@ -174,18 +233,17 @@ def main(argv=None) -> int:
             flush=True,
         )
         if args.resume:
-            train.resume(checkpoint)
+            state = train.resume(checkpoint, overrides=changes)
             monitor = train.model.monitor
+            position = int(state["algorithm"]["resume_position"])
             print(
                 f"resumed from {checkpoint} at epoch {monitor.get_epochs_seen()}"
-                + (
-                    f", minibatch {train.algorithm._resume_position + 1}"
-                    if train.algorithm._resume_position
-                    else ""
-                ),
+                + (f", minibatch {position + 1}" if position else ""),
                 file=sys.stderr,
                 flush=True,
             )
+            if changes:
+                print(_apply_message(config, state, changes), file=sys.stderr, flush=True)
         train.main_loop()
     except StopRequested as exc:
         reason = train.algorithm.stop_requested if train is not None else "SIGINT"

@@ -17,6 +17,15 @@ Loading happens in two phases: the text is parsed into proxies on a private
 ``yaml.SafeLoader`` subclass (nothing is imported or called, no PyYAML global
 state is touched), then the proxies are instantiated. Every error names the
 file, line and column of the node that caused it.
+
+A document may hold at most ``MAX_NODES`` nodes once its aliases are
+expanded (a "billion laughs" document is refused before anything reads it in
+full) and nest at most ``MAX_DEPTH`` levels.
+
+A training YAML is a program: ``!obj:`` may call any callable, as in
+Pylearn2. The YAML stored in a model or checkpoint file is loaded with
+``restrict_to`` instead: only model classes, named exactly (no attribute
+walks, no other module imported), and no ``!pkl:``, ``!import`` or ``${VAR}``.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import inspect
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +45,18 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
     "load",
     "load_path",
     "ConfigError",
     "ObjectProxy",
     "preprocess",
 ]
+
+
+MAX_NODES = 100_000
+MAX_DEPTH = 100
 
 
 class ConfigError(ValueError):
@@ -132,8 +148,11 @@ _FLOAT_RE = re.compile(
 )
 
 
-def _make_loader(source: str, environ: Mapping[str, str] | None):
-    """Return a fresh SafeLoader subclass bound to ``source`` and ``environ``."""
+def _make_loader(source: str, environ: Mapping[str, str] | None, expand_vars: bool = True):
+    """Return a fresh SafeLoader subclass bound to ``source`` and ``environ``.
+
+    With ``expand_vars`` false, ``${VAR}`` is left as written.
+    """
 
     class _Loader(yaml.SafeLoader):
         pass
@@ -142,6 +161,8 @@ def _make_loader(source: str, environ: Mapping[str, str] | None):
 
     def construct_str(loader, node):
         value = loader.construct_scalar(node)
+        if not expand_vars:
+            return value
         return preprocess(value, environ, str(_mark(source, node)))
 
     def construct_mapping(loader, node, deep=True):
@@ -231,17 +252,89 @@ def _make_loader(source: str, environ: Mapping[str, str] | None):
 # --- phase 1: parse ------------------------------------------------------------
 
 
-def _parse(text: str, source: str, environ):
-    loader_cls = _make_loader(source, environ)
-    loader = loader_cls(text)
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def check_node_graph(root, source: str, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH):
+    """Refuse a composed YAML node graph that is too big or too deep once aliases are expanded.
+
+    Aliases make the graph a DAG (or a cycle): sizes are counted with
+    memoisation, iteratively, so the check itself is fast and cannot
+    overflow the stack.
+    """
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            kids = _children(node)
+            total = 1 + sum(size[id(k)] for k in kids)
+            depth = 1 + max((height[id(k)] for k in kids), default=0)
+            if total > max_nodes:
+                raise ConfigError(
+                    f"this YAML expands to more than {max_nodes:,} values through its aliases "
+                    "(*name); write the repeated parts out or use fewer aliases",
+                    str(_mark(source, node)),
+                )
+            if depth > max_depth:
+                raise ConfigError(
+                    f"this YAML is nested more than {max_depth} levels deep; flatten it",
+                    str(_mark(source, node)),
+                )
+            size[key], height[key] = total, depth
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise ConfigError(
+                "an alias refers to a node that contains it", str(_mark(source, node))
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in size)
+
+
+def _parse(text: str, source: str, environ, expand_vars: bool = True):
+    if not isinstance(text, str):
+        raise ConfigError(f"YAML must be text, got {type(text).__name__}", source)
+    loader_cls = _make_loader(source, environ, expand_vars)
+    loader = None
     try:
-        return loader.get_single_data()
+        loader = loader_cls(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_node_graph(node, source)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
         raise ConfigError(f"invalid YAML: {exc.problem or exc}", where) from None
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(
+            f"invalid YAML: character {chr(exc.character)!r} at position {exc.position} is not "
+            "allowed in YAML text",
+            source,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", source) from None
+    except RecursionError:
+        raise ConfigError(
+            f"this YAML is nested too deeply to parse (more than {MAX_DEPTH} levels allowed)",
+            source,
+        ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 # --- phase 2: instantiate ------------------------------------------------------
@@ -323,10 +416,11 @@ def _accepted_keywords(fn) -> tuple[list[str], bool, list[str]]:
 
 
 class _Instantiator:
-    def __init__(self, resolve, mapper=None) -> None:
+    def __init__(self, resolve, mapper=None, restricted: bool = False) -> None:
         self.memo: dict[int, Any] = {}
         self.resolve = resolve
         self.mapper = mapper
+        self.restricted = restricted
 
     def __call__(self, node):
         key = id(node)
@@ -334,6 +428,13 @@ class _Instantiator:
             return self.memo[key]
         if isinstance(node, ObjectProxy):
             result = self._build(node)
+        elif isinstance(node, _ImportProxy | _PklProxy) and self.restricted:
+            tag = "!import" if isinstance(node, _ImportProxy) else "!pkl:"
+            raise ConfigError(
+                f"{tag} may not be used in the YAML stored in a model or checkpoint file "
+                "(it could read other files or reach code); only !obj: model classes are allowed",
+                str(node.mark),
+            )
         elif isinstance(node, _ImportProxy):
             result = self.resolve(node.name, node.mark)
         elif isinstance(node, _PklProxy):
@@ -388,6 +489,13 @@ class _Instantiator:
                 str(proxy.mark),
             )
         kwargs = {k: self(v) for k, v in proxy.kwargs.items()}
+        for key in _integer_keywords(fn):
+            value = kwargs.get(key)
+            if isinstance(value, float) and not value.is_integer():
+                raise ConfigError(
+                    f"{proxy.callable_name}: {key} must be an integer, got {value!r}",
+                    str(proxy.key_marks.get(key, proxy.mark)),
+                )
         try:
             result = fn(**kwargs)
             _record_source(result, proxy)
@@ -403,6 +511,18 @@ class _Instantiator:
                 f"building {proxy.callable_name} failed: {type(exc).__name__}: {exc}",
                 str(proxy.mark),
             ) from exc
+
+
+_INT_ANNOTATIONS = ("int", "int | None", "None | int", "Optional[int]", int)
+
+
+def _integer_keywords(fn) -> list[str]:
+    """Keyword arguments of ``fn`` annotated as integers (``batch_size: int | None``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.annotation in _INT_ANNOTATIONS]
 
 
 def _record_source(obj, proxy: ObjectProxy) -> None:
@@ -448,21 +568,48 @@ def dump(node) -> str:
     return json.dumps(str(node))
 
 
+def _in_packages(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def _import_exact(name: str, packages: tuple[str, ...], mark: _Mark):
+    """The class ``module.Class`` named by ``name``, without walking attributes.
+
+    Only modules inside ``packages`` are imported, and the class must be in
+    the module's own namespace and defined inside ``packages``.
+    """
+    module_name, _, attr = name.rpartition(".")
+    refused = ConfigError(
+        f"{name} may not be used here: only classes of {', '.join(packages)}, named as "
+        "module.Class, are allowed in a model or checkpoint file",
+        str(mark),
+    )
+    # "pkg.__init__" would run a module's code a second time under another name.
+    if not module_name or not all(
+        p.isidentifier() and not p.startswith("__") for p in name.split(".")
+    ):
+        raise refused
+    if not _in_packages(module_name, packages):
+        raise refused
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        raise refused from None
+    obj = vars(module).get(attr)
+    if not (isinstance(obj, type) and _in_packages(obj.__module__, packages)):
+        raise refused
+    return obj
+
+
 def _default_resolver(restrict_to: tuple[str, ...] | None = None):
     from pylearn_vae.config import legacy
 
     mapper = legacy.LegacyNameMapper()
 
     def resolve(name: str, mark: _Mark):
-        obj = _import_dotted(mapper.map(name, mark), mark)
         if restrict_to is not None:
-            module = getattr(obj, "__module__", "") or ""
-            if not (isinstance(obj, type) and module.startswith(restrict_to)):
-                raise ConfigError(
-                    f"{name} may not be used here: only classes from {', '.join(restrict_to)} are allowed",
-                    str(mark),
-                )
-        return obj
+            return _import_exact(mapper.map(name, mark), restrict_to, mark)
+        return _import_dotted(mapper.map(name, mark), mark)
 
     return resolve, mapper
 
@@ -488,8 +635,10 @@ def load(
     source : str, optional
         Name used in error messages (defaults to the stream's name).
     restrict_to : tuple of str, optional
-        Only classes whose module starts with one of these prefixes may be
-        built (used to rebuild models from files without running other code).
+        Packages or modules (``"pylearn_vae.models"``): only classes defined
+        there, named exactly as ``module.Class``, may be built; ``!pkl:`` and
+        ``!import`` are refused and ``${VAR}`` is left as written. Used to
+        rebuild models from files without running or reading anything else.
     """
     if hasattr(stream_or_string, "read"):
         text = stream_or_string.read()
@@ -497,11 +646,12 @@ def load(
     else:
         text = stream_or_string
         source = source or "<string>"
-    parsed = _parse(text, source, environ)
+    restricted = restrict_to is not None
+    parsed = _parse(text, source, environ, expand_vars=not restricted)
     if not instantiate:
         return parsed
     resolve, mapper = _default_resolver(restrict_to)
-    result = _Instantiator(resolve, mapper)(parsed)
+    result = _Instantiator(resolve, mapper, restricted)(parsed)
     mapper.report()
     return result
 
@@ -510,8 +660,20 @@ def load_path(path, environ: Mapping[str, str] | None = None, instantiate: bool 
     """Build the object described by the YAML file at ``path``."""
     path = os.fspath(path)
     try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ConfigError(f"cannot read YAML file: {exc.strerror}", path) from exc
+    if not stat.S_ISREG(mode):
+        raise ConfigError("not a regular file (a FIFO, device or folder); give a YAML file", path)
+    try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
     except OSError as exc:
         raise ConfigError(f"cannot read YAML file: {exc.strerror}", path) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte {exc.start} is {exc.object[exc.start : exc.start + 1]!r}); "
+            "save the file as UTF-8",
+            path,
+        ) from None
     return load(text, environ=environ, instantiate=instantiate, source=path)

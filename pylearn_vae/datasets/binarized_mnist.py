@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 
 from pylearn_vae.datasets.dense_design_matrix import DenseDesignMatrix
@@ -62,6 +65,12 @@ class BinarizedMNIST(DenseDesignMatrix):
                 "Fetch it with:  python scripts/download_binarized_mnist.py  "
                 "(offline: add --source DIR_OR_URL of a mirror; set PYLEARN2_DATA_PATH to "
                 "use another data folder)"
+            )
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            # np.load would wait for ever on a FIFO and read a device without end.
+            raise ValueError(
+                f"{path} is not a regular file (a FIFO, device or folder); reinstall the split "
+                "with python scripts/download_binarized_mnist.py --force"
             )
         try:
             raw = np.load(path, mmap_mode="r", allow_pickle=False)

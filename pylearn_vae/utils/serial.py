@@ -1,161 +1,124 @@
 """Saving and loading models safely.
 
-``save`` writes atomically: the bytes go to a temporary file in the target's
-folder, are flushed and fsynced, and the file is renamed over the target. A
-crash or a full disk mid-save leaves the previous file intact.
+``save`` writes atomically (see :mod:`pylearn_vae.utils.files`) and never
+writes a model whose parameters are not all finite.
 
-``load`` reads ``.pkl`` files with an allow-listing unpickler: only this
-package's classes, NumPy arrays, dtypes and generators, and the PyTensor
-containers that hold parameters may be named by the file, so opening a
-model from someone else cannot run arbitrary code.
+``load`` reads ``.pkl`` files with the restricted unpickler of
+:mod:`pylearn_vae.utils.safe_pickle` and ``.h5``/``.hdf5`` files with
+:mod:`pylearn_vae.utils.hdf5`: opening a model from someone else cannot run
+code from the file or read other files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import io
-import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save", "load", "atomic_write", "atomic_path", "UnsafePickleError", "ModelFileError"]
+from pylearn_vae.utils.files import ModelFileError, atomic_path, atomic_write, check_regular_file
+from pylearn_vae.utils.safe_pickle import UnsafePickleError, loads
+
+__all__ = [
+    "save",
+    "load",
+    "atomic_write",
+    "atomic_path",
+    "check_regular_file",
+    "check_finite_params",
+    "check_savable",
+    "params_problem",
+    "UnsafePickleError",
+    "ModelFileError",
+]
 
 
 H5_SUFFIXES = (".h5", ".hdf5")
 
 
-class ModelFileError(ValueError):
-    """A model file cannot be read or written."""
+def params_problem(model) -> str | None:
+    """Why the parameters of ``model`` may not be saved or used, or None if they are fine.
+
+    Every parameter must hold a finite array of floats. Objects without
+    ``get_params`` have nothing to check.
+    """
+    getter = getattr(model, "get_params", None)
+    if getter is None:
+        return None
+    for param in getter():
+        value = param.get_value(borrow=True)
+        if not hasattr(value, "dtype") or np.dtype(value.dtype).kind != "f":
+            return f"parameter {param.name!r} holds {type(value).__name__}, not an array of floats"
+        value = np.asarray(value)
+        if not np.isfinite(value).all():
+            bad = "NaN" if np.isnan(value).any() else "infinite"
+            return f"parameter {param.name!r} has {bad} values"
+    return None
 
 
-class UnsafePickleError(ModelFileError, pickle.UnpicklingError):
-    """A pickle names something outside the allow-list."""
+# Attributes that size a model's parameters (and the arrays its methods allocate).
+_SIZE_ATTRIBUTES = ("nvis", "nhid", "dim", "ndim")
 
 
-_ALLOWED = {
-    ("builtins", n)
-    for n in ("set", "frozenset", "slice", "complex", "range", "bytearray", "object")
-} | {
-    ("collections", "OrderedDict"),
-    ("copyreg", "_reconstructor"),
-    ("numpy", "dtype"),
-    ("numpy", "ndarray"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy.random._pickle", "__randomstate_ctor"),
-    ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random._pickle", "__generator_ctor"),
-    ("numpy.random.mtrand", "RandomState"),
-    ("numpy.random._mt19937", "MT19937"),
-    ("numpy.random._pcg64", "PCG64"),
-    ("numpy.random.bit_generator", "SeedSequence"),
-    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-    ("pytensor.tensor.sharedvar", "TensorSharedVariable"),
-    ("pytensor.tensor.sharedvar", "ScalarSharedVariable"),
-    ("pytensor.tensor.type", "TensorType"),
-    ("pytensor.link.basic", "Container"),
-    ("pytensor.graph.utils", "Scratchpad"),
-}
+def sizes_problem(model) -> str | None:
+    """Why the size attributes of a loaded model disagree with its parameters, or None.
+
+    Every ``nvis``/``nhid``/``dim``/``ndim`` integer held by one of the
+    model's pylearn_vae objects must be a dimension of one of its stored
+    parameters: a pickle that pairs small arrays with ``nhid = 10**9`` would
+    otherwise make sampling allocate without bound.
+    """
+    getter = getattr(model, "get_params", None)
+    if getter is None:
+        return None
+    params = list(getter()) + list(getattr(model, "get_prior_params", list)())
+    dims = {n for p in params for n in np.shape(p.get_value(borrow=True))}
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, list | tuple):
+            stack.extend(obj)
+            continue
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+            continue
+        if not type(obj).__module__.startswith("pylearn_vae."):
+            continue
+        attributes = getattr(obj, "__dict__", {})
+        for key in _SIZE_ATTRIBUTES:
+            value = attributes.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value not in dims:
+                return (
+                    f"{type(obj).__name__}.{key} is {value}, but no parameter in the file "
+                    "has that size"
+                )
+        stack.extend(attributes.values())
+    return None
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    def __init__(self, file, path: str) -> None:
-        super().__init__(file)
-        self._path = path
-
-    def find_class(self, module: str, name: str):
-        if module.split(".")[0] in ("pylearn2", "theano"):
-            raise UnsafePickleError(
-                f"{self._path} was written by Pylearn2/Theano (it names {module}.{name}); "
-                "pylearn_vae cannot load such pickles. Retrain with pylearn_vae, or export the "
-                "parameters with Pylearn2 as NumPy arrays and set them with model.set_param_values"
-            )
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        if module == "pylearn_vae" or module.startswith("pylearn_vae."):
-            obj = super().find_class(module, name)
-            if isinstance(obj, type):
-                return obj
-        raise UnsafePickleError(
-            f"{self._path} refers to {module}.{name}, which is not on pylearn_vae's allow-list "
-            "of classes a model file may use; refusing to load it (it could run code)"
+def check_finite_params(model, where: str) -> None:
+    """Raise :class:`ModelFileError` if a loaded model's parameters are not finite float arrays."""
+    problem = params_problem(model)
+    if problem:
+        raise ModelFileError(
+            f"{where}: {problem}; the file holds a damaged or diverged model; use an earlier "
+            "model file or retrain"
         )
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
-
-    On any error the temporary file is removed and the previous ``path`` is
-    left as it was; an ``OSError`` becomes a :class:`ModelFileError` saying
-    what happened (a full disk is named as such).
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ModelFileError(f"cannot save {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        yield Path(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError):
-            reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-            raise ModelFileError(
-                f"could not save {path}: {reason}; the previous file (if any) is unchanged"
-            ) from exc
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder) -> None:
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-def atomic_write(path, write) -> None:
-    """Call ``write(file)`` on a temporary binary file, then rename it to ``path``.
-
-    See :func:`atomic_path` for the guarantees.
-    """
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
+def check_savable(model, path) -> None:
+    """Raise :class:`ModelFileError` instead of writing a model whose parameters are not finite."""
+    problem = params_problem(model)
+    if problem:
+        raise ModelFileError(
+            f"not saving {path}: {problem}; the previous file (if any) is unchanged"
+        )
 
 
 class _NumpyPickler(pickle.Pickler):
@@ -181,7 +144,10 @@ def _dumps(obj) -> bytes:
 
 
 def save(path, obj, on_overwrite: str = "ignore") -> None:
-    """Save ``obj`` to ``path`` atomically (``.pkl``: pickle).
+    """Save ``obj`` to ``path`` atomically (``.pkl``: pickle; ``.h5``/``.hdf5``: HDF5).
+
+    A model whose parameters are not all finite is never written: a
+    :class:`ModelFileError` is raised and the previous file is kept.
 
     ``on_overwrite`` is accepted for Pylearn2 compatibility
     (``'ignore'`` or ``'backup'``; the atomic rename makes a backup
@@ -191,6 +157,7 @@ def save(path, obj, on_overwrite: str = "ignore") -> None:
         raise ValueError(f"on_overwrite must be 'ignore' or 'backup', got {on_overwrite!r}")
     path = Path(path)
     suffix = path.suffix.lower()
+    check_savable(obj, path)
     if suffix in (".pkl", ".pickle"):
         data = _dumps(obj)
         atomic_write(path, lambda handle: handle.write(data))
@@ -205,7 +172,13 @@ def save(path, obj, on_overwrite: str = "ignore") -> None:
 
 
 def load(path):
-    """Load an object saved by :func:`save`, refusing unsafe pickles."""
+    """Load an object saved by :func:`save`, refusing unsafe pickles.
+
+    Raises :class:`UnsafePickleError` when the file names anything outside
+    the allow-list or uses a refused opcode, and :class:`ModelFileError` when
+    it is not a regular file, is damaged, or holds a model whose parameters
+    are not finite.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in H5_SUFFIXES:
@@ -216,26 +189,14 @@ def load(path):
         raise ModelFileError(
             f"cannot load {path}: unknown extension {path.suffix!r}; expected .pkl, .h5 or .hdf5"
         )
+    check_regular_file(path, "model file")
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise ModelFileError(f"model file {path} does not exist") from None
     except OSError as exc:
         raise ModelFileError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        return _SafeUnpickler(io.BytesIO(data), str(path)).load()
-    except UnsafePickleError:
-        raise
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        ValueError,
-        TypeError,
-        AttributeError,
-        ImportError,
-        IndexError,
-        KeyError,
-    ) as exc:
-        raise ModelFileError(
-            f"{path} is not a valid pylearn_vae model file ({type(exc).__name__}: {exc})"
-        ) from exc
+    obj = loads(data, str(path))
+    check_finite_params(obj, str(path))
+    problem = sizes_problem(obj)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}; the file is damaged or crafted")
+    return obj

@@ -1,0 +1,176 @@
+"""The downloader against hostile sources: poisoned splits, oversized and endless bodies,
+gzip bombs, trickling servers, FIFOs and devices. Each ends quickly, installs nothing
+and says why."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from pylearn_vae.cli.download_binarized_mnist import main, max_split_bytes
+from tests.cli.test_download_binarized_mnist import Server, amat, installed, leftovers
+
+ROWS = 4
+ARGS = ["--splits", "test", "--expected-rows", f"test={ROWS}", "--timeout", "5"]
+NAME = "binarized_mnist_test.amat"
+
+
+def run(source, root, *extra):
+    return main(["--source", str(source), "--data-path", str(root), *ARGS, *extra])
+
+
+def test_size_limit_is_the_known_row_size():
+    assert max_split_bytes(10_000) == 15_690_000  # the public test split takes 15,680,000
+    assert len(amat(ROWS)[0]) <= max_split_bytes(ROWS)
+
+
+def test_poisoned_full_split_is_refused_unless_overridden(tmp_path, capsys):
+    source = tmp_path / "source"
+    source.mkdir()
+    zeros = (" ".join(["0"] * 784) + "\n").encode() * 10_000  # all zeros: right shape, wrong data
+    (source / NAME).write_bytes(zeros)
+    args = ["--source", str(source), "--data-path", str(tmp_path / "root"), "--splits", "test"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "test: the SHA-256 of" in err and "not the known ca0294c3" in err
+    assert "nothing was installed" in err and "--allow-checksum-mismatch" in err
+    assert installed(tmp_path / "root") == []
+    assert main([*args, "--allow-checksum-mismatch"]) == 0
+    assert "installing it anyway (--allow-checksum-mismatch)" in capsys.readouterr().err
+    assert installed(tmp_path / "root") == ["binarized_mnist_test.npy"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "dev-null", "folder"])
+def test_fifos_devices_and_folders_are_refused_up_front(tmp_path, capsys, kind):
+    source = tmp_path / "source"
+    source.mkdir()
+    target = source / NAME
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "folder":
+        target.mkdir()
+    else:
+        target.symlink_to("/dev/" + kind.split("-")[1])
+    start = time.monotonic()
+    assert run(source, tmp_path / "root") == 1
+    assert time.monotonic() - start < 10
+    words = {
+        "fifo": "a FIFO",
+        "dev-zero": "a device",
+        "dev-null": "a device",
+        "folder": "a directory",
+    }
+    assert f"{target} is {words[kind]}" in capsys.readouterr().err
+    assert installed(tmp_path / "root") == [] and leftovers(tmp_path / "root") == []
+
+
+def test_file_url_of_a_device_is_refused(tmp_path, capsys):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (folder / NAME).symlink_to("/dev/zero")
+    assert run(f"file://{folder}/", tmp_path / "root") == 1
+    assert "is a device" in capsys.readouterr().err
+
+
+def test_oversized_local_file_is_refused_before_reading(tmp_path, capsys):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / NAME).write_bytes(amat(ROWS)[0] + b" " * max_split_bytes(ROWS))
+    assert run(source, tmp_path / "root") == 1
+    assert f"more than the {max_split_bytes(ROWS):,} this split can take" in capsys.readouterr().err
+
+
+def test_gzip_bomb_is_refused(tmp_path, capsys):
+    source = tmp_path / "source"
+    source.mkdir()
+    bomb = gzip.compress(b"0 " * (64 << 20))  # 128 MiB of text in about 130 kB
+    assert len(bomb) < max_split_bytes(100)
+    (source / (NAME + ".gz")).write_bytes(bomb)
+    assert run(source, tmp_path / "root", "--expected-rows", "test=100") == 1
+    assert "expands to more than the 156,900 bytes this split can take" in capsys.readouterr().err
+    assert installed(tmp_path / "root") == []
+
+
+def test_announced_oversize_is_refused(tmp_path, capsys):
+    body = amat(ROWS)[0] * 3
+    with Server({NAME: body}) as server:
+        assert run(server.url, tmp_path / "root") == 1
+    assert f"announces {len(body):,} bytes, more than the 6,276" in capsys.readouterr().err
+
+
+class _Streaming:
+    """A server that sends ``chunk`` every ``delay`` seconds without end (no Content-Length)."""
+
+    def __init__(self, chunk: bytes, delay: float) -> None:
+        outer = self
+        self.sent = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.end_headers()
+                try:
+                    for _ in range(100_000):
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        outer.sent += len(chunk)
+                        time.sleep(delay)
+                except OSError:
+                    return
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/data/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_endless_body_stops_at_the_size_limit(tmp_path, capsys):
+    server = _Streaming(b"0 " * 4096, 0.0)
+    try:
+        start = time.monotonic()
+        assert run(server.url, tmp_path / "root") == 1
+        assert time.monotonic() - start < 20
+    finally:
+        server.close()
+    assert "is larger than the 6,276 bytes this split can take" in capsys.readouterr().err
+    assert installed(tmp_path / "root") == [] and leftovers(tmp_path / "root") == []
+
+
+def test_trickling_server_meets_the_deadline(tmp_path, capsys):
+    server = _Streaming(b"0", 0.5)
+    try:
+        start = time.monotonic()
+        assert run(server.url, tmp_path / "root", "--deadline", "2") == 1
+        elapsed = time.monotonic() - start
+    finally:
+        server.close()
+    assert elapsed < 6, elapsed
+    assert "did not finish within the 2 s allowed (--deadline)" in capsys.readouterr().err
+    assert installed(tmp_path / "root") == []
+
+
+def test_installed_fifo_is_replaced_not_read(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    text, data = amat(ROWS)
+    (source / NAME).write_bytes(text)
+    folder = tmp_path / "root" / "binarized_mnist"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "binarized_mnist_test.npy")
+    assert run(source, tmp_path / "root") == 0
+    assert np.array_equal(np.load(folder / "binarized_mnist_test.npy"), data)

@@ -1,0 +1,574 @@
+"""Crafted ``.h5`` model files: links, outside storage, odd dtypes, lying shapes, hostile YAML.
+
+Each case starts from a real model file and changes one thing. Every one
+must be refused with a :class:`ModelFileError` naming the file, before any
+data are read, and must run nothing (checked with audit events and a marker
+file a payload would create).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from pylearn_vae.config import yaml_parse
+from pylearn_vae.utils import serial
+from pylearn_vae.utils.serial import ModelFileError
+from tests.utils.audit import outside_effects, recording
+
+MODEL_YAML = """\
+!obj:pylearn_vae.models.vae.VAE {
+    nvis: 12, nhid: 3, seed: 1,
+    prior: !obj:pylearn_vae.models.vae.prior.DiagonalGaussianPrior {},
+    conditional: !obj:pylearn_vae.models.vae.conditional.BernoulliVector {
+        name: 'conditional',
+        mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
+            !obj:pylearn_vae.models.mlp.RectifiedLinear { layer_name: 'h', dim: 5, irange: 0.1 } ] } },
+    posterior: !obj:pylearn_vae.models.vae.conditional.DiagonalGaussian {
+        name: 'posterior',
+        mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
+            !obj:pylearn_vae.models.mlp.RectifiedLinear { layer_name: 'h', dim: 5, irange: 0.1 } ] } },
+}
+"""
+PARAM = "posterior_mu_W"  # a (5, 3) weight matrix
+BIAS = "posterior_mu_b"
+MARKER = "pwned"
+SECRET = "secret"
+
+
+def _replace(handle, name, **kwargs):
+    del handle[name]
+    return handle.create_dataset(name, **kwargs)
+
+
+def _set_yaml(text):
+    def change(handle, folder):
+        handle.attrs["model_yaml"] = text(folder) if callable(text) else text
+
+    return change
+
+
+def _laughs() -> str:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev, cur = chr(96 + i), chr(97 + i)
+        lines.append(f"{cur}: &{cur} [{', '.join(['*' + prev] * 10)}]")
+    return "{" + ", ".join(lines) + "}"
+
+
+def _vae_with(field: str) -> str:
+    return MODEL_YAML.replace("nvis: 12,", f"nvis: 12, {field},")
+
+
+def _make_cases():
+    """(name, change(handle, folder), regex) for every crafted file."""
+    cases = []
+
+    def add(name, change, match):
+        cases.append(pytest.param(change, match, id=name))
+
+    # --- links ---------------------------------------------------------------
+    add(
+        "external link as a parameter",
+        lambda h, f: (
+            h.__delitem__(f"params/{PARAM}"),
+            h["params"].__setitem__(PARAM, h5py.ExternalLink(str(f / "secret.h5"), "/x")),
+        ),
+        r"params/posterior_mu_W is a link to .*secret\.h5:/x; model and checkpoint files may not refer",
+    )
+    add(
+        "external link as the params group",
+        lambda h, f: (
+            h.__delitem__("params"),
+            h.__setitem__("params", h5py.ExternalLink(str(f / "secret.h5"), "/params")),
+        ),
+        r"/params is a link to .*secret\.h5",
+    )
+    add(
+        "external link as the monitor",
+        lambda h, f: (
+            h.__delitem__("monitor"),
+            h.__setitem__("monitor", h5py.ExternalLink(str(f / "secret.h5"), "/")),
+        ),
+        r"/monitor is a link to",
+    )
+    add(
+        "external link to /etc/passwd",
+        lambda h, f: h["params"].__setitem__("extra", h5py.ExternalLink("/etc/passwd", "/")),
+        r"params/extra is a link to /etc/passwd",
+    )
+    add(
+        "soft link inside",
+        lambda h, f: (
+            h.__delitem__(f"params/{BIAS}"),
+            h["params"].__setitem__(BIAS, h5py.SoftLink("/params/posterior_log_sigma_b")),
+        ),
+        r"params/posterior_mu_b is a soft link to /params/posterior_log_sigma_b",
+    )
+    add(
+        "dangling soft link",
+        lambda h, f: h.__setitem__("dangling", h5py.SoftLink("/nowhere")),
+        r"/dangling is a soft link to /nowhere",
+    )
+    add(
+        "hard link cycle",
+        lambda h, f: h["params"].__setitem__("loop", h["params"]),
+        r"links back to a group seen before",
+    )
+
+    # --- data stored outside the file -----------------------------------------
+    def external_param(target):
+        def change(h, f):
+            path = f / target
+            _replace(
+                h["params"], PARAM, shape=(5, 3), dtype="float32", external=[(str(path), 0, 60)]
+            )
+
+        return change
+
+    add(
+        "external raw storage: secret file",
+        external_param("secret.bin"),
+        r"dataset /params/posterior_mu_W stores its data in another file",
+    )
+    add("external raw storage: FIFO", external_param("fifo"), r"stores its data in another file")
+    add(
+        "external raw storage: /etc/passwd as a bias",
+        lambda h, f: _replace(
+            h["params"], BIAS, shape=(3,), dtype="float32", external=[("/etc/passwd", 0, 12)]
+        ),
+        r"dataset /params/posterior_mu_b stores its data in another file",
+    )
+    add(
+        "external raw storage in an unused dataset",
+        lambda h, f: h.create_dataset(
+            "unused", shape=(4,), dtype="f8", external=[(str(f / "secret.bin"), 0, 32)]
+        ),
+        r"dataset /unused stores its data in another file",
+    )
+
+    def virtual(h, f):
+        layout = h5py.VirtualLayout(shape=(5, 3), dtype="float32")
+        layout[:] = h5py.VirtualSource(str(f / "secret.h5"), "x", shape=(5, 3))
+        del h[f"params/{PARAM}"]
+        h["params"].create_virtual_dataset(PARAM, layout)
+
+    add("virtual dataset from another file", virtual, r"is a virtual dataset")
+
+    # --- dtypes ---------------------------------------------------------------
+    add(
+        "object references",
+        lambda h, f: _replace(
+            h["params"], PARAM, data=np.array([[h.ref] * 3] * 5, dtype=h5py.ref_dtype)
+        ),
+        r"has dtype object, not a plain numeric type",
+    )
+    add(
+        "region references",
+        lambda h, f: _replace(h["params"], BIAS, shape=(3,), dtype=h5py.regionref_dtype),
+        r"not a plain numeric type",
+    )
+    add(
+        "variable-length strings",
+        lambda h, f: _replace(
+            h["params"],
+            BIAS,
+            data=np.array(["a", "b", "c"], dtype=object),
+            dtype=h5py.string_dtype(),
+        ),
+        r"not a plain numeric type",
+    )
+    add(
+        "fixed-length strings",
+        lambda h, f: _replace(h["params"], BIAS, data=np.array([b"aaaa"] * 3)),
+        r"has dtype \|S4, not a plain numeric type",
+    )
+    add(
+        "compound dtype",
+        lambda h, f: _replace(
+            h["params"], BIAS, data=np.zeros(3, dtype=[("a", "f4"), ("b", "f4")])
+        ),
+        r"not a plain numeric type",
+    )
+    add(
+        "integer parameter",
+        lambda h, f: _replace(h["params"], BIAS, data=np.zeros(3, dtype="int32")),
+        r"parameter 'posterior_mu_b' has dtype int32, expected floats",
+    )
+    add(
+        "references in the monitor",
+        lambda h, f: h["monitor/channels"].create_dataset(
+            "refs", data=np.array([h.ref], dtype=h5py.ref_dtype)
+        ),
+        r"dataset /monitor/channels/refs has dtype object",
+    )
+
+    # --- shapes declared before data -------------------------------------------
+    add(
+        "declared (784, 10**9)",
+        lambda h, f: _replace(
+            h["params"], PARAM, shape=(784, 10**9), dtype="float32", chunks=(1, 1024)
+        ),
+        r"declares shape \(784, 1000000000\) \(3,136,000,000,000 bytes\)",
+    )
+    add(
+        "declared (10**6, 10**6) in the monitor",
+        lambda h, f: h["monitor"].create_dataset(
+            "huge", shape=(10**6, 10**6), dtype="f8", chunks=(1, 1024)
+        ),
+        r"dataset /monitor/huge declares shape",
+    )
+
+    def many_large(h, f):
+        for i in range(5):
+            h.create_dataset(f"fill{i}", shape=(2**28 - 1,), dtype="f4", chunks=(1024,))
+
+    add(
+        "five unwritten 1 GiB datasets",
+        many_large,
+        r"its datasets declare more than 4,294,967,296 bytes in total",
+    )
+    add(
+        "wrong shape",
+        lambda h, f: _replace(h["params"], PARAM, data=np.zeros((3, 5), "float32")),
+        r"parameter 'posterior_mu_W' has shape \(3, 5\) in the file, the model needs \(5, 3\)",
+    )
+    add(
+        "scalar in place of a matrix",
+        lambda h, f: _replace(h["params"], PARAM, data=np.float32(1)),
+        r"has shape \(\) in the file",
+    )
+
+    # --- values ---------------------------------------------------------------
+    for label, value, word in [
+        ("NaN", np.nan, "NaN"),
+        ("+inf", np.inf, "infinite"),
+        ("-inf", -np.inf, "infinite"),
+    ]:
+        add(
+            f"{label} bias",
+            lambda h, f, value=value: h[f"params/{BIAS}"].__setitem__(1, value),
+            rf"parameter 'posterior_mu_b' has {word} values",
+        )
+
+    # --- filters --------------------------------------------------------------
+    add(
+        "LZF filter (a plugin-style filter)",
+        lambda h, f: _replace(h["params"], BIAS, data=np.zeros(3, "float32"), compression="lzf"),
+        r"uses HDF5 filter 32000",
+    )
+    add(
+        "scale-offset filter",
+        lambda h, f: _replace(h["params"], BIAS, data=np.zeros(3, "float32"), scaleoffset=2),
+        r"uses HDF5 filter 6",
+    )
+
+    # --- header attributes ----------------------------------------------------
+    for label, value in [
+        ("a string", "1"),
+        ("a float", 1.5),
+        ("negative", -1),
+        ("an array", np.arange(2)),
+    ]:
+        add(
+            f"format_version {label}",
+            lambda h, f, value=value: h.attrs.__setitem__("format_version", value),
+            r"attribute 'format_version' is .*, expected an integer from 1",
+        )
+    add(
+        "format missing",
+        lambda h, f: h.attrs.__delitem__("format"),
+        r"not a pylearn_vae model \(no 'format'",
+    )
+    add(
+        "checkpoint posing as model",
+        lambda h, f: h.attrs.__setitem__("format", "checkpoint"),
+        r"is a pylearn_vae checkpoint, not a model",
+    )
+
+    # --- model_yaml -----------------------------------------------------------
+    add(
+        "model_yaml missing",
+        lambda h, f: h.attrs.__delitem__("model_yaml"),
+        r"attribute 'model_yaml' is missing",
+    )
+    add(
+        "model_yaml as bytes",
+        _set_yaml(np.bytes_(b"!obj:os.system {}")),
+        r"attribute 'model_yaml' is a bytes_, expected a string",
+    )
+    add(
+        "model_yaml as numbers",
+        _set_yaml(np.arange(4)),
+        r"attribute 'model_yaml' is a ndarray, expected a string",
+    )
+    add(
+        "model_yaml of 2 MB",
+        _set_yaml("#" * (2 << 20)),
+        r"attribute 'model_yaml' holds 2,097,152 characters",
+    )
+    hostile_yaml = {
+        "!obj:os.system": lambda f: f"!obj:os.system {{command: 'touch {f / MARKER}'}}",
+        "!obj:posix.system": lambda f: f"!obj:posix.system {{command: 'touch {f / MARKER}'}}",
+        "!obj:subprocess.Popen": lambda f: (
+            f"!obj:subprocess.Popen {{args: [touch, '{f / MARKER}']}}"
+        ),
+        "!obj:builtins.eval": lambda f: (
+            f'!obj:builtins.eval {{source: \'open("{f / MARKER}", "w")\'}}'
+        ),
+        "!obj:eval (a builtin)": lambda f: f'!obj:eval {{source: \'open("{f / MARKER}", "w")\'}}',
+        "!obj:io.FileIO": lambda f: f"!obj:io.FileIO {{file: '{f / MARKER}', mode: w}}",
+        "walk !obj:pylearn_vae.utils.serial.os.system": lambda f: (
+            f"!obj:pylearn_vae.utils.serial.os.system {{command: 'touch {f / MARKER}'}}"
+        ),
+        "walk !obj:pylearn_vae.models.vae.np.f2py.subprocess.Popen": lambda f: (
+            f"!obj:pylearn_vae.models.vae.np.f2py.subprocess.Popen {{args: [touch, '{f / MARKER}']}}"
+        ),
+        "walk !obj:pylearn_vae.models.vae.VAE.__init__": lambda f: (
+            "!obj:pylearn_vae.models.vae.VAE.__init__ {}"
+        ),
+        "walk !obj:pylearn_vae.space.np.save": lambda f: (
+            f"!obj:pylearn_vae.space.np.save {{file: '{f / MARKER}', arr: [1]}}"
+        ),
+        "!obj:pylearn_vae.utils.serial.load": lambda f: (
+            f"!obj:pylearn_vae.utils.serial.load {{path: '{f / 'good.pkl'}'}}"
+        ),
+        "!obj:pylearn_vae.train.Train": lambda f: (
+            "!obj:pylearn_vae.train.Train {dataset: null, model: null}"
+        ),
+        "!obj:pylearn_vae.datasets.binarized_mnist.BinarizedMNIST": lambda f: (
+            "!obj:pylearn_vae.datasets.binarized_mnist.BinarizedMNIST {which_set: train}"
+        ),
+        "!obj:pylearn_vae.models.vae.np.load": lambda f: (
+            f"!obj:pylearn_vae.models.vae.np.load {{file: '{f / SECRET}.bin'}}"
+        ),
+        "!obj:antigravity.Fly (imports a module)": lambda f: "!obj:antigravity.Fly {}",
+        "!obj:pylearn_vae.models.nonexistent.X": lambda f: (
+            "!obj:pylearn_vae.models.nonexistent.X {}"
+        ),
+        "!obj:pylearn2.utils.serial.load (legacy name)": lambda f: (
+            f"!obj:pylearn2.utils.serial.load {{filepath: '{f / 'good.pkl'}'}}"
+        ),
+        "!pkl: of a hostile pickle": lambda f: f"!pkl: '{f / 'evil.pkl'}'",
+        "!pkl: of a good model (reads outside)": lambda f: f"!pkl: '{f / 'good.pkl'}'",
+        "!pkl: nested in a VAE": lambda f: _vae_with(f"batch_size: !pkl: '{f / 'evil.pkl'}'"),
+        "!import os": lambda f: "!import os",
+        "!import:os.system": lambda f: "!import:os.system ''",
+        "!import in a keyword": lambda f: _vae_with(
+            "batch_size: !import pylearn_vae.models.vae.np.load"
+        ),
+        "python/object tag": lambda f: f"!!python/object/apply:os.system ['touch {f / MARKER}']",
+        "billion laughs": lambda f: _laughs(),
+        "billion laughs in a keyword": lambda f: _vae_with("extra: " + _laughs()),
+        "50,000-deep nesting": lambda f: "[" * 50_000 + "]" * 50_000,
+        "150-deep mapping": lambda f: "{a: " * 150 + "1" + "}" * 150,
+        "recursive alias": lambda f: "&a [*a]",
+        "escape character": lambda f: "!obj:pylearn_vae.space.VectorSpace {dim: 3}\x1b",
+        "tab and control characters": lambda f: "\x07\x08",
+        "not a VAE but a list": lambda f: "[1, 2]",
+        "batch_size 2.5": lambda f: _vae_with("batch_size: 2.5"),
+        "layer dim 10**9": lambda f: MODEL_YAML.replace("dim: 5", "dim: 1000000000", 1),
+        "nvis 10**9": lambda f: MODEL_YAML.replace("nvis: 12", "nvis: 1000000000"),
+    }
+    matches = {
+        "billion laughs": r"expands to more than 100,000 values",
+        "billion laughs in a keyword": r"expands to more than 100,000 values",
+        "50,000-deep nesting": r"nested too deeply to parse",
+        "150-deep mapping": r"nested (more than 100 levels|too deeply)",
+        "recursive alias": r"alias refers to a node that contains it",
+        "escape character": r"character '\\x1b' at position \d+ is not allowed",
+        "tab and control characters": r"is not allowed in YAML text",
+        "python/object tag": r"unknown YAML tag",
+        "not a VAE but a list": r"model_yaml describes a list, not a model",
+        "!obj:pylearn2.utils.serial.load (legacy name)": r"unsupported Pylearn2 name 'pylearn2.utils.serial.load'",
+        "batch_size 2.5": r"batch_size must be an integer, got 2.5",
+        "layer dim 10**9": r"model_yaml asks for dim: 1000000000 at \S+model_yaml, line 7, column \d+, but no parameter",
+        "nvis 10**9": r"model_yaml asks for nvis: 1000000000 at \S+, line 2, column 5",
+        "!pkl: of a hostile pickle": r"!pkl: may not be used in the YAML stored in a model",
+        "!pkl: of a good model (reads outside)": r"!pkl: may not be used",
+        "!pkl: nested in a VAE": r"!pkl: may not be used",
+        "!import os": r"!import may not be used",
+        "!import:os.system": r"!import may not be used",
+        "!import in a keyword": r"!import may not be used",
+    }
+    for label, text in hostile_yaml.items():
+        add(
+            f"model_yaml {label}",
+            _set_yaml(text),
+            matches.get(
+                label,
+                r"may not be used here: only classes of pylearn_vae\.models, pylearn_vae\.space",
+            ),
+        )
+
+    # --- monitor tree ---------------------------------------------------------
+    def deep_monitor(h, f):
+        group = h["monitor"]
+        for _ in range(40):
+            group = group.create_group("g")
+
+    add("monitor 40 groups deep", deep_monitor, r"nested more than 32 levels deep")
+    add(
+        "monitor JSON not JSON",
+        lambda h, f: h["monitor"].attrs.__setitem__("json", "{not json"),
+        r"the JSON attribute of /monitor is damaged",
+    )
+    add(
+        "monitor JSON 100,000 deep",
+        lambda h, f: h["monitor"].attrs.__setitem__("json", "[" * 100_000 + "]" * 100_000),
+        r"the JSON attribute of /monitor is (damaged|not an object)",
+    )
+    add(
+        "monitor JSON a list",
+        lambda h, f: h["monitor"].attrs.__setitem__("json", "[1]"),
+        r"the JSON attribute of /monitor is not an object",
+    )
+    add(
+        "monitor counter negative",
+        lambda h, f: h["monitor"].attrs.__setitem__(
+            "json", h["monitor"].attrs["json"].replace('"epochs_seen": 0', '"epochs_seen": -5')
+        ),
+        r"monitor counter 'epochs_seen' is -5",
+    )
+    add(
+        "monitor channel listed but not stored",
+        lambda h, f: h["monitor"].attrs.__setitem__(
+            "json",
+            h["monitor"].attrs["json"].replace('"channel_order": [', '"channel_order": ["ghost", '),
+        ),
+        r"damaged monitor history: monitor channel 'ghost' is listed but not stored",
+    )
+    add(
+        "monitor records of different lengths",
+        lambda h, f: _replace(
+            h["monitor/channels/valid_objective"], "epoch_record", data=np.arange(3)
+        ),
+        r"monitor channel 'valid_objective': epoch_record does not match val_record",
+    )
+    add(
+        "monitor values as references",
+        lambda h, f: _replace(
+            h["monitor/channels/valid_objective"],
+            "val_record",
+            data=np.array([h.ref] * 2, dtype=h5py.ref_dtype),
+        ),
+        r"dataset /monitor/channels/valid_objective/val_record has dtype object",
+    )
+    return cases
+
+
+CASES = _make_cases()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile_h5")
+    model = yaml_parse.load(MODEL_YAML)
+    from pylearn_vae.monitor import Monitor, MonitorChannel
+
+    channel = MonitorChannel("valid_objective")
+    channel.val_record, channel.epoch_record = [110.5, 99.25], [0, 1]
+    channel.batch_record, channel.example_record, channel.time_record = [0, 5], [0, 500], [0.0, 1.5]
+    Monitor.get_monitor(model).channels["valid_objective"] = channel
+    serial.save(folder / "good.h5", model)
+    serial.save(folder / "good.pkl", model)
+    with h5py.File(folder / "secret.h5", "w") as handle:
+        handle["x"] = np.full((5, 3), 7.0, "float32")
+        handle["params"] = np.zeros(3)
+    (folder / "secret.bin").write_bytes(np.full(16, 7.0).tobytes())
+    (folder / SECRET).write_text("top secret\n")
+    (folder / "evil.pkl").write_bytes(pickle.dumps(_Evil(str(folder / MARKER))))
+    os.mkfifo(folder / "fifo")
+    # Import everything a model file needs, so that loading opens no module files.
+    serial.load(folder / "good.h5")
+    return folder
+
+
+class _Evil:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_there_are_enough_cases():
+    assert len(CASES) >= 75
+
+
+@pytest.mark.parametrize(("change", "match"), CASES)
+def test_crafted_hdf5_model_is_refused(folder, change, match):
+    path = folder / "model.h5"
+    shutil.copy(folder / "good.h5", path)
+    with h5py.File(path, "r+") as handle:
+        change(handle, folder)
+    with recording() as events:
+        with pytest.raises(ModelFileError, match=match) as info:
+            serial.load(path)
+    assert str(path) in str(info.value)
+    assert outside_effects(events, path, SECRET) == []
+    assert not (folder / MARKER).exists()
+    assert not Path(str(folder / MARKER) + ".npy").exists()
+    path.unlink()
+
+
+def test_the_good_file_keeps_its_monitor_history(folder):
+    channel = serial.load(folder / "good.h5").monitor.channels["valid_objective"]
+    assert channel.val_record == [110.5, 99.25] and channel.example_record == [0, 500]
+    assert channel.time_record == [0.0, 1.5]
+
+
+def test_the_good_file_loads_and_dollar_variables_stay_literal(folder, monkeypatch):
+    path = folder / "dollar.h5"
+    shutil.copy(folder / "good.h5", path)
+    with h5py.File(path, "r+") as handle:
+        handle.attrs["model_yaml"] = handle.attrs["model_yaml"].replace('"h"', '"${HOME}"', 1)
+        for name in list(handle["params"]):
+            if name.startswith("conditional_h_"):
+                handle["params"].move(name, name.replace("_h_", "_${HOME}_"))
+    monkeypatch.setenv("HOME", "/leaked")
+    model = serial.load(path)
+    names = [p.name for p in model.get_params()]
+    assert any("${HOME}" in n for n in names), names
+    assert not any("/leaked" in n for n in names)
+
+
+@pytest.mark.parametrize("name", ["fifo.h5", "fifo.pkl", "zero.h5", "zero.pkl", "folder.h5"])
+def test_fifos_devices_and_folders_are_refused_up_front(folder, name):
+    path = folder / name
+    if name.startswith("fifo"):
+        os.mkfifo(path)
+    elif name.startswith("zero"):
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+    kind = {"fifo": r"a FIFO \(named pipe\)", "zero": "a device", "folder": "a directory"}[
+        name.split(".")[0]
+    ]
+    with pytest.raises(
+        ModelFileError, match=rf"file {path} is {kind}; give the path of a regular file"
+    ):
+        serial.load(path)
+
+
+def test_non_finite_models_are_never_saved(folder):
+    model = serial.load(folder / "good.h5")
+    bias = next(p for p in model.get_params() if p.name == BIAS)
+    value = bias.get_value()
+    value[0] = -np.inf
+    bias.set_value(value)
+    for suffix in (".h5", ".pkl"):
+        target = folder / f"good{suffix}"
+        before = target.read_bytes()
+        with pytest.raises(
+            ModelFileError,
+            match=rf"not saving {target}: parameter 'posterior_mu_b' has infinite values; the previous file \(if any\) is unchanged",
+        ):
+            serial.save(target, model)
+        assert target.read_bytes() == before
