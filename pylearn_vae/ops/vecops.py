@@ -35,6 +35,8 @@ __all__ = [
     "VECTORISED",
     "use_vectorised_math",
     "C_SUPPORT_CODE",
+    "C_REWRITES",
+    "vectorise_fused_math",
 ]
 
 #: Bump when the C code below changes (PyTensor's C cache key).
@@ -192,6 +194,45 @@ def use_vectorised_math():
     return in2out(_vectorise_float32_math, name="pylearn_vae_vectorised_math"), 48.9
 
 
-#: The rewrite (with its position) that ``resolve_mode`` adds to C modes;
-#: built once so that resolving a mode twice does not add it twice.
-C_REWRITES = [use_vectorised_math()]
+def _vectorised_scalar_graph(composite: ps.Composite) -> ps.Composite | None:
+    """``composite`` rebuilt with the vectorised operations, or None if none applies."""
+    inputs = [i.type() for i in composite.inputs]
+    mapping = dict(zip(composite.inputs, inputs, strict=True))
+    changed = False
+    for node in composite.fgraph.toposort():
+        op = node.op
+        replacement = VECTORISED.get(type(op))
+        dtypes = {v.type.dtype for v in (*node.inputs, *node.outputs)}
+        if replacement is not None and dtypes == {"float32"}:
+            op = replacement(op.output_types_preference, name=op.name)
+            changed = True
+        new = op.make_node(*[mapping.get(v, v) for v in node.inputs])
+        mapping.update(zip(node.outputs, new.outputs, strict=True))
+    if not changed:
+        return None
+    return ps.Composite(inputs, [mapping.get(o, o) for o in composite.outputs])
+
+
+@node_rewriter([Elemwise])
+def _vectorise_fused_math(fgraph, node):
+    scalar_op = node.op.scalar_op
+    if type(scalar_op) is not ps.Composite:
+        return None
+    composite = _vectorised_scalar_graph(scalar_op)
+    if composite is None:
+        return None
+    new_op = Elemwise(composite, inplace_pattern=node.op.inplace_pattern)
+    return new_op(*node.inputs, return_list=True)
+
+
+def vectorise_fused_math():
+    """The graph rewrite that swaps in the vectorisable operations inside loops
+    PyTensor fused before :func:`use_vectorised_math` ran, and its position:
+    after elementwise fusion (49), before in-place rewrites (49.5). (Under
+    Numba the fused loops' generated code does this.)"""
+    return in2out(_vectorise_fused_math, name="pylearn_vae_vectorised_fused_math"), 49.1
+
+
+#: The rewrites (with positions) that ``resolve_mode`` adds to C modes;
+#: built once so that resolving a mode twice does not add them twice.
+C_REWRITES = [use_vectorised_math(), vectorise_fused_math()]

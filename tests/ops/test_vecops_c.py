@@ -59,3 +59,26 @@ def test_float64_graphs_keep_pytensors_code(float64_graphs):
         for n in f.maker.fgraph.apply_nodes
     )
     np.testing.assert_allclose(f(np.array([-50.0, 0.0, 50.0])), np.logaddexp(0, [-50, 0, 50]))
+
+
+def test_loops_fused_before_the_rewrite_get_the_branch_free_operations():
+    """PyTensor fuses some expressions before the vectorising rewrite runs (the
+    Bernoulli gradient's sigmoid); the C graph's fused loops are rebuilt."""
+    x = pt.matrix("x", dtype="float32")
+    s = pt.matrix("s", dtype="float32")
+    ll = (x * s - pt.softplus(s)).sum()
+    grad = pt.grad(ll, s)
+    f = function([x, s], [ll, grad], mode="CVM")
+    inner = set()
+    for node in f.maker.fgraph.apply_nodes:
+        composite = getattr(node.op, "scalar_op", None)
+        if hasattr(composite, "fgraph"):
+            inner |= {type(n.op) for n in composite.fgraph.apply_nodes}
+    assert vecops.VecSigmoid in inner or vecops.VecSoftplus in inner
+    assert not set(vecops.VECTORISED) & inner  # no libm sigmoid/softplus/exp left
+    rng = np.random.default_rng(0)
+    xv = (rng.random((20, 30)) < 0.3).astype("float32")
+    sv = (rng.standard_normal((20, 30)) * 5).astype("float32")
+    value, gradient = f(xv, sv)
+    np.testing.assert_allclose(value, (xv * sv - np.logaddexp(0, sv)).sum(), rtol=1e-5)
+    np.testing.assert_allclose(gradient, xv - 1 / (1 + np.exp(-sv)), rtol=1e-5, atol=1e-6)
