@@ -38,6 +38,6 @@ def _products(setup: str) -> list[float]:
 )
 def test_prepare_process_flushes_subnormals_to_zero():
     before = _products("")
-    assert before[0] == pytest.approx(1e-39, rel=1e-3) and before[1] > 0 and before[2] > 0
+    assert before[0] == pytest.approx(1e-39, rel=1e-3) and before[1] > 0
     after = _products("from pylearn_vae.cli.common import prepare_process\nprepare_process()")
     assert after == [0.0, 0.0, 0.0]  # subnormal inputs read as 0 and results flushed
