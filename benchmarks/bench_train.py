@@ -429,7 +429,10 @@ def main(argv=None) -> None:
                 print(f"({name} is not importable; skipped)")
     peak_step = sgemm_peak(step_shapes())
     peak_large = sgemm_peak([((2048, 2048), (2048, 2048))], repeats=3)
-    medians = measure(runners, args.steps)
+    from pylearn_vae.ops.denormals import flushed_denormals
+
+    with flushed_denormals():  # as scripts/train.py trains
+        medians = measure(runners, args.steps)
     threads = os.environ.get("OMP_NUM_THREADS", "default")
     print(f"threads: {threads}; step matrix products: {STEP_FLOPS / 1e6:.1f} MFLOP")
     forced = os.environ.get("OPENBLAS_CORETYPE")
@@ -463,7 +466,8 @@ def main(argv=None) -> None:
             f"at equal speed per FLOP the epoch takes {1 + monitoring_flop_ratio():.2f}x the training"
         )
         for backend in compile_times:
-            training, monitoring = epoch_times(backend)
+            with flushed_denormals():
+                training, monitoring = epoch_times(backend)
             print(
                 f"pylearn_vae {backend}: training {training:.2f} s, monitoring {monitoring:.2f} s, "
                 f"epoch with monitoring / training alone: {(training + monitoring) / training:.2f}x"

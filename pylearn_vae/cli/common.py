@@ -13,15 +13,13 @@ class CLIError(Exception):
 
 def prepare_process() -> None:
     """Process settings for a program whose main job is training or evaluating:
-    freed memory stays in the process, Numba compiles at LLVM level 2, and
-    subnormal numbers are flushed to zero (each explained where it is defined)."""
-    from pylearn_vae.ops.denormals import flush_denormals
+    freed memory stays in the process and Numba compiles at LLVM level 2
+    (both explained where they are defined)."""
     from pylearn_vae.utils.compile import quicker_numba_compiles
     from pylearn_vae.utils.memory import reuse_freed_memory
 
     reuse_freed_memory()
     quicker_numba_compiles()
-    flush_denormals()
 
 
 def load_model(path: str):

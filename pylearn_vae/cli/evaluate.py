@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _body(args) -> int:
     from pylearn_vae.datasets.binarized_mnist import BinarizedMNIST
     from pylearn_vae.evaluation import ImportanceSampler
+    from pylearn_vae.ops.denormals import flushed_denormals
     from pylearn_vae.utils.serial import atomic_write
 
     prepare_process()
@@ -76,7 +77,8 @@ def _body(args) -> int:
         file=sys.stderr,
         flush=True,
     )
-    result = sampler.evaluate(data, args.batch_size)
+    with flushed_denormals():
+        result = sampler.evaluate(data, args.batch_size)
     result.update({"model": args.model, "which_set": args.which_set, "seed": args.seed})
     print(
         f"{args.which_set} NLL (importance sampling, K={args.num_samples}): "

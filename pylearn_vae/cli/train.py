@@ -150,6 +150,7 @@ def main(argv=None) -> int:
         return _fail("--restart and --resume contradict each other; choose one", EXIT_USAGE)
     from pylearn_vae.checkpoint import config_changes, config_differences, read_checkpoint_info
     from pylearn_vae.cli.common import prepare_process
+    from pylearn_vae.ops.denormals import flushed_denormals
     from pylearn_vae.train import Train
     from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
 
@@ -244,7 +245,8 @@ def main(argv=None) -> int:
             )
             if changes:
                 print(_apply_message(config, state, changes), file=sys.stderr, flush=True)
-        train.main_loop()
+        with flushed_denormals():
+            train.main_loop()
     except StopRequested as exc:
         reason = train.algorithm.stop_requested if train is not None else "SIGINT"
         saved = (

@@ -9,32 +9,34 @@ parameters (measured in docs/performance.md). Deep-learning frameworks usually r
 the processor's "flush to zero" (FTZ: subnormal results become 0) and
 "denormals are zero" (DAZ: subnormal inputs are read as 0) modes on.
 
-:func:`flush_denormals` sets both bits of the calling thread's MXCSR
-register; the command-line programs call it at start (the computation runs
-in the main thread on the Numba and C backends). It is a no-op on other
-processors.
+:func:`flushed_denormals` sets both bits of the calling thread's MXCSR
+register for the length of a ``with`` block; the command-line programs
+train and evaluate inside one (the computation runs in the main thread on
+the Numba and C backends). It changes nothing on other processors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import platform
+from collections.abc import Iterator
 
-__all__ = ["flush_denormals", "FTZ_DAZ_BITS"]
+__all__ = ["flushed_denormals", "FTZ_DAZ_BITS"]
 
 #: MXCSR bits: flush to zero (bit 15) and denormals are zero (bit 6).
 FTZ_DAZ_BITS = (1 << 15) | (1 << 6)
 
-_MXCSR_OR = None
+_MXCSR_UPDATE = None
 
 
-def _mxcsr_or_function():
-    """A compiled function that ORs its argument into MXCSR and returns the old value."""
+def _mxcsr_update_function():
+    """A compiled ``update(keep, add)``: MXCSR becomes ``(old & keep) | add``; returns ``old``."""
     from llvmlite import ir
     from numba import njit, types
     from numba.extending import intrinsic
 
     @intrinsic
-    def mxcsr_or(typingctx, bits):
+    def mxcsr_update(typingctx, keep, add):
         def codegen(context, builder, signature, args):
             i32, i8p = ir.IntType(32), ir.IntType(8).as_pointer()
             access = ir.FunctionType(ir.VoidType(), [i8p])
@@ -44,27 +46,36 @@ def _mxcsr_or_function():
             pointer = builder.bitcast(slot, i8p)
             builder.call(store, [pointer])
             old = builder.load(slot)
-            builder.store(builder.or_(old, args[0]), slot)
+            builder.store(builder.or_(builder.and_(old, args[0]), args[1]), slot)
             builder.call(load, [pointer])
             return old
 
-        return types.uint32(types.uint32), codegen
+        return types.uint32(types.uint32, types.uint32), codegen
 
     @njit(cache=False)
-    def apply(bits):
-        return mxcsr_or(bits)
+    def update(keep, add):
+        return mxcsr_update(keep, add)
 
-    return apply
+    return update
 
 
-def flush_denormals() -> bool:
-    """Turn on FTZ and DAZ for the calling thread; return whether it was done."""
-    global _MXCSR_OR
+@contextlib.contextmanager
+def flushed_denormals() -> Iterator[bool]:
+    """Run the ``with`` block with FTZ and DAZ on in the calling thread (x86-64).
+
+    Yields whether the modes could be set (False on other processors); the
+    thread's previous modes come back when the block ends.
+    """
+    global _MXCSR_UPDATE
     if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
-    if _MXCSR_OR is None:
-        _MXCSR_OR = _mxcsr_or_function()
+        yield False
+        return
     import numpy as np
 
-    _MXCSR_OR(np.uint32(FTZ_DAZ_BITS))
-    return True
+    if _MXCSR_UPDATE is None:
+        _MXCSR_UPDATE = _mxcsr_update_function()
+    old = _MXCSR_UPDATE(np.uint32(0xFFFFFFFF), np.uint32(FTZ_DAZ_BITS))
+    try:
+        yield True
+    finally:
+        _MXCSR_UPDATE(np.uint32(0), np.uint32(old))
