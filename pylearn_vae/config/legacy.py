@@ -66,6 +66,8 @@ PYLEARN2_NAMES: dict[str, str] = {
         "pylearn2.costs.vae.ImportanceSamplingCriterion",
         "pylearn2.space.VectorSpace",
         "pylearn2.space.CompositeSpace",
+        "pylearn2.space.Conv2DSpace",
+        "pylearn2.gui.patch_viewer.PatchViewer",
         "pylearn2.testing.datasets.random_dense_design_matrix",
         "pylearn2.utils.rng.make_np_rng",
     ),

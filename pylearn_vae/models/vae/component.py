@@ -39,6 +39,13 @@ class VAEComponent:
         self.srng: SymbolicRNG | None = None
         self.batch_size = None
 
+    def __setstate__(self, state: dict) -> None:
+        # pylearn_vae 0.x pickles kept the VAE in a private ``_vae``.
+        if "_vae" in state:
+            state = dict(state)
+            state["vae"] = state.pop("_vae")
+        super().__setstate__(state)
+
     def _noise_name(self) -> str:
         return type(self).__name__.lower()
 

@@ -69,6 +69,14 @@ class DiagonalGaussianPrior(Prior):
         self.prior_mu = None
         self.log_prior_sigma = None
 
+    def __setstate__(self, state: dict) -> None:
+        # Earlier pylearn_vae pickles named the parameters ``mu``/``log_sigma``.
+        state = dict(state)
+        for old, new in (("mu", "prior_mu"), ("log_sigma", "log_prior_sigma")):
+            if old in state:
+                state[new] = state.pop(old)
+        super().__setstate__(state)
+
     @property
     def mu(self):
         """Alias of ``prior_mu``."""

@@ -447,3 +447,13 @@ def test_vae_criterion_channel_names():
     vae = make_vae(nvis=6, nhid=2)
     channels = VAECriterion(num_samples=2).get_monitoring_channels(vae, pt.fmatrix("X"))
     assert list(channels) == ["kl_divergence_term", "expectation_term"]
+
+
+def test_pickles_from_earlier_versions_get_the_new_attribute_names():
+    prior = DiagonalGaussianPrior.__new__(DiagonalGaussianPrior)
+    owner = StandIn()
+    mu, log_sigma = object(), object()
+    prior.__setstate__({"_vae": owner, "mu": mu, "log_sigma": log_sigma, "_params": []})
+    assert prior.vae is owner and prior.get_vae() is owner
+    assert prior.prior_mu is mu and prior.log_prior_sigma is log_sigma
+    assert prior.dataset_yaml_src is None
