@@ -168,3 +168,36 @@ def test_vae_allows_convolutional_encoding_networks():
     # Tiny weights: p(x|z) ~ Bernoulli(1/2) per pixel and KL ~ 0, so the
     # bound is close to 16 log(1/2) for every example.
     np.testing.assert_allclose(bound, 16 * np.log(0.5), rtol=0.02)
+
+
+def test_vae_decoder_can_grow_images_with_full_convolutions():
+    """z (16) -> 2x2x4 images -> 'full' 3x3 convolution -> 4x4x2 -> Bernoulli means (16)."""
+    decoder = MLP(
+        layers=[
+            SpaceConverter("to_images", Conv2DSpace(shape=[2, 2], num_channels=4)),
+            ConvRectifiedLinear(
+                layer_name="up",
+                output_channels=2,
+                kernel_shape=[3, 3],
+                pool_shape=None,
+                pool_stride=None,
+                pool_type=None,
+                border_mode="full",
+                irange=0.01,
+            ),
+        ]
+    )
+    vae = VAE(
+        nvis=16,
+        nhid=16,
+        prior=DiagonalGaussianPrior(),
+        conditional=BernoulliVector(mlp=decoder, name="conditional"),
+        posterior=DiagonalGaussian(
+            mlp=MLP(layers=[Linear(layer_name="e", dim=8, irange=0.01)]), name="posterior"
+        ),
+    )
+    assert decoder.layers[1].get_output_space().shape == (4, 4)
+    X = pt.matrix("X", dtype="float32")
+    f = function([X], vae.log_likelihood_lower_bound(X, num_samples=2))
+    bound = f(make_np_rng(default_seed=3).uniform(size=(5, 16)).astype("float32"))
+    np.testing.assert_allclose(bound, 16 * np.log(0.5), rtol=0.02)
