@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -11,6 +12,8 @@ from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.utils import serial
 
 __all__ = ["Train"]
+
+logger = logging.getLogger(__name__)
 
 
 class Train:
@@ -57,6 +60,14 @@ class Train:
                 )
         self.dataset = dataset
         self.model = model
+        dataset_yaml_src = getattr(dataset, "yaml_src", None)
+        if dataset_yaml_src is not None:
+            model.dataset_yaml_src = dataset_yaml_src
+        else:
+            logger.warning(
+                "the training set was not built from YAML, so the model will not record "
+                "which data it was trained on (model.dataset_yaml_src stays unset)"
+            )
         self.algorithm = algorithm
         self.save_path = save_path
         self.save_freq = int(save_freq)

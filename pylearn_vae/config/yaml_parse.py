@@ -526,10 +526,12 @@ def _integer_keywords(fn) -> list[str]:
 
 
 def _record_source(obj, proxy: ObjectProxy) -> None:
-    """Keep the YAML that built a model on it (``model.yaml_src``, as Pylearn2 did)."""
-    from pylearn_vae.models.model import Model
+    """Keep the YAML that built an object on it (``obj.yaml_src``, as Pylearn2 did).
 
-    if isinstance(obj, Model):
+    Only classes that opt in with a true ``records_yaml_src`` class attribute
+    (models and data sets) get it, so that other results stay untouched.
+    """
+    if getattr(type(obj), "records_yaml_src", False):
         obj.yaml_src = dump(proxy)
 
 

@@ -112,3 +112,7 @@ class BinarizedMNIST(DenseDesignMatrix):
         self.which_set = which_set
         super().__init__(X=data, axes=axes, preprocessor=preprocessor, image_shape=(28, 28))
         self.path = path
+
+    def adjust_for_viewer(self, X) -> np.ndarray:
+        """Map pixel values in [0, 1] to a viewer's [-1, 1] (0 black, 1 white)."""
+        return np.clip(np.asarray(X) * 2.0 - 1.0, -1.0, 1.0)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pylearn_vae.space import VectorSpace
+from pylearn_vae.space import Conv2DSpace, VectorSpace
 from pylearn_vae.utils import floatX
+from pylearn_vae.utils.rng import make_np_rng
 
 __all__ = ["DenseDesignMatrix", "batch_indices"]
 
@@ -51,11 +52,21 @@ class DenseDesignMatrix:
         The design matrix; stored as floatX.
     y : array_like, optional
         Targets (kept for Pylearn2 compatibility; the VAE does not use them).
-    axes, view_converter, preprocessor
+    axes : sequence of {'b', 0, 1, 'c'}
+        Axis order of topological views (:attr:`X_topo_space`).
+    rng : RandomState or seed, optional
+        Generator for :meth:`get_batch_design` / :meth:`get_batch_topo`.
+    view_converter, preprocessor
         Accepted for Pylearn2 compatibility; ``preprocessor`` is not supported.
     image_shape : tuple of int, optional
         Shape of one example as an image (rows, cols), for viewers.
     """
+
+    #: yaml_parse stores the YAML that built a data set in ``yaml_src``.
+    records_yaml_src = True
+
+    #: Pylearn2's default seed for a data set's generator.
+    _default_seed = (17, 2, 946)
 
     def __init__(
         self,
@@ -91,9 +102,27 @@ class DenseDesignMatrix:
         self.axes = tuple(axes)
         self.image_shape = tuple(image_shape) if image_shape is not None else None
         self.X_space = VectorSpace(self.X.shape[1])
+        self.rng = make_np_rng(rng, default_seed=list(self._default_seed))
+        #: The YAML that built this data set (set by yaml_parse; ``Train``
+        #: copies it to ``model.dataset_yaml_src``).
+        self.yaml_src: str | None = None
 
-    def get_design_matrix(self) -> np.ndarray:
-        return self.X
+    @property
+    def X_topo_space(self) -> Conv2DSpace:
+        """The space of topological views: images of ``image_shape``, one channel."""
+        if self.image_shape is None:
+            raise ValueError(
+                f"{type(self).__name__} has no image shape, so it has no topological view; "
+                "give image_shape (or topo_view) when building it"
+            )
+        channels = self.X.shape[1] // (self.image_shape[0] * self.image_shape[1])
+        return Conv2DSpace(shape=self.image_shape, num_channels=channels, axes=self.axes)
+
+    def get_design_matrix(self, topo=None) -> np.ndarray:
+        """The design matrix, or ``topo`` (a batch of :attr:`X_topo_space`) as one."""
+        if topo is None:
+            return self.X
+        return self.X_topo_space.np_format_as(topo, self.X_space)
 
     def get_num_examples(self) -> int:
         return int(self.X.shape[0])
@@ -102,11 +131,37 @@ class DenseDesignMatrix:
         return (self.X_space, "features")
 
     def get_topological_view(self, mat=None) -> np.ndarray:
-        """Examples as images ``(batch, rows, cols, 1)`` (needs ``image_shape``)."""
-        if self.image_shape is None:
-            raise ValueError(f"{type(self).__name__} has no image shape")
+        """Rows of ``mat`` (default: every example) as images in :attr:`X_topo_space`."""
         mat = self.X if mat is None else np.asarray(mat)
-        return mat.reshape((mat.shape[0], *self.image_shape, 1))
+        return self.X_space.np_format_as(mat, self.X_topo_space)
+
+    def get_batch_design(self, batch_size: int, include_labels: bool = False):
+        """``batch_size`` consecutive examples from a random position (design matrix)."""
+        n = self.get_num_examples()
+        if not 1 <= batch_size <= n:
+            raise ValueError(
+                f"{type(self).__name__}: batch_size must be in [1, {n}], got {batch_size}"
+            )
+        start = int(self.rng.randint(n - batch_size + 1))
+        batch = self.X[start : start + batch_size]
+        if include_labels:
+            if self.y is None:
+                raise ValueError(f"{type(self).__name__} has no labels")
+            return batch, self.y[start : start + batch_size]
+        return batch
+
+    def get_batch_topo(self, batch_size: int, include_labels: bool = False):
+        """Like :meth:`get_batch_design`, as images in :attr:`X_topo_space`."""
+        if include_labels:
+            batch, labels = self.get_batch_design(batch_size, include_labels=True)
+            return self.get_topological_view(batch), labels
+        return self.get_topological_view(self.get_batch_design(batch_size))
+
+    def adjust_for_viewer(self, X) -> np.ndarray:
+        """Scale ``X`` into [-1, 1] (a viewer's range) by its largest magnitude."""
+        X = np.asarray(X)
+        scale = np.abs(X).max(initial=0.0)
+        return X / scale if scale > 0 else X.copy()
 
     def iterator(self, mode: str = "sequential", batch_size: int = 100, rng=None):
         """Yield batches of rows of ``X``."""

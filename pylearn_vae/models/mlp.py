@@ -11,12 +11,19 @@ from collections import OrderedDict
 
 from pylearn_vae.models.layers import (
     CompositeLayer,
+    ConvElemwise,
+    ConvRectifiedLinear,
+    IdentityConvNonlinearity,
     Layer,
     Linear,
     RectifiedLinear,
+    RectifierConvNonlinearity,
     Sigmoid,
+    SigmoidConvNonlinearity,
     Softplus,
+    SpaceConverter,
     Tanh,
+    TanhConvNonlinearity,
 )
 from pylearn_vae.space import VectorSpace
 from pylearn_vae.utils.rng import make_np_rng
@@ -30,6 +37,13 @@ __all__ = [
     "Tanh",
     "Softplus",
     "CompositeLayer",
+    "SpaceConverter",
+    "ConvElemwise",
+    "ConvRectifiedLinear",
+    "IdentityConvNonlinearity",
+    "RectifierConvNonlinearity",
+    "SigmoidConvNonlinearity",
+    "TanhConvNonlinearity",
 ]
 
 

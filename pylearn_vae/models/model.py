@@ -16,6 +16,9 @@ class Model:
     override :meth:`get_params`. Models are compared by identity.
     """
 
+    #: yaml_parse stores the YAML that built a model in ``yaml_src``.
+    records_yaml_src = True
+
     def __init__(self) -> None:
         self._params: list = []
         self.monitor = None
@@ -23,6 +26,14 @@ class Model:
         #: The YAML that built this model (set by yaml_parse); lets HDF5
         #: model files rebuild it without pickle.
         self.yaml_src: str | None = None
+        #: The YAML of the training set (set by ``Train``, as in Pylearn2),
+        #: so that evaluation scripts can reload the data.
+        self.dataset_yaml_src: str | None = None
+
+    def __setstate__(self, state: dict) -> None:
+        # Models pickled before an attribute existed get its default.
+        self.__dict__.update(state)
+        self.__dict__.setdefault("dataset_yaml_src", None)
 
     # -- parameters -----------------------------------------------------
     def get_params(self) -> list:

@@ -222,6 +222,9 @@ def write_model(handle, model) -> None:
             "from YAML), so an HDF5 file could not rebuild it; save it as .pkl instead"
         )
     handle.attrs["model_yaml"] = model.yaml_src
+    dataset_yaml = getattr(model, "dataset_yaml_src", None)  # None in older pickles
+    if dataset_yaml is not None:
+        handle.attrs["dataset_yaml"] = dataset_yaml
     params = handle.create_group("params")
     for param in model.get_params() + [
         p for p in _extra_params(model) if p not in model.get_params()
@@ -316,6 +319,8 @@ def read_model(handle, where: str):
     if not callable(getattr(model, "get_params", None)):
         raise ModelFileError(f"{where}: model_yaml describes a {type(model).__name__}, not a model")
     load_params(handle["params"], model, where)
+    if "dataset_yaml" in handle.attrs:
+        model.dataset_yaml_src = str(handle.attrs["dataset_yaml"])
     if "monitor" in handle:
         restore_monitor(model, read_tree(handle["monitor"], where), where)
     return model

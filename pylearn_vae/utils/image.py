@@ -40,14 +40,18 @@ def tile_grid(
 
 
 def write_png(path, image: np.ndarray, scale: int = 1) -> None:
-    """Write a grayscale image with values in [0, 1] as an 8-bit PNG (atomically)."""
+    """Write an image with values in [0, 1] as an 8-bit PNG (atomically).
+
+    ``image`` is grayscale ``(rows, cols)`` or colour ``(rows, cols, 3)``.
+    """
     image = np.asarray(image, dtype=np.float64)
-    if image.ndim != 2:
-        raise ValueError(f"expected a 2-d image, got shape {image.shape}")
+    color = image.ndim == 3 and image.shape[2] == 3
+    if image.ndim != 2 and not color:
+        raise ValueError(f"expected a (rows, cols) or (rows, cols, 3) image, got {image.shape}")
     if scale > 1:
-        image = np.kron(image, np.ones((scale, scale)))
+        image = image.repeat(scale, axis=0).repeat(scale, axis=1)
     pixels = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    height, width = pixels.shape
+    height, width = pixels.shape[:2]
     raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
@@ -60,7 +64,7 @@ def write_png(path, image: np.ndarray, scale: int = 1) -> None:
 
     png = (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2 if color else 0, 0, 0, 0))
         + chunk(b"IDAT", zlib.compress(raw, 6))
         + chunk(b"IEND", b"")
     )

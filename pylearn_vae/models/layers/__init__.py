@@ -2,6 +2,15 @@
 
 from pylearn_vae.models.layers.base import Layer
 from pylearn_vae.models.layers.composite import CompositeLayer
+from pylearn_vae.models.layers.conv import (
+    ConvElemwise,
+    ConvRectifiedLinear,
+    IdentityConvNonlinearity,
+    RectifierConvNonlinearity,
+    SigmoidConvNonlinearity,
+    SpaceConverter,
+    TanhConvNonlinearity,
+)
 from pylearn_vae.models.layers.linear import (
     Linear,
     RectifiedLinear,
@@ -18,4 +27,11 @@ __all__ = [
     "Tanh",
     "Softplus",
     "CompositeLayer",
+    "SpaceConverter",
+    "ConvElemwise",
+    "ConvRectifiedLinear",
+    "IdentityConvNonlinearity",
+    "RectifierConvNonlinearity",
+    "SigmoidConvNonlinearity",
+    "TanhConvNonlinearity",
 ]

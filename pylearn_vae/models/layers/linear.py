@@ -9,7 +9,7 @@ import pytensor.tensor as pt
 
 from pylearn_vae.errors import check_unsupported
 from pylearn_vae.models.layers.base import Layer
-from pylearn_vae.space import VectorSpace
+from pylearn_vae.space import CompositeSpace, Space, VectorSpace
 from pylearn_vae.utils import constantX, floatX, sharedX
 
 __all__ = ["Linear", "RectifiedLinear", "Sigmoid", "Tanh", "Softplus"]
@@ -96,13 +96,23 @@ class Linear(Layer):
         self.use_bias = bool(use_bias)
         self.W = None
         self.b = None
+        self._flat_space: VectorSpace | None = None
 
     def set_input_space(self, space) -> None:
-        if not isinstance(space, VectorSpace):
-            raise TypeError(f"layer {self.layer_name!r} expects a VectorSpace input, got {space!r}")
+        """Allocate parameters for inputs in ``space``.
+
+        A :class:`VectorSpace` is used as is; other spaces (images in a
+        ``Conv2DSpace``) are flattened to vectors in :meth:`fprop`.
+        """
+        if isinstance(space, CompositeSpace) or not isinstance(space, Space):
+            raise TypeError(
+                f"layer {self.layer_name!r} expects a VectorSpace or Conv2DSpace input, "
+                f"got {space!r}"
+            )
         self.input_space = space
+        self._flat_space = VectorSpace(space.get_total_dimension())
         self.output_space = VectorSpace(self.dim)
-        shape = (space.dim, self.dim)
+        shape = (self._flat_space.dim, self.dim)
         rng = self.rng
         if self.irange is not None:
             W = rng.uniform(-self.irange, self.irange, shape)
@@ -156,6 +166,7 @@ class Linear(Layer):
             raise RuntimeError(
                 f"layer {self.layer_name!r} has no parameters yet: its input space was never set"
             )
+        state_below = self.input_space.format_as(state_below, self._flat_space)
         return self._nonlinearity(self._affine(state_below))
 
 

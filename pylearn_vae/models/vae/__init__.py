@@ -28,7 +28,7 @@ from pylearn_vae.models.vae.kl import KLIntegrator, find_integrator_for
 from pylearn_vae.models.vae.prior import Prior
 from pylearn_vae.space import VectorSpace
 from pylearn_vae.utils import constantX, floatX, safe_update
-from pylearn_vae.utils.rng import SymbolicRNG, make_np_rng
+from pylearn_vae.utils.rng import make_np_rng
 
 __all__ = ["VAE", "ApproximateKLWarning"]
 
@@ -124,8 +124,9 @@ class VAE(Model):
         self.conditional = conditional
         self.posterior = posterior
 
+        # The components draw their noise seeds from this generator in
+        # set_vae (as in Pylearn2), before any weight is initialised.
         self.rng = make_np_rng(seed, default_seed=[2014, 10, 8])
-        self.srng = SymbolicRNG(seed, name="vae")
         self.input_space = VectorSpace(dim=self.nvis)
         self.input_source = "features"
         self.latent_space = VectorSpace(dim=self.nhid)
@@ -167,6 +168,14 @@ class VAE(Model):
                 "occur more than once; give the conditional and the posterior different "
                 "names, and their layers different layer_names"
             )
+        # Checkpoints find the random generators by name, and each
+        # component names its generators after itself.
+        noise_names = [part.srng.name for part in (self.prior, self.conditional, self.posterior)]
+        if len(set(noise_names)) != 3:
+            raise ValueError(
+                "VAE prior, conditional and posterior must have different names, got "
+                f"{', '.join(map(repr, noise_names))}"
+            )
 
     # -- parameters ------------------------------------------------------
     def get_prior_params(self) -> list:
@@ -190,8 +199,12 @@ class VAE(Model):
         self.posterior.modify_updates(updates)
 
     def get_weights(self):
-        """Weights of the decoder's first layer (latent to hidden)."""
-        return self.conditional.get_weights()
+        """Weights of the encoder's first layer (input to hidden), as in Pylearn2.
+
+        Like every model's ``get_weights``, the rows index the input
+        (visible) units, so the weights can be viewed as images.
+        """
+        return self.posterior.get_weights()
 
     # -- building blocks -------------------------------------------------
     def _check_X(self, X):
@@ -395,7 +408,13 @@ class VAE(Model):
         return (self.input_space, self.input_source)
 
     def get_monitoring_channels(self, data) -> OrderedDict:
-        """``reconstruction_mse`` and the posterior's channels for a batch ``data``."""
+        r"""Channels for a batch ``data``.
+
+        ``reconstruction_mse``, then the posterior's channels (from
+        :math:`\phi`), the conditional's channels (from :math:`\theta`
+        decoded from one posterior sample per example) and the prior's,
+        each named by the component (e.g. ``posterior_sigma_mean``).
+        """
         X = self._check_X(data)
         rval = OrderedDict()
         # One posterior sample per example, drawn and decoded exactly as the
@@ -404,8 +423,10 @@ class VAE(Model):
         epsilon = self.sample_from_epsilon((1, X.shape[0], self.nhid))
         phi = self.encode_phi(X)
         z = self.sample_from_q_z_given_x(epsilon=epsilon, phi=phi)
-        X_r = self.means_from_theta(self._decode_samples(z, 1))[0]
+        theta = tuple(t[0] for t in self._decode_samples(z, 1))
+        X_r = self.means_from_theta(theta)
         rval["reconstruction_mse"] = mean(pt.sqr(X - X_r))
         safe_update(rval, self.posterior.monitoring_channels_from_conditional_params(phi))
+        safe_update(rval, self.conditional.monitoring_channels_from_conditional_params(theta))
         safe_update(rval, self.prior.monitoring_channels_from_prior_params())
         return rval

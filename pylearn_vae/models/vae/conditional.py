@@ -19,13 +19,14 @@ from pylearn_vae.expr.probability import log_bernoulli, log_diag_gaussian
 from pylearn_vae.models.layers import CompositeLayer, Linear
 from pylearn_vae.models.mlp import MLP
 from pylearn_vae.models.model import Model
+from pylearn_vae.models.vae.component import VAEComponent
 from pylearn_vae.space import CompositeSpace, VectorSpace
 from pylearn_vae.utils import floatX
 
 __all__ = ["Conditional", "BernoulliVector", "DiagonalGaussian"]
 
 
-class Conditional(Model):
+class Conditional(VAEComponent, Model):
     """Base class of conditional distributions in the VAE framework.
 
     Parameters
@@ -61,27 +62,12 @@ class Conditional(Model):
         self.mlp = mlp
         self.name = name
         self.output_layer_required = bool(output_layer_required)
-        self._vae = None
-        self.rng = None
-        self.srng = None
-        self.batch_size = None
+        self._init_vae_slots()
         self.ndim: int | None = None
 
     # -- wiring ----------------------------------------------------------
-    def get_vae(self):
-        """Return the VAE this conditional belongs to, or None."""
-        return self._vae
-
-    def set_vae(self, vae) -> None:
-        """Attach to ``vae``; a conditional can belong to one VAE only."""
-        if self._vae is not None:
-            raise RuntimeError(
-                f"this {type(self).__name__} instance ({self.name!r}) already belongs to another VAE"
-            )
-        self._vae = vae
-        self.rng = vae.rng
-        self.srng = vae.srng.spawn(self.name)
-        self.batch_size = vae.batch_size
+    def _noise_name(self) -> str:
+        return self.name
 
     def initialize_parameters(self, input_space, ndim: int) -> None:
         """Build the MLP for inputs in ``input_space`` and ``ndim`` outputs."""
@@ -161,13 +147,6 @@ class Conditional(Model):
     def monitoring_channels_from_conditional_params(self, conditional_params) -> OrderedDict:
         """Monitoring channels computed from the parameters (none by default)."""
         return OrderedDict()
-
-    def _require_srng(self):
-        if self.srng is None:
-            raise RuntimeError(
-                f"{type(self).__name__} {self.name!r} must belong to a VAE before sampling"
-            )
-        return self.srng
 
 
 class BernoulliVector(Conditional):

@@ -9,40 +9,27 @@ import pytensor.tensor as pt
 
 from pylearn_vae.expr.probability import log_diag_gaussian
 from pylearn_vae.models.model import Model
+from pylearn_vae.models.vae.component import VAEComponent
 from pylearn_vae.utils import sharedX
 
 __all__ = ["Prior", "DiagonalGaussianPrior"]
 
 
-class Prior(Model):
+class Prior(VAEComponent, Model):
     r"""Base class of priors :math:`p_\theta(\mathbf{z})`.
 
-    A prior belongs to exactly one VAE (:meth:`set_vae`), which then calls
+    A prior belongs to exactly one VAE (:meth:`set_vae`, which needs only
+    the VAE's ``rng`` and ``batch_size``), which then calls
     :meth:`initialize_parameters` with the latent dimension.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._vae = None
+        self._init_vae_slots()
         self.nhid: int | None = None
-        self.rng = None
-        self.srng = None
-        self.batch_size = None
 
-    def get_vae(self):
-        """Return the VAE this prior belongs to, or None."""
-        return self._vae
-
-    def set_vae(self, vae) -> None:
-        """Attach this prior to ``vae``; a prior can belong to one VAE only."""
-        if self._vae is not None:
-            raise RuntimeError(
-                f"this {type(self).__name__} instance already belongs to another VAE"
-            )
-        self._vae = vae
-        self.rng = vae.rng
-        self.srng = vae.srng.spawn("prior")
-        self.batch_size = vae.batch_size
+    def _noise_name(self) -> str:
+        return "prior"
 
     def initialize_parameters(self, nhid: int) -> None:
         """Allocate parameters for a latent space of dimension ``nhid``."""
@@ -72,25 +59,43 @@ class DiagonalGaussianPrior(Prior):
         p_\theta(\mathbf{z}) = \prod_i \mathcal{N}(z_i \mid \mu_i, \sigma_i^2)
 
     Both start at the standard normal (:math:`\mu = 0, \log\sigma = 0`);
-    whether they are trained is decided by the VAE's ``learn_prior``.
+    whether they are trained is decided by the VAE's ``learn_prior``. The
+    shared variables are ``prior_mu`` and ``log_prior_sigma`` (Pylearn2's
+    attribute names; ``mu`` and ``log_sigma`` are read-only aliases).
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.mu = None
-        self.log_sigma = None
+        self.prior_mu = None
+        self.log_prior_sigma = None
+
+    def __setstate__(self, state: dict) -> None:
+        # Earlier pylearn_vae pickles named the parameters ``mu``/``log_sigma``.
+        state = dict(state)
+        for old, new in (("mu", "prior_mu"), ("log_sigma", "log_prior_sigma")):
+            if old in state:
+                state[new] = state.pop(old)
+        super().__setstate__(state)
+
+    @property
+    def mu(self):
+        """Alias of ``prior_mu``."""
+        return self.prior_mu
+
+    @property
+    def log_sigma(self):
+        """Alias of ``log_prior_sigma``."""
+        return self.log_prior_sigma
 
     def initialize_parameters(self, nhid: int) -> None:
         super().initialize_parameters(nhid)
-        self.mu = sharedX(np.zeros(self.nhid), name="prior_mu")
-        self.log_sigma = sharedX(np.zeros(self.nhid), name="prior_log_sigma")
-        self._params = [self.mu, self.log_sigma]
+        self.prior_mu = sharedX(np.zeros(self.nhid), name="prior_mu")
+        self.log_prior_sigma = sharedX(np.zeros(self.nhid), name="prior_log_sigma")
+        self._params = [self.prior_mu, self.log_prior_sigma]
 
     def sample_from_p_z(self, num_samples, **kwargs):
-        if self.srng is None:
-            raise RuntimeError("DiagonalGaussianPrior must belong to a VAE before sampling")
-        noise = self.srng.normal(size=(num_samples, self.nhid))
-        return self.mu + pt.exp(self.log_sigma) * noise
+        noise = self._require_srng().normal(size=(num_samples, self.nhid))
+        return self.prior_mu + pt.exp(self.log_prior_sigma) * noise
 
     def log_p_z(self, z):
-        return log_diag_gaussian(z, self.mu, self.log_sigma)
+        return log_diag_gaussian(z, self.prior_mu, self.log_prior_sigma)

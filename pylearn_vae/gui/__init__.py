@@ -1,0 +1,1 @@
+"""Viewing images of examples, samples and weights (``PatchViewer``)."""

@@ -1,0 +1,396 @@
+"""Convolutional layers: ``SpaceConverter``, ``ConvElemwise``, ``ConvRectifiedLinear``.
+
+Images flow between layers in a :class:`~pylearn_vae.space.Conv2DSpace`
+with axes ('b', 'c', 0, 1), as in Pylearn2. The maths lives in
+:mod:`pylearn_vae.expr.conv`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pytensor.tensor as pt
+
+from pylearn_vae.errors import check_unsupported
+from pylearn_vae.expr.conv import (
+    conv2d,
+    conv_output_shape,
+    max_pool,
+    mean_pool,
+    pool_output_shape,
+)
+from pylearn_vae.models.layers.base import Layer
+from pylearn_vae.space import Conv2DSpace, Space
+from pylearn_vae.utils import constantX, floatX, sharedX
+
+__all__ = [
+    "SpaceConverter",
+    "ConvElemwise",
+    "ConvRectifiedLinear",
+    "IdentityConvNonlinearity",
+    "RectifierConvNonlinearity",
+    "SigmoidConvNonlinearity",
+    "TanhConvNonlinearity",
+]
+
+_BC01 = ("b", "c", 0, 1)
+
+
+class SpaceConverter(Layer):
+    """A parameter-free layer that reformats its input as ``output_space``.
+
+    Parameters
+    ----------
+    layer_name : str
+        Name of the layer.
+    output_space : Space
+        Space of the output; it must have as many dimensions as the input.
+    """
+
+    def __init__(self, layer_name: str, output_space) -> None:
+        super().__init__(layer_name)
+        if not isinstance(output_space, Space):
+            raise TypeError(
+                f"SpaceConverter {layer_name!r}: output_space must be a Space, got "
+                f"{type(output_space).__name__}"
+            )
+        self.output_space = output_space
+
+    def set_input_space(self, space) -> None:
+        if space.get_total_dimension() != self.output_space.get_total_dimension():
+            raise ValueError(
+                f"SpaceConverter {self.layer_name!r} cannot turn {space} "
+                f"({space.get_total_dimension()} dimensions) into {self.output_space} "
+                f"({self.output_space.get_total_dimension()} dimensions)"
+            )
+        self.input_space = space
+
+    def fprop(self, state_below):
+        return self.input_space.format_as(state_below, self.output_space)
+
+
+class IdentityConvNonlinearity:
+    """No nonlinearity: the layer outputs its linear response."""
+
+    def apply(self, linear_response):
+        return linear_response
+
+
+class RectifierConvNonlinearity:
+    """Rectified linear units, slope ``left_slope`` for negative inputs."""
+
+    def __init__(self, left_slope: float = 0.0) -> None:
+        self.left_slope = float(left_slope)
+
+    def apply(self, linear_response):
+        if self.left_slope == 0.0:
+            return pt.maximum(linear_response, 0.0)
+        return pt.switch(
+            linear_response > 0.0, linear_response, constantX(self.left_slope) * linear_response
+        )
+
+
+class SigmoidConvNonlinearity:
+    """Logistic sigmoid units."""
+
+    def __init__(self, monitor_style: str = "detection") -> None:
+        self.monitor_style = monitor_style
+
+    def apply(self, linear_response):
+        return pt.sigmoid(linear_response)
+
+
+class TanhConvNonlinearity:
+    """Hyperbolic tangent units."""
+
+    def apply(self, linear_response):
+        return pt.tanh(linear_response)
+
+
+def _pair(value, what: str, layer_name: str) -> tuple[int, int]:
+    pair = tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
+        raise ValueError(
+            f"layer {layer_name!r}: {what} must be two positive integers, got {value!r}"
+        )
+    return (int(pair[0]), int(pair[1]))
+
+
+class ConvElemwise(Layer):
+    r"""Convolution, bias, elementwise nonlinearity, then optional pooling.
+
+    .. math::
+        h = \mathrm{pool}\big(g(W * x + b)\big)
+
+    with :math:`*` the 2-d convolution of :func:`pylearn_vae.expr.conv.conv2d`.
+
+    Parameters
+    ----------
+    output_channels : int
+        Number of kernels (output channels).
+    kernel_shape : pair of int
+        Kernel rows and columns.
+    layer_name : str
+        Name of the layer (prefixes its parameters' names).
+    nonlinearity : object with ``apply(z)``
+        For instance :class:`RectifierConvNonlinearity`.
+    irange : float
+        Kernels are initialised uniformly in ``[-irange, irange]``.
+    border_mode : {'valid', 'full'}
+        Convolution border handling.
+    init_bias : float
+        Initial value of the biases.
+    W_lr_scale, b_lr_scale : float, optional
+        Learning-rate multipliers of the kernels and biases.
+    max_kernel_norm : float, optional
+        Each kernel's L2 norm is clipped to this value after every update.
+    pool_type : {None, 'max', 'mean'}
+        Spatial pooling of the detector output.
+    pool_shape, pool_stride : pair of int
+        Pooling window and stride (required with ``pool_type``).
+    tied_b : bool
+        One bias per channel (true) or one per channel and position.
+    kernel_stride : pair of int
+        Stride of the convolution.
+    monitor_style : {'classification', 'detection'}
+        Accepted for Pylearn2 compatibility.
+    sparse_init, include_prob, detector_normalization, output_normalization
+        Pylearn2 options that are not implemented (must keep their defaults).
+    """
+
+    def __init__(
+        self,
+        output_channels: int,
+        kernel_shape,
+        layer_name: str,
+        nonlinearity,
+        irange: float | None = None,
+        border_mode: str = "valid",
+        sparse_init=None,
+        include_prob: float = 1.0,
+        init_bias: float = 0.0,
+        W_lr_scale: float | None = None,
+        b_lr_scale: float | None = None,
+        max_kernel_norm: float | None = None,
+        pool_type: str | None = None,
+        pool_shape=None,
+        pool_stride=None,
+        tied_b=None,
+        detector_normalization=None,
+        output_normalization=None,
+        kernel_stride=(1, 1),
+        monitor_style: str = "classification",
+    ) -> None:
+        super().__init__(layer_name)
+        check_unsupported(
+            f"{type(self).__name__} {layer_name!r}",
+            sparse_init=(sparse_init, None),
+            include_prob=(include_prob, 1.0),
+            detector_normalization=(detector_normalization, None),
+            output_normalization=(output_normalization, None),
+        )
+        if irange is None:
+            raise ValueError(f"layer {layer_name!r}: give irange to initialise the kernels")
+        if float(irange) < 0:
+            raise ValueError(f"layer {layer_name!r}: irange must be >= 0, got {irange}")
+        if not hasattr(nonlinearity, "apply"):
+            raise TypeError(
+                f"layer {layer_name!r}: nonlinearity must have an apply(z) method, got "
+                f"{type(nonlinearity).__name__}"
+            )
+        if border_mode not in ("valid", "full"):
+            raise ValueError(
+                f"layer {layer_name!r}: border_mode must be 'valid' or 'full', got {border_mode!r}"
+            )
+        if pool_type not in (None, "max", "mean"):
+            raise ValueError(
+                f"layer {layer_name!r}: pool_type must be 'max', 'mean' or None, got {pool_type!r}"
+            )
+        if monitor_style not in ("classification", "detection"):
+            raise ValueError(
+                f"layer {layer_name!r}: monitor_style must be 'classification' or 'detection', "
+                f"got {monitor_style!r}"
+            )
+        if (
+            isinstance(output_channels, bool)
+            or int(output_channels) != output_channels
+            or (output_channels < 1)
+        ):
+            raise ValueError(
+                f"layer {layer_name!r}: output_channels must be a positive integer, "
+                f"got {output_channels!r}"
+            )
+        self.output_channels = int(output_channels)
+        self.kernel_shape = _pair(kernel_shape, "kernel_shape", layer_name)
+        self.kernel_stride = _pair(kernel_stride, "kernel_stride", layer_name)
+        self.nonlin = nonlinearity
+        self.irange = float(irange)
+        self.border_mode = border_mode
+        self.init_bias = float(init_bias)
+        self.W_lr_scale = W_lr_scale
+        self.b_lr_scale = b_lr_scale
+        self.max_kernel_norm = max_kernel_norm
+        self.pool_type = pool_type
+        if pool_type is None:
+            self.pool_shape = self.pool_stride = None
+        else:
+            if pool_shape is None or pool_stride is None:
+                raise ValueError(
+                    f"layer {layer_name!r}: pool_type {pool_type!r} needs pool_shape and pool_stride"
+                )
+            self.pool_shape = _pair(pool_shape, "pool_shape", layer_name)
+            self.pool_stride = _pair(pool_stride, "pool_stride", layer_name)
+        self.tied_b = bool(tied_b)
+        self.monitor_style = monitor_style
+        self.detector_space: Conv2DSpace | None = None
+        self.W = None
+        self.b = None
+
+    def set_input_space(self, space) -> None:
+        """Allocate the kernels and biases for images of ``space`` (a Conv2DSpace)."""
+        if not isinstance(space, Conv2DSpace):
+            raise TypeError(
+                f"layer {self.layer_name!r} ({type(self).__name__}) expects a Conv2DSpace input, "
+                f"got {space!r}; put a SpaceConverter before it"
+            )
+        self.input_space = space
+        detector_shape = conv_output_shape(
+            space.shape, self.kernel_shape, self.kernel_stride, self.border_mode
+        )
+        self.detector_space = Conv2DSpace(
+            shape=detector_shape, num_channels=self.output_channels, axes=_BC01
+        )
+        if self.pool_type is None:
+            out_shape = detector_shape
+        else:
+            out_shape = pool_output_shape(detector_shape, self.pool_shape, self.pool_stride)
+        self.output_space = Conv2DSpace(
+            shape=out_shape, num_channels=self.output_channels, axes=_BC01
+        )
+        W = self.rng.uniform(
+            -self.irange,
+            self.irange,
+            (self.output_channels, space.num_channels, *self.kernel_shape),
+        )
+        self.W = sharedX(W, name=f"{self.layer_name}_W")
+        b_shape = (
+            (self.output_channels,) if self.tied_b else (self.output_channels, *detector_shape)
+        )
+        self.b = sharedX(np.full(b_shape, self.init_bias), name=f"{self.layer_name}_b")
+        self._params = [self.W, self.b]
+
+    def get_weights_topo(self) -> np.ndarray:
+        """Kernels as images: (output_channels, rows, cols, input_channels)."""
+        return np.transpose(self.W.get_value(), (0, 2, 3, 1))
+
+    def get_lr_scalers(self) -> OrderedDict:
+        rval = OrderedDict()
+        if self.W_lr_scale is not None:
+            rval[self.W] = float(self.W_lr_scale)
+        if self.b_lr_scale is not None:
+            rval[self.b] = float(self.b_lr_scale)
+        return rval
+
+    def _modify_updates(self, updates) -> None:
+        if self.max_kernel_norm is None or self.W is None or self.W not in updates:
+            return
+        W = updates[self.W]
+        norms = pt.sqrt(pt.sqr(W).sum(axis=(1, 2, 3)))
+        desired = pt.clip(norms, 0.0, constantX(self.max_kernel_norm))
+        scale = (desired / (constantX(1e-7) + norms)).astype(floatX())
+        updates[self.W] = W * scale[:, None, None, None]
+
+    def get_monitoring_channels(self) -> OrderedDict:
+        """``kernel_norms_min``, ``kernel_norms_mean`` and ``kernel_norms_max``."""
+        norms = pt.sqrt(pt.sqr(self.W).sum(axis=(1, 2, 3)))
+        return OrderedDict(
+            [
+                ("kernel_norms_min", norms.min()),
+                ("kernel_norms_mean", norms.mean()),
+                ("kernel_norms_max", norms.max()),
+            ]
+        )
+
+    def fprop(self, state_below):
+        if self.W is None:
+            raise RuntimeError(
+                f"layer {self.layer_name!r} has no parameters yet: its input space was never set"
+            )
+        self.input_space.validate(state_below)
+        bc01_space = Conv2DSpace(
+            self.input_space.shape, num_channels=self.input_space.num_channels, axes=_BC01
+        )
+        x = self.input_space.format_as(state_below, bc01_space)
+        z = conv2d(
+            x,
+            self.W,
+            image_shape=self.input_space.shape,
+            filter_shape=self.kernel_shape,
+            stride=self.kernel_stride,
+            border_mode=self.border_mode,
+        )
+        z = z + (self.b[None, :, None, None] if self.tied_b else self.b[None])
+        d = self.nonlin.apply(z)
+        if self.pool_type == "max":
+            return max_pool(d, self.pool_shape, self.pool_stride, self.detector_space.shape)
+        if self.pool_type == "mean":
+            return mean_pool(d, self.pool_shape, self.pool_stride, self.detector_space.shape)
+        return d
+
+
+class ConvRectifiedLinear(ConvElemwise):
+    """:class:`ConvElemwise` with rectified linear units and max pooling by default.
+
+    Takes Pylearn2's arguments (``output_channels``, ``kernel_shape``,
+    ``pool_shape``, ``pool_stride``, ``layer_name``, ``irange``, ...,
+    ``left_slope``, ``pool_type='max'``, ``tied_b=False``,
+    ``kernel_stride``); see :class:`ConvElemwise` for their meaning.
+    """
+
+    def __init__(
+        self,
+        output_channels: int,
+        kernel_shape,
+        pool_shape,
+        pool_stride,
+        layer_name: str,
+        irange: float | None = None,
+        border_mode: str = "valid",
+        sparse_init=None,
+        include_prob: float = 1.0,
+        init_bias: float = 0.0,
+        W_lr_scale: float | None = None,
+        b_lr_scale: float | None = None,
+        left_slope: float = 0.0,
+        max_kernel_norm: float | None = None,
+        pool_type: str | None = "max",
+        tied_b: bool = False,
+        detector_normalization=None,
+        output_normalization=None,
+        kernel_stride=(1, 1),
+        monitor_style: str = "classification",
+    ) -> None:
+        super().__init__(
+            output_channels=output_channels,
+            kernel_shape=kernel_shape,
+            layer_name=layer_name,
+            nonlinearity=RectifierConvNonlinearity(left_slope),
+            irange=irange,
+            border_mode=border_mode,
+            sparse_init=sparse_init,
+            include_prob=include_prob,
+            init_bias=init_bias,
+            W_lr_scale=W_lr_scale,
+            b_lr_scale=b_lr_scale,
+            max_kernel_norm=max_kernel_norm,
+            pool_type=pool_type,
+            pool_shape=pool_shape,
+            pool_stride=pool_stride,
+            tied_b=tied_b,
+            detector_normalization=detector_normalization,
+            output_normalization=output_normalization,
+            kernel_stride=kernel_stride,
+            monitor_style=monitor_style,
+        )
+        self.left_slope = float(left_slope)
