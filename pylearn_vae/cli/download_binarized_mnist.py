@@ -39,6 +39,7 @@ from pylearn_vae import __version__
 from pylearn_vae.cli.amat import AmatError, parse_amat
 from pylearn_vae.datasets.binarized_mnist import NUM_PIXELS, SPLIT_ROWS
 from pylearn_vae.utils.data_path import DEFAULT_DATA_PATH_HELP, data_path
+from pylearn_vae.utils.files import regular_file_problem
 from pylearn_vae.utils.serial import ModelFileError, atomic_write
 
 __all__ = ["main", "DEFAULT_SOURCE", "SOURCE_ENV", "KNOWN_SHA256", "DownloadError"]
@@ -178,23 +179,9 @@ def _copy(
 
 def check_source_file(path: Path) -> None:
     """Refuse a local source that is missing or not a regular file (FIFO, device, folder)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise DownloadError(f"{path} does not exist") from None
-    except OSError as exc:
-        raise DownloadError(f"cannot read {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        kind = (
-            "a FIFO (named pipe)"
-            if stat.S_ISFIFO(mode)
-            else "a device"
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "a directory"
-            if stat.S_ISDIR(mode)
-            else "not a regular file"
-        )
-        raise DownloadError(f"{path} is {kind}; a source split must be a regular file")
+    problem = regular_file_problem(path)
+    if problem is not None:
+        raise DownloadError(f"{path} {problem}; a source split must be a regular file")
 
 
 def _fetch_to(

@@ -17,11 +17,42 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["ModelFileError", "atomic_path", "atomic_write", "check_regular_file"]
+__all__ = [
+    "ModelFileError",
+    "atomic_path",
+    "atomic_write",
+    "check_regular_file",
+    "regular_file_problem",
+]
 
 
 class ModelFileError(ValueError):
     """A model file cannot be read or written."""
+
+
+def regular_file_problem(path) -> str | None:
+    """What stops ``path`` from being read as a regular file, or None.
+
+    The answer completes "<path> ...": "does not exist", "cannot be read:
+    ...", "is a FIFO (named pipe)", "is a device", "is a directory", ...
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device"
+    if stat.S_ISSOCK(mode):
+        return "is a socket"
+    return "is not a regular file"
 
 
 def check_regular_file(path, what: str = "file") -> None:
@@ -29,25 +60,9 @@ def check_regular_file(path, what: str = "file") -> None:
 
     ``what`` names the file in the message ("model file", "checkpoint file").
     """
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise ModelFileError(f"{what} {path} does not exist") from None
-    except OSError as exc:
-        raise ModelFileError(f"cannot read {what} {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        kind = (
-            "a directory"
-            if stat.S_ISDIR(mode)
-            else "a FIFO (named pipe)"
-            if stat.S_ISFIFO(mode)
-            else "a device"
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "a socket"
-            if stat.S_ISSOCK(mode)
-            else "not a regular file"
-        )
-        raise ModelFileError(f"{what} {path} is {kind}; give the path of a regular file")
+    problem = regular_file_problem(path)
+    if problem is not None:
+        raise ModelFileError(f"{what} {path} {problem}; give the path of a regular file")
 
 
 def _umask() -> int:
