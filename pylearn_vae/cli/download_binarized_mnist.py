@@ -18,14 +18,17 @@ opened, and a checksum mismatch installs nothing unless
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import hashlib
 import http.client
 import json
 import os
+import socket
 import stat
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -184,6 +187,68 @@ def check_source_file(path: Path) -> None:
         raise DownloadError(f"{path} {problem}; a source split must be a regular file")
 
 
+class _TrackedHTTP(urllib.request.HTTPHandler):
+    """An HTTP handler that records its connections, so that a watchdog can close them."""
+
+    def __init__(self, connections: list) -> None:
+        super().__init__()
+        self.connections = connections
+
+    def http_open(self, req):
+        def connect(host, **kwargs):
+            connection = http.client.HTTPConnection(host, **kwargs)
+            self.connections.append(connection)
+            return connection
+
+        return self.do_open(connect, req)
+
+
+class _TrackedHTTPS(urllib.request.HTTPSHandler):
+    """The same for HTTPS."""
+
+    def __init__(self, connections: list) -> None:
+        super().__init__()
+        self.connections = connections
+
+    def https_open(self, req):
+        def connect(host, **kwargs):
+            connection = http.client.HTTPSConnection(host, **kwargs)
+            self.connections.append(connection)
+            return connection
+
+        return self.do_open(connect, req, context=self._context)
+
+
+def _open_before_deadline(location: str, timeout: float, budget: _Budget):
+    """``urlopen(location)``, abandoned when the run's deadline passes.
+
+    The socket timeout bounds each read, not the response's header lines: a
+    server sending one byte of them every few seconds would otherwise hold
+    the download for as long as it likes. A watchdog closes the connection
+    at the deadline, and the failure is reported as the deadline.
+    """
+    connections: list = []
+    opener = urllib.request.build_opener(_TrackedHTTP(connections), _TrackedHTTPS(connections))
+
+    def abort() -> None:
+        for connection in connections:
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(max(0.0, budget.deadline - time.monotonic()), abort)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return opener.open(location, timeout=timeout)
+    except (urllib.error.URLError, http.client.HTTPException, OSError):
+        budget.check(location, 0)  # raises if the deadline passed
+        raise
+    finally:
+        watchdog.cancel()
+
+
 def _fetch_to(
     location: str, handle, progress_label: str, quiet: bool, timeout: float, budget: _Budget
 ) -> None:
@@ -191,9 +256,13 @@ def _fetch_to(
     parsed = urllib.parse.urlparse(location)
     if parsed.scheme in ("http", "https"):
         try:
-            response = urllib.request.urlopen(location, timeout=timeout)
+            response = _open_before_deadline(location, timeout, budget)
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"{location} answered HTTP {exc.code} {exc.reason}") from None
+        except http.client.HTTPException as exc:
+            raise DownloadError(
+                f"{location} sent a malformed HTTP response ({type(exc).__name__})"
+            ) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             raise DownloadError(

@@ -4,9 +4,11 @@ and says why."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
 import os
+import socket
 import threading
 import time
 
@@ -162,6 +164,47 @@ def test_trickling_server_meets_the_deadline(tmp_path, capsys):
     assert elapsed < 6, elapsed
     assert "did not finish within the 2 s allowed (--deadline)" in capsys.readouterr().err
     assert installed(tmp_path / "root") == []
+
+
+class _TricklingHeaders:
+    """A raw server whose response headers never end: one byte every ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/data/"
+        self.delay = delay
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = self.listener.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+                for _ in range(10_000):
+                    if self.stop.wait(self.delay):
+                        return
+                    connection.sendall(b"a")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+def test_headers_trickled_one_byte_at_a_time_meet_the_deadline(tmp_path, capsys):
+    """Each byte comes well within the socket timeout (5 s), so only the
+    deadline can end it."""
+    server = _TricklingHeaders(0.3)
+    try:
+        start = time.monotonic()
+        assert run(server.url, tmp_path / "root", "--deadline", "2") == 1
+        elapsed = time.monotonic() - start
+    finally:
+        server.close()
+    assert elapsed < 6, elapsed
+    assert "did not finish within the 2 s allowed (--deadline)" in capsys.readouterr().err
+    assert installed(tmp_path / "root") == [] and leftovers(tmp_path / "root") == []
 
 
 def test_installed_fifo_is_replaced_not_read(tmp_path):
