@@ -153,17 +153,21 @@ def test_endless_body_stops_at_the_size_limit(tmp_path, capsys):
     assert installed(tmp_path / "root") == [] and leftovers(tmp_path / "root") == []
 
 
-def test_trickling_server_meets_the_deadline(tmp_path, capsys):
-    server = _Streaming(b"0", 0.5)
+def _assert_stopped_by_the_deadline(server, root, capsys) -> None:
+    """A 2 s ``--deadline`` against ``server`` ends the run in time, installing nothing."""
     try:
         start = time.monotonic()
-        assert run(server.url, tmp_path / "root", "--deadline", "2") == 1
+        assert run(server.url, root, "--deadline", "2") == 1
         elapsed = time.monotonic() - start
     finally:
         server.close()
     assert elapsed < 6, elapsed
     assert "did not finish within the 2 s allowed (--deadline)" in capsys.readouterr().err
-    assert installed(tmp_path / "root") == []
+    assert installed(root) == [] and leftovers(root) == []
+
+
+def test_trickling_server_meets_the_deadline(tmp_path, capsys):
+    _assert_stopped_by_the_deadline(_Streaming(b"0", 0.5), tmp_path / "root", capsys)
 
 
 class _TricklingHeaders:
@@ -195,16 +199,7 @@ class _TricklingHeaders:
 def test_headers_trickled_one_byte_at_a_time_meet_the_deadline(tmp_path, capsys):
     """Each byte comes well within the socket timeout (5 s), so only the
     deadline can end it."""
-    server = _TricklingHeaders(0.3)
-    try:
-        start = time.monotonic()
-        assert run(server.url, tmp_path / "root", "--deadline", "2") == 1
-        elapsed = time.monotonic() - start
-    finally:
-        server.close()
-    assert elapsed < 6, elapsed
-    assert "did not finish within the 2 s allowed (--deadline)" in capsys.readouterr().err
-    assert installed(tmp_path / "root") == [] and leftovers(tmp_path / "root") == []
+    _assert_stopped_by_the_deadline(_TricklingHeaders(0.3), tmp_path / "root", capsys)
 
 
 def test_installed_fifo_is_replaced_not_read(tmp_path):
