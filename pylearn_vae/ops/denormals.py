@@ -18,6 +18,7 @@ the Numba and C backends). It changes nothing on other processors.
 from __future__ import annotations
 
 import contextlib
+import functools
 import platform
 from collections.abc import Iterator
 
@@ -26,9 +27,8 @@ __all__ = ["flushed_denormals", "FTZ_DAZ_BITS"]
 #: MXCSR bits: flush to zero (bit 15) and denormals are zero (bit 6).
 FTZ_DAZ_BITS = (1 << 15) | (1 << 6)
 
-_MXCSR_UPDATE = None
 
-
+@functools.cache
 def _mxcsr_update_function():
     """A compiled ``update(keep, add)``: MXCSR becomes ``(old & keep) | add``; returns ``old``."""
     from llvmlite import ir
@@ -66,16 +66,14 @@ def flushed_denormals() -> Iterator[bool]:
     Yields whether the modes could be set (False on other processors); the
     thread's previous modes come back when the block ends.
     """
-    global _MXCSR_UPDATE
     if platform.machine().lower() not in ("x86_64", "amd64"):
         yield False
         return
     import numpy as np
 
-    if _MXCSR_UPDATE is None:
-        _MXCSR_UPDATE = _mxcsr_update_function()
-    old = _MXCSR_UPDATE(np.uint32(0xFFFFFFFF), np.uint32(FTZ_DAZ_BITS))
+    update = _mxcsr_update_function()
+    old = update(np.uint32(0xFFFFFFFF), np.uint32(FTZ_DAZ_BITS))
     try:
         yield True
     finally:
-        _MXCSR_UPDATE(np.uint32(0), np.uint32(old))
+        update(np.uint32(0), np.uint32(old))

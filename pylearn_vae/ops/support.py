@@ -34,6 +34,7 @@ __all__ = [
     "speedups_enabled",
     "disable_speedups",
     "speedup_mode",
+    "with_rewrites",
     "uses_speedups",
     "plain_mode",
     "with_fallback",
@@ -108,8 +109,14 @@ def speedup_mode(mode):
             optimizer=mode.provided_optimizer,
             db=mode.optdb,
         )
+    return with_rewrites(mode, numba_math.NUMBA_REWRITES)
+
+
+def with_rewrites(mode, rewrites):
+    """``mode`` with the ``(rewrite, position)`` pairs it does not have yet registered
+    (resolving a mode twice must not add a rewrite twice)."""
     present = {id(r) for r, _ in getattr(mode.provided_optimizer, "extra_rewrites", ())}
-    extra = [item for item in numba_math.NUMBA_REWRITES if id(item[0]) not in present]
+    extra = [item for item in rewrites if id(item[0]) not in present]
     return mode.register(*extra) if extra else mode
 
 

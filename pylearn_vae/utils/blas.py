@@ -17,6 +17,7 @@ always wins.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import re
@@ -88,9 +89,6 @@ def openblas_ldflags() -> str | None:
     return " ".join([f"-L{folder}", f"-l{name}", f"-Wl,-rpath,{folder}", *renames])
 
 
-_CONFIGURED = {"done": False}
-
-
 def configure_c_blas() -> str:
     """Have PyTensor's C backend link scipy-openblas32, once per process.
 
@@ -98,16 +96,20 @@ def configure_c_blas() -> str:
     afterwards (empty if no BLAS could be found: PyTensor then warns once
     itself; installing this package's dependencies again fixes it).
     """
-    if not _CONFIGURED["done"]:
-        _CONFIGURED["done"] = True
-        if not user_set_ldflags():
-            flags = openblas_ldflags()
-            if flags:
-                pytensor.config.blas__ldflags = flags
-            else:
-                _log.warning(
-                    "no OpenBLAS for PyTensor's C backend: the package scipy-openblas32 "
-                    "is missing or unreadable; reinstall with  pip install -e .  (or set "
-                    "blas__ldflags in PYTENSOR_FLAGS)"
-                )
+    _configure_once()
     return pytensor.config.blas__ldflags
+
+
+@functools.cache
+def _configure_once() -> None:
+    if user_set_ldflags():
+        return
+    flags = openblas_ldflags()
+    if flags:
+        pytensor.config.blas__ldflags = flags
+    else:
+        _log.warning(
+            "no OpenBLAS for PyTensor's C backend: the package scipy-openblas32 "
+            "is missing or unreadable; reinstall with  pip install -e .  (or set "
+            "blas__ldflags in PYTENSOR_FLAGS)"
+        )

@@ -92,10 +92,6 @@ def place_on_jax_device(variable) -> None:
 _JAX_REWRITES = [(in2out(_sum_in_output_dtype, name="pylearn_vae_sum_acc"), 100)]
 
 
-def _registered(mode: Mode) -> set:
-    return {id(r) for r, _ in getattr(mode.provided_optimizer, "extra_rewrites", ())}
-
-
 def resolve_mode(mode=None) -> Mode:
     """Return the ``Mode`` object for ``mode`` (None: PyTensor's configured default),
     with this package's backend-specific additions: a rewrite for JAX modes,
@@ -104,14 +100,12 @@ def resolve_mode(mode=None) -> Mode:
     and for the C backend a BLAS (:func:`pylearn_vae.utils.blas.configure_c_blas`)."""
     resolved = get_mode(mode)
     if is_jax_mode(resolved):
-        extra = [item for item in _JAX_REWRITES if id(item[0]) not in _registered(resolved)]
-        return resolved.register(*extra) if extra else resolved
+        return support.with_rewrites(resolved, _JAX_REWRITES)
     if is_numba_mode(resolved):
         return support.speedup_mode(resolved) if support.speedups_enabled() else resolved
     # The C backend (CVM, C): link the OpenBLAS pip installed, branch-free float32 math.
     configure_c_blas()
-    extra = [item for item in C_REWRITES if id(item[0]) not in _registered(resolved)]
-    return resolved.register(*extra) if extra else resolved
+    return support.with_rewrites(resolved, C_REWRITES)
 
 
 def function(inputs, outputs=None, updates=None, mode=None, **kwargs):
