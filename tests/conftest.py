@@ -24,13 +24,22 @@ def strict_pytensor():
 
 
 def make_vae(
-    nvis=12, nhid=3, hidden=8, seed=0, irange=0.1, learn_prior=True, layer=RectifiedLinear, **kwargs
+    nvis=12,
+    nhid=3,
+    hidden=8,
+    seed=0,
+    irange=0.1,
+    learn_prior=True,
+    layer=RectifiedLinear,
+    prior=None,
+    **kwargs,
 ) -> VAE:
-    """A small Bernoulli-output VAE shaped like the seed model."""
+    """A small Bernoulli-output VAE shaped like the seed model (a diagonal
+    Gaussian prior unless ``prior`` is given)."""
     return VAE(
         nvis=nvis,
         nhid=nhid,
-        prior=DiagonalGaussianPrior(),
+        prior=DiagonalGaussianPrior() if prior is None else prior,
         conditional=BernoulliVector(
             name="conditional",
             mlp=MLP(

@@ -191,7 +191,7 @@ class SGD:
         model = self.model
         index = pt.tensor("batch_index", dtype="int64", shape=(batch_size,))
         X = self._data[index]
-        cost = self.cost.expr(model, X)
+        cost = self.cost.training_expr(model, X)
         grads, cost_updates = self.cost.get_gradients(model, X, cost=cost)
         updates = self.learning_rule.get_updates(self.learning_rate, grads, model.get_lr_scalers())
         updates.update(cost_updates)

@@ -270,7 +270,7 @@ class VAE(Model):
         (shape ``(num_samples, batch, nhid)``).
         """
         if self.kl_integrator is None:
-            if not self._warned_approximate_kl:
+            if not (self._warned_approximate_kl or self.prior.kl_by_monte_carlo):
                 warnings.warn(
                     f"no KLIntegrator fits prior {type(self.prior).__name__} and posterior "
                     f"{type(self.posterior).__name__}; the KL divergence term is estimated "
