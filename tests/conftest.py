@@ -32,10 +32,11 @@ def make_vae(
     learn_prior=True,
     layer=RectifiedLinear,
     prior=None,
+    posterior=None,
     **kwargs,
 ) -> VAE:
     """A small Bernoulli-output VAE shaped like the seed model (a diagonal
-    Gaussian prior unless ``prior`` is given)."""
+    Gaussian prior and posterior unless ``prior`` or ``posterior`` is given)."""
     return VAE(
         nvis=nvis,
         nhid=nhid,
@@ -46,7 +47,8 @@ def make_vae(
                 layer_name="decoder", layers=[layer(layer_name="h_1", dim=hidden, irange=irange)]
             ),
         ),
-        posterior=DiagonalGaussian(
+        posterior=posterior
+        or DiagonalGaussian(
             name="posterior",
             mlp=MLP(
                 layer_name="encoder", layers=[layer(layer_name="h_e_1", dim=hidden, irange=irange)]

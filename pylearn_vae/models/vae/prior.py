@@ -28,10 +28,6 @@ class Prior(VAEComponent, Model):
     :meth:`initialize_parameters` with the latent dimension.
     """
 
-    #: True for priors with no closed-form KL against any posterior: the VAE
-    #: then estimates the KL term by Monte Carlo without warning about it.
-    kl_by_monte_carlo = False
-
     def __init__(self) -> None:
         super().__init__()
         self._init_vae_slots()
