@@ -1,18 +1,21 @@
 """Checkpoints: everything needed to continue a run exactly.
 
-A checkpoint is an HDF5 file (see :mod:`pylearn_vae.utils.hdf5`) holding the
-model and its monitor history, plus a ``/state`` tree with the algorithm's
+A checkpoint is an HDF5 file (see :mod:`pylearn_vae.persistence.hdf5_file`)
+holding the model and its monitor history (as in
+:mod:`pylearn_vae.persistence.model_h5`), plus a ``/state`` tree with the algorithm's
 state (learning rate, learning-rule variables, shuffling generator and the
 position inside the current epoch, update callbacks), every extension's and
 the termination criterion's state, the state of every PyTensor random
 generator in the compiled functions, the YAML the run was started from, and
 whether the run has finished. Files are written atomically.
 
-Loading validates what the file says before it reaches the training objects
-(parameters finite and of the right shapes, the position inside the epoch
-within the epoch, epoch-counter offsets within the epochs seen, random
-generator states that NumPy accepts); every problem is a
-:class:`~pylearn_vae.utils.serial.ModelFileError` naming the file and the
+:func:`read_checkpoint` is the only door from a checkpoint's bytes to
+objects; :func:`restore_checkpoint` validates what it read against the
+training objects (parameters finite and of the right shapes, the position
+inside the epoch within the epoch, epoch-counter offsets within the epochs
+seen, random generator states that NumPy accepts) before it changes any of
+them, through their public ``load_state_dict`` methods. Every problem is a
+:class:`~pylearn_vae.utils.files.ModelFileError` naming the file and the
 field.
 """
 
@@ -20,30 +23,32 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from pylearn_vae.utils.hdf5 import (
-    load_params,
+from pylearn_vae.persistence.checks import all_params, check_savable
+from pylearn_vae.persistence.hdf5_file import (
+    create_file,
     open_file,
     read_text_attribute,
     read_tree,
-    restore_monitor,
     write_header,
-    write_model,
     write_tree,
 )
-from pylearn_vae.utils.serial import ModelFileError, atomic_path, check_savable
+from pylearn_vae.persistence.model_h5 import read_params, restore_monitor, set_params, write_model
+from pylearn_vae.utils.files import ModelFileError, atomic_path
 from pylearn_vae.utils.state import Stateful
 
 __all__ = [
-    "save_checkpoint",
-    "load_checkpoint",
-    "read_checkpoint_info",
-    "config_differences",
-    "config_changes",
-    "apply_hyperparameters",
     "APPLIED_HYPERPARAMETERS",
+    "Checkpoint",
+    "apply_hyperparameters",
+    "load_checkpoint",
+    "read_checkpoint",
+    "read_checkpoint_info",
+    "restore_checkpoint",
+    "save_checkpoint",
 ]
 
 #: YAML keys whose new values ``--resume --force`` writes over the checkpoint's state.
@@ -82,12 +87,10 @@ def _state_tree(train, finished: bool) -> dict:
 
 def save_checkpoint(path, train, finished: bool = False, config_text: str | None = None) -> None:
     """Write ``train``'s complete state to ``path`` (atomically)."""
-    import h5py
-
     check_savable(train.model, path)
     state = _state_tree(train, finished)
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as handle:
+        with create_file(tmp) as handle:
             write_header(handle, "checkpoint")
             if config_text is not None:
                 handle.attrs["config_yaml"] = config_text
@@ -130,20 +133,6 @@ def _read_state(handle, where: str) -> tuple[dict, int]:
             "expected an integer >= 0"
         )
     return state, int(epochs)
-
-
-def read_checkpoint_info(path) -> dict:
-    """Return ``{"finished", "epochs_seen", "config_yaml", "resume_position"}`` of a checkpoint."""
-    where = str(path)
-    with open_file(path, "checkpoint") as handle:
-        state, epochs = _read_state(handle, where)
-        config = read_text_attribute(handle, "config_yaml", where)
-    return {
-        "finished": state["finished"],
-        "epochs_seen": epochs,
-        "config_yaml": config or "",
-        "resume_position": int(state["algorithm"]["resume_position"]),
-    }
 
 
 def _check_position(state: dict, train, where: str) -> None:
@@ -209,22 +198,82 @@ def _generator_states(state: dict, names, where: str) -> dict:
     return generators
 
 
-def load_checkpoint(path, train, overrides: list | None = None) -> dict:
-    """Restore ``train`` (already set up from the same YAML) from ``path``.
+@dataclass
+class Checkpoint:
+    """What :func:`read_checkpoint` read from a checkpoint file, checked but not yet applied."""
 
-    ``overrides`` (from :func:`config_changes`) are applied to the saved
-    state first, with :func:`apply_hyperparameters`; the returned state has
-    an ``"applied"`` entry listing what was changed.
+    path: str
+    finished: bool
+    epochs_seen: int
+    resume_position: int
+    config_yaml: str
+    state: dict
+    monitor: dict
+    #: Parameter values by name (empty unless a model was given to :func:`read_checkpoint`).
+    params: dict = field(default_factory=dict)
+
+    def info(self) -> dict:
+        """``{"finished", "epochs_seen", "config_yaml", "resume_position"}``."""
+        return {
+            "finished": self.finished,
+            "epochs_seen": self.epochs_seen,
+            "config_yaml": self.config_yaml,
+            "resume_position": self.resume_position,
+        }
+
+
+def read_checkpoint(path, model=None) -> Checkpoint:
+    """Read and check the checkpoint at ``path``: the only door from its bytes to objects.
+
+    With ``model``, the stored parameters are read too, each checked against
+    the shape of ``model``'s parameter of the same name before its data are
+    read. Nothing is changed; :func:`restore_checkpoint` applies the result.
     """
     where = str(path)
     with open_file(path, "checkpoint") as handle:
         state, epochs = _read_state(handle, where)
-        if "params" not in handle:
-            raise ModelFileError(f"{where}: damaged checkpoint: group 'params' is missing")
-        load_params(handle["params"], train.model, where)
-        monitor_tree = read_tree(handle["monitor"], where)
+        config = read_text_attribute(handle, "config_yaml", where)
+        params = {}
+        if model is not None:
+            if "params" not in handle:
+                raise ModelFileError(f"{where}: damaged checkpoint: group 'params' is missing")
+            params = read_params(handle["params"], all_params(model), where)
+        monitor = read_tree(handle["monitor"], where)
+    return Checkpoint(
+        path=where,
+        finished=state["finished"],
+        epochs_seen=epochs,
+        resume_position=int(state["algorithm"]["resume_position"]),
+        config_yaml=config or "",
+        state=state,
+        monitor=monitor,
+        params=params,
+    )
+
+
+def read_checkpoint_info(path) -> dict:
+    """Return ``{"finished", "epochs_seen", "config_yaml", "resume_position"}`` of a checkpoint."""
+    return read_checkpoint(path).info()
+
+
+def restore_checkpoint(checkpoint: Checkpoint, train, overrides: list | None = None) -> dict:
+    """Restore ``train`` (already set up from the same YAML) from a :class:`Checkpoint`.
+
+    Everything is checked against ``train`` before anything is changed.
+    ``overrides`` (from :func:`pylearn_vae.config.compare.config_changes`)
+    are applied to the saved state first, with :func:`apply_hyperparameters`;
+    the returned state has an ``"applied"`` entry listing what was changed.
+    """
+    where, state = checkpoint.path, checkpoint.state
+    params = all_params(train.model)
+    missing = [p.name for p in params if p.name not in checkpoint.params]
+    if missing:
+        raise ValueError(
+            f"the checkpoint was read without this model's parameters ({', '.join(missing)}); "
+            "pass the model to read_checkpoint"
+        )
     _check_position(state, train, where)
-    _check_offsets(_field(state, "termination", where), epochs, where)
+    _check_offsets(_field(state, "termination", where), checkpoint.epochs_seen, where)
     _check_indices(_field(state, "extensions", where), train.extensions, where, "state/extensions")
     _check_indices(
         _field(state, "algorithm/update_callbacks", where),
@@ -235,7 +284,8 @@ def load_checkpoint(path, train, overrides: list | None = None) -> dict:
     rngs = _shared_rngs(train)
     generators = _generator_states(state, rngs, where)
     applied = apply_hyperparameters(state, overrides or [])
-    restore_monitor(train.model, monitor_tree, where)
+    restore_monitor(train.model, checkpoint.monitor, where)
+    set_params(params, checkpoint.params)
     try:
         train.algorithm.load_state_dict(state["algorithm"])
         for key, sub in state["extensions"].items():
@@ -255,6 +305,11 @@ def load_checkpoint(path, train, overrides: list | None = None) -> dict:
         rng.set_value(generators[name], borrow=True)
     state["applied"] = applied
     return state
+
+
+def load_checkpoint(path, train, overrides: list | None = None) -> dict:
+    """:func:`read_checkpoint` then :func:`restore_checkpoint`: restore ``train`` from ``path``."""
+    return restore_checkpoint(read_checkpoint(path, train.model), train, overrides)
 
 
 def _number(value) -> bool:
@@ -285,7 +340,8 @@ def _set_key(tree, key: str, value) -> None:
 def apply_hyperparameters(state: dict, changes: list) -> list[str]:
     """Write the YAML's new hyper-parameters over a checkpoint's ``state``; say what changed.
 
-    ``changes`` are ``(path, old, new)`` triples from :func:`config_changes`.
+    ``changes`` are ``(path, old, new)`` triples from
+    :func:`pylearn_vae.config.compare.config_changes`.
     A new ``learning_rate`` scales the saved rate, and the bases of the
     learning-rate schedules, by new/old: with no schedule the rate becomes
     the YAML's value, and a schedule continues from the scaled rate. A new
@@ -317,60 +373,3 @@ def apply_hyperparameters(state: dict, changes: list) -> list[str]:
                     f"{path}: {old!r} -> {new!r} (momentum now {new:.6g}, was {before:.6g})"
                 )
     return applied
-
-
-def config_differences(old_text: str, new_text: str, old_source: str = "<checkpoint>") -> list[str]:
-    """Human-readable differences between two YAML configurations (parsed, not instantiated)."""
-    return [
-        f"{path or '<root>'}: {old!r} -> {new!r}"
-        for path, old, new in config_changes(old_text, new_text, old_source)
-    ]
-
-
-def config_changes(old_text: str, new_text: str, old_source: str = "<checkpoint>") -> list:
-    """``(dotted path, old value, new value)`` for every difference between two YAML texts."""
-    from pylearn_vae.config import legacy, yaml_parse
-
-    def plain(node):
-        if isinstance(node, yaml_parse.ObjectProxy):
-            name = legacy.map_name(node.callable_name) or node.callable_name
-            return {"!obj": name, **{k: plain(v) for k, v in node.kwargs.items()}}
-        if isinstance(node, dict):
-            return {k: plain(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [plain(v) for v in node]
-        if hasattr(node, "name") and hasattr(node, "mark"):
-            return f"!{type(node).__name__}:{getattr(node, 'name', getattr(node, 'path', ''))}"
-        return node
-
-    environ = _PermissiveEnviron()
-    old = plain(yaml_parse.load(old_text, environ=environ, instantiate=False, source=old_source))
-    new = plain(yaml_parse.load(new_text, environ=environ, instantiate=False))
-    out: list = []
-
-    def walk(a, b, path):
-        if isinstance(a, dict) and isinstance(b, dict):
-            for key in list(a) + [k for k in b if k not in a]:
-                walk(
-                    a.get(key, "<absent>"),
-                    b.get(key, "<absent>"),
-                    f"{path}.{key}" if path else str(key),
-                )
-        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-            for i, (x, y) in enumerate(zip(a, b)):
-                walk(x, y, f"{path}[{i}]")
-        elif a != b:
-            out.append((path, a, b))
-
-    walk(old, new, "")
-    return out
-
-
-class _PermissiveEnviron(dict):
-    """Leaves ``${VAR}`` as written when comparing configurations."""
-
-    def __contains__(self, key) -> bool:
-        return True
-
-    def __getitem__(self, key):
-        return "${" + key + "}"

@@ -1,27 +1,30 @@
-"""HDF5 model files and checkpoints (``.h5`` / ``.hdf5``), read without pickle.
+"""The HDF5 container shared by ``.h5`` model files and checkpoints: the gate every one passes.
 
-A model file holds:
+:func:`open_file` is the only way an HDF5 file is opened for reading. Before
+any value is read it refuses a path that is not a regular file, and a file
+whose tree holds anything pylearn_vae never writes:
 
-* ``/params/<name>``: every parameter, as a dataset named after it;
-* attribute ``model_yaml``: the YAML that rebuilds the model (only
-  pylearn_vae model classes may appear in it when loading);
-* ``/monitor``: the monitor history (one group per channel);
-* attributes ``format``, ``format_version`` and ``pylearn_vae_version``.
+* external or soft links, datasets stored outside the file (external raw
+  storage) or assembled from other files (virtual datasets), filters other
+  than HDF5's built-in ones;
+* non-numeric datasets (object references, strings, compound types), a
+  dataset declaring more than ``MAX_DATASET_BYTES`` (or all of them more than
+  ``MAX_TOTAL_BYTES``), a tree deeper than ``MAX_DEPTH`` or larger than
+  ``MAX_OBJECTS``;
+* attributes other than single strings and numbers, more than
+  ``MAX_ATTRIBUTES`` on one object, one declaring more than
+  ``MAX_ATTRIBUTE_BYTES`` or all of them more than ``MAX_TOTAL_ATTRIBUTE_BYTES``.
 
-Checkpoints add ``/state``: a tree of the training state (see
-:mod:`pylearn_vae.checkpoint`). Trees are written with :func:`write_tree`:
-nested dicts become groups, NumPy arrays datasets, and scalars, strings and
-None a JSON attribute.
+A variable-length string attribute (how h5py stores ``str``) keeps its
+length in the object header; HDF5 allocates (and clears) that many bytes
+before noticing that the string is shorter, so a forged length of 4 GiB costs
+4 GiB of memory. :mod:`pylearn_vae.persistence.hdf5_headers` reads the
+declared lengths from the header first, and :func:`open_file` refuses the
+file if one is too large. Text read afterwards is checked again once
+decoded (``MAX_TEXT_CHARS`` for YAML, ``MAX_JSON_CHARS`` for JSON).
 
-:func:`open_file` is the only way in. Before anything is read it refuses a
-path that is not a regular file, and a file whose tree holds anything these
-writers never write: external or soft links, datasets stored outside the
-file (external raw storage) or assembled from other files (virtual
-datasets), filters other than HDF5's built-in ones, non-numeric datasets
-(object references, strings, compound types), datasets larger than
-``MAX_DATASET_BYTES`` (or ``MAX_TOTAL_BYTES`` together), or a tree deeper than ``MAX_DEPTH`` or larger than
-``MAX_OBJECTS``. Parameters are then checked against the model's shapes
-before their data are read, and must be finite.
+Trees are written with :func:`write_tree`: nested dicts become groups, NumPy
+arrays datasets, and scalars, strings and None one JSON attribute per group.
 """
 
 from __future__ import annotations
@@ -30,51 +33,64 @@ import json
 import math
 from pathlib import Path
 
+import h5py
 import numpy as np
+from h5py import h5a, h5s, h5t
 
 from pylearn_vae import __version__
-from pylearn_vae.utils.serial import (
-    ModelFileError,
-    atomic_path,
-    check_regular_file,
-    check_savable,
-)
+from pylearn_vae.persistence.hdf5_headers import HeaderReader
+from pylearn_vae.utils.files import ModelFileError, check_regular_file
 
 __all__ = [
     "FORMAT_VERSION",
-    "save_model",
-    "load_model",
-    "write_tree",
-    "read_tree",
-    "open_file",
-    "write_model",
-    "read_model",
+    "MAX_ATTRIBUTES",
+    "MAX_ATTRIBUTE_BYTES",
+    "MAX_DATASET_BYTES",
+    "MAX_DEPTH",
+    "MAX_JSON_CHARS",
+    "MAX_OBJECTS",
+    "MAX_TEXT_CHARS",
+    "MAX_TOTAL_ATTRIBUTE_BYTES",
+    "MAX_TOTAL_BYTES",
     "check_structure",
-    "write_header",
-    "restore_monitor",
+    "create_file",
+    "open_file",
     "read_text_attribute",
-    "load_params",
+    "read_tree",
+    "write_header",
+    "write_tree",
 ]
 
 FORMAT_VERSION = 1
-# Where the classes named by a file's stored YAML may come from.
-_MODEL_CLASSES = ("pylearn_vae.models", "pylearn_vae.space")
 
 MAX_DEPTH = 32
 MAX_OBJECTS = 100_000
 MAX_DATASET_BYTES = 1 << 30
 # Unwritten chunks read as fill values, so declared sizes are bounded in total too.
 MAX_TOTAL_BYTES = 4 << 30
+# pylearn_vae writes at most six attributes on one object (the root of a checkpoint).
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_BYTES = 16 << 20
+MAX_TOTAL_ATTRIBUTE_BYTES = 64 << 20
 MAX_TEXT_CHARS = 1 << 20
 MAX_JSON_CHARS = 16 << 20
 # Deflate, shuffle, Fletcher-32: built into HDF5 (no plugin is loaded for them).
 _BUILTIN_FILTERS = frozenset({1, 2, 3})
 
 
-def _h5py():
-    import h5py
+# -- writing ------------------------------------------------------------------------
 
-    return h5py
+
+def create_file(path) -> h5py.File:
+    """Open ``path`` for writing, in the layout :mod:`hdf5_headers` reads (version 1 headers)."""
+    return h5py.File(path, "w", libver="earliest")
+
+
+def write_header(handle, kind: str) -> None:
+    """Mark ``handle`` as a pylearn_vae ``kind`` ("model" or "checkpoint") of this format."""
+    handle.attrs["format"] = kind
+    handle.attrs["format_version"] = FORMAT_VERSION
+    handle.attrs["pylearn_vae_version"] = __version__
 
 
 def write_tree(group, tree: dict) -> None:
@@ -96,8 +112,14 @@ def write_tree(group, tree: dict) -> None:
     group.attrs["json"] = json.dumps(scalars)
 
 
+# -- reading (on a file opened by open_file) ----------------------------------------
+
+
 def read_text_attribute(obj, name: str, where: str, limit: int = MAX_TEXT_CHARS) -> str | None:
-    """The string attribute ``name`` of ``obj`` (None if absent), checked for type and size."""
+    """The string attribute ``name`` of ``obj`` (None if absent), checked for type and size.
+
+    Its declared size was bounded by :func:`open_file` before this reads it.
+    """
     if name not in obj.attrs:
         return None
     value = obj.attrs[name]
@@ -116,7 +138,6 @@ def read_text_attribute(obj, name: str, where: str, limit: int = MAX_TEXT_CHARS)
 
 def read_tree(group, where: str = "") -> dict:
     """Inverse of :func:`write_tree` (on a file checked by :func:`open_file`)."""
-    h5py = _h5py()
     where = where or group.file.filename
     text = read_text_attribute(group, "json", where, MAX_JSON_CHARS)
     try:
@@ -130,6 +151,9 @@ def read_tree(group, where: str = "") -> dict:
     for key, item in group.items():
         tree[key] = read_tree(item, where) if isinstance(item, h5py.Group) else item[()]
     return tree
+
+
+# -- the gate -----------------------------------------------------------------------
 
 
 def _dataset_problem(dset) -> str | None:
@@ -155,9 +179,85 @@ def _dataset_problem(dset) -> str | None:
     return None
 
 
+class _AttributeBudget:
+    """Checks the attributes of every object against the limits, without reading a value."""
+
+    def __init__(self, headers: HeaderReader, where: str) -> None:
+        self.headers = headers
+        self.where = where
+        self.total = 0
+
+    def check(self, obj, path: str) -> None:
+        count = h5a.get_num_attrs(obj.id)
+        if count > MAX_ATTRIBUTES:
+            raise ModelFileError(
+                f"{self.where}: {path} has {count:,} attributes, more than the "
+                f"{MAX_ATTRIBUTES} pylearn_vae reads"
+            )
+        declared = None
+        for index in range(count):
+            attr = h5a.open(obj.id, index=index)
+            name = attr.name.decode("utf-8", "replace")
+            label = f"attribute {name!r} of {path}"
+            kind = attr.get_type()
+            kind_class = kind.get_class()
+            if kind_class == h5t.STRING and kind.is_variable_str():
+                if attr.get_space().get_simple_extent_type() != h5s.SCALAR:
+                    raise ModelFileError(
+                        f"{self.where}: {label} is an array of strings; pylearn_vae writes one "
+                        "string per attribute"
+                    )
+                if declared is None:
+                    declared = self.headers.string_lengths(obj, path)
+                if name not in declared:
+                    raise ModelFileError(
+                        f"{self.where}: {label} is stored in a layout pylearn_vae never writes "
+                        "(its length cannot be checked before reading it); refusing to read it"
+                    )
+                size = declared[name]
+            elif kind_class in (h5t.STRING, h5t.INTEGER, h5t.FLOAT):
+                size = attr.get_storage_size()
+            else:
+                raise ModelFileError(
+                    f"{self.where}: {label} is not a string or a number (HDF5 type class "
+                    f"{kind_class}); pylearn_vae never writes such attributes"
+                )
+            if size > MAX_ATTRIBUTE_BYTES:
+                raise ModelFileError(
+                    f"{self.where}: {label} declares {size:,} bytes, more than the "
+                    f"{MAX_ATTRIBUTE_BYTES:,} pylearn_vae reads; refusing to read it"
+                )
+            self.total += size
+            if self.total > MAX_TOTAL_ATTRIBUTE_BYTES:
+                raise ModelFileError(
+                    f"{self.where}: its attributes declare more than "
+                    f"{MAX_TOTAL_ATTRIBUTE_BYTES:,} bytes in total; refusing to read them"
+                )
+
+
+def _check_link(group, name: str, path: str, where: str) -> None:
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise ModelFileError(
+            f"{where}: {path} is a link to {link.filename}:{link.path}; model and "
+            "checkpoint files may not refer to other files"
+        )
+    if isinstance(link, h5py.SoftLink):
+        raise ModelFileError(
+            f"{where}: {path} is a soft link to {link.path}; pylearn_vae never writes links"
+        )
+
+
 def check_structure(handle, where: str) -> None:
     """Refuse a file whose tree holds anything pylearn_vae never writes (see the module doc)."""
-    h5py = _h5py()
+    with HeaderReader(handle, where) as headers:
+        attributes = _AttributeBudget(headers, where)
+        attributes.check(handle, "/")
+        _check_tree(handle, where, attributes)
+
+
+def _check_tree(handle, where: str, attributes: _AttributeBudget) -> None:
+    """Links, datasets and attributes below the root (whose attributes were checked)."""
     seen = set()
     count = 0
     total = 0
@@ -173,27 +273,20 @@ def check_structure(handle, where: str) -> None:
             if count > MAX_OBJECTS:
                 raise ModelFileError(f"{where}: holds more than {MAX_OBJECTS:,} objects")
             path = f"{group.name.rstrip('/')}/{name}"
-            link = group.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                raise ModelFileError(
-                    f"{where}: {path} is a link to {link.filename}:{link.path}; model and "
-                    "checkpoint files may not refer to other files"
-                )
-            if isinstance(link, h5py.SoftLink):
-                raise ModelFileError(
-                    f"{where}: {path} is a soft link to {link.path}; pylearn_vae never writes links"
-                )
+            _check_link(group, name, path, where)
             item = group.get(name)
             key = item.id.__hash__() if item is not None else None
             if isinstance(item, h5py.Group):
                 if key in seen:
                     raise ModelFileError(f"{where}: {path} links back to a group seen before")
                 seen.add(key)
+                attributes.check(item, path)
                 stack.append((item, depth + 1))
             elif isinstance(item, h5py.Dataset):
                 problem = _dataset_problem(item)
                 if problem:
                     raise ModelFileError(f"{where}: dataset {path} {problem}; refusing to read it")
+                attributes.check(item, path)
                 total += math.prod(item.shape) * item.dtype.itemsize
                 if total > MAX_TOTAL_BYTES:
                     raise ModelFileError(
@@ -204,131 +297,34 @@ def check_structure(handle, where: str) -> None:
                 raise ModelFileError(f"{where}: {path} is not a group or dataset")
 
 
-def restore_monitor(model, tree: dict, where: str) -> None:
-    """Give ``model`` the monitor history ``tree`` (read from a file) through its public state."""
-    from pylearn_vae.monitor import Monitor
-
-    try:
-        Monitor.get_monitor(model).load_state_dict(tree)
-    except ValueError as exc:
-        raise ModelFileError(f"{where}: damaged monitor history: {exc}") from None
-
-
-def write_model(handle, model) -> None:
-    """Write ``model`` into an open HDF5 file (or group)."""
-    if not getattr(model, "yaml_src", None):
+def _check_header(handle, path: Path, kind: str) -> None:
+    """The ``format`` and ``format_version`` attributes say this is a ``kind`` we can read."""
+    found = read_text_attribute(handle, "format", str(path), limit=64)
+    version = handle.attrs.get("format_version")
+    if found is None or version is None:
         raise ModelFileError(
-            f"this {type(model).__name__} has no YAML description (it was built in Python, not "
-            "from YAML), so an HDF5 file could not rebuild it; save it as .pkl instead"
+            f"{path} is an HDF5 file but not a pylearn_vae {kind} (no 'format' attribute)"
         )
-    handle.attrs["model_yaml"] = model.yaml_src
-    dataset_yaml = getattr(model, "dataset_yaml_src", None)  # None in older pickles
-    if dataset_yaml is not None:
-        handle.attrs["dataset_yaml"] = dataset_yaml
-    params = handle.create_group("params")
-    for param in model.get_params() + [
-        p for p in _extra_params(model) if p not in model.get_params()
-    ]:
-        params.create_dataset(param.name, data=np.asarray(param.get_value(borrow=True)))
-    if model.monitor is not None:
-        write_tree(handle.create_group("monitor"), model.monitor.state_dict())
+    if found != kind:
+        raise ModelFileError(f"{path} is a pylearn_vae {found}, not a {kind}")
+    if not isinstance(version, int | np.integer) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(
+            f"{path}: attribute 'format_version' is {version!r}, expected an integer from 1 to "
+            f"{FORMAT_VERSION}; the file is damaged"
+        )
+    if int(version) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} uses format version {int(version)}, newer than this pylearn_vae understands "
+            f"({FORMAT_VERSION}); upgrade pylearn_vae"
+        )
 
 
-def _extra_params(model) -> list:
-    """Parameters that are not trained but belong to the model (e.g. a fixed prior)."""
-    getter = getattr(model, "get_prior_params", None)
-    return list(getter()) if getter else []
+def open_file(path, kind: str) -> h5py.File:
+    """Open the pylearn_vae ``kind`` ("model" or "checkpoint") at ``path`` for reading.
 
-
-def load_params(stored, model, where: str) -> None:
-    """Set every parameter of ``model`` (trained or not) from the HDF5 group ``stored``."""
-    params = model.get_params()
-    for param in params + [p for p in _extra_params(model) if p not in params]:
-        if param.name not in stored:
-            raise ModelFileError(f"{where}: parameter {param.name!r} is missing from the file")
-        dataset = stored[param.name]
-        expected = param.get_value(borrow=True)
-        # Shape and type are checked on the declaration, before any data are read.
-        if not hasattr(dataset, "shape") or dataset.shape != expected.shape:
-            raise ModelFileError(
-                f"{where}: parameter {param.name!r} has shape {getattr(dataset, 'shape', None)} "
-                f"in the file, the model needs {expected.shape}"
-            )
-        if dataset.dtype.kind != "f":
-            raise ModelFileError(
-                f"{where}: parameter {param.name!r} has dtype {dataset.dtype}, expected floats"
-            )
-        value = dataset[()]
-        if not np.isfinite(value).all():
-            bad = "NaN" if np.isnan(value).any() else "infinite"
-            raise ModelFileError(
-                f"{where}: parameter {param.name!r} has {bad} values; the file holds a diverged "
-                "model; use an earlier file or retrain"
-            )
-        param.set_value(value.astype(expected.dtype, copy=False))
-
-
-# Keywords that size a model's parameters.
-_SIZE_KEYWORDS = ("nvis", "nhid", "dim")
-
-
-def _check_sizes(parsed, params, where: str) -> None:
-    """Refuse sizes in the stored YAML that no stored parameter has, before building anything.
-
-    Building the model allocates its parameters, so a ``dim: 1000000000``
-    would exhaust memory before the shapes could be compared.
+    Every check of the module doc has passed when this returns; the caller
+    closes the file (use it in a ``with`` block).
     """
-    from pylearn_vae.config import yaml_parse
-
-    dims = {n for item in params.values() if hasattr(item, "shape") for n in item.shape}
-    stack = [parsed]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml_parse.ObjectProxy):
-            for key in _SIZE_KEYWORDS:
-                value = node.kwargs.get(key)
-                if isinstance(value, int) and value not in dims:
-                    raise ModelFileError(
-                        f"{where}: model_yaml asks for {key}: {value} at "
-                        f"{node.key_marks.get(key, node.mark)}, but no parameter stored in the "
-                        "file has that size; refusing to build the model"
-                    )
-            stack.extend(node.kwargs.values())
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-
-
-def read_model(handle, where: str):
-    """Rebuild the model stored in an open HDF5 file (or group)."""
-    from pylearn_vae.config import yaml_parse
-
-    text = read_text_attribute(handle, "model_yaml", where)
-    if text is None:
-        raise ModelFileError(f"{where} holds no model (attribute 'model_yaml' is missing)")
-    if "params" not in handle:
-        raise ModelFileError(f"{where} has no 'params' group")
-    try:
-        source = f"{where}:model_yaml"
-        parsed = yaml_parse.load(text, restrict_to=_MODEL_CLASSES, source=source, instantiate=False)
-        _check_sizes(parsed, handle["params"], where)
-        model = yaml_parse.load(text, restrict_to=_MODEL_CLASSES, source=source)
-    except yaml_parse.ConfigError as exc:
-        raise ModelFileError(f"{where}: cannot rebuild the model: {exc}") from None
-    if not callable(getattr(model, "get_params", None)):
-        raise ModelFileError(f"{where}: model_yaml describes a {type(model).__name__}, not a model")
-    load_params(handle["params"], model, where)
-    if "dataset_yaml" in handle.attrs:
-        model.dataset_yaml_src = str(handle.attrs["dataset_yaml"])
-    if "monitor" in handle:
-        restore_monitor(model, read_tree(handle["monitor"], where), where)
-    return model
-
-
-def open_file(path, kind: str):
-    """Open an HDF5 file for reading, checking its format and version."""
-    h5py = _h5py()
     path = Path(path)
     check_regular_file(path, f"{kind} file")
     try:
@@ -337,61 +333,19 @@ def open_file(path, kind: str):
         raise ModelFileError(
             f"{path} is not a readable HDF5 file ({exc}); it may be truncated or corrupt"
         ) from None
-    found = handle.attrs.get("format")
-    version = handle.attrs.get("format_version")
-    if found is None or version is None:
-        handle.close()
-        raise ModelFileError(
-            f"{path} is an HDF5 file but not a pylearn_vae {kind} (no 'format' attribute)"
-        )
-    if str(found) != kind:
-        handle.close()
-        raise ModelFileError(f"{path} is a pylearn_vae {found}, not a {kind}")
-    if not isinstance(version, int | np.integer) or isinstance(version, bool) or version < 1:
-        handle.close()
-        raise ModelFileError(
-            f"{path}: attribute 'format_version' is {version!r}, expected an integer from 1 to "
-            f"{FORMAT_VERSION}; the file is damaged"
-        )
-    if int(version) > FORMAT_VERSION:
-        handle.close()
-        raise ModelFileError(
-            f"{path} uses format version {int(version)}, newer than this pylearn_vae understands "
-            f"({FORMAT_VERSION}); upgrade pylearn_vae"
-        )
     try:
-        check_structure(handle, str(path))
-    except BaseException:
+        with HeaderReader(handle, str(path)) as headers:
+            attributes = _AttributeBudget(headers, str(path))
+            attributes.check(handle, "/")
+            _check_header(handle, path, kind)
+            _check_tree(handle, str(path), attributes)
+    except BaseException as exc:
         handle.close()
+        if isinstance(exc, OSError | KeyError | ValueError | TypeError) and not isinstance(
+            exc, ModelFileError
+        ):
+            raise ModelFileError(
+                f"{path}: damaged HDF5 file ({type(exc).__name__}: {exc})"
+            ) from None
         raise
     return handle
-
-
-def write_header(handle, kind: str) -> None:
-    """Mark ``handle`` as a pylearn_vae ``kind`` ("model" or "checkpoint") of this format."""
-    handle.attrs["format"] = kind
-    handle.attrs["format_version"] = FORMAT_VERSION
-    handle.attrs["pylearn_vae_version"] = __version__
-
-
-def save_model(path, model) -> None:
-    """Write ``model`` to an HDF5 file atomically."""
-    h5py = _h5py()
-    check_savable(model, path)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as handle:
-            write_header(handle, "model")
-            write_model(handle, model)
-
-
-def load_model(path):
-    """Read a model written by :func:`save_model` (no pickle, no code from the file)."""
-    with open_file(path, "model") as handle:
-        try:
-            return read_model(handle, str(path))
-        except (KeyError, ValueError, TypeError, OSError, RecursionError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
-            raise ModelFileError(
-                f"{path}: damaged model file ({type(exc).__name__}: {exc})"
-            ) from None

@@ -1,4 +1,4 @@
-"""The restricted unpickler behind :func:`pylearn_vae.utils.serial.load`.
+"""The restricted unpickler behind :func:`pylearn_vae.persistence.load` (``.pkl`` files).
 
 A model pickle may only name, by exact ``(module, name)``, the classes a
 model is made of and a few NumPy helpers, which are replaced by wrappers that
@@ -26,10 +26,6 @@ __all__ = ["UnsafePickleError", "loads"]
 
 class UnsafePickleError(ModelFileError, pickle.UnpicklingError):
     """A pickle names something outside the allow-list, or uses a refused opcode."""
-
-
-class _Refused(Exception):
-    """Raised inside the unpickler; :func:`load` adds the file name."""
 
 
 class _Refused(Exception):
