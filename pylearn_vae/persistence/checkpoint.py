@@ -30,9 +30,9 @@ import numpy as np
 from pylearn_vae.persistence.checks import all_params, check_savable
 from pylearn_vae.persistence.hdf5_file import (
     create_file,
-    open_file,
     read_text_attribute,
     read_tree,
+    reading,
     write_header,
     write_tree,
 )
@@ -230,7 +230,7 @@ def read_checkpoint(path, model=None) -> Checkpoint:
     read. Nothing is changed; :func:`restore_checkpoint` applies the result.
     """
     where = str(path)
-    with open_file(path, "checkpoint") as handle:
+    with reading(path, "checkpoint") as handle:
         state, epochs = _read_state(handle, where)
         config = read_text_attribute(handle, "config_yaml", where)
         params = {}

@@ -29,8 +29,10 @@ arrays datasets, and scalars, strings and None one JSON attribute per group.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -55,6 +57,7 @@ __all__ = [
     "check_structure",
     "create_file",
     "open_file",
+    "reading",
     "read_text_attribute",
     "read_tree",
     "write_header",
@@ -349,3 +352,19 @@ def open_file(path, kind: str) -> h5py.File:
             ) from None
         raise
     return handle
+
+
+@contextlib.contextmanager
+def reading(path, kind: str) -> Iterator[h5py.File]:
+    """:func:`open_file` for a ``with`` block in which any error reading the file
+    (HDF5's ``OSError``, a missing key, a value of the wrong type) becomes a
+    :class:`ModelFileError` naming the file."""
+    with open_file(path, kind) as handle:
+        try:
+            yield handle
+        except (KeyError, ValueError, TypeError, OSError, RecursionError) as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(
+                f"{path}: damaged {kind} file ({type(exc).__name__}: {exc})"
+            ) from None

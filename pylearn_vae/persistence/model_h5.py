@@ -12,7 +12,7 @@ A model file holds:
 
 :func:`load_model_h5` is the only door through which such a file becomes a
 model (:func:`read_model` is its body, on a file already opened by
-:func:`~pylearn_vae.persistence.hdf5_file.open_file`); :func:`write_model`,
+:func:`~pylearn_vae.persistence.hdf5_file.reading`); :func:`write_model`,
 :func:`read_params` and :func:`restore_monitor` are shared with checkpoints,
 which hold the same groups.
 """
@@ -25,9 +25,9 @@ from pylearn_vae.monitor import Monitor
 from pylearn_vae.persistence.checks import all_params, check_savable
 from pylearn_vae.persistence.hdf5_file import (
     create_file,
-    open_file,
     read_text_attribute,
     read_tree,
+    reading,
     write_header,
     write_tree,
 )
@@ -120,7 +120,7 @@ def load_params(stored, model, where: str) -> None:
 
 
 def read_model(handle, where: str):
-    """Rebuild the model stored in an HDF5 file opened by ``open_file`` (``where`` names it)."""
+    """Rebuild the model stored in an HDF5 file opened by ``reading`` (``where`` names it)."""
     text = read_text_attribute(handle, "model_yaml", where)
     if text is None:
         raise ModelFileError(f"{where} holds no model (attribute 'model_yaml' is missing)")
@@ -149,12 +149,5 @@ def save_model_h5(path, model) -> None:
 
 def load_model_h5(path):
     """Read a model written by :func:`save_model_h5` (no pickle, no code from the file)."""
-    with open_file(path, "model") as handle:
-        try:
-            return read_model(handle, str(path))
-        except (KeyError, ValueError, TypeError, OSError, RecursionError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
-            raise ModelFileError(
-                f"{path}: damaged model file ({type(exc).__name__}: {exc})"
-            ) from None
+    with reading(path, "model") as handle:
+        return read_model(handle, str(path))
