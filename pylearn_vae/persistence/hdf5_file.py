@@ -125,7 +125,10 @@ def read_text_attribute(obj, name: str, where: str, limit: int = MAX_TEXT_CHARS)
     """
     if name not in obj.attrs:
         return None
-    value = obj.attrs[name]
+    try:
+        value = obj.attrs[name]
+    except OSError as exc:  # HDF5 found the stored text damaged
+        raise ModelFileError(f"{where}: damaged HDF5 attribute {name!r} (OSError: {exc})") from None
     if not isinstance(value, str):
         raise ModelFileError(
             f"{where}: attribute {name!r} is a {type(value).__name__}, expected a string; "
