@@ -8,13 +8,9 @@ error line naming the file and the attribute.
 
 from __future__ import annotations
 
-import os
 import re
 import resource
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import h5py
 import pytest
@@ -22,9 +18,9 @@ import pytest
 from pylearn_vae.config import yaml_parse
 from pylearn_vae.monitor import Monitor, MonitorChannel
 from pylearn_vae.persistence import save
+from tests.cli.test_hostile_cli import run_script
 from tests.utils.test_hostile_hdf5 import MODEL_YAML, forge_string_length
 
-REPO = Path(__file__).resolve().parents[2]
 LIMIT = 3 << 30
 ABSURD = 0xFFFF_FFF0  # the largest length a variable-length string header can declare, nearly
 
@@ -34,14 +30,7 @@ def _limited() -> None:
 
 
 def cli(script: str, *args):
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / script), *map(str, args)],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=_limited,
-    )
+    proc = run_script(script, *args, preexec_fn=_limited)
     return proc.returncode, proc.stderr, proc.stdout
 
 

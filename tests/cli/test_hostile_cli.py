@@ -21,15 +21,21 @@ from tests.utils.test_hostile_hdf5 import MODEL_YAML
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cli(script: str, *args, cwd=None):
-    proc = subprocess.run(
+def run_script(script: str, *args, cwd=None, preexec_fn=None) -> subprocess.CompletedProcess:
+    """Run ``scripts/<script>`` with ``args`` in a subprocess, capturing its text output."""
+    return subprocess.run(
         [sys.executable, str(REPO / "scripts" / script), *map(str, args)],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=120,
         cwd=cwd,
+        preexec_fn=preexec_fn,
     )
+
+
+def cli(script: str, *args, cwd=None):
+    proc = run_script(script, *args, cwd=cwd)
     return proc.returncode, proc.stderr
 
 
