@@ -1,20 +1,22 @@
 """Checkpoints: everything needed to continue a run exactly.
 
 A checkpoint is an HDF5 file (see :mod:`pylearn_vae.persistence.hdf5_file`)
-holding the model and its monitor history (as in
-:mod:`pylearn_vae.persistence.model_h5`), plus a ``/state`` tree with the algorithm's
-state (learning rate, learning-rule variables, shuffling generator and the
-position inside the current epoch, update callbacks), every extension's and
-the termination criterion's state, the state of every PyTensor random
-generator in the compiled functions, the YAML the run was started from, and
-whether the run has finished. Files are written atomically.
+holding the model and its monitor history as a model file does (see
+:mod:`pylearn_vae.persistence.model_h5`), plus a ``/state`` tree: the
+algorithm's state (learning rate, learning-rule variables, shuffling
+generator and the position inside the current epoch, update callbacks),
+every extension's and the termination criterion's state, the state of every
+PyTensor random generator in the compiled functions, the YAML the run was
+started from, and whether the run has finished. Files are written
+atomically.
 
 :func:`read_checkpoint` is the only door from a checkpoint's bytes to
-objects; :func:`restore_checkpoint` validates what it read against the
+objects. :func:`restore_checkpoint` first checks what it read against the
 training objects (parameters finite and of the right shapes, the position
-inside the epoch within the epoch, epoch-counter offsets within the epochs
-seen, random generator states that NumPy accepts) before it changes any of
-them, through their public ``load_state_dict`` methods. Every problem is a
+within an epoch of this run, epoch-counter offsets within the epochs seen,
+one saved state per stateful extension, random generator states that NumPy
+accepts), then restores the monitor, the parameters and every object's
+state through their public ``load_state_dict`` methods. Every problem is a
 :class:`~pylearn_vae.utils.files.ModelFileError` naming the file and the
 field.
 """
@@ -259,7 +261,7 @@ def read_checkpoint_info(path) -> dict:
 def restore_checkpoint(checkpoint: Checkpoint, train, overrides: list | None = None) -> dict:
     """Restore ``train`` (already set up from the same YAML) from a :class:`Checkpoint`.
 
-    Everything is checked against ``train`` before anything is changed.
+    What can be checked against ``train`` is checked before anything is changed.
     ``overrides`` (from :func:`pylearn_vae.config.compare.config_changes`)
     are applied to the saved state first, with :func:`apply_hyperparameters`;
     the returned state has an ``"applied"`` entry listing what was changed.

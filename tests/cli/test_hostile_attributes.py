@@ -9,7 +9,6 @@ error line naming the file and the attribute.
 from __future__ import annotations
 
 import re
-import resource
 import shutil
 
 import h5py
@@ -25,12 +24,8 @@ LIMIT = 3 << 30
 ABSURD = 0xFFFF_FFF0  # the largest length a variable-length string header can declare, nearly
 
 
-def _limited() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (LIMIT, LIMIT))
-
-
 def cli(script: str, *args):
-    proc = run_script(script, *args, preexec_fn=_limited)
+    proc = run_script(script, *args, address_space=LIMIT)
     return proc.returncode, proc.stderr, proc.stdout
 
 
