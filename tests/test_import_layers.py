@@ -221,3 +221,23 @@ def test_the_checks_can_fail():
     assert "pylearn_vae.train" in _edges("pylearn_vae.persistence.x", tree, known)
     # Inside its own package a private name is fine.
     assert private_uses("pylearn_vae.persistence.model_h5", tree, known) == []
+
+
+def test_the_old_import_paths_name_the_same_objects():
+    """Pylearn2's ``serial.load``/``serial.save`` and the modules that moved keep working."""
+    from pylearn_vae import checkpoint, persistence
+    from pylearn_vae.config import compare
+    from pylearn_vae.persistence import checkpoint as real_checkpoint
+    from pylearn_vae.persistence import hdf5_file, model_h5, safe_pickle
+    from pylearn_vae.utils import hdf5, serial
+    from pylearn_vae.utils import safe_pickle as old_safe_pickle
+
+    assert serial.load is persistence.load and serial.save is persistence.save
+    assert serial.ModelFileError is persistence.ModelFileError
+    assert serial.UnsafePickleError is safe_pickle.UnsafePickleError
+    assert old_safe_pickle.loads is safe_pickle.loads
+    assert hdf5.read_tree is hdf5_file.read_tree and hdf5.load_model is model_h5.load_model_h5
+    assert checkpoint.load_checkpoint is real_checkpoint.load_checkpoint
+    assert checkpoint.config_changes is compare.config_changes
+    for module in (serial, hdf5, old_safe_pickle, checkpoint):
+        assert all(hasattr(module, name) for name in module.__all__), module.__name__
