@@ -361,7 +361,7 @@ def cli_run(epochs: int, mode: str) -> tuple[float, list[float]]:
     import tempfile
     from pathlib import Path
 
-    from pylearn_vae.utils import serial
+    from pylearn_vae import persistence
 
     repo = Path(__file__).resolve().parents[1]
     folder = Path(tempfile.mkdtemp(prefix="bench_cli_"))
@@ -374,7 +374,7 @@ def cli_run(epochs: int, mode: str) -> tuple[float, list[float]]:
         start = time.perf_counter()
         subprocess.run([*command, "--epochs", str(epochs), "--quiet"], env=env, check=True)
         wall = time.perf_counter() - start
-        model = serial.load(folder / "vae_mnist_best.pkl")
+        model = persistence.load(folder / "vae_mnist_best.h5")
         return wall, list(model.monitor.channels["seconds_per_epoch"].val_record)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+from pylearn_vae import persistence
 from pylearn_vae.train_extensions import TrainExtension
-from pylearn_vae.utils import serial
+from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
 
 __all__ = ["Train"]
 
@@ -84,8 +86,6 @@ class Train:
 
     def setup(self) -> None:
         if self.save_path and not self.allow_overwrite:
-            from pathlib import Path
-
             if Path(self.save_path).exists():
                 raise FileExistsError(f"{self.save_path} exists and allow_overwrite is false")
         self.algorithm.setup(model=self.model, dataset=self.dataset)
@@ -110,7 +110,7 @@ class Train:
             return
         for extension in self.extensions:
             extension.on_save(self.model, self.dataset, self.algorithm)
-        serial.save(self.save_path, self.model)
+        persistence.save(self.save_path, self.model)
 
     # -- checkpoints and stopping ------------------------------------------------
     def request_stop(self, reason: str) -> None:
@@ -120,26 +120,22 @@ class Train:
     def checkpoint(self, finished: bool = False) -> None:
         if not self.checkpoint_path:
             return
-        from pylearn_vae.checkpoint import save_checkpoint
-
-        save_checkpoint(self.checkpoint_path, self, finished=finished, config_text=self.config_text)
+        persistence.save_checkpoint(
+            self.checkpoint_path, self, finished=finished, config_text=self.config_text
+        )
 
     def resume(self, path, overrides: list | None = None) -> dict:
         """Set up, then restore the state saved in the checkpoint ``path``.
 
         ``overrides`` are hyper-parameter changes written over the saved state
-        (see :func:`pylearn_vae.checkpoint.apply_hyperparameters`).
+        (see :func:`pylearn_vae.persistence.checkpoint.apply_hyperparameters`).
         """
-        from pylearn_vae.checkpoint import load_checkpoint
-
         self.setup()
-        state = load_checkpoint(path, self, overrides)
+        state = persistence.load_checkpoint(path, self, overrides)
         self._resumed = True
         return state
 
     def _check_finite(self) -> None:
-        from pylearn_vae.training_algorithms.sgd import NumericalError
-
         epoch = self.model.monitor.get_epochs_seen()
         for param in self.model.get_params():
             value = param.get_value(borrow=True)
@@ -175,8 +171,6 @@ class Train:
         consulted, and when a stop is requested; a run restored with
         :meth:`resume` continues exactly where the checkpoint left it.
         """
-        from pylearn_vae.training_algorithms.sgd import StopRequested
-
         if not self._resumed:
             self.setup()
             self._end_of_epoch()

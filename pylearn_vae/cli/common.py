@@ -24,12 +24,12 @@ def prepare_process() -> None:
 
 def load_model(path: str):
     """Load a saved VAE, or raise :class:`CLIError` saying what is wrong."""
+    from pylearn_vae import persistence
     from pylearn_vae.models.vae import VAE
-    from pylearn_vae.utils import serial
 
     try:
-        model = serial.load(path)
-    except (serial.ModelFileError, OSError) as exc:
+        model = persistence.load(path)
+    except (persistence.ModelFileError, OSError) as exc:
         raise CLIError(str(exc)) from None
     if not isinstance(model, VAE):
         raise CLIError(f"{path} holds a {type(model).__name__}, not a pylearn_vae VAE model")

@@ -42,9 +42,8 @@ from pylearn_vae import __version__
 from pylearn_vae.cli.amat import AmatError, parse_amat
 from pylearn_vae.datasets.binarized_mnist import NUM_PIXELS, SPLIT_ROWS
 from pylearn_vae.utils.data_path import DEFAULT_DATA_PATH_HELP, data_path
-from pylearn_vae.utils.files import regular_file_problem
+from pylearn_vae.utils.files import ModelFileError, atomic_write, regular_file_problem
 from pylearn_vae.utils.progress import progress_bar
-from pylearn_vae.utils.serial import ModelFileError, atomic_write
 
 __all__ = ["main", "DEFAULT_SOURCE", "SOURCE_ENV", "KNOWN_SHA256", "DownloadError"]
 

@@ -51,7 +51,7 @@ def _body(args) -> int:
     from pylearn_vae.datasets.binarized_mnist import BinarizedMNIST
     from pylearn_vae.evaluation import ImportanceSampler
     from pylearn_vae.ops.denormals import flushed_denormals
-    from pylearn_vae.utils.serial import atomic_write
+    from pylearn_vae.utils.files import atomic_write
 
     prepare_process()
 

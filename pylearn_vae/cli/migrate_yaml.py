@@ -177,7 +177,7 @@ def main(argv=None) -> int:
         print(summary + ("; needs migration" if needs else "; up to date"), file=sys.stderr)
         return 1 if needs else 0
     if args.in_place or args.output:
-        from pylearn_vae.utils.serial import atomic_write
+        from pylearn_vae.utils.files import atomic_write
 
         target = path if args.in_place else Path(args.output)
         data = new_text.encode("utf-8")

@@ -62,7 +62,7 @@ def _plot(args) -> int:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    from pylearn_vae.utils.serial import atomic_write
+    from pylearn_vae.utils.files import atomic_write
 
     try:
         atomic_write(args.out, lambda handle: fig.savefig(handle, format="png"))

@@ -111,8 +111,7 @@ def _load(config: str):
 
 def _unfinished_run(config: str, checkpoint: str) -> str | None:
     """Why a fresh run of ``config`` would replace an unfinished run's files, or None."""
-    from pylearn_vae.checkpoint import read_checkpoint_info
-    from pylearn_vae.utils.serial import ModelFileError
+    from pylearn_vae.persistence import ModelFileError, read_checkpoint_info
 
     if not os.path.lexists(checkpoint):
         return None
@@ -148,9 +147,10 @@ def main(argv=None) -> int:
         return _fail("--force only makes sense with --resume", EXIT_USAGE)
     if args.restart and args.resume:
         return _fail("--restart and --resume contradict each other; choose one", EXIT_USAGE)
-    from pylearn_vae.checkpoint import config_changes, config_differences, read_checkpoint_info
     from pylearn_vae.cli.common import prepare_process
+    from pylearn_vae.config.compare import config_changes, config_differences
     from pylearn_vae.ops.denormals import flushed_denormals
+    from pylearn_vae.persistence import read_checkpoint_info
     from pylearn_vae.train import Train
     from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import warnings
 
+from pylearn_vae.config.errors import ConfigError
+
 __all__ = [
     "PYLEARN2_NAMES",
     "UNSUPPORTED",
@@ -177,8 +179,6 @@ class LegacyNameMapper:
             return name
         new = map_name(name)
         if new is None:
-            from pylearn_vae.config.yaml_parse import ConfigError
-
             raise ConfigError(
                 f"unsupported Pylearn2 name {name!r}{hint_for(name)}", str(mark) if mark else None
             )

@@ -7,7 +7,8 @@ Supported tags:
 * ``!import dotted.name`` is the named module or object itself;
 * ``!float 'value'`` is a float; YAML 1.1 floats without a dot (``1e-3``)
   are read as floats too, not strings;
-* ``!pkl: 'path'`` loads a model file through :func:`pylearn_vae.utils.serial.load`.
+* ``!pkl: 'path'`` loads a model file through :func:`pylearn_vae.persistence.load`
+  (found by name, as ``!obj:`` callables are).
 
 ``${VAR}`` in any string is replaced from the ``environ`` mapping, then from
 the process environment. Anchors and aliases keep their YAML meaning: an
@@ -43,6 +44,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from pylearn_vae.config import legacy
+from pylearn_vae.config.errors import ConfigError
+from pylearn_vae.errors import UnsupportedOptionError
 
 __all__ = [
     "MAX_DEPTH",
@@ -57,15 +61,8 @@ __all__ = [
 
 MAX_NODES = 100_000
 MAX_DEPTH = 100
-
-
-class ConfigError(ValueError):
-    """An error in a YAML configuration, located by file, line and column."""
-
-    def __init__(self, message: str, where: str | None = None) -> None:
-        self.where = where
-        self.detail = message
-        super().__init__(f"{where}: {message}" if where else message)
+#: What ``!pkl: path`` calls with the path (the safe model-file loader).
+PKL_LOADER = "pylearn_vae.persistence.load"
 
 
 @dataclass(eq=False)
@@ -449,10 +446,12 @@ class _Instantiator:
         return result
 
     def _load_pkl(self, node: _PklProxy):
-        from pylearn_vae.utils import serial
-
+        # ``!pkl: path`` means ``!obj:pylearn_vae.persistence.load {path: ...}``: the
+        # loader is found by name, like every callable a YAML file names, so this
+        # layer does not import the persistence layer that sits above it.
+        load_model_file = self.resolve(PKL_LOADER, node.mark)
         try:
-            return serial.load(node.path)
+            return load_model_file(node.path)
         except Exception as exc:
             raise ConfigError(f"!pkl: could not load {node.path!r}: {exc}", str(node.mark)) from exc
 
@@ -460,8 +459,6 @@ class _Instantiator:
         fn = self.resolve(proxy.callable_name, proxy.mark)
         if not callable(fn):
             raise ConfigError(f"{proxy.callable_name!r} is not callable", str(proxy.mark))
-        from pylearn_vae.config import legacy
-        from pylearn_vae.errors import UnsupportedOptionError
 
         names, var_kw, required = _accepted_keywords(fn)
         for old_key, new_key in legacy.renamed_keywords_for(fn, proxy.callable_name).items():
@@ -541,8 +538,6 @@ def dump(node) -> str:
     Names are written in their pylearn_vae form, ``${VAR}`` substitutions are
     already applied, and aliases are written out in full.
     """
-    from pylearn_vae.config import legacy
-
     if isinstance(node, ObjectProxy):
         name = legacy.map_name(node.callable_name) or node.callable_name
         inner = ", ".join(f"{k}: {dump(v)}" for k, v in node.kwargs.items())
@@ -604,8 +599,6 @@ def _import_exact(name: str, packages: tuple[str, ...], mark: _Mark):
 
 
 def _default_resolver(restrict_to: tuple[str, ...] | None = None):
-    from pylearn_vae.config import legacy
-
     mapper = legacy.LegacyNameMapper()
 
     def resolve(name: str, mark: _Mark):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from pylearn_vae import persistence
 from pylearn_vae.train_extensions import TrainExtension
-from pylearn_vae.utils import serial
 from pylearn_vae.utils.state import Stateful
 
 __all__ = ["MonitorBasedSaveBest"]
@@ -70,4 +70,4 @@ class MonitorBasedSaveBest(TrainExtension, Stateful):
         if self.store_best_model:
             self.best_model = copy.deepcopy(model)
         if self.save_path:
-            serial.save(self.save_path, model)
+            persistence.save(self.save_path, model)

@@ -304,7 +304,7 @@ def _same_values_with_strides(data: np.ndarray, strides) -> bool:
 
 
 def _store(path: Path, maker, inputs, shared) -> None:
-    from pylearn_vae.utils.serial import atomic_write
+    from pylearn_vae.utils.files import atomic_write
 
     fgraph = maker.fgraph
     placeholders = {id(v): ("input", k) for k, v in enumerate(inputs)}

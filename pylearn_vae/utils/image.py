@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 
-from pylearn_vae.utils.serial import atomic_write
+from pylearn_vae.utils.files import atomic_write
 
 __all__ = ["image_shape_for", "tile_grid", "write_png"]
 

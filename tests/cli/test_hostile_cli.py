@@ -21,15 +21,37 @@ from tests.utils.test_hostile_hdf5 import MODEL_YAML
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cli(script: str, *args, cwd=None):
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / script), *map(str, args)],
+# Sets the address-space limit inside the child, then runs the script as __main__ (a
+# preexec_fn would make subprocess fork a process that may hold JAX's threads).
+_LIMITED = (
+    "import resource, runpy, sys; limit = int(sys.argv.pop(1)); "
+    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); sys.argv.pop(0); "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def run_script(
+    script: str, *args, cwd=None, address_space: int | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``scripts/<script>`` with ``args`` in a subprocess, capturing its text output.
+
+    ``address_space`` limits the child's virtual memory to that many bytes.
+    """
+    command = [str(REPO / "scripts" / script), *map(str, args)]
+    if address_space is not None:
+        command = ["-c", _LIMITED, str(address_space), *command]
+    return subprocess.run(
+        [sys.executable, *command],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=120,
         cwd=cwd,
     )
+
+
+def cli(script: str, *args, cwd=None):
+    proc = run_script(script, *args, cwd=cwd)
     return proc.returncode, proc.stderr
 
 

@@ -90,7 +90,7 @@ def test_seed_yaml_trains_two_epochs_on_a_subset(tmp_path, mnist_root, monkeypat
     ):
         assert f"\t{channel}: " in out
     assert out.count("Monitoring step:") == 3
-    best = tmp_path / "vae_mnist_best.pkl"
+    best = tmp_path / "vae_mnist_best.h5"
     assert best.exists()
     model = serial.load(best)
     valid = model.monitor.channels["valid_objective"].val_record

@@ -107,6 +107,9 @@ _WALK_ROOTS = (
     "pylearn_vae.utils.serial",
     "pylearn_vae.utils.files",
     "pylearn_vae.utils.safe_pickle",
+    "pylearn_vae.persistence.pickle_file",
+    "pylearn_vae.persistence.safe_pickle",
+    "pylearn_vae.persistence.hdf5_file",
     "pylearn_vae.models.vae",
     "pylearn_vae.models.vae.conditional",
     "pylearn_vae.monitor",
@@ -229,6 +232,9 @@ def direct_cases(folder: str) -> list[Case]:
         ("pytensor.compile.function.types", "Function"),
         ("pylearn_vae.utils.serial", "load"),
         ("pylearn_vae.utils.serial", "save"),
+        ("pylearn_vae.persistence", "load"),
+        ("pylearn_vae.persistence.model_file", "save"),
+        ("pylearn_vae.persistence.checkpoint", "load_checkpoint"),
         ("pylearn_vae.config.yaml_parse", "load"),
         ("pylearn_vae.datasets.binarized_mnist", "BinarizedMNIST"),
         ("pylearn_vae.train", "Train"),
@@ -525,7 +531,7 @@ def swapped_model_cases(model, folder: str) -> list[Case]:
     }
     names = [
         ("pylearn_vae.space", "np.f2py.subprocess.Popen", (["touch", marker],)),
-        ("pylearn_vae.utils.serial", "io.FileIO", (marker, "w")),
+        ("pylearn_vae.persistence.pickle_file", "io.FileIO", (marker, "w")),
         ("pylearn_vae.utils.files", "os.system", (f"touch {marker}",)),
         ("os", "system", (f"touch {marker}",)),
         ("numpy", "save", (marker + ".npy", [1])),

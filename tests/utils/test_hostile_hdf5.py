@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import struct
 from pathlib import Path
 
 import h5py
@@ -60,6 +61,13 @@ def _laughs() -> str:
         prev, cur = chr(96 + i), chr(97 + i)
         lines.append(f"{cur}: &{cur} [{', '.join(['*' + prev] * 10)}]")
     return "{" + ", ".join(lines) + "}"
+
+
+def _vlen_numbers() -> np.ndarray:
+    """One variable-length sequence of integers (an HDF5 "vlen" attribute that is no string)."""
+    values = np.empty(1, dtype=h5py.vlen_dtype(np.dtype("int32")))
+    values[0] = np.arange(3, dtype="int32")
+    return values
 
 
 def _vae_with(field: str) -> str:
@@ -407,6 +415,92 @@ def _make_cases():
             ),
         )
 
+    # --- attributes (checked before any value is read) -------------------------
+    add(
+        "model_yaml of 20 MB",
+        _set_yaml("#" * (20 << 20)),
+        r"attribute 'model_yaml' of / declares 20,971,520 bytes, more than the 16,777,216 "
+        r"pylearn_vae reads",
+    )
+
+    # Large fixed-size values only fit in a version 2 object header (which
+    # h5py writes for a group that tracks creation order).
+    def large_fixed(name, value):
+        def change(h, f):
+            h["params"].create_group("junk", track_order=True).attrs[name] = value
+
+        return change
+
+    add(
+        "20 MB of fixed-length bytes as an unread attribute",
+        large_fixed("text", np.bytes_(b"#" * (20 << 20))),
+        r"attribute 'text' of /params/junk declares 20,971,520 bytes, more than the",
+    )
+    add(
+        "20 MB of integers as an unread attribute",
+        large_fixed("numbers", np.zeros(5 << 20, "int32")),
+        r"attribute 'numbers' of /params/junk declares 20,971,520 bytes",
+    )
+
+    def five_large(h, f):
+        for i in range(5):
+            h["monitor"].attrs[f"pad{i}"] = "#" * (15 << 20)
+
+    add(
+        "five 15 MB attributes",
+        five_large,
+        r"its attributes declare more than 67,108,864 bytes in total",
+    )
+    add(
+        "model_yaml as an object reference",
+        lambda h, f: h.attrs.create("model_yaml", data=h["params"].ref, dtype=h5py.ref_dtype),
+        r"attribute 'model_yaml' of / is not a string or a number \(HDF5 type class 7\)",
+    )
+    add(
+        "model_yaml as a variable-length sequence",
+        _set_yaml(_vlen_numbers()),
+        r"attribute 'model_yaml' of / is not a string or a number \(HDF5 type class 9\)",
+    )
+    add(
+        "model_yaml as a compound",
+        _set_yaml(np.zeros((), dtype=[("a", "f4"), ("b", "i4")])),
+        r"attribute 'model_yaml' of / is not a string or a number \(HDF5 type class 6\)",
+    )
+    add(
+        "model_yaml as a list of strings",
+        lambda h, f: h.attrs.__setitem__("model_yaml", [MODEL_YAML, MODEL_YAML]),
+        r"attribute 'model_yaml' of / is an array of strings",
+    )
+    add(
+        "dataset_yaml as numbers",
+        lambda h, f: h.attrs.__setitem__("dataset_yaml", np.arange(3)),
+        r"attribute 'dataset_yaml' is a ndarray, expected a string",
+    )
+    add(
+        "format as bytes",
+        lambda h, f: h.attrs.__setitem__("format", np.bytes_(b"model")),
+        r"attribute 'format' is a bytes_, expected a string",
+    )
+    add(
+        "40 attributes on the root",
+        lambda h, f: [h.attrs.__setitem__(f"a{i}", i) for i in range(40)],
+        r"/ has 4\d attributes, more than the 32 pylearn_vae reads",
+    )
+
+    def newer_header(h, f):
+        tree = dict(h["monitor"].attrs)
+        del h["monitor/channels/valid_objective"]
+        group = h["monitor/channels"].create_group("valid_objective", track_order=True)
+        for key, value in tree.items():
+            group.attrs[key] = value
+
+    add(
+        "a string attribute in a version 2 object header",
+        newer_header,
+        r"attribute 'json' of /monitor/channels/valid_objective is stored in a layout "
+        r"pylearn_vae never writes",
+    )
+
     # --- monitor tree ---------------------------------------------------------
     def deep_monitor(h, f):
         group = h["monitor"]
@@ -572,3 +666,41 @@ def test_non_finite_models_are_never_saved(folder):
         ):
             serial.save(target, model)
         assert target.read_bytes() == before
+
+
+def forge_string_length(path, value: str, length: int) -> None:
+    """Make the header of the string attribute holding ``value`` declare ``length`` bytes.
+
+    h5py stores a ``str`` attribute as a variable-length string: the header
+    holds its length and the address of the global heap collection ("GCOL")
+    that holds the text. ``value`` must occur once in the file.
+    """
+    data = bytearray(Path(path).read_bytes())
+    encoded = value.encode()
+    text_at = data.find(encoded)
+    heap_at = data.rfind(b"GCOL", 0, text_at)
+    descriptor = struct.pack("<IQ", len(encoded), heap_at)
+    at = data.find(descriptor)
+    assert text_at > 0 and heap_at > 0 and at > 0 and data.find(descriptor, at + 1) < 0
+    data[at : at + 4] = struct.pack("<I", length)
+    Path(path).write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("length", "match"),
+    [
+        ((16 << 20) + 1, r"attribute 'model_yaml' of / declares 16,777,217 bytes, more than"),
+        (100, r"damaged HDF5 attribute 'model_yaml' \(OSError: "),
+    ],
+    ids=["over the limit", "shorter than stored"],
+)
+def test_a_forged_string_length_is_refused_with_the_file_named(folder, length, match):
+    path = folder / "forged.h5"
+    shutil.copy(folder / "good.h5", path)
+    with h5py.File(path, "r") as handle:
+        text = handle.attrs["model_yaml"]
+    forge_string_length(path, text, length)
+    with pytest.raises(ModelFileError, match=match) as info:
+        serial.load(path)
+    assert str(info.value).startswith(str(path))
+    path.unlink()

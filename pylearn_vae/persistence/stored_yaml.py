@@ -1,0 +1,66 @@
+"""The YAML stored in an ``.h5`` model file: the only door through which it becomes objects.
+
+A model file's ``model_yaml`` attribute describes the model's classes and
+sizes. :func:`build_model` builds it with the restricted loader of
+:mod:`pylearn_vae.config.yaml_parse`: only classes defined in
+``MODEL_PACKAGES``, named exactly as ``module.Class``; no ``!pkl:``, no
+``!import``, ``${VAR}`` left as written. Sizes the YAML asks for must be
+sizes of the parameters stored next to it, and are checked before anything
+is built (building allocates the parameters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pylearn_vae.config import yaml_parse
+from pylearn_vae.utils.files import ModelFileError
+
+__all__ = ["MODEL_PACKAGES", "build_model"]
+
+#: Where the classes named by a file's stored YAML may come from.
+MODEL_PACKAGES = ("pylearn_vae.models", "pylearn_vae.space")
+
+# Keywords that size a model's parameters.
+_SIZE_KEYWORDS = ("nvis", "nhid", "dim")
+
+
+def _check_sizes(parsed, dims: set[int], where: str) -> None:
+    """Refuse sizes in the parsed YAML that no stored parameter has."""
+    stack = [parsed]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml_parse.ObjectProxy):
+            for key in _SIZE_KEYWORDS:
+                value = node.kwargs.get(key)
+                if isinstance(value, int) and value not in dims:
+                    raise ModelFileError(
+                        f"{where}: model_yaml asks for {key}: {value} at "
+                        f"{node.key_marks.get(key, node.mark)}, but no parameter stored in the "
+                        "file has that size; refusing to build the model"
+                    )
+            stack.extend(node.kwargs.values())
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
+def build_model(text: str, where: str, stored_shapes: Iterable[tuple[int, ...]]):
+    """Build the model that ``text`` (the ``model_yaml`` of the file ``where``) describes.
+
+    ``stored_shapes`` are the shapes of the parameters stored in the file.
+    Raises :class:`ModelFileError` for anything the module doc refuses, and
+    when the result is not a model (has no ``get_params``).
+    """
+    source = f"{where}:model_yaml"
+    dims = {n for shape in stored_shapes for n in shape}
+    try:
+        parsed = yaml_parse.load(text, restrict_to=MODEL_PACKAGES, source=source, instantiate=False)
+        _check_sizes(parsed, dims, where)
+        model = yaml_parse.load(text, restrict_to=MODEL_PACKAGES, source=source)
+    except yaml_parse.ConfigError as exc:
+        raise ModelFileError(f"{where}: cannot rebuild the model: {exc}") from None
+    if not callable(getattr(model, "get_params", None)):
+        raise ModelFileError(f"{where}: model_yaml describes a {type(model).__name__}, not a model")
+    return model

@@ -1,0 +1,243 @@
+"""The package's import structure, read from the source with ``ast`` (nothing is imported).
+
+* No import cycle between pylearn_vae modules, counting imports inside
+  functions too: an import moved into a function to dodge a cycle is still
+  a cycle.
+* The persistence layer does not import the training loop or the command
+  lines above it, and nothing inside the package imports the compatibility
+  aliases (``pylearn_vae.utils.serial``, ...) instead of the real modules.
+* No module outside the persistence package imports one of its private
+  (``_``) names or reads one as a module attribute.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "pylearn_vae"
+PERSISTENCE = "pylearn_vae.persistence"
+# Modules the persistence layer sits below (see pylearn_vae/persistence/__init__.py).
+ABOVE_PERSISTENCE = (
+    "pylearn_vae.train",
+    "pylearn_vae.training_algorithms",
+    "pylearn_vae.train_extensions",
+    "pylearn_vae.cli",
+    "pylearn_vae.evaluation",
+    "pylearn_vae.gui",
+)
+ALIASES = (
+    "pylearn_vae.utils.serial",
+    "pylearn_vae.utils.hdf5",
+    "pylearn_vae.utils.safe_pickle",
+    "pylearn_vae.checkpoint",
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _sources(folder: Path) -> dict[str, ast.Module]:
+    return {
+        _module_name(path): ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for path in sorted(folder.rglob("*.py"))
+    }
+
+
+MODULES = _sources(PACKAGE)
+
+
+def _is_package(name: str) -> bool:
+    return (ROOT / Path(*name.split(".")) / "__init__.py").exists()
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".")
+    base = base if _is_package(module) else base[:-1]
+    base = base[: len(base) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports(module: str, tree: ast.Module):
+    """``(imported module, imported name or None, node)`` for every import in ``tree``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, None, node
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(module, node)
+            for alias in node.names:
+                yield target, alias.name, node
+
+
+def _edges(module: str, tree: ast.Module, known) -> set[str]:
+    """pylearn_vae modules that ``module`` imports (anywhere in it, functions included)."""
+    out = set()
+    for target, name, _ in imports(module, tree):
+        if name is not None and f"{target}.{name}" in known:
+            out.add(f"{target}.{name}")
+        elif target in known:
+            out.add(target)
+    out.discard(module)
+    return out
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as a list of nodes, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def private_uses(module: str, tree: ast.Module, known) -> list[tuple[str, str]]:
+    """``(owner module, where and what)`` for private names of other pylearn_vae packages
+    that ``module`` imports or reads."""
+    found = []
+    aliases = {}  # local name -> pylearn_vae module it stands for
+    for target, name, node in imports(module, tree):
+        if name is None:
+            if target in known:
+                aliases[target] = target
+            for alias in node.names:
+                if alias.asname and alias.name in known:
+                    aliases[alias.asname] = alias.name
+            continue
+        full = f"{target}.{name}"
+        if full in known:
+            local = next(a.asname or a.name for a in node.names if a.name == name)
+            aliases[local] = full
+        elif target in known and name.startswith("_") and not name.startswith("__"):
+            if not _same_package(module, target):
+                found.append((target, f"line {node.lineno}: from {target} import {name}"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            if node.attr.startswith("__"):
+                continue
+            owner = ast.unparse(node.value)
+            target = aliases.get(owner)
+            if target and not _same_package(module, target):
+                found.append((target, f"line {node.lineno}: {owner}.{node.attr}"))
+    return found
+
+
+def _same_package(module: str, target: str) -> bool:
+    """Whether ``module`` lives inside the package that ``target`` belongs to."""
+    package = target if _is_package(target) else target.rpartition(".")[0]
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_package_has_no_import_cycle_even_through_imports_inside_functions():
+    known = set(MODULES)
+    graph = {name: _edges(name, tree, known) for name, tree in MODULES.items()}
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+    # The persistence modules themselves were one knot of cycles once.
+    inside = {n for n in known if n.startswith(PERSISTENCE)}
+    assert len(inside) >= 8
+    assert find_cycle({n: graph[n] & inside for n in inside}) is None
+
+
+def test_persistence_does_not_import_the_layers_above_it():
+    known = set(MODULES)
+    wrong = [
+        f"{name} imports {target}"
+        for name, tree in MODULES.items()
+        if name.startswith(PERSISTENCE)
+        for target in _edges(name, tree, known)
+        if target.startswith(ABOVE_PERSISTENCE)
+    ]
+    assert wrong == []
+
+
+def test_nothing_in_the_package_imports_the_compatibility_aliases():
+    known = set(MODULES)
+    wrong = [
+        f"{name} imports {target}"
+        for name, tree in MODULES.items()
+        if name not in ALIASES
+        for target in _edges(name, tree, known)
+        if target in ALIASES
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("folder", ["pylearn_vae", "scripts", "benchmarks", "tests"])
+def test_no_module_outside_persistence_uses_its_private_names(folder):
+    known = set(MODULES)
+    sources = MODULES if folder == "pylearn_vae" else _sources(ROOT / folder)
+    wrong = {
+        name: uses
+        for name, tree in sources.items()
+        if (uses := [u for t, u in private_uses(name, tree, known) if t.startswith(PERSISTENCE)])
+    }
+    assert wrong == {}
+
+
+def test_the_checks_can_fail():
+    """The detectors above find what they are meant to find."""
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    known = {"pylearn_vae.persistence", "pylearn_vae.persistence.hdf5_file", "pylearn_vae.train"}
+    source = (
+        "from pylearn_vae.persistence.hdf5_file import _BUILTIN_FILTERS\n"
+        "from pylearn_vae.persistence import hdf5_file as h\n"
+        "def f():\n"
+        "    import pylearn_vae.train\n"
+        "    return h._dataset_problem\n"
+    )
+    tree = ast.parse(source)
+    assert [use for _, use in private_uses("pylearn_vae.train", tree, known)] == [
+        "line 1: from pylearn_vae.persistence.hdf5_file import _BUILTIN_FILTERS",
+        "line 5: h._dataset_problem",
+    ]
+    assert "pylearn_vae.train" in _edges("pylearn_vae.persistence.x", tree, known)
+    # Inside its own package a private name is fine.
+    assert private_uses("pylearn_vae.persistence.model_h5", tree, known) == []
+
+
+def test_the_old_import_paths_name_the_same_objects():
+    """Pylearn2's ``serial.load``/``serial.save`` and the modules that moved keep working."""
+    from pylearn_vae import checkpoint, persistence
+    from pylearn_vae.config import compare
+    from pylearn_vae.persistence import checkpoint as real_checkpoint
+    from pylearn_vae.persistence import hdf5_file, model_h5, safe_pickle
+    from pylearn_vae.utils import hdf5, serial
+    from pylearn_vae.utils import safe_pickle as old_safe_pickle
+
+    assert serial.load is persistence.load and serial.save is persistence.save
+    assert serial.ModelFileError is persistence.ModelFileError
+    assert serial.UnsafePickleError is safe_pickle.UnsafePickleError
+    assert old_safe_pickle.loads is safe_pickle.loads
+    assert hdf5.read_tree is hdf5_file.read_tree and hdf5.load_model is model_h5.load_model_h5
+    assert checkpoint.load_checkpoint is real_checkpoint.load_checkpoint
+    assert checkpoint.config_changes is compare.config_changes
+    for module in (serial, hdf5, old_safe_pickle, checkpoint):
+        assert all(hasattr(module, name) for name in module.__all__), module.__name__
