@@ -15,7 +15,6 @@ Records live on the model (``model.monitor``) and are saved with it.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import OrderedDict
 
@@ -251,9 +250,6 @@ class Monitor:
                 text = f"{value:d}" if isinstance(value, int) else f"{value:.6g}"
                 lines.append(f"\t{name}: {text}")
         return "\n".join(lines)
-
-    def print_report(self, stream=None) -> None:
-        print(self.format_report(), file=stream or sys.stdout, flush=True)
 
     # -- state (model files and checkpoints) ------------------------------
     _RECORDS = (

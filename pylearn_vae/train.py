@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -76,7 +75,6 @@ class Train:
         self.extensions = list(extensions or [])
         self.allow_overwrite = bool(allow_overwrite)
         self.quiet = False
-        self.stream = sys.stdout
         #: Where scripts/train.py keeps the checkpoint (None: no checkpoints).
         self.checkpoint_path = None
         self.checkpoint_every = 1
@@ -100,7 +98,7 @@ class Train:
         """
         self.model.monitor()
         if not self.quiet:
-            self.model.monitor.print_report(self.stream)
+            logger.info("%s", self.model.monitor.format_report())
         self._check_finite()
         for extension in self.extensions:
             extension.on_monitor(self.model, self.dataset, self.algorithm)

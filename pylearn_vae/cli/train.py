@@ -147,7 +147,7 @@ def main(argv=None) -> int:
         return _fail("--force only makes sense with --resume", EXIT_USAGE)
     if args.restart and args.resume:
         return _fail("--restart and --resume contradict each other; choose one", EXIT_USAGE)
-    from pylearn_vae.cli.common import prepare_process
+    from pylearn_vae.cli.common import prepare_process, show_package_log
     from pylearn_vae.config.compare import config_changes, config_differences
     from pylearn_vae.ops.denormals import flushed_denormals
     from pylearn_vae.persistence import read_checkpoint_info
@@ -155,6 +155,7 @@ def main(argv=None) -> int:
     from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
 
     prepare_process()
+    show_package_log(quiet=args.quiet)
 
     config = args.config
     if not Path(config).is_file():
