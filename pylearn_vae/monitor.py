@@ -21,7 +21,7 @@ from collections import OrderedDict
 import numpy as np
 
 from pylearn_vae.utils.compile import function, is_jax_mode, resolve_mode
-from pylearn_vae.utils.rng import rng_updates, shared_noise
+from pylearn_vae.utils.rng import register_rng, rng_updates, shared_noise
 
 __all__ = ["Monitor", "MonitorChannel", "DEFAULT_MONITORING_BATCH_SIZE"]
 
@@ -172,7 +172,7 @@ class Monitor:
                 exprs[name] = expr
             outputs = list(exprs.values())
             for rng in rng_updates(outputs):
-                self.shared_rngs[rng.name] = rng
+                register_rng(self.shared_rngs, rng)
             return list(exprs), function([X], outputs, mode=self._mode)
 
         self._build = build

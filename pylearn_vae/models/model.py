@@ -6,6 +6,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from pylearn_vae.utils.state import assign
+
 __all__ = ["Model"]
 
 
@@ -49,13 +51,7 @@ class Model:
         if len(values) != len(params):
             raise ValueError(f"expected {len(params)} parameter values, got {len(values)}")
         for param, value in zip(params, values):
-            current = param.get_value(borrow=True)
-            value = np.asarray(value)
-            if value.shape != current.shape:
-                raise ValueError(
-                    f"parameter {param.name!r}: expected shape {current.shape}, got {value.shape}"
-                )
-            param.set_value(value.astype(current.dtype, copy=False), borrow=borrow)
+            assign(param, value, f"parameter {param.name!r}", borrow=borrow)
 
     def get_lr_scalers(self) -> OrderedDict:
         """Map parameters to learning-rate multipliers (none by default)."""

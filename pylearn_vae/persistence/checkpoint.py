@@ -40,6 +40,7 @@ from pylearn_vae.persistence.hdf5_file import (
 )
 from pylearn_vae.persistence.model_h5 import read_params, restore_monitor, set_params, write_model
 from pylearn_vae.utils.files import ModelFileError, atomic_path
+from pylearn_vae.utils.rng import register_rng
 from pylearn_vae.utils.state import Stateful
 
 __all__ = [
@@ -59,12 +60,8 @@ APPLIED_HYPERPARAMETERS = ("learning_rate", "init_momentum")
 
 def _shared_rngs(train) -> dict:
     rngs = dict(train.algorithm.shared_rngs)
-    for name, rng in train.model.monitor.shared_rngs.items():
-        if name in rngs and rngs[name] is not rng:
-            raise RuntimeError(
-                f"two random generators are named {name!r}; checkpoints need unique names"
-            )
-        rngs[name] = rng
+    for rng in train.model.monitor.shared_rngs.values():
+        register_rng(rngs, rng)
     return rngs
 
 

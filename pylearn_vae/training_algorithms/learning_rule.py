@@ -16,7 +16,7 @@ from pylearn_vae.training_algorithms.updates import (
     sgd_updates,
 )
 from pylearn_vae.utils import sharedX
-from pylearn_vae.utils.state import Stateful
+from pylearn_vae.utils.state import Stateful, assign
 
 __all__ = ["LearningRule", "Momentum", "MomentumAdjustor", "RMSProp", "Adam"]
 
@@ -56,13 +56,7 @@ class LearningRule(Stateful):
                 f"{type(self).__name__}: checkpoint has {len(saved)} state variables, expected {len(self.state)}"
             )
         for i, var in enumerate(self.state):
-            old = var.get_value(borrow=True)
-            value = saved[str(i)]
-            if value.shape != old.shape:
-                raise ValueError(
-                    f"{type(self).__name__}: state {var.name!r} has shape {value.shape}, expected {old.shape}"
-                )
-            var.set_value(value.astype(old.dtype, copy=False))
+            assign(var, saved[str(i)], f"{type(self).__name__}: state {var.name!r}")
 
     def get_updates(self, learning_rate, grads, lr_scalers=None):
         """Return an ordered mapping ``shared variable -> new value``."""

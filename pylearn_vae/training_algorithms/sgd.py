@@ -20,7 +20,7 @@ from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDe
 from pylearn_vae.utils import floatX, sharedX
 from pylearn_vae.utils.compile import function, is_jax_mode, place_on_jax_device, resolve_mode
 from pylearn_vae.utils.progress import progress_bar
-from pylearn_vae.utils.rng import make_np_rng, rng_updates
+from pylearn_vae.utils.rng import make_np_rng, register_rng, rng_updates
 from pylearn_vae.utils.state import Stateful, random_state_from_dict, random_state_to_dict
 
 __all__ = [
@@ -195,11 +195,7 @@ class SGD:
         updates.update(cost_updates)
         model.modify_updates(updates)
         for rng in rng_updates([cost, list(updates.values())]):
-            if rng.name in self.shared_rngs and self.shared_rngs[rng.name] is not rng:
-                raise RuntimeError(
-                    f"two random generators are named {rng.name!r}; checkpoints need unique names"
-                )
-            self.shared_rngs[rng.name] = rng
+            register_rng(self.shared_rngs, rng)
         return function([index], cost, updates=updates, mode=self._mode)
 
     def _step_function(self, size: int):

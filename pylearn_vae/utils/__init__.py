@@ -9,6 +9,7 @@ from collections.abc import Iterator, MutableMapping
 
 import numpy as np
 import pytensor
+import pytensor.tensor as pt
 
 __all__ = [
     "floatX",
@@ -73,17 +74,17 @@ def as_floatX(value) -> np.ndarray:
     return np.asarray(value, dtype=floatX())
 
 
-def constantX(value) -> np.ndarray:
-    """Return a 0-d array of dtype :func:`floatX`, for constants in graphs.
+def constantX(value):
+    """Return a symbolic constant of dtype :func:`floatX` (as Pylearn2's did).
 
     PyTensor turns a Python float that float32 cannot hold exactly (such
     as ``log(2 pi)``) into a float64 constant, which would upcast a float32
     graph; wrapping the constant with this function avoids that.
 
-    >>> constantX(0.1).dtype.name
+    >>> constantX(0.1).dtype
     'float32'
     """
-    return np.asarray(value, dtype=floatX())
+    return pt.constant(as_floatX(value))
 
 
 def sharedX(value, name: str | None = None, borrow: bool = False):

@@ -364,3 +364,17 @@ def reseed(rngs, seed) -> None:
     children = _seed_sequence(seed).spawn(len(rngs))
     for rng, child in zip(rngs, children):
         rng.set_value(np.random.default_rng(child), borrow=True)
+
+
+def register_rng(registry: dict, rng) -> None:
+    """Add the shared random generator ``rng`` to ``registry`` under its name.
+
+    Checkpoints find generators by name, so two different generators with
+    one name are an error (the same generator twice is fine).
+    """
+    known = registry.get(rng.name)
+    if known is not None and known is not rng:
+        raise RuntimeError(
+            f"two random generators are named {rng.name!r}; checkpoints need unique names"
+        )
+    registry[rng.name] = rng

@@ -14,6 +14,18 @@ from pytensor.compile.sharedvalue import SharedVariable
 __all__ = ["Stateful", "random_state_to_dict", "random_state_from_dict"]
 
 
+def assign(variable, value, what: str, borrow: bool = False) -> None:
+    """Set shared ``variable`` to ``value`` cast to its dtype, if the shapes agree.
+
+    ``what`` names the variable in the ``ValueError`` raised otherwise.
+    """
+    current = variable.get_value(borrow=True)
+    value = np.asarray(value)
+    if value.shape != current.shape:
+        raise ValueError(f"{what} has shape {value.shape}, expected {current.shape}")
+    variable.set_value(value.astype(current.dtype, copy=False), borrow=borrow)
+
+
 class Stateful:
     """Mixin: ``state_dict()`` / ``load_state_dict()`` from ``_state_attributes``."""
 
@@ -39,13 +51,7 @@ class Stateful:
             current = getattr(self, name)
             value = state[name]
             if isinstance(current, SharedVariable):
-                old = current.get_value(borrow=True)
-                value = np.asarray(value, dtype=old.dtype)
-                if value.shape != old.shape:
-                    raise ValueError(
-                        f"{type(self).__name__}.{name}: shape {value.shape}, expected {old.shape}"
-                    )
-                current.set_value(value)
+                assign(current, value, f"{type(self).__name__}.{name}")
             elif isinstance(current, Stateful):
                 current.load_state_dict(value)
             elif (
