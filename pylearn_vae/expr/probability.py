@@ -9,15 +9,14 @@ from __future__ import annotations
 import math
 
 import pytensor.tensor as pt
-from pytensor.gradient import disconnected_grad
 
+from pylearn_vae.expr.basic import log_sum_exp
 from pylearn_vae.utils import constantX
 
 __all__ = [
     "log_bernoulli",
     "log_diag_gaussian",
     "log_mixture_of_diag_gaussians",
-    "logsumexp",
     "log_softmax",
     "kl_diag_gaussians",
     "softplus",
@@ -100,30 +99,16 @@ def log_mixture_of_diag_gaussians(x, means, log_sigmas, log_weights):
     -0.918939
     """
     per_component = log_diag_gaussian(x[..., None, :], means, log_sigmas)
-    return logsumexp(per_component + log_weights, axis=-1)
-
-
-def logsumexp(x, axis=-1):
-    r"""Stable :math:`\log \sum_i e^{x_i}` along ``axis`` (dropped).
-
-    Written out (shifted by the maximum) rather than with
-    ``pytensor.tensor.logsumexp``: PyTensor 3.3 builds that one as an inner
-    graph whose gradient creates float64 constants in float32 graphs.
-
-    >>> import numpy as np
-    >>> round(float(logsumexp(np.array([1000.0, 1000.0], "float32")).eval()), 3)
-    1000.693
-    """
-    # The shift cancels out, so no gradient flows through it (which also
-    # keeps the max's and the switch's gradients out of the graph).
-    top = disconnected_grad(pt.max(x, axis=axis, keepdims=True))
-    top = pt.switch(pt.isinf(top), pt.zeros_like(top), top)  # all -inf (or +inf): no shift
-    return pt.log(pt.sum(pt.exp(x - top), axis=axis)) + pt.squeeze(top, axis=axis)
+    return log_sum_exp(per_component + log_weights, axis=-1)
 
 
 def log_softmax(logits, axis=-1):
-    """``logits`` minus their :func:`logsumexp`: normalised log-probabilities."""
-    return logits - pt.expand_dims(logsumexp(logits, axis=axis), axis)
+    """``logits`` minus their log-sum-exp: normalised log-probabilities.
+
+    Written out rather than with ``pytensor.tensor.special.log_softmax``,
+    whose gradient creates float64 constants in float32 graphs (PyTensor 3.3).
+    """
+    return logits - log_sum_exp(logits, axis=axis, keepdims=True)
 
 
 def kl_diag_gaussians(mu_q, log_sigma_q, mu_p, log_sigma_p, per_component: bool = False):

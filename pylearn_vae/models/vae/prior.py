@@ -7,11 +7,11 @@ from collections import OrderedDict
 import numpy as np
 import pytensor.tensor as pt
 
+from pylearn_vae.expr.basic import log_sum_exp
 from pylearn_vae.expr.probability import (
     log_diag_gaussian,
     log_mixture_of_diag_gaussians,
     log_softmax,
-    logsumexp,
 )
 from pylearn_vae.models.model import Model
 from pylearn_vae.models.vae.component import VAEComponent
@@ -246,7 +246,7 @@ class VampPrior(Prior):
         posterior = self._posterior()
         per_component = posterior.log_conditional(z[..., None, :], self.components())  # (..., K)
         log_k = np.log(self.num_pseudo_inputs).astype(per_component.dtype)
-        return logsumexp(per_component, axis=-1) - log_k
+        return log_sum_exp(per_component, axis=-1) - log_k
 
     def sample_from_p_z(self, num_samples, **kwargs):
         srng = self._require_srng()
