@@ -6,6 +6,8 @@
 * The persistence layer does not import the training loop or the command
   lines above it, and nothing inside the package imports the compatibility
   aliases (``pylearn_vae.utils.serial``, ...) instead of the real modules.
+* Every module imports only from its own layer or the ones below
+  (docs/architecture.md, ``LAYERS``).
 * No module outside the persistence package imports one of its private
   (``_``) names or reads one as a module attribute.
 """
@@ -241,3 +243,64 @@ def test_the_old_import_paths_name_the_same_objects():
     assert checkpoint.config_changes is compare.config_changes
     for module in (serial, hdf5, old_safe_pickle, checkpoint):
         assert all(hasattr(module, name) for name in module.__all__), module.__name__
+
+
+#: The layers of docs/architecture.md, bottom first: a module may import from
+#: its own layer and the ones below. The longest matching prefix decides.
+LAYERS = (
+    (
+        "foundation",
+        (
+            "pylearn_vae",
+            "pylearn_vae.errors",
+            "pylearn_vae.config",
+            "pylearn_vae.space",
+            "pylearn_vae.utils",
+        ),
+    ),
+    ("backends", ("pylearn_vae.ops", "pylearn_vae.utils.compile", "pylearn_vae.utils.graph_cache")),
+    ("maths", ("pylearn_vae.expr",)),
+    ("models and data", ("pylearn_vae.models", "pylearn_vae.datasets", "pylearn_vae.testing")),
+    ("costs", ("pylearn_vae.costs",)),
+    (
+        "measuring",
+        ("pylearn_vae.monitor", "pylearn_vae.evaluation", "pylearn_vae.termination_criteria"),
+    ),
+    ("persistence", ("pylearn_vae.persistence", *ALIASES)),
+    (
+        "training",
+        ("pylearn_vae.train", "pylearn_vae.train_extensions", "pylearn_vae.training_algorithms"),
+    ),
+    ("programs", ("pylearn_vae.cli", "pylearn_vae.gui", "pylearn_vae.sweep")),
+)
+
+
+def layer_of(module: str) -> int:
+    best, depth = None, -1
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            matches = module == prefix or module.startswith(prefix + ".")
+            if matches and prefix.count(".") > depth:
+                best, depth = index, prefix.count(".")
+    if best is None:
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS and docs/architecture.md")
+    return best
+
+
+def test_every_module_imports_only_from_its_layer_or_below():
+    known = set(MODULES)
+    upward = []
+    for module, tree in MODULES.items():
+        own = layer_of(module)
+        for target in sorted(_edges(module, tree, known)):
+            if layer_of(target) > own:
+                upward.append(
+                    f"{module} ({LAYERS[own][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+                )
+    assert upward == [], "imports from a higher layer:\n" + "\n".join(upward)
+
+
+def test_the_layer_check_can_fail():
+    assert layer_of("pylearn_vae.models.mlp") < layer_of("pylearn_vae.train")
+    tree = ast.parse("from pylearn_vae.train import Train")
+    assert _edges("pylearn_vae.models.mlp", tree, set(MODULES)) == {"pylearn_vae.train"}
