@@ -558,7 +558,7 @@ def main(argv=None) -> int:
             raise DownloadError(
                 f"--deadline must be a positive number of seconds, got {args.deadline}"
             )
-        install(
+        mismatches = install(
             source,
             folder,
             splits,
@@ -575,5 +575,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; nothing partial was installed", file=sys.stderr)
         return 130
-    _log("done", args.quiet)
+    if mismatches:
+        _log(
+            f"done; {mismatches} split(s) differ from the known checksums and were installed "
+            "only because of --allow-checksum-mismatch",
+            args.quiet,
+        )
+    else:
+        _log("done", args.quiet)
     return 0
