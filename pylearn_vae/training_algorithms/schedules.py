@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.utils.state import Stateful
 
@@ -65,7 +63,7 @@ class ExponentialDecay(Stateful):
             self._base_lr = float(algorithm.learning_rate.get_value())
         self._count += 1
         lr = exponential_decay_lr(self._base_lr, self.decay_factor, self._count, self.min_lr)
-        algorithm.learning_rate.set_value(np.asarray(lr, dtype=algorithm.learning_rate.dtype))
+        algorithm.set_learning_rate(lr)
 
 
 class LinearDecayOverEpoch(TrainExtension, Stateful):
@@ -105,4 +103,4 @@ class LinearDecayOverEpoch(TrainExtension, Stateful):
         lr = linear_decay_lr(
             self._init_lr, self._count, self.start, self.saturate, self.decay_factor
         )
-        algorithm.learning_rate.set_value(np.asarray(lr, dtype=algorithm.learning_rate.dtype))
+        algorithm.set_learning_rate(lr)

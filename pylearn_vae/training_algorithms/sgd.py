@@ -41,6 +41,25 @@ class StopRequested(Exception):
     """Training stopped at a minibatch boundary because a stop was requested."""
 
 
+def _positive_learning_rate(value) -> float:
+    try:
+        lr = float(value)
+    except (TypeError, ValueError):
+        lr = float("nan")
+    if not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"SGD: learning_rate must be a positive number, got {value!r}")
+    return lr
+
+
+def _callbacks(update_callbacks) -> list:
+    if update_callbacks is not None and not isinstance(update_callbacks, list | tuple):
+        update_callbacks = [update_callbacks]
+    for callback in update_callbacks or []:
+        if not callable(callback):
+            raise TypeError(f"SGD: update_callbacks entries must be callable, got {callback!r}")
+    return list(update_callbacks or [])
+
+
 class SGD:
     """Minibatch stochastic gradient descent.
 
@@ -103,16 +122,10 @@ class SGD:
                 f"SGD: monitor_iteration_mode {monitor_iteration_mode!r} is not supported; "
                 "monitoring always visits every example once"
             )
-        lr = float(learning_rate)
-        if not np.isfinite(lr) or lr <= 0:
-            raise ValueError(f"SGD: learning_rate must be a positive number, got {learning_rate!r}")
+        lr = _positive_learning_rate(learning_rate)
         if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
             raise ValueError(f"SGD: batch_size must be a positive integer, got {batch_size!r}")
-        if update_callbacks is not None and not isinstance(update_callbacks, list | tuple):
-            update_callbacks = [update_callbacks]
-        for callback in update_callbacks or []:
-            if not callable(callback):
-                raise TypeError(f"SGD: update_callbacks entries must be callable, got {callback!r}")
+        update_callbacks = _callbacks(update_callbacks)
         if learning_rule is not None and not isinstance(learning_rule, LearningRule):
             raise TypeError(
                 f"SGD: learning_rule must be a LearningRule, got {type(learning_rule).__name__}"
@@ -123,7 +136,7 @@ class SGD:
         self.monitoring_batch_size = monitoring_batch_size
         self.monitoring_dataset = monitoring_dataset
         self.termination_criterion = termination_criterion
-        self.update_callbacks = list(update_callbacks or [])
+        self.update_callbacks = update_callbacks
         self.learning_rule = learning_rule if learning_rule is not None else LearningRule()
         self.train_iteration_mode = train_iteration_mode or "shuffled_sequential"
         self.theano_function_mode = theano_function_mode
@@ -276,10 +289,14 @@ class SGD:
             "update_callbacks": callbacks,
         }
 
+    def set_learning_rate(self, value) -> None:
+        """The one way the learning rate changes during training (schedules,
+        checkpoints): the compiled step and the monitor's ``learning_rate``
+        channel both read this shared variable."""
+        self.learning_rate.set_value(np.asarray(value, dtype=self.learning_rate.dtype))
+
     def load_state_dict(self, state: dict) -> None:
-        self.learning_rate.set_value(
-            np.asarray(state["learning_rate"], dtype=self.learning_rate.dtype)
-        )
+        self.set_learning_rate(state["learning_rate"])
         random_state_from_dict(self.rng, state["rng"])
         self._epoch_rng_state = state["epoch_rng"] or None
         self._resume_position = int(state["resume_position"])

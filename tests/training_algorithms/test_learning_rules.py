@@ -18,6 +18,7 @@ from pylearn_vae.training_algorithms.learning_rule import (
     RMSProp,
 )
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
+from pylearn_vae.training_algorithms.sgd import SGD
 from pylearn_vae.utils import sharedX
 from pylearn_vae.utils.compile import function
 
@@ -100,7 +101,9 @@ def test_rule_arguments_are_checked():
 
 
 def _algorithm(lr=1.0, momentum=0.5):
-    return SimpleNamespace(learning_rate=sharedX(lr), learning_rule=Momentum(momentum))
+    """A real SGD (building one compiles nothing): schedules change its rate
+    through ``set_learning_rate``."""
+    return SGD(learning_rate=lr, learning_rule=Momentum(momentum))
 
 
 def test_exponential_decay_per_minibatch():

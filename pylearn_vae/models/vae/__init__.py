@@ -64,6 +64,41 @@ def _check_num_samples(num_samples):
     return num_samples
 
 
+def _check_components(prior, conditional, posterior) -> None:
+    for what, obj, cls in (
+        ("prior", prior, Prior),
+        ("conditional", conditional, Conditional),
+        ("posterior", posterior, Conditional),
+    ):
+        if not isinstance(obj, cls):
+            raise TypeError(
+                f"VAE {what} must be a {cls.__module__}.{cls.__name__}, got {type(obj).__name__}"
+            )
+    if conditional is posterior:
+        raise ValueError("VAE conditional and posterior must be two different objects")
+
+
+def _choose_integrator(kl_integrator, prior, posterior):
+    """The given integrator once checked, else the registered one that fits (none
+    when either component says its KL term is estimated by Monte Carlo)."""
+    if kl_integrator is None:
+        if prior.kl_by_monte_carlo or posterior.kl_by_monte_carlo:
+            return None
+        return find_integrator_for(prior, posterior)
+    if not isinstance(kl_integrator, KLIntegrator):
+        raise TypeError(
+            f"VAE kl_integrator must be a KLIntegrator, got {type(kl_integrator).__name__}"
+        )
+    if not kl_integrator.is_compatible(prior, posterior):
+        raise ValueError(
+            f"kl_integrator {type(kl_integrator).__name__} handles prior "
+            f"{kl_integrator.prior_class.__name__} and posterior "
+            f"{kl_integrator.posterior_class.__name__}, but this VAE has prior "
+            f"{type(prior).__name__} and posterior {type(posterior).__name__}"
+        )
+    return kl_integrator
+
+
 class VAE(Model):
     r"""Variational autoencoder (Kingma and Welling, 2014; Rezende et al., 2014).
 
@@ -109,17 +144,7 @@ class VAE(Model):
         self.learn_prior = _as_bool(learn_prior, "VAE learn_prior")
         self.batch_size = batch_size
         self.seed = seed
-        for what, obj, cls in (
-            ("prior", prior, Prior),
-            ("conditional", conditional, Conditional),
-            ("posterior", posterior, Conditional),
-        ):
-            if not isinstance(obj, cls):
-                raise TypeError(
-                    f"VAE {what} must be a {cls.__module__}.{cls.__name__}, got {type(obj).__name__}"
-                )
-        if conditional is posterior:
-            raise ValueError("VAE conditional and posterior must be two different objects")
+        _check_components(prior, conditional, posterior)
         self.prior = prior
         self.conditional = conditional
         self.posterior = posterior
@@ -138,26 +163,17 @@ class VAE(Model):
         conditional.initialize_parameters(input_space=self.latent_space, ndim=self.nvis)
         posterior.initialize_parameters(input_space=self.input_space, ndim=self.nhid)
 
-        if kl_integrator is None:
-            if not (prior.kl_by_monte_carlo or posterior.kl_by_monte_carlo):
-                kl_integrator = find_integrator_for(prior, posterior)
-        elif not isinstance(kl_integrator, KLIntegrator):
-            raise TypeError(
-                f"VAE kl_integrator must be a KLIntegrator, got {type(kl_integrator).__name__}"
-            )
-        elif not kl_integrator.is_compatible(prior, posterior):
-            raise ValueError(
-                f"kl_integrator {type(kl_integrator).__name__} handles prior "
-                f"{kl_integrator.prior_class.__name__} and posterior "
-                f"{kl_integrator.posterior_class.__name__}, but this VAE has prior "
-                f"{type(prior).__name__} and posterior {type(posterior).__name__}"
-            )
-        self.kl_integrator = kl_integrator
+        self.kl_integrator = _choose_integrator(kl_integrator, prior, posterior)
         self._warned_approximate_kl = False
 
         self._params = self.get_posterior_params() + self.get_conditional_params()
         if self.learn_prior:
             self._params += self.get_prior_params()
+        self._check_unique_names()
+
+    def _check_unique_names(self) -> None:
+        """Parameters and random generators are found by name (in model files
+        and checkpoints), so names must not repeat."""
         all_params = (
             self.get_posterior_params() + self.get_conditional_params() + self.get_prior_params()
         )
@@ -169,8 +185,7 @@ class VAE(Model):
                 "occur more than once; give the conditional and the posterior different "
                 "names, and their layers different layer_names"
             )
-        # Checkpoints find the random generators by name, and each
-        # component names its generators after itself.
+        # Each component names its generators after itself.
         noise_names = [part.srng.name for part in (self.prior, self.conditional, self.posterior)]
         if len(set(noise_names)) != 3:
             raise ValueError(
