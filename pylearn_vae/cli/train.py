@@ -137,91 +137,175 @@ def _apply_message(config: str, state: dict, changes: list) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+class _Exit(Exception):
+    """Ends the program: ``message`` on standard error, then exit ``status``."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILURE, error: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+    def report(self) -> int:
+        if self.error:
+            return _fail(str(self), self.status)
+        print(str(self), file=sys.stderr, flush=True)
+        return self.status
+
+
+def _check_arguments(args) -> None:
     if args.epochs is not None and args.epochs < 0:
-        return _fail(f"--epochs must be >= 0, got {args.epochs}", EXIT_USAGE)
+        raise _Exit(f"--epochs must be >= 0, got {args.epochs}", EXIT_USAGE)
     if args.checkpoint_every < 0:
-        return _fail(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}", EXIT_USAGE)
+        raise _Exit(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}", EXIT_USAGE)
     if args.force and not args.resume:
-        return _fail("--force only makes sense with --resume", EXIT_USAGE)
+        raise _Exit("--force only makes sense with --resume", EXIT_USAGE)
     if args.restart and args.resume:
-        return _fail("--restart and --resume contradict each other; choose one", EXIT_USAGE)
-    from pylearn_vae.cli.common import prepare_process, show_package_log
-    from pylearn_vae.config.compare import config_changes, config_differences
-    from pylearn_vae.ops.denormals import flushed_denormals
-    from pylearn_vae.persistence import read_checkpoint_info
-    from pylearn_vae.train import Train
-    from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
+        raise _Exit("--restart and --resume contradict each other; choose one", EXIT_USAGE)
 
-    prepare_process()
-    show_package_log(quiet=args.quiet)
 
-    config = args.config
+def _read_config(config: str) -> str:
     if not Path(config).is_file():
         problem = "is not a regular file" if os.path.exists(config) else "does not exist"
-        return _fail(f"configuration file {config} {problem}", EXIT_USAGE)
+        raise _Exit(f"configuration file {config} {problem}", EXIT_USAGE)
+    try:
+        return Path(config).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Exit(f"{config} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def _resume_changes(args, config: str, config_text: str, checkpoint: str) -> list:
+    """Check that the run may start (fresh, over an unfinished run, or resumed) and
+    return the changes of a forced resume (``(path, old, new)`` triples)."""
+    from pylearn_vae.config.compare import config_changes, config_differences
+    from pylearn_vae.persistence import read_checkpoint_info
+
+    unfinished = None if args.resume or args.restart else _unfinished_run(config, checkpoint)
+    if unfinished:
+        raise _Exit(
+            f"{unfinished}; a new run would replace it and its best model. Continue it "
+            f"with:\n  {_resume_hint(config)}\nor start over (replacing both) with:\n"
+            f"  python scripts/train.py {config} --restart",
+            EXIT_USAGE,
+        )
+    if not args.resume:
+        return []
+    if not Path(checkpoint).exists():
+        raise _Exit(
+            f"there is no checkpoint to resume from: {checkpoint} does not exist", EXIT_USAGE
+        )
+    info = read_checkpoint_info(checkpoint)
+    if info["finished"]:
+        raise _Exit(
+            f"{config}: the run in {checkpoint} already finished "
+            f"({info['epochs_seen']} epochs); nothing to do",
+            0,
+            error=False,
+        )
+    saved = info["config_yaml"]
+    differences = (
+        config_differences(saved, config_text, f"{checkpoint}:config_yaml") if saved else []
+    )
+    if differences and not args.force:
+        listed = "\n  ".join(differences)
+        raise _Exit(
+            f"{config} differs from the configuration {checkpoint} was made with:\n  {listed}\n"
+            "Resume anyway with --resume --force, or restore the original file.",
+            EXIT_USAGE,
+        )
+    if not differences:
+        return []
+    return config_changes(saved, config_text, old_source=f"{checkpoint}:config_yaml")
+
+
+def _build_train(args, config: str, config_text: str, checkpoint: str):
+    from pylearn_vae.train import Train
+
+    train = _load(config)
+    if not isinstance(train, Train):
+        raise _Exit(
+            f"{config} describes a {type(train).__name__}, expected a pylearn_vae.train.Train"
+        )
+    if args.epochs is not None:
+        from pylearn_vae.termination_criteria import EpochCounter
+
+        train.algorithm.termination_criterion = EpochCounter(args.epochs, new_epochs=False)
+    train.quiet = args.quiet
+    train.config_text = config_text
+    if args.checkpoint_every:
+        train.checkpoint_path = checkpoint
+        train.checkpoint_every = args.checkpoint_every
+    return train
+
+
+def _resume(train, config: str, checkpoint: str, changes: list) -> None:
+    state = train.resume(checkpoint, overrides=changes)
+    position = int(state["algorithm"]["resume_position"])
+    print(
+        f"resumed from {checkpoint} at epoch {train.model.monitor.get_epochs_seen()}"
+        + (f", minibatch {position + 1}" if position else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    if changes:
+        print(_apply_message(config, state, changes), file=sys.stderr, flush=True)
+
+
+def _resume_hint(config: str) -> str:
+    return f"python scripts/train.py {config} --resume"
+
+
+def _failure(exc: BaseException, args, train, config: str, checkpoint: str) -> int:
+    """The exit status and one-paragraph message for an exception out of training."""
+    from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
+
+    if isinstance(exc, StopRequested):
+        reason = train.algorithm.stop_requested if train is not None else "SIGINT"
+        saved = (
+            f"; checkpoint written to {checkpoint}; resume with:  {_resume_hint(config)}"
+            if train and train.checkpoint_path
+            else ""
+        )
+        return _fail(f"{exc}{saved}", EXIT_SIGNAL.get(reason, EXIT_FAILURE))
+    if isinstance(exc, KeyboardInterrupt):
+        return _fail("interrupted", EXIT_SIGNAL["SIGINT"])
+    if isinstance(exc, NumericalError):
+        kept = (
+            f"the last good checkpoint {checkpoint} and the best model are unchanged. "
+            if Path(checkpoint).exists()
+            else ""
+        )
+        return _fail(
+            f"training stopped: {exc}. Nothing was saved from the diverged state; {kept}"
+            f"To continue, lower learning_rate in {config} and run:  "
+            f"{_resume_hint(config)} --force",
+            EXIT_NUMERICAL,
+        )
+    if args.debug:
+        traceback.print_exception(exc)
+    message = str(exc) or type(exc).__name__
+    if not isinstance(exc, (ValueError, FileNotFoundError, OSError, FloatingPointError, TypeError)):
+        message = f"{type(exc).__name__}: {message}"
+    return _fail(
+        message + ("" if args.debug else "\n(run with --debug to see the Python traceback)")
+    )
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    config = args.config
     checkpoint = checkpoint_path_for(config)
-    resume_hint = f"python scripts/train.py {config} --resume"
     train = None
     previous = {}
-    changes: list = []
     try:
-        try:
-            config_text = Path(config).read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            return _fail(f"{config} is not UTF-8 text (byte {exc.start}); save it as UTF-8")
-        unfinished = None if args.resume or args.restart else _unfinished_run(config, checkpoint)
-        if unfinished:
-            return _fail(
-                f"{unfinished}; a new run would replace it and its best model. Continue it "
-                f"with:\n  {resume_hint}\nor start over (replacing both) with:\n"
-                f"  python scripts/train.py {config} --restart",
-                EXIT_USAGE,
-            )
-        if args.resume:
-            if not Path(checkpoint).exists():
-                return _fail(
-                    f"there is no checkpoint to resume from: {checkpoint} does not exist",
-                    EXIT_USAGE,
-                )
-            info = read_checkpoint_info(checkpoint)
-            if info["finished"]:
-                print(
-                    f"{config}: the run in {checkpoint} already finished ({info['epochs_seen']} epochs); nothing to do",
-                    file=sys.stderr,
-                )
-                return 0
-            differences = (
-                config_differences(info["config_yaml"], config_text, f"{checkpoint}:config_yaml")
-                if info["config_yaml"]
-                else []
-            )
-            if differences and not args.force:
-                listed = "\n  ".join(differences)
-                return _fail(
-                    f"{config} differs from the configuration {checkpoint} was made with:\n  {listed}\n"
-                    "Resume anyway with --resume --force, or restore the original file.",
-                    EXIT_USAGE,
-                )
-            if differences:
-                changes = config_changes(
-                    info["config_yaml"], config_text, old_source=f"{checkpoint}:config_yaml"
-                )
-        train = _load(config)
-        if not isinstance(train, Train):
-            return _fail(
-                f"{config} describes a {type(train).__name__}, expected a pylearn_vae.train.Train"
-            )
-        if args.epochs is not None:
-            from pylearn_vae.termination_criteria import EpochCounter
+        _check_arguments(args)
+        from pylearn_vae.cli.common import prepare_process, show_package_log
+        from pylearn_vae.ops.denormals import flushed_denormals
 
-            train.algorithm.termination_criterion = EpochCounter(args.epochs, new_epochs=False)
-        train.quiet = args.quiet
-        train.config_text = config_text
-        if args.checkpoint_every:
-            train.checkpoint_path = checkpoint
-            train.checkpoint_every = args.checkpoint_every
+        prepare_process()
+        show_package_log(quiet=args.quiet)
+        config_text = _read_config(config)
+        changes = _resume_changes(args, config, config_text, checkpoint)
+        train = _build_train(args, config, config_text, checkpoint)
         for name in ("SIGINT", "SIGTERM"):
             previous[name] = signal.signal(
                 getattr(signal, name),
@@ -235,58 +319,20 @@ def main(argv=None) -> int:
             flush=True,
         )
         if args.resume:
-            state = train.resume(checkpoint, overrides=changes)
-            monitor = train.model.monitor
-            position = int(state["algorithm"]["resume_position"])
-            print(
-                f"resumed from {checkpoint} at epoch {monitor.get_epochs_seen()}"
-                + (f", minibatch {position + 1}" if position else ""),
-                file=sys.stderr,
-                flush=True,
-            )
-            if changes:
-                print(_apply_message(config, state, changes), file=sys.stderr, flush=True)
+            _resume(train, config, checkpoint, changes)
         with flushed_denormals():
             train.main_loop()
-    except StopRequested as exc:
-        reason = train.algorithm.stop_requested if train is not None else "SIGINT"
-        saved = (
-            f"; checkpoint written to {checkpoint}; resume with:  {resume_hint}"
-            if train and train.checkpoint_path
-            else ""
-        )
-        return _fail(f"{exc}{saved}", EXIT_SIGNAL.get(reason, EXIT_FAILURE))
-    except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_SIGNAL["SIGINT"])
-    except NumericalError as exc:
-        kept = (
-            f"the last good checkpoint {checkpoint} and the best model are unchanged. "
-            if Path(checkpoint).exists()
-            else ""
-        )
-        return _fail(
-            f"training stopped: {exc}. Nothing was saved from the diverged state; {kept}"
-            f"To continue, lower learning_rate in {config} and run:  {resume_hint} --force",
-            EXIT_NUMERICAL,
-        )
-    except Exception as exc:  # every failure becomes one clear paragraph
-        if args.debug:
-            traceback.print_exc()
-        message = str(exc) or type(exc).__name__
-        if not isinstance(
-            exc, (ValueError, FileNotFoundError, OSError, FloatingPointError, TypeError)
-        ):
-            message = f"{type(exc).__name__}: {message}"
-        return _fail(
-            message + ("" if args.debug else "\n(run with --debug to see the Python traceback)")
-        )
+    except _Exit as stop:
+        return stop.report()
+    except (Exception, KeyboardInterrupt) as exc:  # every failure becomes one clear paragraph
+        return _failure(exc, args, train, config, checkpoint)
     finally:
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
-    monitor = train.model.monitor
     saved = f"; model saved to {train.save_path}" if train.save_path else ""
     print(
-        f"finished {monitor.get_epochs_seen()} epochs in {time.time() - start:.1f} s{saved}",
+        f"finished {train.model.monitor.get_epochs_seen()} epochs in "
+        f"{time.time() - start:.1f} s{saved}",
         file=sys.stderr,
     )
     return 0
