@@ -145,61 +145,61 @@ _FLOAT_RE = re.compile(
 )
 
 
-def _make_loader(source: str, environ: Mapping[str, str] | None, expand_vars: bool = True):
-    """Return a fresh SafeLoader subclass bound to ``source`` and ``environ``.
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader with Pylearn2's tags (``!obj:``, ``!import``, ``!float``,
+    ``!pkl:``), located errors and ``${VAR}`` expansion. :func:`_make_loader`
+    makes a subclass per load that sets ``source``, ``environ`` and ``expand_vars``."""
 
-    With ``expand_vars`` false, ``${VAR}`` is left as written.
-    """
+    source = "<string>"
+    environ: Mapping[str, str] | None = None
+    expand_vars = True
 
-    class _Loader(yaml.SafeLoader):
-        pass
+    def mark(self, node):
+        return _mark(self.source, node)
 
-    _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
-
-    def construct_str(loader, node):
-        value = loader.construct_scalar(node)
-        if not expand_vars:
+    def construct_text(self, node):
+        value = self.construct_scalar(node)
+        if not self.expand_vars:
             return value
-        return preprocess(value, environ, str(_mark(source, node)))
+        return preprocess(value, self.environ, str(self.mark(node)))
 
-    def construct_mapping(loader, node, deep=True):
+    def construct_keywords(self, node, deep=True):
+        """A mapping's ``(values, marks)``: scalar keys, each given once."""
         if not isinstance(node, yaml.MappingNode):
             raise ConfigError(
-                f"expected a mapping of keyword arguments, found {node.id}",
-                str(_mark(source, node)),
+                f"expected a mapping of keyword arguments, found {node.id}", str(self.mark(node))
             )
-        loader.flatten_mapping(node)
+        self.flatten_mapping(node)
         result: dict = {}
         marks: dict = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=deep)
+            key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str | int | float | bool | type(None)):
                 raise ConfigError(
-                    f"mapping keys must be scalars, got {key!r}", str(_mark(source, key_node))
+                    f"mapping keys must be scalars, got {key!r}", str(self.mark(key_node))
                 )
             if key in result:
                 raise ConfigError(
                     f"duplicate key {key!r} (first given at line {marks[key].line})",
-                    str(_mark(source, key_node)),
+                    str(self.mark(key_node)),
                 )
-            marks[key] = _mark(source, key_node)
-            result[key] = loader.construct_object(value_node, deep=deep)
+            marks[key] = self.mark(key_node)
+            result[key] = self.construct_object(value_node, deep=deep)
         return result, marks
 
-    def construct_plain_mapping(loader, node):
-        result, _ = construct_mapping(loader, node)
-        return result
+    def construct_plain_mapping(self, node):
+        return self.construct_keywords(node)[0]
 
-    def construct_obj(loader, suffix, node):
-        mark = _mark(source, node)
+    def construct_obj(self, suffix, node):
+        mark = self.mark(node)
         if not suffix:
             raise ConfigError(
                 "!obj: needs a dotted name, as in !obj:pylearn_vae.models.vae.VAE", str(mark)
             )
-        if isinstance(node, yaml.ScalarNode) and loader.construct_scalar(node) in ("", None):
+        if isinstance(node, yaml.ScalarNode) and self.construct_scalar(node) in ("", None):
             kwargs, marks = {}, {}
         elif isinstance(node, yaml.MappingNode):
-            kwargs, marks = construct_mapping(loader, node)
+            kwargs, marks = self.construct_keywords(node)
         else:
             raise ConfigError(
                 f"!obj:{suffix} must be followed by a mapping of keyword arguments, found {node.id}",
@@ -212,38 +212,47 @@ def _make_loader(source: str, environ: Mapping[str, str] | None, expand_vars: bo
                 )
         return ObjectProxy(suffix, kwargs, mark, marks)
 
-    def construct_import(loader, suffix, node):
-        name = suffix or loader.construct_scalar(node)
-        return _ImportProxy(str(name).strip(), _mark(source, node))
+    def construct_import(self, suffix, node):
+        name = suffix or self.construct_scalar(node)
+        return _ImportProxy(str(name).strip(), self.mark(node))
 
-    def construct_float(loader, node):
-        value = loader.construct_scalar(node)
+    def construct_float(self, node):
+        value = self.construct_scalar(node)
         try:
             return float(value)
         except ValueError:
             raise ConfigError(
-                f"!float expects a number, got {value!r}", str(_mark(source, node))
+                f"!float expects a number, got {value!r}", str(self.mark(node))
             ) from None
 
-    def construct_pkl(loader, node):
-        path = construct_str(loader, node)
-        return _PklProxy(path, _mark(source, node))
+    def construct_pkl(self, node):
+        return _PklProxy(self.construct_text(node), self.mark(node))
 
-    def construct_undefined(loader, node):
+    def construct_undefined(self, node):
         raise ConfigError(
             f"unknown YAML tag {node.tag!r}; supported tags are !obj:, !import, !float and !pkl:",
-            str(_mark(source, node)),
+            str(self.mark(node)),
         )
 
-    _Loader.add_constructor("tag:yaml.org,2002:str", construct_str)
-    _Loader.add_constructor("tag:yaml.org,2002:map", construct_plain_mapping)
-    _Loader.add_multi_constructor("!obj:", construct_obj)
-    _Loader.add_multi_constructor("!import:", construct_import)
-    _Loader.add_constructor("!import", lambda loader, node: construct_import(loader, "", node))
-    _Loader.add_constructor("!float", construct_float)
-    _Loader.add_constructor("!pkl:", construct_pkl)
-    _Loader.add_constructor(None, construct_undefined)
-    return _Loader
+
+_ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
+_ConfigLoader.add_constructor("tag:yaml.org,2002:str", _ConfigLoader.construct_text)
+_ConfigLoader.add_constructor("tag:yaml.org,2002:map", _ConfigLoader.construct_plain_mapping)
+_ConfigLoader.add_multi_constructor("!obj:", _ConfigLoader.construct_obj)
+_ConfigLoader.add_multi_constructor("!import:", _ConfigLoader.construct_import)
+_ConfigLoader.add_constructor("!import", lambda loader, node: loader.construct_import("", node))
+_ConfigLoader.add_constructor("!float", _ConfigLoader.construct_float)
+_ConfigLoader.add_constructor("!pkl:", _ConfigLoader.construct_pkl)
+_ConfigLoader.add_constructor(None, _ConfigLoader.construct_undefined)
+
+
+def _make_loader(source: str, environ: Mapping[str, str] | None, expand_vars: bool = True):
+    """Return a fresh :class:`_ConfigLoader` subclass bound to ``source`` and ``environ``.
+
+    With ``expand_vars`` false, ``${VAR}`` is left as written.
+    """
+    attributes = {"source": source, "environ": environ, "expand_vars": expand_vars}
+    return type("_Loader", (_ConfigLoader,), attributes)
 
 
 # --- phase 1: parse ------------------------------------------------------------
