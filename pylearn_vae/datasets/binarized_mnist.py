@@ -28,6 +28,53 @@ class DataMissingError(FileNotFoundError):
     """A data set file is not installed."""
 
 
+#: How to replace a damaged split file.
+REINSTALL = "reinstall it with python scripts/download_binarized_mnist.py --force"
+
+
+def _read_split(path, which_set: str) -> np.ndarray:
+    """The installed split at ``path``, memory-mapped, once its file is checked."""
+    if not path.exists():
+        raise DataMissingError(
+            f"binarized MNIST split {which_set!r} is not installed: {path} does not exist. "
+            "Fetch it with:  python scripts/download_binarized_mnist.py  "
+            "(offline: add --source DIR_OR_URL of a mirror; set PYLEARN2_DATA_PATH to "
+            "use another data folder)"
+        )
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        # np.load would wait for ever on a FIFO and read a device without end.
+        raise ValueError(f"{path} is not a regular file (a FIFO, device or folder); {REINSTALL}")
+    try:
+        raw = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path} is not a valid .npy file ({exc}); {REINSTALL}") from exc
+    if raw.ndim != 2 or raw.shape[1] != NUM_PIXELS:
+        raise ValueError(
+            f"{path} has shape {raw.shape}, expected (rows, {NUM_PIXELS}); {REINSTALL}"
+        )
+    if raw.dtype != np.uint8:
+        raise ValueError(f"{path} has dtype {raw.dtype}, expected uint8; {REINSTALL}")
+    return raw
+
+
+def _select_rows(raw, which_set: str, shuffle: bool, start, stop):
+    """Rows ``start:stop`` of ``raw``, after a fixed shuffle if asked."""
+    if shuffle:
+        order = make_np_rng(None, default_seed=[1, 2, 3]).permutation(raw.shape[0])
+        raw = raw[order]
+    if start is None and stop is None:
+        return raw
+    n = raw.shape[0]
+    lo = 0 if start is None else int(start)
+    hi = n if stop is None else int(stop)
+    if not 0 <= lo < hi <= n:
+        raise ValueError(
+            f"BinarizedMNIST {which_set!r}: need 0 <= start < stop <= {n}, "
+            f"got start={start}, stop={stop}"
+        )
+    return raw[lo:hi]
+
+
 class BinarizedMNIST(DenseDesignMatrix):
     """Binarized MNIST, read from ``${PYLEARN2_DATA_PATH}/binarized_mnist/``.
 
@@ -59,55 +106,13 @@ class BinarizedMNIST(DenseDesignMatrix):
                 f"BinarizedMNIST which_set must be one of {', '.join(map(repr, SPLIT_ROWS))}, got {which_set!r}"
             )
         path = split_file(which_set)
-        if not path.exists():
-            raise DataMissingError(
-                f"binarized MNIST split {which_set!r} is not installed: {path} does not exist. "
-                "Fetch it with:  python scripts/download_binarized_mnist.py  "
-                "(offline: add --source DIR_OR_URL of a mirror; set PYLEARN2_DATA_PATH to "
-                "use another data folder)"
-            )
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            # np.load would wait for ever on a FIFO and read a device without end.
-            raise ValueError(
-                f"{path} is not a regular file (a FIFO, device or folder); reinstall the split "
-                "with python scripts/download_binarized_mnist.py --force"
-            )
-        try:
-            raw = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ValueError(
-                f"{path} is not a valid .npy file ({exc}); reinstall it with "
-                "python scripts/download_binarized_mnist.py --force"
-            ) from exc
-        if raw.ndim != 2 or raw.shape[1] != NUM_PIXELS:
-            raise ValueError(
-                f"{path} has shape {raw.shape}, expected (rows, {NUM_PIXELS}); "
-                "reinstall it with python scripts/download_binarized_mnist.py --force"
-            )
-        if raw.dtype != np.uint8:
-            raise ValueError(
-                f"{path} has dtype {raw.dtype}, expected uint8; reinstall it with "
-                "python scripts/download_binarized_mnist.py --force"
-            )
-        if shuffle:
-            order = make_np_rng(None, default_seed=[1, 2, 3]).permutation(raw.shape[0])
-            raw = raw[order]
-        n = raw.shape[0]
-        if start is not None or stop is not None:
-            lo = 0 if start is None else int(start)
-            hi = n if stop is None else int(stop)
-            if not 0 <= lo < hi <= n:
-                raise ValueError(
-                    f"BinarizedMNIST {which_set!r}: need 0 <= start < stop <= {n}, "
-                    f"got start={start}, stop={stop}"
-                )
-            raw = raw[lo:hi]
-        data = np.asarray(raw)
+        rows = _select_rows(_read_split(path, which_set), which_set, shuffle, start, stop)
+        data = np.asarray(rows)
         if data.max(initial=0) > 1:
             bad = np.argwhere(data > 1)[0]
             raise ValueError(
                 f"{path} holds non-binary value {data[tuple(bad)]} at row {bad[0]}, "
-                f"column {bad[1]}; reinstall it with python scripts/download_binarized_mnist.py --force"
+                f"column {bad[1]}; {REINSTALL}"
             )
         self.which_set = which_set
         super().__init__(X=data, axes=axes, preprocessor=preprocessor, image_shape=(28, 28))
