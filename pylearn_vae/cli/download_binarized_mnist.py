@@ -421,15 +421,7 @@ def install(
     ``deadline_seconds``.
     """
     deadline = time.monotonic() + deadline_seconds
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-", delete=True)
-        probe.close()
-    except OSError as exc:
-        raise DownloadError(
-            f"cannot write to the data folder {folder}: {exc.strerror}. Choose another with "
-            "--data-path or PYLEARN2_DATA_PATH"
-        ) from None
+    _check_writable(folder)
     manifest = _read_manifest(folder)
     mismatches = 0
     for split in splits:
@@ -441,35 +433,13 @@ def install(
             budget = _Budget(max_split_bytes(rows[split]), deadline, deadline_seconds)
             data, location = _download_split(source, split, Path(workdir), quiet, timeout, budget)
             start = time.time()
-            try:
-                array = parse_amat(data, NUM_PIXELS, split)
-            except AmatError as exc:
-                raise DownloadError(f"{location}: {exc}") from None
+            array = _parse_split(data, location, split, rows[split])
             del data
-            if array.shape[0] != rows[split]:
-                raise DownloadError(
-                    f"{split}: {location} has {array.shape[0]} rows, expected {rows[split]} "
-                    "(truncated or wrong file)"
-                )
             parse_seconds = time.time() - start
             digest = _sha256(array)
-            known = KNOWN_SHA256.get(split)
-            if array.shape[0] == SPLIT_ROWS[split] and known is not None:
-                if digest == known:
-                    _log(f"{split}: checksum matches the known SHA-256", quiet)
-                elif not allow_mismatch:
-                    raise DownloadError(
-                        f"{split}: the SHA-256 of {location} is {digest}, not the known {known}; "
-                        "nothing was installed. If you trust this copy (copies of the public "
-                        "files may be ordered differently), rerun with --allow-checksum-mismatch"
-                    )
-                else:
-                    mismatches += 1
-                    print(
-                        f"warning: {split}: SHA-256 {digest} differs from the known {known}; "
-                        "installing it anyway (--allow-checksum-mismatch)",
-                        file=sys.stderr,
-                    )
+            mismatches += not _checksum_accepted(
+                split, array, digest, location, allow_mismatch, quiet
+            )
             atomic_write(
                 target, lambda handle, array=array: np.save(handle, array, allow_pickle=False)
             )
@@ -489,6 +459,54 @@ def install(
             quiet,
         )
     return mismatches
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot write to the data folder {folder}: {exc.strerror}. Choose another with "
+            "--data-path or PYLEARN2_DATA_PATH"
+        ) from None
+
+
+def _parse_split(data, location: str, split: str, rows: int) -> np.ndarray:
+    try:
+        array = parse_amat(data, NUM_PIXELS, split)
+    except AmatError as exc:
+        raise DownloadError(f"{location}: {exc}") from None
+    if array.shape[0] != rows:
+        raise DownloadError(
+            f"{split}: {location} has {array.shape[0]} rows, expected {rows} "
+            "(truncated or wrong file)"
+        )
+    return array
+
+
+def _checksum_accepted(split, array, digest, location, allow_mismatch, quiet) -> bool:
+    """Whether ``array`` matches the split's known SHA-256 (True when none is
+    known for its size); a mismatch is an error unless ``allow_mismatch``."""
+    known = KNOWN_SHA256.get(split)
+    if array.shape[0] != SPLIT_ROWS[split] or known is None:
+        return True
+    if digest == known:
+        _log(f"{split}: checksum matches the known SHA-256", quiet)
+        return True
+    if not allow_mismatch:
+        raise DownloadError(
+            f"{split}: the SHA-256 of {location} is {digest}, not the known {known}; "
+            "nothing was installed. If you trust this copy (copies of the public "
+            "files may be ordered differently), rerun with --allow-checksum-mismatch"
+        )
+    print(
+        f"warning: {split}: SHA-256 {digest} differs from the known {known}; "
+        "installing it anyway (--allow-checksum-mismatch)",
+        file=sys.stderr,
+    )
+    return False
 
 
 def build_parser() -> argparse.ArgumentParser:
