@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 from pylearn_vae.costs.cost import Cost
 from pylearn_vae.expr.basic import mean
-from pylearn_vae.models.vae import _check_num_samples
+from pylearn_vae.models.vae import check_num_samples
 from pylearn_vae.utils import sharedX
 
 __all__ = ["VAECriterion", "ImportanceSamplingCriterion"]
@@ -41,7 +41,7 @@ class VAECriterion(Cost):
     """
 
     def __init__(self, num_samples: int = 1, kl_weight=None) -> None:
-        self.num_samples = _check_num_samples(num_samples)
+        self.num_samples = check_num_samples(num_samples)
         self.kl_weight = (
             None if kl_weight is None else sharedX(_check_weight(kl_weight), "kl_weight")
         )
@@ -89,7 +89,7 @@ class ImportanceSamplingCriterion(Cost):
     """
 
     def __init__(self, num_samples: int) -> None:
-        self.num_samples = _check_num_samples(num_samples)
+        self.num_samples = check_num_samples(num_samples)
 
     def expr(self, model, data, **kwargs):
         model.input_space.validate(data)

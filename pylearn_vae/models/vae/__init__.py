@@ -30,7 +30,7 @@ from pylearn_vae.space import VectorSpace
 from pylearn_vae.utils import constantX, floatX, safe_update
 from pylearn_vae.utils.rng import make_np_rng
 
-__all__ = ["VAE", "ApproximateKLWarning"]
+__all__ = ["VAE", "ApproximateKLWarning", "check_num_samples"]
 
 
 class ApproximateKLWarning(UserWarning):
@@ -51,7 +51,7 @@ def _as_bool(value, what: str) -> bool:
     raise ValueError(f"{what} must be true/false (or 1/0), got {value!r}")
 
 
-def _check_num_samples(num_samples):
+def check_num_samples(num_samples):
     """Validate a Python ``num_samples``; symbolic values pass through."""
     if isinstance(num_samples, bool):
         raise ValueError(f"num_samples must be an integer >= 1, got {num_samples!r}")
@@ -247,7 +247,7 @@ class VAE(Model):
         return self.prior.get_theta()
 
     def sample_from_p_z(self, num_samples, **kwargs):
-        return self.prior.sample_from_p_z(_check_num_samples(num_samples), **kwargs)
+        return self.prior.sample_from_p_z(check_num_samples(num_samples), **kwargs)
 
     def sample_from_p_x_given_z(self, num_samples, theta):
         return self.conditional.sample_from_conditional(theta, num_samples=num_samples)
@@ -340,7 +340,7 @@ class VAE(Model):
     # -- high-level ------------------------------------------------------
     def sample(self, num_samples, return_sample_means: bool = True, **kwargs):
         """Draw ``num_samples`` samples from the model (and their means)."""
-        num_samples = _check_num_samples(num_samples)
+        num_samples = check_num_samples(num_samples)
         z = self.sample_from_p_z(num_samples, **kwargs)
         theta = self.decode_theta(z)
         X = self.sample_from_p_x_given_z(num_samples, theta)
@@ -379,7 +379,7 @@ class VAE(Model):
         With ``return_individual_terms`` the pair ``(kl, expectation)`` is
         returned instead of their difference.
         """
-        num_samples = _check_num_samples(num_samples)
+        num_samples = check_num_samples(num_samples)
         X = self._check_X(X)
         epsilon = self.sample_from_epsilon((num_samples, X.shape[0], self.nhid))
         phi = self.encode_phi(X)
@@ -403,7 +403,7 @@ class VAE(Model):
 
         computed with a stable log-sum-exp over the ``num_samples`` draws.
         """
-        num_samples = _check_num_samples(num_samples)
+        num_samples = check_num_samples(num_samples)
         X = self._check_X(X)
         epsilon = self.sample_from_epsilon((num_samples, X.shape[0], self.nhid))
         phi = self.encode_phi(X)
