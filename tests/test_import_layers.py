@@ -304,3 +304,22 @@ def test_the_layer_check_can_fail():
     assert layer_of("pylearn_vae.models.mlp") < layer_of("pylearn_vae.train")
     tree = ast.parse("from pylearn_vae.train import Train")
     assert _edges("pylearn_vae.models.mlp", tree, set(MODULES)) == {"pylearn_vae.train"}
+
+
+def test_no_module_imports_a_private_name_from_another_package():
+    """``from pylearn_vae.a import _x`` in ``pylearn_vae.b``: use a public name instead."""
+
+    def package(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+
+    found = [
+        f"{module} imports {target}.{name}"
+        for module, tree in MODULES.items()
+        for target, name, _ in imports(module, tree)
+        if target.startswith("pylearn_vae")
+        and name
+        and name.startswith("_")
+        and not name.startswith("__")
+        and package(target) != package(module)
+    ]
+    assert found == []
