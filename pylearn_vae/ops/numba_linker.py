@@ -4,8 +4,8 @@ For its disk cache PyTensor wraps a compiled graph in ``def f(*args)``.
 Numba packs such star arguments into one tuple at every call, and when the
 tuple holds something its C dispatcher cannot type (a NumPy ``Generator``:
 every graph that draws noise has one), it types the whole tuple in Python,
-element by element. On the seed model's training step, with 34 inputs, that
-was about 0.35 ms per call (11% of the step on one thread, 17% on two).
+element by element: a sizeable share of a training step with many inputs
+(measured in docs/performance.md).
 
 :class:`PositionalNumbaLinker` builds the same cached wrapper with one named
 parameter per input. Numba then types the arrays in C and only the

@@ -93,8 +93,8 @@ class InlinedComposite(ps.Composite):
     PyTensor compiles each fused expression (``Composite``) as a function of
     its own that the elementwise loop calls once per element. LLVM inlines
     the call only when the expression is small; otherwise every element pays
-    a call and the loop cannot be vectorised (a 5000 x 200 loop with
-    ``exp`` and ``log1p`` took 16 ns per element instead of 1.8). This
+    a call and the loop cannot be vectorised (several times slower per
+    element; docs/performance.md). This
     subclass differs only in its Numba code, which is force-inlined into
     the loop.
     """
@@ -252,9 +252,9 @@ class ContiguousDimShuffle(DimShuffle):
     layout Numba types as "any". Elementwise loops over such arrays index
     with run-time strides and LLVM does not vectorise them (the Bernoulli
     gradient loop of the seed model, whose input goes through the
-    criterion's ``(1, batch, 784)`` samples axis, ran 5x slower than the same
-    loop over plain arrays), and ``np.dot`` copies them before calling BLAS
-    (about 0.1 ms per gradient product of the seed model). This subclass,
+    criterion's ``(1, batch, 784)`` samples axis, ran several times slower
+    than the same loop over plain arrays), and ``np.dot`` copies them before
+    calling BLAS. This subclass,
     used for pure expand/squeeze shuffles and for matrix transposes,
     reshapes or transposes a C-contiguous array instead, so that the result
     is typed C- or Fortran-contiguous (BLAS reads a Fortran-ordered matrix

@@ -30,7 +30,7 @@ error model checks each one for zero, which also keeps a loop scalar. With
 no calls and no checks left, the functions (``inline="always"``) are
 inlined into the fused loops that call them and LLVM vectorises them.
 
-Accuracy against float64 references: within 2 float32 ulp over the whole
+Accuracy against float64 references: within 4 float32 ulp over the whole
 range (tested in ``tests/ops/test_vecmath.py``), including 0, subnormals,
 infinities and NaN. The only difference from libm is speed.
 """

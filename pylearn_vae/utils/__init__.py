@@ -91,8 +91,8 @@ def sharedX(value, name: str | None = None, borrow: bool = False):
     """Create a PyTensor shared variable holding ``value`` cast to floatX.
 
     Its type has the value's shape (a later ``set_value`` must keep it), so
-    graphs that use it need no run-time shape checks for it: the seed
-    model's training step has 104 nodes instead of 140.
+    graphs that use it need no run-time shape checks for it (fewer nodes in
+    every compiled step).
     """
     value = as_floatX(value)
     return pytensor.shared(value, name=name, borrow=borrow, shape=value.shape)

@@ -32,9 +32,9 @@ NUMBA_OPT_LEVEL = "2"
 def quicker_numba_compiles() -> bool:
     """Have Numba optimise at LLVM level 2 instead of 3 in this process.
 
-    On the seed model a cold compile of the training step went from 21 s to
-    19 s with the same step time: its elementwise loops are force-inlined
-    and vectorised at level 2 as well. Only done when ``NUMBA_OPT`` is not
+    A cold compile is quicker and the step as fast: the elementwise loops are
+    force-inlined and vectorised at level 2 as well (docs/performance.md).
+    Only done when ``NUMBA_OPT`` is not
     set (the user's choice stands) and Numba is not yet imported (it reads
     the variable once); returns whether the level was set. The command-line
     programs call it at start.
@@ -81,8 +81,7 @@ def place_on_jax_device(variable) -> None:
     converts NumPy values to device arrays at each call. Values the function
     updates come back as device arrays; a constant input such as the
     training set (157 MB for binarized MNIST) would instead be copied at
-    every step: 66 ms per step on the CPU, and a host-to-device transfer on
-    a GPU. ``get_value`` then returns the device array.
+    every step (docs/performance.md), a host-to-device transfer on a GPU. ``get_value`` then returns the device array.
     """
     import jax
 

@@ -1,9 +1,8 @@
 """A disk cache of rewritten graphs: a warm start skips PyTensor's rewrites.
 
 PyTensor caches the Numba code it generates, but it rewrites every graph
-again in every process: 0.6 s for the seed model's training step and 0.35 s
-for its monitoring function, a third of the time from ``scripts/train.py``
-start to the first step. This module stores the rewritten graph of each
+again in every process, a large part of the time from ``scripts/train.py``
+start to the first step (docs/performance.md). This module stores the rewritten graph of each
 function compiled through :func:`pylearn_vae.utils.compile.function` and,
 when the same graph is compiled again, builds the function from it.
 

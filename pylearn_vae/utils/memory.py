@@ -4,8 +4,8 @@ A compiled training or monitoring function allocates the same large
 temporaries (up to tens of megabytes) on every call. With its default
 settings glibc's ``malloc`` serves such blocks with fresh ``mmap`` calls, or
 returns freed heap memory to the system, so every call pays page faults and
-the kernel's zero-filling again: on the seed model this made a monitoring
-pass over 70,000 examples 1.6x slower and a training step 5% slower.
+the kernel's zero-filling again, which slows monitoring passes most
+(docs/performance.md).
 :func:`reuse_freed_memory` keeps freed memory in the process instead.
 The command-line programs call it at start; a library user may call it too.
 """
