@@ -195,12 +195,15 @@ class VAE(Model):
 
     # -- parameters ------------------------------------------------------
     def get_prior_params(self) -> list:
+        """The prior's shared variables (trained only when ``learn_prior``)."""
         return self.prior.get_params()
 
     def get_conditional_params(self) -> list:
+        """The decoder's shared variables (its MLP's weights and biases)."""
         return self.conditional.get_params()
 
     def get_posterior_params(self) -> list:
+        """The encoder's shared variables (its MLP's weights and biases)."""
         return self.posterior.get_params()
 
     def get_lr_scalers(self) -> OrderedDict:
@@ -247,24 +250,40 @@ class VAE(Model):
         return self.prior.get_theta()
 
     def sample_from_p_z(self, num_samples, **kwargs):
+        """``num_samples`` latent vectors drawn from the prior, shape (num_samples, nhid)."""
         return self.prior.sample_from_p_z(check_num_samples(num_samples), **kwargs)
 
     def sample_from_p_x_given_z(self, num_samples, theta):
+        r"""Observations drawn from :math:`p_\theta(\mathbf{x}\mid\mathbf{z})`, one per row
+        of the decoder parameters ``theta`` (from :meth:`decode_theta`)."""
         return self.conditional.sample_from_conditional(theta, num_samples=num_samples)
 
     def sample_from_q_z_given_x(self, epsilon, phi):
+        r"""Latent samples from :math:`q_\phi(\mathbf{z}\mid\mathbf{x})` by the
+        reparametrization trick: a differentiable function of the encoder
+        parameters ``phi`` and of the noise ``epsilon`` (from
+        :meth:`sample_from_epsilon`; a leading samples axis is kept)."""
         return self.posterior.sample_from_conditional(phi, epsilon=epsilon)
 
     def sample_from_epsilon(self, shape):
+        """The posterior's parameter-free noise of ``shape``, e.g. (num_samples,
+        batch, nhid) standard normals for a Gaussian posterior."""
         return self.posterior.sample_from_epsilon(shape)
 
     def log_p_z(self, z):
+        """Log-density of latent vectors ``z`` under the prior, summed over the
+        latent axis (one value per vector; leading axes are kept)."""
         return self.prior.log_p_z(z)
 
     def log_p_x_given_z(self, X, theta):
+        """Log-likelihood of observations ``X`` under the decoder parameters
+        ``theta``, summed over the data axis (``X`` broadcasts against a leading
+        samples axis of ``theta``)."""
         return self.conditional.log_conditional(X, theta)
 
     def log_q_z_given_x(self, z, phi):
+        """Log-density of ``z`` under the posterior with encoder parameters
+        ``phi``, summed over the latent axis."""
         return self.posterior.log_conditional(z, phi)
 
     def expectation_term(self, X, theta):
