@@ -39,7 +39,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -67,6 +67,7 @@ _KEYS = {
 }
 
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.S)
+_CALL_START = re.compile(r"^\s*[A-Za-z_]\w*\s*\(")
 
 
 class SweepSpecError(ConfigError):
@@ -83,6 +84,7 @@ class Dimension:
 
     key: str
     kind: str
+    #: Where the key is written in the sweep file.
     where: str
     options: tuple[str, ...] = ()
     low: float | int | None = None
@@ -215,10 +217,10 @@ def _call(key: str, name: str, args: str, where: str) -> Dimension:
             values = list(range(*values))
         except ValueError as exc:  # a zero step
             raise SweepSpecError(f"range({args}): {exc}", where) from None
-        name = "grid"
     if not values:
         raise SweepSpecError(f"{name}() needs at least one value", where)
-    return Dimension(key, name, where, options=tuple(dump(v) for v in values))
+    kind = "grid" if name == "range" else name
+    return Dimension(key, kind, where, options=tuple(dump(v) for v in values))
 
 
 def _options(text: str, nodes: list, key: str, where: str, source: str) -> tuple[str, ...]:
@@ -236,6 +238,12 @@ def _options(text: str, nodes: list, key: str, where: str, source: str) -> tuple
 
 
 def _dimension(text: str, key_node, value, source: str) -> Dimension:
+    """The dimension of one search-space entry, located at its key."""
+    dimension = _read_value(text, key_node, value, source)
+    return replace(dimension, where=locate(source, key_node.start_mark))
+
+
+def _read_value(text: str, key_node, value, source: str) -> Dimension:
     key = key_node.value
     where = locate(source, key_node.start_mark)
     if not re.fullmatch(r"[A-Za-z_]\w*(\.(\w+))*", key):
@@ -265,6 +273,10 @@ def _dimension(text: str, key_node, value, source: str) -> Dimension:
         match = _CALL.match(value.value)
         if match:
             return _call(key, match.group(1), match.group(2), value_where)
+        if _CALL_START.match(value.value):
+            raise SweepSpecError(
+                f"{key}: {value.value!r} lacks its closing parenthesis", value_where
+            )
     if not isinstance(value, yaml.ScalarNode) and not value.flow_style:
         raise SweepSpecError(f"{key}: write the value in flow style ({{...}})", value_where)
     return Dimension(key, "constant", value_where, (node_text(text, value),))
