@@ -142,7 +142,17 @@ def start_ray(
     try:
         ray.init(**kwargs)
     except ConnectionError as exc:
-        raise SweepError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+        cause, token = exc.__cause__, False
+        while cause is not None:
+            token = token or "token" in str(cause).lower()
+            cause = cause.__cause__
+        hint = (
+            "; the cluster asks for its authentication token: set RAY_AUTH_MODE=token, with "
+            "the head node's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+            if token
+            else ""
+        )
+        raise SweepError(f"cannot reach the Ray cluster at {address}: {exc}{hint}") from None
     return True
 
 
