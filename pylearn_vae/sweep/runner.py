@@ -64,7 +64,11 @@ class TrialRow:
     epochs: int
     reason: str = ""
     resumed_from: int = 0
+    #: Wall time of the trial as the driver saw it (worker start to end).
     seconds: float | None = None
+    #: Time inside the trial's function (Ray Tune's ``time_total_s``).
+    trial_seconds: float | None = None
+    #: Time of the SGD passes alone (the sum of ``seconds_per_epoch``).
     training_seconds: float | None = None
 
 
@@ -341,6 +345,7 @@ def _row(result, spec: SweepSpec, wall: dict) -> TrialRow:
         reason=reason,
         resumed_from=resumed,
         seconds=wall.get(trial_id),
+        trial_seconds=metrics.get("time_total_s"),
         training_seconds=training,
     )
 

@@ -9,7 +9,7 @@ from pylearn_vae.sweep.overrides import apply_overrides
 from pylearn_vae.sweep.runner import make_plan
 from pylearn_vae.sweep.spec import SweepSpecError, load_spec, parse_spec
 from pylearn_vae.sweep.trial import check_node, render
-from tests.sweep.conftest import BASE_YAML, write_sweep
+from tests.sweep.conftest import BASE_YAML, REPO, write_sweep
 
 SPACE = """\
 epochs: 4
@@ -224,3 +224,16 @@ def test_a_node_without_the_data_is_named(tmp_path, monkeypatch):
     assert problem.startswith("node ")
     assert f"lacks the data (PYLEARN2_DATA_PATH={tmp_path / 'empty'})" in problem
     assert "binarized MNIST split 'train' is not installed" in problem
+
+
+def test_the_example_sweep_fits_the_seed_yaml():
+    spec = load_spec(REPO / "yaml" / "sweep_vae_mnist.yaml")
+    assert spec.base == REPO / "yaml" / "vae_mnist.yaml"
+    plan = make_plan(spec)
+    text = plan.trial_yaml(
+        {"algorithm.learning_rate": 0.001, "model.nhid": "50", "model.seed": "1"}
+    )
+    tree = yaml_parse.load(text, environ={"PYLEARN2_TRAIN_FILE_FULL_STEM": "x"}, instantiate=False)
+    model = tree.kwargs["model"].kwargs
+    assert (model["nhid"], model["seed"]) == (50, 1)
+    assert tree.kwargs["algorithm"].kwargs["termination_criterion"].kwargs == {"max_epochs": 20}

@@ -1,0 +1,92 @@
+"""What a Ray Tune sweep costs on top of its trials' own training.
+
+    python benchmarks/bench_sweep.py [--trials 4] [--epochs 3] [--train-rows 10000]
+
+Runs the seed YAML (``yaml/vae_mnist.yaml``, with the training set cut to
+``--train-rows`` and the monitoring sets to 2,000 rows each) in two ways in
+the same run: once with ``scripts/train.py`` alone, then as a sweep of
+``--trials`` trials differing only by ``model.seed`` (FIFO scheduler, no
+early stopping) on a local Ray instance with one trial per core. Prints Ray's
+start-up, the per-node data check, each trial's wall time as the driver sees
+it against the time inside the trial and its SGD passes alone, and the
+sweep's overhead per trial against the lone ``train.py`` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's package, here and in the Ray workers
+
+
+def subset_yaml(train_rows: int) -> str:
+    text = (REPO / "yaml" / "vae_mnist.yaml").read_text()
+    text = text.replace("which_set: 'train',", f"which_set: 'train', stop: {train_rows},")
+    text = text.replace("which_set: 'valid',", "which_set: 'valid', stop: 2000,")
+    return text.replace("which_set: 'test',", "which_set: 'test', shuffle: True, stop: 2000,")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-rows", type=int, default=10000)
+    args = parser.parse_args(argv)
+
+    from pylearn_vae.sweep import load_spec
+    from pylearn_vae.sweep.runner import run_sweep
+
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as folder:
+        folder = Path(folder)
+        (folder / "base.yaml").write_text(subset_yaml(args.train_rows))
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        start = time.monotonic()
+        subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "train.py"), str(folder / "base.yaml")]
+            + ["--epochs", str(args.epochs), "--quiet"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        alone = time.monotonic() - start
+        seeds = ", ".join(str(s) for s in range(args.trials))
+        (folder / "sweep.yaml").write_text(
+            f"base: base.yaml\nepochs: {args.epochs}\nscheduler: fifo\n"
+            f"search_space:\n  model.seed: grid({seeds})\n"
+        )
+        os.environ["PYTHONPATH"] = str(REPO)  # the Ray workers import this checkout
+        start = time.monotonic()
+        result = run_sweep(load_spec(folder / "sweep.yaml"), folder / "out")
+        total = time.monotonic() - start
+    timings = result.timings
+    print(f"train.py alone, {args.epochs} epochs: {alone:.1f} s wall")
+    print(
+        f"sweep of {args.trials} trials on {os.cpu_count()} cores: {total:.1f} s wall "
+        f"(Ray start {timings['ray_start_seconds']:.1f} s, data check on every node "
+        f"{timings['node_check_seconds']:.1f} s, trials {timings['fit_seconds']:.1f} s)"
+    )
+    print("trial        wall s  in trial s  SGD passes s  wall - train.py alone")
+    for row in sorted(result.rows, key=lambda r: r.trial_id):
+        print(
+            f"{row.trial_id}  {row.seconds:6.1f}  {row.trial_seconds:10.1f}  "
+            f"{row.training_seconds:12.2f}  {row.seconds - alone:+6.1f}"
+        )
+    walls = [row.seconds for row in result.rows]
+    mean = sum(walls) / len(walls)
+    once = timings["ray_start_seconds"] + timings["node_check_seconds"]
+    print(
+        f"per trial: {mean:.1f} s wall against {alone:.1f} s for train.py alone "
+        f"(ratio {mean / alone:.2f}); once per sweep: {once:.1f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
