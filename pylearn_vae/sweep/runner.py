@@ -233,7 +233,15 @@ def check_nodes(plan: TrialPlan) -> None:
         ).remote(plan)
         for n in nodes
     ]
-    problems = [p for p in ray.get(refs) if p]
+    problems = []
+    for node, ref in zip(nodes, refs):
+        try:
+            problem = ray.get(ref)
+        except Exception as exc:  # the check itself could not run there (e.g. no package)
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            problem = f"node {node.get('NodeManagerAddress')}: the check failed: {lines[-1]}"
+        if problem:
+            problems.append(problem)
     if problems:
         raise SweepError("; ".join(problems))
 

@@ -156,6 +156,7 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     """Ray Tune function trainable: train the trial described by ``config``."""
     from pylearn_vae.cli.common import prepare_process
 
+    # Before anything imports Numba, whose optimisation level it sets as train.py does.
     prepare_process()
 
     from ray import tune
@@ -179,19 +180,18 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     train.config_text = text
     train.checkpoint_path = str(checkpoint)
     train.checkpoint_every = 1
-    started = {"epoch": 0, "pid": os.getpid(), "node": node_name()}
+    process = {"resumed_from": 0, "pid": os.getpid(), "node": node_name()}
 
     def report(train) -> None:
         values = _channels(train)
-        if values["epochs_seen"] == started["epoch"]:
-            return  # the monitoring pass before training (or the resumed epoch)
-        values.update(
-            sweep_status="running",
-            sweep_reason="",
-            resumed_from=started["epoch"],
-            pid=started["pid"],
-            node=started["node"],
-        )
+        if values["epochs_seen"] == process["resumed_from"]:
+            return  # the monitoring pass before training
+        if plan.metric not in values:
+            raise ValueError(
+                f"the sweep's metric {plan.metric!r} is not a monitor channel of this model; "
+                f"its channels: {', '.join(sorted(train.model.monitor.channels))}"
+            )
+        values.update(sweep_status="running", sweep_reason="", **process)
         with tempfile.TemporaryDirectory(prefix="sweep-ckpt-") as keep:
             for path in _files_to_keep(folder, checkpoint):
                 shutil.copy2(path, keep)
@@ -202,18 +202,13 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
         try:
             if restored is not None:
                 train.resume(str(checkpoint))
-                started["epoch"] = train.model.monitor.get_epochs_seen()
-                logger.info("trial resumed from its checkpoint at epoch %d", started["epoch"])
+                process["resumed_from"] = train.model.monitor.get_epochs_seen()
+                logger.info(
+                    "trial resumed from its checkpoint at epoch %d", process["resumed_from"]
+                )
             train.main_loop()
         except NumericalError as exc:
             logger.warning("trial diverged: %s", exc)
-            values = {
-                plan.metric: math.nan,
-                "epochs_seen": train.model.monitor.get_epochs_seen(),
-                "sweep_status": "diverged",
-                "sweep_reason": str(exc),
-                "resumed_from": started["epoch"],
-                "pid": started["pid"],
-                "node": started["node"],
-            }
+            values = {plan.metric: math.nan, "epochs_seen": train.model.monitor.get_epochs_seen()}
+            values.update(sweep_status="diverged", sweep_reason=str(exc), **process)
             tune.report(values)

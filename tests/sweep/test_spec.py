@@ -163,7 +163,7 @@ def test_overriding_an_anchored_value_keeps_the_anchor():
     [
         (
             "model.nhidd",
-            r"model is a pylearn_vae.models.vae.VAE \(base.yaml, line 5, column 12\) "
+            r"model is a pylearn_vae.models.vae.VAE \(base.yaml, line 4, column 12\) "
             r"with no key 'nhidd'; did you mean model.nhid\?",
         ),
         ("seed", r"the document is a pylearn_vae.train.Train .* with no key 'seed'"),
@@ -174,7 +174,7 @@ def test_overriding_an_anchored_value_keeps_the_anchor():
         ("model.conditional.mlp.layers.1.dim", r"is a list of 1 items .*'1' is not an index"),
         (
             "algorithm.monitoring_dataset.test.stop",
-            r"is a mapping \(base.yaml, line 24, column 29\) with no key 'test'",
+            r"is a mapping \(base.yaml, line 19, column 29\) with no key 'test'",
         ),
     ],
 )
