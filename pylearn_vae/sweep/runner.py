@@ -402,10 +402,14 @@ def write_results(rows: list, out_dir: Path, spec: SweepSpec, plan: TrialPlan) -
     best = rows[0] if rows and rows[0].status in ("completed", "stopped early") else None
     if best is not None and best.best is not None:
         values = {k: v for k, v in best.config.items() if k in keys}
+        threads = spec.cpus_per_trial
+        env = " ".join(f"{k}={v}" for k, v in worker_env(threads).items())
         header = (
             f"# Best trial {best.trial_id} of the sweep {spec.path}: {spec.metric} "
             f"{best.best!r} at epoch {best.best_epoch} of {best.epochs}.\n"
             f"# Train it again with:  python scripts/train.py {out_dir / 'best.yaml'}\n"
+            f"# (with {threads} BLAS thread(s), as in the trial, for the same numbers bit for "
+            f"bit:  {env} python scripts/train.py ...)\n"
         )
         best_path = out_dir / "best.yaml"
         best_path.write_text(header + plan.trial_yaml(values), encoding="utf-8")

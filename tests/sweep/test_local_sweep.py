@@ -11,7 +11,7 @@ import pytest
 from ray import tune
 
 from pylearn_vae.sweep import load_spec
-from pylearn_vae.sweep.runner import run_sweep, start_ray
+from pylearn_vae.sweep.runner import run_sweep, start_ray, worker_env
 from pylearn_vae.utils import serial
 from tests.sweep.conftest import REPO, write_sweep
 
@@ -72,8 +72,9 @@ def test_asha_stops_bad_trials_and_the_best_yaml_reproduces(local_ray, tmp_path)
     )
     best_yaml = out / "best.yaml"
     assert "learning_rate: 0.02," in best_yaml.read_text()
-    # scripts/train.py on the best YAML, in a fresh process, gives the trial's number.
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    # scripts/train.py on the best YAML, in a fresh process with one BLAS
+    # thread as in the trial, gives the trial's numbers bit for bit.
+    env = dict(os.environ, PYTHONPATH=str(REPO), **worker_env(1))
     run = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "train.py"), str(best_yaml), "--quiet"],
         env=env,
