@@ -15,12 +15,12 @@ depends on the chunk size, not on :math:`K`.
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import numpy as np
 
 from pylearn_vae.utils.compile import function
+from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import reseed, rng_updates
 
 __all__ = ["combine_log_means", "mean_and_stderr", "ImportanceSampler", "chunk_sizes"]
@@ -113,32 +113,20 @@ class ImportanceSampler:
         return np.asarray(self._elbo(X), dtype=np.float64)
 
     def evaluate(self, data, batch_size: int, progress: bool | None = None) -> dict:
-        """NLL and negative ELBO over ``data`` (rows), with a progress line."""
+        """NLL and negative ELBO over ``data`` (rows), with a progress bar
+        (``progress`` None: when standard error is a terminal)."""
         n = data.shape[0]
-        show = sys.stderr.isatty() if progress is None else progress
         nll, nelbo = np.empty(n), np.empty(n)
         start = time.time()
-        last = 0.0
-        for lo in range(0, n, batch_size):
-            # Contiguous rows: a strided batch (a subsample such as
-            # data[::50]) makes Numba compile an 'A'-layout version of each
-            # function, whose matrix products copy their input and warn.
-            batch = np.ascontiguousarray(data[lo : lo + batch_size])
-            nll[lo : lo + len(batch)] = -self.log_likelihood(batch)
-            nelbo[lo : lo + len(batch)] = -self.elbo(batch)
-            now = time.time()
-            done = lo + len(batch)
-            if show and (now - last > 0.5 or done == n):
-                last = now
-                eta = (now - start) / done * (n - done)
-                print(
-                    f"\r{done}/{n} examples, {now - start:.0f}s elapsed, ~{eta:.0f}s left   ",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        if show:
-            print(file=sys.stderr)
+        with progress_bar(n, "evaluating", unit="example", enabled=progress) as bar:
+            for lo in range(0, n, batch_size):
+                # Contiguous rows: a strided batch (a subsample such as
+                # data[::50]) makes Numba compile an 'A'-layout version of each
+                # function, whose matrix products copy their input and warn.
+                batch = np.ascontiguousarray(data[lo : lo + batch_size])
+                nll[lo : lo + len(batch)] = -self.log_likelihood(batch)
+                nelbo[lo : lo + len(batch)] = -self.elbo(batch)
+                bar.update(len(batch))
         seconds = time.time() - start
         nll_mean, nll_se = mean_and_stderr(nll)
         elbo_mean, elbo_se = mean_and_stderr(nelbo)

@@ -24,20 +24,31 @@ def strict_pytensor():
 
 
 def make_vae(
-    nvis=12, nhid=3, hidden=8, seed=0, irange=0.1, learn_prior=True, layer=RectifiedLinear, **kwargs
+    nvis=12,
+    nhid=3,
+    hidden=8,
+    seed=0,
+    irange=0.1,
+    learn_prior=True,
+    layer=RectifiedLinear,
+    prior=None,
+    posterior=None,
+    **kwargs,
 ) -> VAE:
-    """A small Bernoulli-output VAE shaped like the seed model."""
+    """A small Bernoulli-output VAE shaped like the seed model (a diagonal
+    Gaussian prior and posterior unless ``prior`` or ``posterior`` is given)."""
     return VAE(
         nvis=nvis,
         nhid=nhid,
-        prior=DiagonalGaussianPrior(),
+        prior=DiagonalGaussianPrior() if prior is None else prior,
         conditional=BernoulliVector(
             name="conditional",
             mlp=MLP(
                 layer_name="decoder", layers=[layer(layer_name="h_1", dim=hidden, irange=irange)]
             ),
         ),
-        posterior=DiagonalGaussian(
+        posterior=posterior
+        or DiagonalGaussian(
             name="posterior",
             mlp=MLP(
                 layer_name="encoder", layers=[layer(layer_name="h_e_1", dim=hidden, irange=irange)]

@@ -43,6 +43,7 @@ from pylearn_vae.cli.amat import AmatError, parse_amat
 from pylearn_vae.datasets.binarized_mnist import NUM_PIXELS, SPLIT_ROWS
 from pylearn_vae.utils.data_path import DEFAULT_DATA_PATH_HELP, data_path
 from pylearn_vae.utils.files import regular_file_problem
+from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.serial import ModelFileError, atomic_write
 
 __all__ = ["main", "DEFAULT_SOURCE", "SOURCE_ENV", "KNOWN_SHA256", "DownloadError"]
@@ -107,32 +108,29 @@ def _log(message: str, quiet: bool = False) -> None:
 
 
 class _Progress:
+    """A bar counting bytes on a terminal, then one summary line."""
+
     def __init__(self, label: str, total: int | None, quiet: bool) -> None:
         self.label = label
         self.total = total
         self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
         self.start = time.time()
+        self.done = 0
+        self.bar = progress_bar(
+            total, label, unit="B", unit_scale=True, enabled=False if quiet else None
+        )
 
     def update(self, done: int, final: bool = False) -> None:
-        if self.quiet:
+        self.bar.update(done - self.done)
+        self.done = done
+        if not final:
             return
-        now = time.time()
-        if not final and now - self.last < (0.2 if self.tty else 5.0):
-            return
-        self.last = now
+        self.bar.close()
         mb = done / 1e6
+        text = f"{self.label}: {mb:.1f} MB"
         if self.total:
             text = f"{self.label}: {mb:.1f} / {self.total / 1e6:.1f} MB ({100 * done / self.total:.0f}%)"
-        else:
-            text = f"{self.label}: {mb:.1f} MB"
-        rate = mb / max(now - self.start, 1e-6)
-        text += f", {rate:.1f} MB/s"
-        if self.tty:
-            print("\r" + text + ("\n" if final else ""), end="", file=sys.stderr, flush=True)
-        elif final:
-            print(text, file=sys.stderr, flush=True)
+        _log(f"{text}, {mb / max(time.time() - self.start, 1e-6):.1f} MB/s", self.quiet)
 
 
 def _is_url(source: str) -> bool:

@@ -22,6 +22,12 @@ class Cost:
         """Return a scalar symbolic cost for ``model`` on the batch ``data``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement expr")
 
+    def training_expr(self, model, data, **kwargs):
+        """The scalar the training algorithm minimises: :meth:`expr` unless a
+        subclass weights its terms while training (see ``VAECriterion``'s
+        ``kl_weight``). The monitor reports :meth:`expr` as ``objective``."""
+        return self.expr(model, data, **kwargs)
+
     def get_data_specs(self, model):
         """Return ``(space, source)`` describing the batch this cost needs."""
         return (model.get_input_space(), model.input_source)

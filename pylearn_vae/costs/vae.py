@@ -7,8 +7,19 @@ from collections import OrderedDict
 from pylearn_vae.costs.cost import Cost
 from pylearn_vae.expr.basic import mean
 from pylearn_vae.models.vae import _check_num_samples
+from pylearn_vae.utils import sharedX
 
 __all__ = ["VAECriterion", "ImportanceSamplingCriterion"]
+
+
+def _check_weight(value) -> float:
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        weight = float("nan")
+    if isinstance(value, bool) or not 0.0 <= weight <= 1.0:
+        raise ValueError(f"VAECriterion: kl_weight must be a number in [0, 1], got {value!r}")
+    return weight
 
 
 class VAECriterion(Cost):
@@ -20,14 +31,33 @@ class VAECriterion(Cost):
     ----------
     num_samples : int
         Posterior samples per example in the reconstruction term.
+    kl_weight : float, optional
+        An addition to Pylearn2: when given, training minimises
+        :math:`-\frac1N \sum_n (\mathbb{E}_q[\log p(\mathbf{x}_n\mid\mathbf{z})]
+        - \beta\, KL_n)` with :math:`\beta` the shared variable ``kl_weight``
+        (starting at this value), which
+        :class:`~pylearn_vae.train_extensions.kl_warm_up.KLWarmUp` raises to 1.
+        The monitored ``objective`` stays the negative bound itself.
     """
 
-    def __init__(self, num_samples: int = 1) -> None:
+    def __init__(self, num_samples: int = 1, kl_weight=None) -> None:
         self.num_samples = _check_num_samples(num_samples)
+        self.kl_weight = (
+            None if kl_weight is None else sharedX(_check_weight(kl_weight), "kl_weight")
+        )
 
     def expr(self, model, data, **kwargs):
         model.input_space.validate(data)
         return -mean(model.log_likelihood_lower_bound(data, self.num_samples))
+
+    def training_expr(self, model, data, **kwargs):
+        if self.kl_weight is None:
+            return self.expr(model, data, **kwargs)
+        model.input_space.validate(data)
+        kl, expectation = model.log_likelihood_lower_bound(
+            data, self.num_samples, return_individual_terms=True
+        )
+        return -mean(expectation - self.kl_weight * kl)
 
     def get_monitoring_channels(self, model, data, **kwargs) -> OrderedDict:
         """``kl_divergence_term`` and ``expectation_term`` (the reconstruction cost).
@@ -41,6 +71,8 @@ class VAECriterion(Cost):
         rval = OrderedDict()
         rval["kl_divergence_term"] = mean(kl)
         rval["expectation_term"] = -mean(expectation)
+        if self.kl_weight is not None:
+            rval["kl_weight"] = self.kl_weight
         return rval
 
 

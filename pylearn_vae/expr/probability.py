@@ -9,10 +9,19 @@ from __future__ import annotations
 import math
 
 import pytensor.tensor as pt
+from pytensor.gradient import disconnected_grad
 
 from pylearn_vae.utils import constantX
 
-__all__ = ["log_bernoulli", "log_diag_gaussian", "kl_diag_gaussians", "softplus"]
+__all__ = [
+    "log_bernoulli",
+    "log_diag_gaussian",
+    "log_mixture_of_diag_gaussians",
+    "logsumexp",
+    "log_softmax",
+    "kl_diag_gaussians",
+    "softplus",
+]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -71,6 +80,50 @@ def log_diag_gaussian(x, mu, log_sigma):
     return -0.5 * (
         constantX(_LOG_2PI) + 2.0 * log_sigma + pt.sqr((x - mu) * pt.exp(-log_sigma))
     ).sum(axis=-1)
+
+
+def log_mixture_of_diag_gaussians(x, means, log_sigmas, log_weights):
+    r"""Log-density of ``x`` under a mixture of K diagonal Gaussians.
+
+    .. math::
+        \log p(x) = \log \sum_k \exp\left(\log w_k
+                    + \log \mathcal{N}(x \mid \mu_k, \mathrm{diag}\,\sigma_k^2)\right)
+
+    ``means`` and ``log_sigmas`` have shape (K, d), ``log_weights`` (K,)
+    (normalised: their exponentials sum to 1); ``x`` has shape (..., d) and
+    the result (...). The sum over components is a stable log-sum-exp.
+
+    >>> import numpy as np
+    >>> z = np.zeros((1, 1), "float32")
+    >>> w = np.log(np.full(2, 0.5, "float32"))
+    >>> round(float(log_mixture_of_diag_gaussians(z[0], np.zeros((2, 1), "float32"), z.repeat(2, 0), w).eval()), 6)
+    -0.918939
+    """
+    per_component = log_diag_gaussian(x[..., None, :], means, log_sigmas)
+    return logsumexp(per_component + log_weights, axis=-1)
+
+
+def logsumexp(x, axis=-1):
+    r"""Stable :math:`\log \sum_i e^{x_i}` along ``axis`` (dropped).
+
+    Written out (shifted by the maximum) rather than with
+    ``pytensor.tensor.logsumexp``: PyTensor 3.3 builds that one as an inner
+    graph whose gradient creates float64 constants in float32 graphs.
+
+    >>> import numpy as np
+    >>> round(float(logsumexp(np.array([1000.0, 1000.0], "float32")).eval()), 3)
+    1000.693
+    """
+    # The shift cancels out, so no gradient flows through it (which also
+    # keeps the max's and the switch's gradients out of the graph).
+    top = disconnected_grad(pt.max(x, axis=axis, keepdims=True))
+    top = pt.switch(pt.isinf(top), pt.zeros_like(top), top)  # all -inf (or +inf): no shift
+    return pt.log(pt.sum(pt.exp(x - top), axis=axis)) + pt.squeeze(top, axis=axis)
+
+
+def log_softmax(logits, axis=-1):
+    """``logits`` minus their :func:`logsumexp`: normalised log-probabilities."""
+    return logits - pt.expand_dims(logsumexp(logits, axis=axis), axis)
 
 
 def kl_diag_gaussians(mu_q, log_sigma_q, mu_p, log_sigma_p, per_component: bool = False):

@@ -11,11 +11,19 @@ moves in a PyTensor the project supports.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from typing import Any
 
-__all__ = ["REQUIRED", "missing", "get", "core_calls_through_storing_wrapper"]
+__all__ = [
+    "REQUIRED",
+    "missing",
+    "get",
+    "core_calls_through_storing_wrapper",
+    "ELEMWISE_C_PARTS",
+    "elemwise_c_parts_available",
+]
 
 #: Short name -> (module, attribute) of each internal the speed-ups use.
 REQUIRED: dict[str, tuple[str, str]] = {
@@ -86,3 +94,23 @@ def core_calls_through_storing_wrapper() -> bool:
     except (ImportError, AttributeError):
         return False
     return True
+
+
+#: The C backend's vectorised loops (:mod:`pylearn_vae.ops.c_loops`) wrap
+#: this method of ``Elemwise``, which returns the parts of a loop's C code
+#: (declarations, checks, allocation, loop, clean-up). Where it is gone they
+#: are not used and PyTensor's own loops run.
+ELEMWISE_C_PARTS = ("pytensor.tensor.elemwise", "Elemwise._c_all")
+
+
+@functools.cache
+def elemwise_c_parts_available() -> bool:
+    """Whether ``Elemwise`` still builds its C code through :data:`ELEMWISE_C_PARTS`."""
+    module, attribute = ELEMWISE_C_PARTS
+    try:
+        owner, method = attribute.split(".")
+        found = getattr(_resolve(module, owner), method)
+    except (ImportError, AttributeError):
+        return False
+    parameters = list(inspect.signature(found).parameters)
+    return parameters == ["self", "node", "nodename", "inames", "onames", "sub"]

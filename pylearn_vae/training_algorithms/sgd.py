@@ -8,9 +8,6 @@ keeps working.
 
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -22,6 +19,7 @@ from pylearn_vae.training_algorithms.learning_rule import LearningRule, Momentum
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
 from pylearn_vae.utils import floatX, sharedX
 from pylearn_vae.utils.compile import function, is_jax_mode, place_on_jax_device, resolve_mode
+from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import make_np_rng, rng_updates
 from pylearn_vae.utils.state import Stateful, random_state_from_dict, random_state_to_dict
 
@@ -191,7 +189,7 @@ class SGD:
         model = self.model
         index = pt.tensor("batch_index", dtype="int64", shape=(batch_size,))
         X = self._data[index]
-        cost = self.cost.expr(model, X)
+        cost = self.cost.training_expr(model, X)
         grads, cost_updates = self.cost.get_gradients(model, X, cost=cost)
         updates = self.learning_rule.get_updates(self.learning_rate, grads, model.get_lr_scalers())
         updates.update(cost_updates)
@@ -222,8 +220,6 @@ class SGD:
             raise RuntimeError("SGD.train called before SGD.setup")
         n = self._num_examples
         num_batches = -(-n // self.batch_size)
-        show = self.progress if self.progress is not None else sys.stderr.isatty()
-        start = time.time()
         epoch = self.monitor.get_epochs_seen() + 1
         if self._resume_position:
             # Continue an epoch that a checkpoint interrupted: same order, later batches.
@@ -231,6 +227,14 @@ class SGD:
         else:
             self._epoch_rng_state = random_state_to_dict(self.rng)
         skip, self._resume_position = self._resume_position, 0
+        with progress_bar(
+            num_batches, f"epoch {epoch}", unit="batch", enabled=self.progress, initial=skip
+        ) as bar:
+            self._train_batches(bar, epoch, num_batches, skip)
+
+    def _train_batches(self, bar, epoch: int, num_batches: int, skip: int) -> None:
+        """The minibatch loop of :meth:`train` (from minibatch ``skip`` on)."""
+        n = self._num_examples
         for i, idx in enumerate(
             batch_indices(n, self.batch_size, self.train_iteration_mode, self.rng)
         ):
@@ -250,18 +254,9 @@ class SGD:
             self.monitor.report_batch(len(idx))
             for callback in self.update_callbacks:
                 callback(self)
-            if show and (i % 10 == 0 or i + 1 == num_batches):
-                elapsed = time.time() - start
-                eta = elapsed / (i + 1) * (num_batches - i - 1)
-                print(
-                    f"\repoch {epoch}: batch {i + 1}/{num_batches}  objective {float(value):.3f}  "
-                    f"{elapsed:.1f}s elapsed, ~{eta:.1f}s left",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        if show:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
+            bar.update()
+            if i % 10 == 0:
+                bar.set_postfix(objective=f"{float(value):.3f}", refresh=False)
 
     def continue_learning(self, model) -> bool:
         if self.termination_criterion is None:

@@ -12,6 +12,7 @@ from pylearn_vae.models.layers.conv import (
     TanhConvNonlinearity,
 )
 from pylearn_vae.models.layers.linear import (
+    GatedLinear,
     Linear,
     RectifiedLinear,
     Sigmoid,
@@ -26,6 +27,7 @@ __all__ = [
     "Sigmoid",
     "Tanh",
     "Softplus",
+    "GatedLinear",
     "CompositeLayer",
     "SpaceConverter",
     "ConvElemwise",

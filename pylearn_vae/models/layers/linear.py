@@ -12,7 +12,7 @@ from pylearn_vae.models.layers.base import Layer
 from pylearn_vae.space import CompositeSpace, Space, VectorSpace
 from pylearn_vae.utils import constantX, floatX, sharedX
 
-__all__ = ["Linear", "RectifiedLinear", "Sigmoid", "Tanh", "Softplus"]
+__all__ = ["Linear", "RectifiedLinear", "Sigmoid", "Tanh", "Softplus", "GatedLinear"]
 
 
 class Linear(Layer):
@@ -210,3 +210,34 @@ class Softplus(Linear):
 
     def _nonlinearity(self, z):
         return pt.softplus(z)
+
+
+class GatedLinear(Linear):
+    r"""Gated linear units (an addition): :math:`h = (x W + b) \odot \sigma(x V + c)`.
+
+    One matrix product computes both halves: ``<layer_name>_W`` has
+    ``2 * dim`` columns (the linear part, then the gate) and
+    ``<layer_name>_b`` ``2 * dim`` entries; ``init_bias`` sets the linear
+    half's biases and ``gate_init_bias`` the gate's. The other keywords are
+    ``Linear``'s (norm constraints apply to every column).
+    """
+
+    def __init__(self, gate_init_bias: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.gate_init_bias = float(gate_init_bias)
+
+    def set_input_space(self, space) -> None:
+        dim = self.dim
+        self.dim = 2 * dim
+        try:
+            super().set_input_space(space)
+        finally:
+            self.dim = dim
+        self.output_space = VectorSpace(dim)
+        if self.b is not None:
+            bias = self.b.get_value()
+            bias[dim:] = self.gate_init_bias
+            self.b.set_value(bias)
+
+    def _nonlinearity(self, z):
+        return z[:, : self.dim] * pt.sigmoid(z[:, self.dim :])

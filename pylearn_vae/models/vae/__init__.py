@@ -139,7 +139,8 @@ class VAE(Model):
         posterior.initialize_parameters(input_space=self.input_space, ndim=self.nhid)
 
         if kl_integrator is None:
-            kl_integrator = find_integrator_for(prior, posterior)
+            if not (prior.kl_by_monte_carlo or posterior.kl_by_monte_carlo):
+                kl_integrator = find_integrator_for(prior, posterior)
         elif not isinstance(kl_integrator, KLIntegrator):
             raise TypeError(
                 f"VAE kl_integrator must be a KLIntegrator, got {type(kl_integrator).__name__}"
@@ -270,7 +271,8 @@ class VAE(Model):
         (shape ``(num_samples, batch, nhid)``).
         """
         if self.kl_integrator is None:
-            if not self._warned_approximate_kl:
+            expected = self.prior.kl_by_monte_carlo or self.posterior.kl_by_monte_carlo
+            if not (self._warned_approximate_kl or expected):
                 warnings.warn(
                     f"no KLIntegrator fits prior {type(self.prior).__name__} and posterior "
                     f"{type(self.posterior).__name__}; the KL divergence term is estimated "

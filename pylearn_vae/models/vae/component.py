@@ -30,6 +30,11 @@ class VAEComponent:
     generators by name).
     """
 
+    #: True for a component with no closed-form KL against any partner: the
+    #: VAE then looks up no KLIntegrator and estimates the KL term by Monte
+    #: Carlo without warning about it.
+    kl_by_monte_carlo = False
+
     def _init_vae_slots(self) -> None:
         #: The VAE this component belongs to (None until :meth:`set_vae`).
         self.vae = None

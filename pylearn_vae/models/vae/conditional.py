@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
 import pytensor.tensor as pt
 
 from pylearn_vae.expr.basic import mean
@@ -23,7 +24,13 @@ from pylearn_vae.models.vae.component import VAEComponent
 from pylearn_vae.space import CompositeSpace, VectorSpace
 from pylearn_vae.utils import floatX
 
-__all__ = ["Conditional", "BernoulliVector", "DiagonalGaussian"]
+__all__ = [
+    "Conditional",
+    "BernoulliVector",
+    "DiagonalGaussian",
+    "HouseholderFlowGaussian",
+    "householder",
+]
 
 
 class Conditional(VAEComponent, Model):
@@ -234,3 +241,81 @@ class DiagonalGaussian(Conditional):
     def log_conditional(self, samples, conditional_params):
         mu, log_sigma = conditional_params
         return log_diag_gaussian(samples, mu, log_sigma)
+
+
+def householder(z, v):
+    r"""The reflection :math:`H_v z = z - 2\,v\,(v \cdot z) / (v \cdot v)` along the last axis.
+
+    ``v`` broadcasts against ``z`` (a leading samples axis on ``z`` works).
+    :math:`H_v` is orthogonal and its own inverse.
+    """
+    tiny = np.asarray(np.finfo(floatX()).tiny, dtype=floatX())
+    scale = 2.0 * (z * v).sum(axis=-1, keepdims=True) / ((v * v).sum(axis=-1, keepdims=True) + tiny)
+    return z - scale * v
+
+
+class HouseholderFlowGaussian(DiagonalGaussian):
+    r"""Diagonal Gaussian followed by ``num_flows`` Householder reflections (an addition).
+
+    Tomczak and Welling's Householder flow: with :math:`\mathbf{z}_0 = \mu +
+    \sigma \odot \epsilon`, the sample is :math:`\mathbf{z}_T = H_T \cdots
+    H_1 \mathbf{z}_0`, where each :math:`H_t` reflects along a vector
+    :math:`\mathbf{v}_t` that the network outputs for each example. The
+    reflections are orthogonal (volume-preserving), so
+    :math:`\log q(\mathbf{z}_T) = \log \mathcal{N}(\mathbf{z}_0 \mid \mu,
+    \sigma^2)` with :math:`\mathbf{z}_0 = H_1 \cdots H_T \mathbf{z}_T`, and
+    the posterior is a Gaussian with a full covariance
+    :math:`H \Sigma H^\top`. Its KL term is estimated by Monte Carlo.
+
+    The network's output layer has ``2 + num_flows`` heads (``mu``,
+    ``log_sigma``, ``flow_1`` ...); with ``output_layer_required=False``
+    the MLP's last layer must produce them.
+    """
+
+    kl_by_monte_carlo = True
+
+    def __init__(
+        self, mlp, name: str, num_flows: int = 1, output_layer_required: bool = True
+    ) -> None:
+        if isinstance(num_flows, bool) or not isinstance(num_flows, int) or num_flows < 1:
+            raise ValueError(
+                f"HouseholderFlowGaussian {name!r}: num_flows must be an integer >= 1, "
+                f"got {num_flows!r}"
+            )
+        self.num_flows = num_flows
+        super().__init__(mlp, name, output_layer_required=output_layer_required)
+
+    def _get_default_output_layer(self):
+        gaussian = super()._get_default_output_layer()
+        flows = [
+            Linear(dim=self.ndim, layer_name=f"flow_{t + 1}", irange=0.01)
+            for t in range(self.num_flows)
+        ]
+        return CompositeLayer(layer_name="conditional", layers=[*gaussian.layers, *flows])
+
+    def _get_required_mlp_output_space(self):
+        return CompositeSpace([VectorSpace(dim=self.ndim)] * (2 + self.num_flows))
+
+    def _forward(self, z, flows):
+        for v in flows:
+            z = householder(z, v)
+        return z
+
+    def _backward(self, z, flows):
+        for v in reversed(flows):
+            z = householder(z, v)
+        return z
+
+    def monitoring_channels_from_conditional_params(self, conditional_params) -> OrderedDict:
+        return super().monitoring_channels_from_conditional_params(conditional_params[:2])
+
+    def sample_from_conditional(self, conditional_params, epsilon=None, num_samples=None):
+        z0 = super().sample_from_conditional(conditional_params[:2], epsilon, num_samples)
+        return self._forward(z0, conditional_params[2:])
+
+    def conditional_expectation(self, conditional_params):
+        return self._forward(conditional_params[0], conditional_params[2:])
+
+    def log_conditional(self, samples, conditional_params):
+        z0 = self._backward(samples, conditional_params[2:])
+        return super().log_conditional(z0, conditional_params[:2])
