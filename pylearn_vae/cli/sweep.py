@@ -131,6 +131,9 @@ def main(argv=None) -> int:
     if not args.verbose:
         logging.getLogger("ray").setLevel(logging.ERROR)
     out = Path(args.out) if args.out else default_out_dir(args.sweep)
+    resume = f"python scripts/sweep.py {args.sweep} --resume" + (
+        f" --out {args.out}" if args.out else ""
+    )
     where = args.address or "the local Ray instance"
     print(
         f"sweeping {args.sweep} on {where}; results in {out}"
@@ -152,11 +155,7 @@ def main(argv=None) -> int:
     except (SweepError, SweepSpecError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
-        return _fail(
-            f"interrupted; continue the sweep with:  python scripts/sweep.py {args.sweep} "
-            f"--resume" + (f" --out {args.out}" if args.out else ""),
-            130,
-        )
+        return _fail(f"interrupted; continue the sweep with:  {resume}", 130)
     except Exception as exc:
         if args.debug:
             raise
@@ -166,6 +165,12 @@ def main(argv=None) -> int:
         print(format_table(result.rows, keys, spec.metric))
     for name, path in result.files.items():
         print(f"{name}: {path}", file=sys.stderr)
+    if result.unfinished:
+        return _fail(
+            f"the sweep stopped with {result.unfinished} trial(s) unfinished; continue it "
+            f"with:  {resume}",
+            130,
+        )
     if result.best is None:
         return _fail("no trial finished an epoch without failing; see the reasons above")
     print(

@@ -7,7 +7,8 @@ Everything a sweep writes goes into one output folder:
     continues from it.
 ``results.csv``, ``results.json``
     one row per trial: its values, best metric and epoch, epochs run, status
-    (``completed``, ``stopped early``, ``diverged``, ``failed``) and why.
+    (``completed``, ``stopped early``, ``diverged``, ``failed``, ``unfinished``)
+    and why.
 ``best.yaml``
     the best trial's YAML, ready for ``scripts/train.py``.
 ``sweep.json``
@@ -79,6 +80,8 @@ class SweepResult:
     rows: list
     best: TrialRow | None
     out_dir: Path
+    #: Trials the sweep stopped before they ended (Ctrl-C on the driver).
+    unfinished: int = 0
     files: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
 
@@ -337,6 +340,8 @@ def _row(result, spec: SweepSpec, wall: dict) -> TrialRow:
         status, reason = "failed", lines[-1]
     elif metrics.get("sweep_status") == "diverged":
         status, reason = "diverged", str(metrics.get("sweep_reason", ""))
+    elif not metrics.get("done"):
+        status, reason = "unfinished", "the sweep stopped before this trial ended (--resume)"
     elif epochs >= spec.epochs:
         status, reason = "completed", ""
     elif epochs == 0:
@@ -510,4 +515,5 @@ def run_sweep(
     rows = _sorted([_row(result, spec, timing.seconds) for result in grid], spec.mode)
     files = write_results(rows, out_dir, spec, plan)
     best = rows[0] if "best_yaml" in files else None
-    return SweepResult(rows=rows, best=best, out_dir=out_dir, files=files, timings=timings)
+    unfinished = sum(row.status == "unfinished" for row in rows)
+    return SweepResult(rows, best, out_dir, unfinished, files, timings)

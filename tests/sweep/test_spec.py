@@ -237,3 +237,61 @@ def test_the_example_sweep_fits_the_seed_yaml():
     model = tree.kwargs["model"].kwargs
     assert (model["nhid"], model["seed"]) == (50, 1)
     assert tree.kwargs["algorithm"].kwargs["termination_criterion"].kwargs == {"max_epochs": 20}
+
+
+class FakeResult:
+    """The parts of a Ray Tune Result that the results table reads."""
+
+    def __init__(self, trial_id, reports, done=True, error=None):
+        import pandas
+
+        self.metrics = {**(reports[-1] if reports else {}), "trial_id": trial_id, "done": done}
+        self.metrics_dataframe = pandas.DataFrame(reports) if reports else None
+        self.error = error
+        self.path = f"/x/run_trial_{trial_id}"
+        self.config = {"model.nhid": "3"}
+
+
+def test_each_trial_gets_its_status_and_reason(tmp_path):
+    from pylearn_vae.sweep.runner import _row
+
+    spec = load_spec(write_sweep(tmp_path, "epochs: 2\nsearch_space: {model.nhid: [3]}\n"))
+
+    def report(epoch, value, **extra):
+        return {"epochs_seen": epoch, "valid_objective": value, "seconds_per_epoch": 0.5, **extra}
+
+    rows = {
+        name: _row(result, spec, {})
+        for name, result in {
+            "done": FakeResult("a", [report(1, 300.0), report(2, 250.0)]),
+            "early": FakeResult("b", [report(1, 400.0)]),
+            "nan": FakeResult(
+                "c",
+                [
+                    report(1, 300.0),
+                    report(1, float("nan"), sweep_status="diverged", sweep_reason="nan!"),
+                ],
+            ),
+            "error": FakeResult(
+                "d", [report(1, 300.0)], error=RuntimeError("trace\nValueError: bad")
+            ),
+            "cut": FakeResult("e", [report(1, 280.0)], done=False),
+            "pending": FakeResult("f", [], done=False),
+        }.items()
+    }
+    summary = {k: (r.status, r.best, r.best_epoch, r.epochs, r.reason) for k, r in rows.items()}
+    assert summary == {
+        "done": ("completed", 250.0, 2, 2, ""),
+        "early": ("stopped early", 400.0, 1, 1, "asha stopped it after epoch 1"),
+        "nan": ("diverged", 300.0, 1, 1, "nan!"),
+        "error": ("failed", 300.0, 1, 1, "ValueError: bad"),
+        "cut": ("unfinished", 280.0, 1, 1, "the sweep stopped before this trial ended (--resume)"),
+        "pending": (
+            "unfinished",
+            None,
+            None,
+            0,
+            "the sweep stopped before this trial ended (--resume)",
+        ),
+    }
+    assert rows["done"].training_seconds == 1.0 and rows["done"].config == {"model.nhid": 3}
