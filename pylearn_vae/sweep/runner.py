@@ -340,10 +340,12 @@ def _row(result, spec: SweepSpec, wall: dict) -> TrialRow:
         status, reason = "failed", lines[-1]
     elif metrics.get("sweep_status") == "diverged":
         status, reason = "diverged", str(metrics.get("sweep_reason", ""))
+    elif epochs >= spec.epochs:
+        # Before the "done" test: a trial restored from its last epoch's
+        # checkpoint ends without reporting again, so Ray Tune never marks it done.
+        status, reason = "completed", ""
     elif not metrics.get("done"):
         status, reason = "unfinished", "the sweep stopped before this trial ended (--resume)"
-    elif epochs >= spec.epochs:
-        status, reason = "completed", ""
     elif epochs == 0:
         status, reason = "not run", "no epoch finished"
     else:

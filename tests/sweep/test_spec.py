@@ -264,6 +264,8 @@ def test_each_trial_gets_its_status_and_reason(tmp_path):
         name: _row(result, spec, {})
         for name, result in {
             "done": FakeResult("a", [report(1, 300.0), report(2, 250.0)]),
+            # restored from its last checkpoint: ends without a new report
+            "restored": FakeResult("g", [report(1, 300.0), report(2, 260.0)], done=False),
             "early": FakeResult("b", [report(1, 400.0)]),
             "nan": FakeResult(
                 "c",
@@ -282,6 +284,7 @@ def test_each_trial_gets_its_status_and_reason(tmp_path):
     summary = {k: (r.status, r.best, r.best_epoch, r.epochs, r.reason) for k, r in rows.items()}
     assert summary == {
         "done": ("completed", 250.0, 2, 2, ""),
+        "restored": ("completed", 260.0, 2, 2, ""),
         "early": ("stopped early", 400.0, 1, 1, "asha stopped it after epoch 1"),
         "nan": ("diverged", 300.0, 1, 1, "nan!"),
         "error": ("failed", 300.0, 1, 1, "ValueError: bad"),
