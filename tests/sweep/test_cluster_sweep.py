@@ -75,7 +75,7 @@ def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mn
     # joining one sends it only in token mode.
     env.update(PYTHONPATH=str(REPO), PYLEARN2_DATA_PATH=str(mnist_root), RAY_AUTH_MODE="token")
     sweep = write_sweep(
-        tmp_path, "epochs: 1\nscheduler: fifo\nsearch_space:\n  model.seed: grid(1, 2, 3)\n"
+        tmp_path, "epochs: 2\nscheduler: fifo\nsearch_space:\n  model.seed: grid(1, 2, 3)\n"
     )
     command = [sys.executable, str(REPO / "scripts" / "sweep.py"), str(sweep)]
     command += ["--address", f"127.0.0.1:{port}"]
@@ -97,10 +97,14 @@ def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mn
             driver = subprocess.Popen(
                 command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
             )
+            # Ray Tune saves its experiment state at every checkpoint: when the
+            # third trial (which starts when a first one ends) checkpoints its
+            # first epoch, the state shows one or two trials finished, and that
+            # trial has a second epoch to go.
             deadline = time.monotonic() + 180
             while not _terminated(experiment) and time.monotonic() < deadline:
                 assert driver.poll() is None, driver.stdout.read().decode()
-                time.sleep(0.2)
+                time.sleep(0.05)
             finished = _terminated(experiment)
             driver.kill()  # SIGKILL: the driver has no chance to save anything more
             driver.wait(timeout=60)
@@ -134,7 +138,7 @@ def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mn
     assert "completed" in run.stdout  # the table
     for trial in finished:  # finished before the kill: not run again
         (trial_dir,) = experiment.glob(f"run_trial_{trial}_*")
-        assert _pids(trial_dir) == pids_before[trial] and len(pids_before[trial]) == 1
+        assert _pids(trial_dir) == pids_before[trial] and len(pids_before[trial]) == 2
     deadline = time.monotonic() + 30
     while set(_ray_processes()) - set(before) and time.monotonic() < deadline:
         time.sleep(0.5)
