@@ -80,6 +80,10 @@ class Train:
         self.checkpoint_every = 1
         #: The YAML text the run was built from (stored in checkpoints).
         self.config_text: str | None = None
+        #: Functions called as ``callback(train)`` at the end of every epoch
+        #: (and after the monitoring pass before training), once that epoch's
+        #: checkpoint is on disk: a sweep reports to Ray Tune from here.
+        self.epoch_callbacks: list = []
         self._resumed = False
 
     def setup(self) -> None:
@@ -160,6 +164,8 @@ class Train:
         epochs = self.model.monitor.get_epochs_seen()
         if self.checkpoint_path and epochs % self.checkpoint_every == 0:
             self.checkpoint()
+        for callback in self.epoch_callbacks:
+            callback(self)
 
     def main_loop(self) -> None:
         """Monitor, then train epoch after epoch until the termination criterion says stop.

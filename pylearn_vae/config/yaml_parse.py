@@ -55,6 +55,7 @@ __all__ = [
     "load_path",
     "ConfigError",
     "ObjectProxy",
+    "accepted_keywords",
     "preprocess",
 ]
 
@@ -419,6 +420,20 @@ def _accepted_keywords(fn) -> tuple[list[str], bool, list[str]]:
                 var_kw = False
                 break
     return names, var_kw, required
+
+
+def accepted_keywords(callable_name: str, where: str | None = None) -> list[str] | None:
+    """The keywords ``!obj:callable_name {...}`` accepts, or None if it accepts any.
+
+    Imports the callable (Pylearn2 names are mapped) as loading would; an
+    unknown name is a :class:`ConfigError` located at ``where``.
+    """
+    from pylearn_vae.config import legacy
+
+    mark = where or "<string>"
+    fn = _import_dotted(legacy.LegacyNameMapper().map(callable_name, mark), mark)
+    names, var_kw, _ = _accepted_keywords(fn)
+    return None if var_kw else names
 
 
 class _Instantiator:

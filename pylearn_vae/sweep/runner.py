@@ -1,0 +1,521 @@
+"""Run a sweep on Ray Tune: locally by default, on a cluster when given its address.
+
+Everything a sweep writes goes into one output folder:
+
+``trials/``
+    Ray Tune's experiment (trial results and checkpoints); ``--resume``
+    continues from it.
+``results.csv``, ``results.json``
+    one row per trial: its values, best metric and epoch, epochs run, status
+    (``completed``, ``stopped early``, ``diverged``, ``failed``, ``unfinished``)
+    and why.
+``best.yaml``
+    the best trial's YAML, ready for ``scripts/train.py``.
+``sweep.json``
+    the sweep and base YAML texts the sweep was started with (a resumed
+    sweep must use the same).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pylearn_vae.sweep.spec import SweepSpec, SweepSpecError
+from pylearn_vae.sweep.trial import TrialPlan, check_node, run_trial
+
+__all__ = [
+    "SweepError",
+    "SweepResult",
+    "TrialRow",
+    "make_plan",
+    "start_ray",
+    "run_sweep",
+    "worker_env",
+]
+
+logger = logging.getLogger(__name__)
+
+EXPERIMENT = "trials"
+TERMINATION_KEY = "algorithm.termination_criterion"
+
+
+class SweepError(RuntimeError):
+    """A sweep cannot start or continue (the message says why and what to do)."""
+
+
+@dataclass
+class TrialRow:
+    """One line of the results table."""
+
+    trial_id: str
+    config: dict
+    status: str
+    best: float | None
+    best_epoch: int | None
+    epochs: int
+    reason: str = ""
+    resumed_from: int = 0
+    #: Wall time of the trial as the driver saw it (worker start to end).
+    seconds: float | None = None
+    #: Time inside the trial's function (Ray Tune's ``time_total_s``).
+    trial_seconds: float | None = None
+    #: Time of the SGD passes alone (the sum of ``seconds_per_epoch``).
+    training_seconds: float | None = None
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` returns: rows sorted best first, and the files written."""
+
+    rows: list
+    best: TrialRow | None
+    out_dir: Path
+    #: Trials the sweep stopped before they ended (Ctrl-C on the driver).
+    unfinished: int = 0
+    files: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+
+class _LogLines(io.TextIOBase):
+    """A text stream that sends each line to ``logger.debug`` (Ray Tune prints tables)."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            if line.strip():
+                logger.debug("ray tune: %s", line)
+        return len(text)
+
+
+def worker_env(cpus_per_trial: int) -> dict[str, str]:
+    """Thread counts for trial processes: one BLAS thread per CPU a trial holds."""
+    n = str(cpus_per_trial)
+    return {
+        "OMP_NUM_THREADS": n,
+        "OPENBLAS_NUM_THREADS": n,
+        "MKL_NUM_THREADS": n,
+        "NUMBA_NUM_THREADS": n,
+    }
+
+
+def start_ray(
+    address: str | None = None,
+    num_cpus: int | None = None,
+    cpus_per_trial: int = 1,
+    temp_dir: str | None = None,
+    log_level: int = logging.WARNING,
+) -> bool:
+    """Connect to Ray; return whether this call started the connection.
+
+    With no ``address`` (and no ``RAY_ADDRESS``), a local Ray instance with
+    ``num_cpus`` CPUs (default: all) is started; otherwise the cluster at
+    ``HOST:PORT`` is joined. Trial processes get one BLAS thread per CPU
+    they hold. An existing connection is kept as it is. ``log_level`` is the
+    level of Ray's own log messages.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict = {
+        "runtime_env": {"env_vars": worker_env(cpus_per_trial)},
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": log_level,
+    }
+    if address is None:
+        kwargs.update(address="local", num_cpus=num_cpus or os.cpu_count())
+        if temp_dir:
+            kwargs["_temp_dir"] = temp_dir
+    else:
+        kwargs["address"] = address
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as exc:
+        cause, token = exc.__cause__, False
+        while cause is not None:
+            token = token or "token" in str(cause).lower()
+            cause = cause.__cause__
+        hint = (
+            "; the cluster asks for its authentication token: set RAY_AUTH_MODE=token, with "
+            "the head node's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+            if token
+            else ""
+        )
+        raise SweepError(f"cannot reach the Ray cluster at {address}: {exc}{hint}") from None
+    return True
+
+
+def make_plan(spec: SweepSpec) -> TrialPlan:
+    """The trial plan of ``spec``, with every dotted key checked against the base YAML."""
+    from pylearn_vae.sweep.overrides import check_paths
+
+    budget = f"!obj:pylearn_vae.termination_criteria.EpochCounter {{max_epochs: {spec.epochs}}}"
+    where = {d.key: d.where for d in spec.dimensions}
+    if TERMINATION_KEY in where:
+        raise SweepSpecError(
+            f"{TERMINATION_KEY} is set by epochs; remove it from search_space",
+            where[TERMINATION_KEY],
+        )
+    where[TERMINATION_KEY] = spec.where["epochs"]
+    check_paths(spec.base_text, str(spec.base), list(where), where)
+    return TrialPlan(
+        base_text=spec.base_text,
+        base_source=str(spec.base),
+        metric=spec.metric,
+        epochs=spec.epochs,
+        fixed={TERMINATION_KEY: budget},
+        where=where,
+    )
+
+
+def _param_space(spec: SweepSpec) -> dict:
+    from ray import tune
+
+    space = {}
+    for d in spec.dimensions:
+        if d.kind == "constant":
+            space[d.key] = d.options[0]
+        elif d.kind == "choice":
+            space[d.key] = tune.choice(list(d.options))
+        elif d.kind == "grid":
+            space[d.key] = tune.grid_search(list(d.options))
+        else:
+            space[d.key] = getattr(tune, d.kind)(d.low, d.high)
+    return space
+
+
+def _scheduler(spec: SweepSpec):
+    from ray.tune import schedulers
+
+    if spec.scheduler == "asha":
+        return schedulers.ASHAScheduler(
+            time_attr="epochs_seen",
+            max_t=spec.epochs,
+            grace_period=min(spec.grace_period, spec.epochs),
+            reduction_factor=spec.reduction_factor,
+        )
+    if spec.scheduler == "hyperband":
+        return schedulers.HyperBandScheduler(
+            time_attr="epochs_seen", max_t=spec.epochs, reduction_factor=spec.reduction_factor
+        )
+    return schedulers.FIFOScheduler()
+
+
+def check_nodes(plan: TrialPlan) -> None:
+    """Build the base YAML's objects (data sets included) once on every alive node.
+
+    Raises :class:`SweepError` naming each node where that fails (missing
+    data, a missing package, ...), before any trial starts.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    check = ray.remote(num_cpus=0, max_retries=0)(check_node)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    refs = [
+        check.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+        ).remote(plan)
+        for n in nodes
+    ]
+    problems = []
+    for node, ref in zip(nodes, refs):
+        try:
+            problem = ray.get(ref)
+        except Exception as exc:  # the check itself could not run there (e.g. no package)
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            problem = f"node {node.get('NodeManagerAddress')}: the check failed: {lines[-1]}"
+        if problem:
+            problems.append(problem)
+    if problems:
+        raise SweepError("; ".join(problems))
+
+
+class _Manifest:
+    """``sweep.json``: what a sweep was started with, compared on ``--resume``."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / "sweep.json"
+
+    def write(self, spec: SweepSpec) -> None:
+        record = {"sweep": str(spec.path), "sweep_text": spec.text, "base": str(spec.base)}
+        record["base_text"] = spec.base_text
+        self.path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+    def differences(self, spec: SweepSpec) -> list[str]:
+        try:
+            record = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return [f"{self.path} cannot be read ({exc})"]
+        changed = []
+        if record.get("sweep_text") != spec.text:
+            changed.append(f"{spec.path} changed since the sweep started")
+        if record.get("base_text") != spec.base_text:
+            changed.append(f"the base YAML {spec.base} changed since the sweep started")
+        return changed
+
+
+def _tune_callbacks(extra):
+    from ray import tune
+
+    class Timing(tune.Callback):
+        """Wall time of each trial as the driver sees it (process start to end)."""
+
+        def __init__(self) -> None:
+            self.started: dict = {}
+            self.seconds: dict = {}
+
+        def on_trial_start(self, iteration, trials, trial, **info) -> None:
+            self.started.setdefault(trial.trial_id, time.monotonic())
+
+        def _end(self, trial) -> None:
+            if trial.trial_id in self.started:
+                self.seconds[trial.trial_id] = time.monotonic() - self.started[trial.trial_id]
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            self._end(trial)
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self._end(trial)
+
+    timing = Timing()
+    return timing, [timing, *(extra or [])]
+
+
+def _display(value):
+    """A table value: numbers as numbers, YAML texts as numbers when they are one."""
+    if not isinstance(value, str):
+        return value
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+def _row(result, spec: SweepSpec, wall: dict) -> TrialRow:
+    metrics = result.metrics or {}
+    frame = result.metrics_dataframe
+    trial_id = metrics.get("trial_id") or Path(result.path).name
+    config = {k: _display(v) for k, v in (result.config or {}).items()}
+    best = best_epoch = None
+    epochs = int(metrics.get("epochs_seen", 0) or 0)
+    training = None
+    resumed = 0
+    if frame is not None and spec.metric in frame:
+        values = [
+            (float(v), int(e))
+            for v, e in zip(frame[spec.metric], frame["epochs_seen"])
+            if v is not None and math.isfinite(float(v))
+        ]
+        if values:
+            pick = min if spec.mode == "min" else max
+            best, best_epoch = pick(values, key=lambda pair: pair[0])
+        epochs = int(frame["epochs_seen"].max())
+        if "seconds_per_epoch" in frame:
+            training = float(frame["seconds_per_epoch"].fillna(0).sum())
+        if "resumed_from" in frame:
+            resumed = int(frame["resumed_from"].max())
+    if result.error is not None:
+        lines = str(result.error).strip().splitlines() or [type(result.error).__name__]
+        status, reason = "failed", lines[-1]
+    elif metrics.get("sweep_status") == "diverged":
+        status, reason = "diverged", str(metrics.get("sweep_reason", ""))
+    elif epochs >= spec.epochs:
+        # Before the "done" test: a trial restored from its last epoch's
+        # checkpoint ends without reporting again, so Ray Tune never marks it done.
+        status, reason = "completed", ""
+    elif not metrics.get("done"):
+        status, reason = "unfinished", "the sweep stopped before this trial ended (--resume)"
+    elif epochs == 0:
+        status, reason = "not run", "no epoch finished"
+    else:
+        status, reason = "stopped early", f"{spec.scheduler} stopped it after epoch {epochs}"
+    return TrialRow(
+        trial_id=trial_id,
+        config=config,
+        status=status,
+        best=best,
+        best_epoch=best_epoch,
+        epochs=epochs,
+        reason=reason,
+        resumed_from=resumed,
+        seconds=wall.get(trial_id),
+        trial_seconds=metrics.get("time_total_s"),
+        training_seconds=training,
+    )
+
+
+def _sorted(rows: list, mode: str) -> list:
+    sign = 1 if mode == "min" else -1
+
+    def key(row):
+        usable = row.best is not None and row.status in ("completed", "stopped early")
+        return (not usable, sign * row.best if row.best is not None else 0.0, row.trial_id)
+
+    return sorted(rows, key=key)
+
+
+def write_results(rows: list, out_dir: Path, spec: SweepSpec, plan: TrialPlan) -> dict:
+    """Write results.csv, results.json and best.yaml; return their paths."""
+    keys = [d.key for d in spec.dimensions]
+    columns = ["trial_id", *keys, spec.metric, "best_epoch", "epochs", "status", "reason"]
+    csv_path = out_dir / "results.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            values = [row.config.get(k, "") for k in keys]
+            writer.writerow(
+                [
+                    row.trial_id,
+                    *values,
+                    row.best,
+                    row.best_epoch,
+                    row.epochs,
+                    row.status,
+                    row.reason,
+                ]
+            )
+    json_path = out_dir / "results.json"
+    json_path.write_text(
+        json.dumps(
+            {"metric": spec.metric, "mode": spec.mode, "trials": [asdict(r) for r in rows]},
+            indent=1,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
+    files = {"csv": csv_path, "json": json_path}
+    best = rows[0] if rows and rows[0].status in ("completed", "stopped early") else None
+    if best is not None and best.best is not None:
+        values = {k: v for k, v in best.config.items() if k in keys}
+        threads = spec.cpus_per_trial
+        env = " ".join(f"{k}={v}" for k, v in worker_env(threads).items())
+        header = (
+            f"# Best trial {best.trial_id} of the sweep {spec.path}: {spec.metric} "
+            f"{best.best!r} at epoch {best.best_epoch} of {best.epochs}.\n"
+            f"# Train it again with:  python scripts/train.py {out_dir / 'best.yaml'}\n"
+            f"# (with {threads} BLAS thread(s), as in the trial, for the same numbers bit for "
+            f"bit:  {env} python scripts/train.py ...)\n"
+        )
+        best_path = out_dir / "best.yaml"
+        best_path.write_text(header + plan.trial_yaml(values), encoding="utf-8")
+        files["best_yaml"] = best_path
+    return files
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out_dir,
+    address: str | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    num_cpus: int | None = None,
+    storage: str | None = None,
+    temp_dir: str | None = None,
+    callbacks=None,
+    ray_log_level: int = logging.WARNING,
+) -> SweepResult:
+    """Run (or with ``resume``, continue) the sweep ``spec``; write and return its results.
+
+    ``storage`` is where Ray Tune keeps trial checkpoints (default: the
+    output folder); a cluster of several machines needs a folder they all
+    see (NFS) or a cloud URI. ``callbacks`` are extra Ray Tune callbacks
+    (a resumed sweep keeps the callbacks it was started with, as Ray Tune does).
+    """
+    out_dir = Path(out_dir).resolve()
+    plan = make_plan(spec)
+    storage_path = storage or str(out_dir)
+    experiment = (
+        f"{storage_path.rstrip('/')}/{EXPERIMENT}" if "://" in storage_path else None
+    ) or str(Path(storage_path) / EXPERIMENT)
+    manifest = _Manifest(out_dir)
+    exists = "://" not in experiment and Path(experiment).exists()
+    if resume:
+        if not exists:
+            raise SweepError(f"there is no sweep to resume: {experiment} does not exist")
+        changed = manifest.differences(spec)
+        if changed:
+            raise SweepError("; ".join(changed) + "; a resumed sweep must use the same files")
+    elif exists:
+        if not restart:
+            raise SweepError(
+                f"{experiment} holds a sweep already; continue it with --resume, or start over "
+                "(deleting its trials) with --restart"
+            )
+        shutil.rmtree(experiment)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        manifest.write(spec)
+
+    import ray
+    from ray import tune
+
+    timings: dict = {}
+    start = time.monotonic()
+    started_here = start_ray(address, num_cpus, spec.cpus_per_trial, temp_dir, ray_log_level)
+    timings["ray_start_seconds"] = time.monotonic() - start
+    try:
+        start = time.monotonic()
+        check_nodes(plan)
+        timings["node_check_seconds"] = time.monotonic() - start
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, plan=plan), {"cpu": spec.cpus_per_trial}
+        )
+        timing, all_callbacks = _tune_callbacks(callbacks)
+        if resume:
+            tuner = tune.Tuner.restore(
+                experiment, trainable=trainable, resume_unfinished=True, resume_errored=False
+            )
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=_param_space(spec),
+                tune_config=tune.TuneConfig(
+                    metric=spec.metric,
+                    mode=spec.mode,
+                    num_samples=spec.trials,
+                    scheduler=_scheduler(spec),
+                    reuse_actors=False,
+                ),
+                run_config=tune.RunConfig(
+                    name=EXPERIMENT,
+                    storage_path=storage_path,
+                    failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    callbacks=all_callbacks,
+                    verbose=0,
+                ),
+            )
+        start = time.monotonic()
+        with contextlib.redirect_stdout(_LogLines()):
+            grid = tuner.fit()
+        timings["fit_seconds"] = time.monotonic() - start
+    finally:
+        if started_here:
+            ray.shutdown()
+    rows = _sorted([_row(result, spec, timing.seconds) for result in grid], spec.mode)
+    files = write_results(rows, out_dir, spec, plan)
+    best = rows[0] if "best_yaml" in files else None
+    unfinished = sum(row.status == "unfinished" for row in rows)
+    return SweepResult(rows, best, out_dir, unfinished, files, timings)

@@ -1,0 +1,214 @@
+"""One trial of a sweep: the trial's YAML, trained as ``scripts/train.py`` trains it.
+
+:func:`run_trial` runs inside a Ray worker. It writes the trial's YAML (the
+base YAML with the trial's values) into the trial's working folder, builds
+the :class:`~pylearn_vae.train.Train` object from it with the usual YAML
+machinery, and runs the usual main loop with a checkpoint after every epoch.
+After each epoch (once its checkpoint is on disk) every monitor channel is
+reported to Ray Tune together with a copy of the checkpoint, so that Tune
+can stop the trial, or pause it, move it to another worker and resume it
+bit for bit (``Train.resume``).
+
+A trial that diverges (``NumericalError``, exit status 3 of ``train.py``)
+reports ``sweep_status: diverged`` with the reason and ends normally:
+retrying it from its last checkpoint would diverge again. Any other failure
+raises, so that Tune retries the trial from its last checkpoint (a killed
+worker, a lost node) up to ``max_failures`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pylearn_vae.config import yaml_parse
+from pylearn_vae.sweep.overrides import apply_overrides
+
+__all__ = ["TrialPlan", "TrialDataError", "run_trial", "render", "check_node"]
+
+logger = logging.getLogger(__name__)
+
+#: The file name of a trial's YAML inside its working folder.
+TRIAL_YAML = "trial.yaml"
+
+
+class TrialDataError(RuntimeError):
+    """A data set the trial needs is missing on the node it runs on."""
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What every trial of a sweep shares (sent to the workers once)."""
+
+    base_text: str
+    base_source: str
+    metric: str
+    epochs: int
+    #: Values every trial sets (YAML texts), e.g. the epoch budget.
+    fixed: dict = field(default_factory=dict)
+    #: Where each key was written in the sweep file (for error messages).
+    where: dict = field(default_factory=dict)
+
+    def trial_yaml(self, config: dict) -> str:
+        """The YAML text of the trial whose sampled values are ``config``."""
+        values = dict(self.fixed)
+        values.update({key: render(value) for key, value in config.items()})
+        return apply_overrides(self.base_text, self.base_source, values, self.where)
+
+
+def render(value) -> str:
+    """YAML text for a sampled value: strings are YAML already, numbers are written out."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return yaml_parse.dump(value)
+    if isinstance(value, int) or (hasattr(value, "dtype") and value.dtype.kind in "iu"):
+        return yaml_parse.dump(int(value))
+    return yaml_parse.dump(float(value))
+
+
+def node_name() -> str:
+    """``host (ip)`` of this machine, for messages about a node."""
+    host = socket.gethostname()
+    try:
+        import ray
+
+        ip = ray.util.get_node_ip_address()
+    except Exception:  # outside Ray, or Ray cannot tell
+        return host
+    return f"{host} ({ip})"
+
+
+def _missing_data(exc: BaseException) -> bool:
+    from pylearn_vae.datasets.binarized_mnist import DataMissingError
+
+    while exc is not None:
+        if isinstance(exc, DataMissingError):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+def _build(config_path: Path, text: str):
+    """The Train object of the trial YAML (a missing data set names this node)."""
+    from pylearn_vae.cli.train import train_environ
+    from pylearn_vae.train import Train
+
+    try:
+        train = yaml_parse.load(
+            text, environ=train_environ(str(config_path)), source=str(config_path)
+        )
+    except Exception as exc:
+        if _missing_data(exc):
+            data = os.environ.get("PYLEARN2_DATA_PATH", "unset")
+            raise TrialDataError(
+                f"node {node_name()} lacks the data (PYLEARN2_DATA_PATH={data}): {exc}"
+            ) from exc
+        raise
+    if not isinstance(train, Train):
+        raise TypeError(
+            f"{config_path} describes a {type(train).__name__}, expected a pylearn_vae.train.Train"
+        )
+    return train
+
+
+def check_node(plan: TrialPlan) -> str | None:
+    """Build the base YAML's objects on this node; None if fine, else what is wrong.
+
+    Loads the data sets (which is what fails on a node without them) but
+    compiles nothing.
+    """
+    with tempfile.TemporaryDirectory(prefix="sweep-check-") as folder:
+        path = Path(folder) / TRIAL_YAML
+        try:
+            _build(path, apply_overrides(plan.base_text, plan.base_source, plan.fixed))
+        except TrialDataError as exc:
+            return str(exc)
+        except Exception as exc:
+            return f"node {node_name()}: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _channels(train) -> dict:
+    monitor = train.model.monitor
+    values = {name: float(monitor.channel_value(name)) for name in monitor.channels}
+    values["epochs_seen"] = monitor.get_epochs_seen()
+    return values
+
+
+def _files_to_keep(folder: Path, checkpoint: Path) -> list[Path]:
+    """The checkpoint and the models the trial wrote (kept with Tune's checkpoint)."""
+    stem = checkpoint.name[: -len("_checkpoint.h5")]
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name.startswith(stem) and p.suffix in (".h5", ".hdf5", ".pkl")
+    ]
+
+
+def run_trial(config: dict, plan: TrialPlan) -> None:
+    """Ray Tune function trainable: train the trial described by ``config``."""
+    from pylearn_vae.cli.common import prepare_process
+
+    # Before anything imports Numba, whose optimisation level it sets as train.py does.
+    prepare_process()
+
+    from ray import tune
+
+    from pylearn_vae.cli.train import checkpoint_path_for
+    from pylearn_vae.ops.denormals import flushed_denormals
+    from pylearn_vae.training_algorithms.sgd import NumericalError
+
+    folder = Path.cwd()
+    config_path = folder / TRIAL_YAML
+    text = plan.trial_yaml(config)
+    config_path.write_text(text, encoding="utf-8")
+    checkpoint = Path(checkpoint_path_for(str(config_path)))
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        with restored.as_directory() as saved:
+            for path in Path(saved).iterdir():
+                shutil.copy2(path, folder / path.name)
+    train = _build(config_path, text)
+    train.quiet = True
+    train.config_text = text
+    train.checkpoint_path = str(checkpoint)
+    train.checkpoint_every = 1
+    process = {"resumed_from": 0, "pid": os.getpid(), "node": node_name()}
+
+    def report(train) -> None:
+        values = _channels(train)
+        if values["epochs_seen"] == process["resumed_from"]:
+            return  # the monitoring pass before training
+        if plan.metric not in values:
+            raise ValueError(
+                f"the sweep's metric {plan.metric!r} is not a monitor channel of this model; "
+                f"its channels: {', '.join(sorted(train.model.monitor.channels))}"
+            )
+        values.update(sweep_status="running", sweep_reason="", **process)
+        with tempfile.TemporaryDirectory(prefix="sweep-ckpt-") as keep:
+            for path in _files_to_keep(folder, checkpoint):
+                shutil.copy2(path, keep)
+            tune.report(values, checkpoint=tune.Checkpoint.from_directory(keep))
+
+    train.epoch_callbacks.append(report)
+    with flushed_denormals():
+        try:
+            if restored is not None:
+                train.resume(str(checkpoint))
+                process["resumed_from"] = train.model.monitor.get_epochs_seen()
+                logger.info(
+                    "trial resumed from its checkpoint at epoch %d", process["resumed_from"]
+                )
+            train.main_loop()
+        except NumericalError as exc:
+            logger.warning("trial diverged: %s", exc)
+            values = {plan.metric: math.nan, "epochs_seen": train.model.monitor.get_epochs_seen()}
+            values.update(sweep_status="diverged", sweep_reason=str(exc), **process)
+            tune.report(values)

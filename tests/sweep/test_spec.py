@@ -1,0 +1,300 @@
+"""Sweep files, dotted-key overrides and their errors (no Ray needed)."""
+
+import numpy as np
+import pytest
+
+from pylearn_vae.cli import sweep as sweep_cli
+from pylearn_vae.config import yaml_parse
+from pylearn_vae.sweep.overrides import apply_overrides
+from pylearn_vae.sweep.runner import make_plan
+from pylearn_vae.sweep.spec import SweepSpecError, load_spec, parse_spec
+from pylearn_vae.sweep.trial import check_node, render
+from tests.sweep.conftest import BASE_YAML, REPO, write_sweep
+
+SPACE = """\
+epochs: 4
+trials: 3
+search_space:
+  algorithm.learning_rate: loguniform(1e-4, 3e-3)
+  model.nhid: [2, 3, 1e1]
+  model.seed: range(1, 7, 2)
+  algorithm.batch_size: randint(10, 20)
+  algorithm.learning_rule.init_momentum: uniform(0.1, 0.9)
+  model.conditional.mlp.layers.0.dim: grid(8, 16)
+  algorithm.learning_rule: {choice: [!obj:pylearn_vae.training_algorithms.learning_rule.Momentum {init_momentum: 0.1}]}
+  save_freq: 1
+"""
+
+
+def test_every_form_of_the_search_space(tmp_path):
+    spec = load_spec(write_sweep(tmp_path, SPACE))
+    dims = {d.key: d for d in spec.dimensions}
+    assert (spec.epochs, spec.trials, spec.metric, spec.mode, spec.scheduler) == (
+        4,
+        3,
+        "valid_objective",
+        "min",
+        "asha",
+    )
+    assert spec.base == (tmp_path / "base.yaml").resolve()
+    assert (dims["algorithm.learning_rate"].kind, dims["algorithm.learning_rate"].low) == (
+        "loguniform",
+        1e-4,
+    )
+    assert dims["model.nhid"].kind == "choice"
+    assert dims["model.nhid"].options == ("2", "3", "1e1")  # YAML text, read by the base's loader
+    assert (dims["model.seed"].kind, dims["model.seed"].options) == ("grid", ("1", "3", "5"))
+    assert (dims["algorithm.batch_size"].low, dims["algorithm.batch_size"].high) == (10, 20)
+    assert dims["model.conditional.mlp.layers.0.dim"].options == ("8", "16")
+    assert dims["algorithm.learning_rule"].options[0].startswith("!obj:pylearn_vae.training")
+    assert (dims["save_freq"].kind, dims["save_freq"].options) == ("constant", ("1",))
+    assert dims["model.nhid"].where == f"{tmp_path / 'sweep.yaml'}, line 6, column 3"
+
+
+@pytest.mark.parametrize(
+    "line, message, column",
+    [
+        (
+            "model.nhid: logunifrom(1, 2)",
+            r"unknown search-space function logunifrom\(\) \(did you mean loguniform\?\)",
+            15,
+        ),
+        ("model.nhid: loguniform(1e-4)", r"loguniform\(\) takes 2 numbers, got 0.0001", 15),
+        ("model.nhid: loguniform(-1, 2)", r"bounds must be positive", 15),
+        ("model.nhid: uniform(3, 2)", r"low must be below high", 15),
+        ("model.nhid: randint(1.5, 4)", r"randint\(\) takes 2 integers", 15),
+        ("model.nhid: range(0)", r"range\(\) needs at least one value", 15),
+        ("model.nhid: uniform(1, 2", r"'uniform\(1, 2' lacks its closing parenthesis", 15),
+        ("model.nhid: grid(1, two)", r"cannot read the arguments of grid\(1, two\)", 15),
+        ("model.nhid: []", r"the list of values is empty", 3),
+        ("model.nhid: {grid: 3}", r"grid needs a list", 15),
+        ("model.nhid: {pick: [1]}", r"must be \{choice: \[...\]\} or \{grid: \[...\]\}", 15),
+        ("model..nhid: 3", r"is not a dotted path", 3),
+    ],
+)
+def test_bad_search_space_is_a_located_error(tmp_path, line, message, column):
+    path = write_sweep(tmp_path, f"epochs: 2\nsearch_space:\n  {line}\n")
+    with pytest.raises(SweepSpecError, match=message) as caught:
+        load_spec(path)
+    assert caught.value.where == f"{path}, line 4, column {column}"
+
+
+@pytest.mark.parametrize(
+    "body, message, line",
+    [
+        (
+            "epochs: 2\nepoch: 3\nsearch_space: {model.nhid: 3}\n",
+            r"unknown key 'epoch' \(did you mean epochs\?\)",
+            3,
+        ),
+        (
+            "epochs: two\nsearch_space: {model.nhid: 3}\n",
+            r"epochs must be an integer, got 'two'",
+            2,
+        ),
+        ("epochs: 0\nsearch_space: {model.nhid: 3}\n", r"epochs must be an integer >= 1, got 0", 2),
+        (
+            "epochs: 2\nscheduler: pbt\nsearch_space: {model.nhid: 3}\n",
+            r"scheduler must be asha or hyperband or fifo",
+            3,
+        ),
+        ("epochs: 2\nsearch_space: {}\n", r"search_space is empty", 3),
+        (
+            "epochs: 2\nsearch_space: {model.nhid: 3, model.nhid: 4}\n",
+            r"duplicate key 'model.nhid'",
+            3,
+        ),
+        ("epochs: 2\nsearch_space: [model.nhid]\n", r"search_space must be a mapping", 3),
+        ("epochs: 2\nsearch_space: {model.nhid: [1, 2}\n", r"invalid YAML", 3),
+    ],
+)
+def test_bad_sweep_file_is_a_located_error(tmp_path, body, message, line):
+    path = write_sweep(tmp_path, body)
+    with pytest.raises(SweepSpecError, match=message) as caught:
+        load_spec(path)
+    assert caught.value.where.startswith(f"{path}, line {line}")
+
+
+def test_missing_keys_and_base(tmp_path):
+    with pytest.raises(SweepSpecError, match="missing key"):
+        parse_spec("base: x.yaml\n", "s.yaml", tmp_path)
+    with pytest.raises(
+        SweepSpecError, match=r"s.yaml, line 1, column 1: cannot read the base YAML"
+    ):
+        parse_spec("base: nowhere.yaml\nepochs: 1\nsearch_space: {a: 1}\n", "s.yaml", tmp_path)
+
+
+def test_overrides_edit_only_the_values_named():
+    text = apply_overrides(
+        BASE_YAML,
+        "base.yaml",
+        {
+            "algorithm.learning_rate": "0.02",
+            "model.nhid": "7",
+            "model.conditional.mlp.layers.0.dim": "32",
+            "algorithm.monitoring_dataset.valid.stop": "200",
+            "algorithm.learning_rule.nesterov_momentum": "true",  # a keyword not in the file
+        },
+    )
+    assert text.startswith("# the base training YAML of the sweep tests\n")
+    assert "${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl" in text
+    assert "nvis: 784, nhid: 7, seed: 5," in text
+    assert "nesterov_momentum: true, init_momentum: 0.5 }" in text
+    tree = yaml_parse.load(text, environ={"PYLEARN2_TRAIN_FILE_FULL_STEM": "x"}, instantiate=False)
+    algorithm = tree.kwargs["algorithm"]
+    assert algorithm.kwargs["learning_rate"] == 0.02
+    assert algorithm.kwargs["monitoring_dataset"]["valid"].kwargs["stop"] == 200
+    assert (
+        tree.kwargs["model"].kwargs["conditional"].kwargs["mlp"].kwargs["layers"][0].kwargs["dim"]
+        == 32
+    )
+    assert tree.kwargs["dataset"].kwargs["stop"] == 1000  # the anchor is untouched
+
+
+def test_overriding_an_anchored_value_keeps_the_anchor():
+    text = "!obj:pylearn_vae.train.Train {dataset: &d 3, model: *d, algorithm: 1}"
+    assert apply_overrides(text, "b.yaml", {"dataset": "4"}) == (
+        "!obj:pylearn_vae.train.Train {dataset: &d 4, model: *d, algorithm: 1}"
+    )
+
+
+@pytest.mark.parametrize(
+    "key, message",
+    [
+        (
+            "model.nhidd",
+            r"model is a pylearn_vae.models.vae.VAE \(base.yaml, line 4, column 12\) "
+            r"with no key 'nhidd'; did you mean model.nhid\?",
+        ),
+        ("seed", r"the document is a pylearn_vae.train.Train .* with no key 'seed'"),
+        (
+            "algorithm.learning_rate.x",
+            r"algorithm.learning_rate is the value '0.005' .*which has no keys",
+        ),
+        ("model.conditional.mlp.layers.1.dim", r"is a list of 1 items .*'1' is not an index"),
+        (
+            "algorithm.monitoring_dataset.test.stop",
+            r"is a mapping \(base.yaml, line 19, column 29\) with no key 'test'",
+        ),
+    ],
+)
+def test_unknown_dotted_keys_are_located_in_both_files(key, message):
+    with pytest.raises(SweepSpecError, match=message) as caught:
+        apply_overrides(BASE_YAML, "base.yaml", {key: "1"}, {key: "sweep.yaml, line 9, column 3"})
+    assert caught.value.where == "sweep.yaml, line 9, column 3"
+
+
+def test_two_keys_on_the_same_node_are_refused():
+    with pytest.raises(SweepSpecError, match="reach the same part"):
+        apply_overrides(BASE_YAML, "base.yaml", {"model": "1", "model.nhid": "2"})
+
+
+def test_the_epoch_budget_belongs_to_epochs(tmp_path):
+    path = write_sweep(
+        tmp_path,
+        "epochs: 2\nsearch_space:\n  algorithm.termination_criterion: 3\n",
+    )
+    with pytest.raises(SweepSpecError, match=r"line 4.*set by epochs"):
+        make_plan(load_spec(path))
+
+
+def test_trial_yaml_sets_the_values_and_the_budget(tmp_path):
+    plan = make_plan(load_spec(write_sweep(tmp_path, SPACE)))
+    text = plan.trial_yaml(
+        {"algorithm.learning_rate": np.float64(0.00123), "algorithm.batch_size": np.int64(12)}
+    )
+    assert "learning_rate: 0.00123," in text and "batch_size: 12," in text
+    assert "EpochCounter {max_epochs: 4}" in text
+    assert render(np.float32(0.5)) == "0.5" and render("1e-3") == "1e-3" and render(True) == "true"
+
+
+def test_cli_refuses_a_bad_sweep_before_anything_starts(tmp_path, capsys):
+    path = write_sweep(tmp_path, "epochs: 2\nsearch_space:\n  model.nhidd: [3, 4]\n")
+    assert sweep_cli.main([str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}, line 4, column 3: model.nhidd: model is a ")
+    assert "\n" not in err
+    assert not (tmp_path / "sweep_sweep").exists()
+
+
+def test_a_node_without_the_data_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYLEARN2_DATA_PATH", str(tmp_path / "empty"))
+    plan = make_plan(load_spec(write_sweep(tmp_path, "epochs: 1\nsearch_space: {model.nhid: 3}\n")))
+    problem = check_node(plan)
+    assert problem.startswith("node ")
+    assert f"lacks the data (PYLEARN2_DATA_PATH={tmp_path / 'empty'})" in problem
+    assert "binarized MNIST split 'train' is not installed" in problem
+
+
+def test_the_example_sweep_fits_the_seed_yaml():
+    spec = load_spec(REPO / "yaml" / "sweep_vae_mnist.yaml")
+    assert spec.base == REPO / "yaml" / "vae_mnist.yaml"
+    plan = make_plan(spec)
+    text = plan.trial_yaml(
+        {"algorithm.learning_rate": 0.001, "model.nhid": "50", "model.seed": "1"}
+    )
+    tree = yaml_parse.load(text, environ={"PYLEARN2_TRAIN_FILE_FULL_STEM": "x"}, instantiate=False)
+    model = tree.kwargs["model"].kwargs
+    assert (model["nhid"], model["seed"]) == (50, 1)
+    assert tree.kwargs["algorithm"].kwargs["termination_criterion"].kwargs == {"max_epochs": 20}
+
+
+class FakeResult:
+    """The parts of a Ray Tune Result that the results table reads."""
+
+    def __init__(self, trial_id, reports, done=True, error=None):
+        import pandas
+
+        self.metrics = {**(reports[-1] if reports else {}), "trial_id": trial_id, "done": done}
+        self.metrics_dataframe = pandas.DataFrame(reports) if reports else None
+        self.error = error
+        self.path = f"/x/run_trial_{trial_id}"
+        self.config = {"model.nhid": "3"}
+
+
+def test_each_trial_gets_its_status_and_reason(tmp_path):
+    from pylearn_vae.sweep.runner import _row
+
+    spec = load_spec(write_sweep(tmp_path, "epochs: 2\nsearch_space: {model.nhid: [3]}\n"))
+
+    def report(epoch, value, **extra):
+        return {"epochs_seen": epoch, "valid_objective": value, "seconds_per_epoch": 0.5, **extra}
+
+    rows = {
+        name: _row(result, spec, {})
+        for name, result in {
+            "done": FakeResult("a", [report(1, 300.0), report(2, 250.0)]),
+            # restored from its last checkpoint: ends without a new report
+            "restored": FakeResult("g", [report(1, 300.0), report(2, 260.0)], done=False),
+            "early": FakeResult("b", [report(1, 400.0)]),
+            "nan": FakeResult(
+                "c",
+                [
+                    report(1, 300.0),
+                    report(1, float("nan"), sweep_status="diverged", sweep_reason="nan!"),
+                ],
+            ),
+            "error": FakeResult(
+                "d", [report(1, 300.0)], error=RuntimeError("trace\nValueError: bad")
+            ),
+            "cut": FakeResult("e", [report(1, 280.0)], done=False),
+            "pending": FakeResult("f", [], done=False),
+        }.items()
+    }
+    summary = {k: (r.status, r.best, r.best_epoch, r.epochs, r.reason) for k, r in rows.items()}
+    assert summary == {
+        "done": ("completed", 250.0, 2, 2, ""),
+        "restored": ("completed", 260.0, 2, 2, ""),
+        "early": ("stopped early", 400.0, 1, 1, "asha stopped it after epoch 1"),
+        "nan": ("diverged", 300.0, 1, 1, "nan!"),
+        "error": ("failed", 300.0, 1, 1, "ValueError: bad"),
+        "cut": ("unfinished", 280.0, 1, 1, "the sweep stopped before this trial ended (--resume)"),
+        "pending": (
+            "unfinished",
+            None,
+            None,
+            0,
+            "the sweep stopped before this trial ended (--resume)",
+        ),
+    }
+    assert rows["done"].training_seconds == 1.0 and rows["done"].config == {"model.nhid": 3}
