@@ -45,7 +45,7 @@ LAYERS = [
 STEP_FLOPS = sum(2 * BATCH * i * o * (2 if k == 0 else 3) for k, (i, o) in enumerate(LAYERS))
 
 
-def _set_threads(threads: int) -> None:
+def set_threads(threads: int) -> None:
     """Run this process (re-executed with the thread variables set) on ``threads`` cores.
 
     The environment variables size the OpenMP, OpenBLAS, MKL and Numba thread
@@ -410,7 +410,7 @@ def main(argv=None) -> None:
 
     prepare_process()  # as scripts/train.py does
     if args.threads:
-        _set_threads(args.threads)
+        set_threads(args.threads)
     import warnings
 
     warnings.filterwarnings("ignore")

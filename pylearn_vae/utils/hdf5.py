@@ -35,6 +35,7 @@ import numpy as np
 from pylearn_vae import __version__
 from pylearn_vae.utils.serial import (
     ModelFileError,
+    SizeBound,
     atomic_path,
     check_regular_file,
     check_savable,
@@ -273,21 +274,22 @@ _SIZE_KEYWORDS = ("nvis", "nhid", "dim")
 
 
 def _check_sizes(parsed, params, where: str) -> None:
-    """Refuse sizes in the stored YAML that no stored parameter has, before building anything.
+    """Refuse sizes in the stored YAML that the stored parameters do not allow
+    (:class:`~pylearn_vae.utils.serial.SizeBound`), before building anything.
 
     Building the model allocates its parameters, so a ``dim: 1000000000``
     would exhaust memory before the shapes could be compared.
     """
     from pylearn_vae.config import yaml_parse
 
-    dims = {n for item in params.values() if hasattr(item, "shape") for n in item.shape}
+    bound = SizeBound(item.shape for item in params.values() if hasattr(item, "shape"))
     stack = [parsed]
     while stack:
         node = stack.pop()
         if isinstance(node, yaml_parse.ObjectProxy):
             for key in _SIZE_KEYWORDS:
                 value = node.kwargs.get(key)
-                if isinstance(value, int) and value not in dims:
+                if isinstance(value, int) and not bound.allows(value):
                     raise ModelFileError(
                         f"{where}: model_yaml asks for {key}: {value} at "
                         f"{node.key_marks.get(key, node.mark)}, but no parameter stored in the "
