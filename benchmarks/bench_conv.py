@@ -19,9 +19,8 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 
-from bench_train import measure, set_threads
+from bench_train import measure, set_threads, sgd_step
 
 BATCH, NVIS, NHID = 100, 784, 32
 # (channels in, channels out, input side) of the two convolutions and the two
@@ -105,35 +104,9 @@ def data(n=5000):
 
 def ours(mode):
     """A zero-argument callable doing one training step, and the set-up + first step seconds."""
-    import numpy as np
-
-    from pylearn_vae.costs.vae import VAECriterion
-    from pylearn_vae.datasets import DenseDesignMatrix
     from pylearn_vae.training_algorithms.learning_rule import Adam
-    from pylearn_vae.training_algorithms.sgd import SGD
 
-    x = data()
-    algo = SGD(
-        learning_rate=1e-3,
-        cost=VAECriterion(1),
-        batch_size=BATCH,
-        learning_rule=Adam(),
-        theano_function_mode=mode,
-    )
-    order = np.random.default_rng(2).permutation(len(x))
-    batches = [order[i : i + BATCH] for i in range(0, len(x) - BATCH + 1, BATCH)]
-    start = time.perf_counter()
-    algo.setup(conv_model(), DenseDesignMatrix(X=x))
-    step = algo._step_function(BATCH)
-    step(batches[0])
-    compile_seconds = time.perf_counter() - start
-    state = {"i": 0}
-
-    def run():
-        float(step(batches[state["i"] % len(batches)]))
-        state["i"] += 1
-
-    return run, compile_seconds
+    return sgd_step(mode, conv_model(), data(), BATCH, Adam())
 
 
 def torch_step():

@@ -174,27 +174,33 @@ def data(n=10000):
 
 def ours(mode):
     """Return a zero-argument callable doing one training step, and a setup time."""
+    from pylearn_vae.training_algorithms.learning_rule import Momentum
+
+    return sgd_step(mode, seed_model(), data(), BATCH, Momentum(0.9))
+
+
+def sgd_step(mode, model, x, batch_size, learning_rule):
+    """One SGD step of ``model`` (VAECriterion, 1 sample, learning rate 1e-3)
+    on minibatches of ``x`` as a zero-argument callable, and the seconds from
+    set-up to the end of the first step (Numba compiles at the first call)."""
     import numpy as np
 
     from pylearn_vae.costs.vae import VAECriterion
     from pylearn_vae.datasets import DenseDesignMatrix
-    from pylearn_vae.training_algorithms.learning_rule import Momentum
     from pylearn_vae.training_algorithms.sgd import SGD
 
-    x = data()
     algo = SGD(
         learning_rate=1e-3,
         cost=VAECriterion(1),
-        batch_size=BATCH,
-        learning_rule=Momentum(0.9),
+        batch_size=batch_size,
+        learning_rule=learning_rule,
         theano_function_mode=mode,
     )
     order = np.random.default_rng(2).permutation(len(x))
-    batches = [order[i : i + BATCH] for i in range(0, len(x) - BATCH + 1, BATCH)]
-    # Set-up and the first step: Numba compiles at the first call.
+    batches = [order[i : i + batch_size] for i in range(0, len(x) - batch_size + 1, batch_size)]
     start = time.perf_counter()
-    algo.setup(seed_model(), DenseDesignMatrix(X=x))
-    step = algo._step_function(BATCH)
+    algo.setup(model, DenseDesignMatrix(X=x))
+    step = algo._step_function(batch_size)
     step(batches[0])
     compile_seconds = time.perf_counter() - start
     state = {"i": 0}

@@ -106,8 +106,9 @@ class Im2Col(_PatchGeometry):
         (x,) = inputs
         output_storage[0][0] = im2col_numpy(x, self)
 
-    def infer_shape(self, fgraph, node, shapes):
-        b, c, _, _ = shapes[0]
+    def infer_shape(self, *args):
+        # PyTensor 3.0 passes (fgraph, node, shapes), 3.3 (node, shapes).
+        b, c, _, _ = args[-1][0]
         return [(b * self.positions, c * self.patch_size)]
 
     def pullback(self, inputs, outputs, output_grads):
@@ -131,8 +132,8 @@ class Col2Im(_PatchGeometry):
         (cols,) = inputs
         output_storage[0][0] = col2im_numpy(cols, self)
 
-    def infer_shape(self, fgraph, node, shapes):
-        r, k = shapes[0]
+    def infer_shape(self, *args):
+        r, k = args[-1][0]
         return [(r // self.positions, k // self.patch_size, *self.image_shape)]
 
     def pullback(self, inputs, outputs, output_grads):

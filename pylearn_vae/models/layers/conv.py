@@ -124,8 +124,9 @@ class KernelLayer(Layer):
     """What convolution-like layers share: kernels ``W`` and biases ``b`` with
     learning-rate scales, kernel-norm clipping and kernel-norm monitoring.
 
-    Subclasses set ``W_lr_scale``, ``b_lr_scale``, ``max_kernel_norm`` and
-    :attr:`kernel_axes`, the axes of ``W`` that one output channel's kernel spans.
+    Subclasses set ``irange``, ``init_bias``, ``tied_b``, ``W_lr_scale``,
+    ``b_lr_scale``, ``max_kernel_norm`` and :attr:`kernel_axes`, the axes of
+    ``W`` that one output channel's kernel spans.
     """
 
     kernel_axes: tuple[int, ...] = (1, 2, 3)
@@ -134,9 +135,38 @@ class KernelLayer(Layer):
         super().__init__(layer_name)
         self.W = None
         self.b = None
+        self.irange = 0.0
+        self.init_bias = 0.0
+        self.tied_b = False
         self.W_lr_scale: float | None = None
         self.b_lr_scale: float | None = None
         self.max_kernel_norm: float | None = None
+
+    def allocate(self, kernel_shape, channels: int, positions) -> None:
+        """Create ``W`` (``kernel_shape``, uniform in ``[-irange, irange]``) and
+        ``b`` (``init_bias``; one per channel if ``tied_b``, else one per
+        channel and output position)."""
+        W = self.rng.uniform(-self.irange, self.irange, kernel_shape)
+        self.W = sharedX(W, name=f"{self.layer_name}_W")
+        b_shape = (channels,) if self.tied_b else (channels, *positions)
+        self.b = sharedX(np.full(b_shape, self.init_bias), name=f"{self.layer_name}_b")
+        self._params = [self.W, self.b]
+
+    def bc01_input(self, state_below):
+        """``state_below`` (in the input space) as ('b', 'c', 0, 1) images."""
+        if self.W is None:
+            raise RuntimeError(
+                f"layer {self.layer_name!r} has no parameters yet: its input space was never set"
+            )
+        self.input_space.validate(state_below)
+        bc01 = Conv2DSpace(
+            self.input_space.shape, num_channels=self.input_space.num_channels, axes=_BC01
+        )
+        return self.input_space.format_as(state_below, bc01)
+
+    def add_bias(self, z):
+        """``z`` (b, c, rows, cols) plus the tied or untied biases."""
+        return z + (self.b[None, :, None, None] if self.tied_b else self.b[None])
 
     def get_lr_scalers(self) -> OrderedDict:
         rval = OrderedDict()
@@ -317,32 +347,18 @@ class ConvElemwise(KernelLayer):
         self.output_space = Conv2DSpace(
             shape=out_shape, num_channels=self.output_channels, axes=_BC01
         )
-        W = self.rng.uniform(
-            -self.irange,
-            self.irange,
+        self.allocate(
             (self.output_channels, space.num_channels, *self.kernel_shape),
+            self.output_channels,
+            detector_shape,
         )
-        self.W = sharedX(W, name=f"{self.layer_name}_W")
-        b_shape = (
-            (self.output_channels,) if self.tied_b else (self.output_channels, *detector_shape)
-        )
-        self.b = sharedX(np.full(b_shape, self.init_bias), name=f"{self.layer_name}_b")
-        self._params = [self.W, self.b]
 
     def get_weights_topo(self) -> np.ndarray:
         """Kernels as images: (output_channels, rows, cols, input_channels)."""
         return np.transpose(self.W.get_value(), (0, 2, 3, 1))
 
     def fprop(self, state_below):
-        if self.W is None:
-            raise RuntimeError(
-                f"layer {self.layer_name!r} has no parameters yet: its input space was never set"
-            )
-        self.input_space.validate(state_below)
-        bc01_space = Conv2DSpace(
-            self.input_space.shape, num_channels=self.input_space.num_channels, axes=_BC01
-        )
-        x = self.input_space.format_as(state_below, bc01_space)
+        x = self.bc01_input(state_below)
         z = conv2d(
             x,
             self.W,
@@ -351,8 +367,7 @@ class ConvElemwise(KernelLayer):
             stride=self.kernel_stride,
             border_mode=self.border_mode,
         )
-        z = z + (self.b[None, :, None, None] if self.tied_b else self.b[None])
-        d = self.nonlin.apply(z)
+        d = self.nonlin.apply(self.add_bias(z))
         if self.pool_type == "max":
             return max_pool(d, self.pool_shape, self.pool_stride, self.detector_space.shape)
         if self.pool_type == "mean":

@@ -21,7 +21,6 @@ from pylearn_vae.models.layers.conv import (
     pair_of_ints,
 )
 from pylearn_vae.space import Conv2DSpace
-from pylearn_vae.utils import sharedX
 
 __all__ = ["Deconv"]
 
@@ -146,35 +145,23 @@ class Deconv(KernelLayer):
             )
         self.input_space = space
         self.output_space = Conv2DSpace(shape=out_shape, num_channels=self.num_channels, axes=_BC01)
-        W = self.rng.uniform(
-            -self.irange, self.irange, (space.num_channels, self.num_channels, *self.kernel_shape)
+        self.allocate(
+            (space.num_channels, self.num_channels, *self.kernel_shape),
+            self.num_channels,
+            out_shape,
         )
-        self.W = sharedX(W, name=f"{self.layer_name}_W")
-        b_shape = (self.num_channels,) if self.tied_b else (self.num_channels, *out_shape)
-        self.b = sharedX(np.full(b_shape, self.init_bias), name=f"{self.layer_name}_b")
-        self._params = [self.W, self.b]
 
     def get_weights_topo(self) -> np.ndarray:
         """Kernels as images: (input_channels, rows, cols, output_channels)."""
         return np.transpose(self.W.get_value(), (0, 2, 3, 1))
 
     def fprop(self, state_below):
-        if self.W is None:
-            raise RuntimeError(
-                f"layer {self.layer_name!r} has no parameters yet: its input space was never set"
-            )
-        self.input_space.validate(state_below)
-        bc01 = Conv2DSpace(
-            self.input_space.shape, num_channels=self.input_space.num_channels, axes=_BC01
-        )
-        x = self.input_space.format_as(state_below, bc01)
         z = conv2d_transpose(
-            x,
+            self.bc01_input(state_below),
             self.W,
             output_shape=self.output_space.shape,
             filter_shape=self.kernel_shape,
             stride=self.output_stride,
             pad=(self.pad_out, self.pad_out),
         )
-        z = z + (self.b[None, :, None, None] if self.tied_b else self.b[None])
-        return self.nonlin.apply(z)
+        return self.nonlin.apply(self.add_bias(z))
