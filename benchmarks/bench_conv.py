@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-from bench_train import measure, set_threads, sgd_step
+from bench_train import measure, set_threads, sgd_step, torch_vae_update
 
 BATCH, NVIS, NHID = 100, 784, 32
 # (channels in, channels out, input side) of the two convolutions and the two
@@ -141,12 +141,7 @@ def torch_step():
         g = F.relu(dense(z)).view(-1, 32, 7, 7)
         g = F.relu(deconvs[0](g))
         logits = (deconvs[1](g) + pixel_bias).flatten(1)
-        rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") / BATCH
-        kl = (-s + 0.5 * (torch.exp(2 * s) + m * m) - 0.5).sum() / BATCH
-        loss = rec + kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        torch_vae_update(opt, xb, logits, m, s)
         state["i"] += 1
 
     return run

@@ -214,6 +214,20 @@ def sgd_step(mode, model, x, batch_size, learning_rule):
     return run, compile_seconds
 
 
+def torch_vae_update(opt, xb, logits, mu, log_sigma) -> None:
+    """One optimiser step on the negative ELBO of a Bernoulli-output VAE with a
+    diagonal Gaussian posterior and a standard normal prior (mean over the batch)."""
+    import torch
+
+    batch = xb.shape[0]
+    F = torch.nn.functional
+    rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") / batch
+    kl = (-log_sigma + 0.5 * (torch.exp(2 * log_sigma) + mu * mu) - 0.5).sum() / batch
+    opt.zero_grad(set_to_none=True)
+    (rec + kl).backward()
+    opt.step()
+
+
 def torch_step():
     import numpy as np
     import torch
@@ -242,12 +256,7 @@ def torch_step():
         m, s = mu(h), ls(h)
         z = m + torch.exp(s) * torch.randn_like(m)
         logits = out(F.relu(d2(F.relu(d1(z)))))
-        rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") / BATCH
-        kl = (-s + 0.5 * (torch.exp(2 * s) + m * m) - 0.5).sum() / BATCH
-        loss = rec + kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        torch_vae_update(opt, xb, logits, m, s)
         state["i"] += 1
 
     return run
