@@ -45,7 +45,7 @@ LAYERS = [
 STEP_FLOPS = sum(2 * BATCH * i * o * (2 if k == 0 else 3) for k, (i, o) in enumerate(LAYERS))
 
 
-def _set_threads(threads: int) -> None:
+def set_threads(threads: int) -> None:
     """Run this process (re-executed with the thread variables set) on ``threads`` cores.
 
     The environment variables size the OpenMP, OpenBLAS, MKL and Numba thread
@@ -174,27 +174,33 @@ def data(n=10000):
 
 def ours(mode):
     """Return a zero-argument callable doing one training step, and a setup time."""
+    from pylearn_vae.training_algorithms.learning_rule import Momentum
+
+    return sgd_step(mode, seed_model(), data(), BATCH, Momentum(0.9))
+
+
+def sgd_step(mode, model, x, batch_size, learning_rule):
+    """One SGD step of ``model`` (VAECriterion, 1 sample, learning rate 1e-3)
+    on minibatches of ``x`` as a zero-argument callable, and the seconds from
+    set-up to the end of the first step (Numba compiles at the first call)."""
     import numpy as np
 
     from pylearn_vae.costs.vae import VAECriterion
     from pylearn_vae.datasets import DenseDesignMatrix
-    from pylearn_vae.training_algorithms.learning_rule import Momentum
     from pylearn_vae.training_algorithms.sgd import SGD
 
-    x = data()
     algo = SGD(
         learning_rate=1e-3,
         cost=VAECriterion(1),
-        batch_size=BATCH,
-        learning_rule=Momentum(0.9),
+        batch_size=batch_size,
+        learning_rule=learning_rule,
         theano_function_mode=mode,
     )
     order = np.random.default_rng(2).permutation(len(x))
-    batches = [order[i : i + BATCH] for i in range(0, len(x) - BATCH + 1, BATCH)]
-    # Set-up and the first step: Numba compiles at the first call.
+    batches = [order[i : i + batch_size] for i in range(0, len(x) - batch_size + 1, batch_size)]
     start = time.perf_counter()
-    algo.setup(seed_model(), DenseDesignMatrix(X=x))
-    step = algo._step_function(BATCH)
+    algo.setup(model, DenseDesignMatrix(X=x))
+    step = algo._step_function(batch_size)
     step(batches[0])
     compile_seconds = time.perf_counter() - start
     state = {"i": 0}
@@ -206,6 +212,20 @@ def ours(mode):
         state["i"] += 1
 
     return run, compile_seconds
+
+
+def torch_vae_update(opt, xb, logits, mu, log_sigma) -> None:
+    """One optimiser step on the negative ELBO of a Bernoulli-output VAE with a
+    diagonal Gaussian posterior and a standard normal prior (mean over the batch)."""
+    import torch
+
+    batch = xb.shape[0]
+    F = torch.nn.functional
+    rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") / batch
+    kl = (-log_sigma + 0.5 * (torch.exp(2 * log_sigma) + mu * mu) - 0.5).sum() / batch
+    opt.zero_grad(set_to_none=True)
+    (rec + kl).backward()
+    opt.step()
 
 
 def torch_step():
@@ -236,12 +256,7 @@ def torch_step():
         m, s = mu(h), ls(h)
         z = m + torch.exp(s) * torch.randn_like(m)
         logits = out(F.relu(d2(F.relu(d1(z)))))
-        rec = F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") / BATCH
-        kl = (-s + 0.5 * (torch.exp(2 * s) + m * m) - 0.5).sum() / BATCH
-        loss = rec + kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        torch_vae_update(opt, xb, logits, m, s)
         state["i"] += 1
 
     return run
@@ -410,7 +425,7 @@ def main(argv=None) -> None:
 
     prepare_process()  # as scripts/train.py does
     if args.threads:
-        _set_threads(args.threads)
+        set_threads(args.threads)
     import warnings
 
     warnings.filterwarnings("ignore")

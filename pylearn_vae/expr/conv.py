@@ -1,9 +1,9 @@
-r"""Convolution and spatial pooling of image batches in ('b', 'c', 0, 1) layout.
+r"""Convolution, transposed convolution and spatial pooling of ('b', 'c', 0, 1) batches.
 
-Built from strided slices, ``tensordot`` and elementwise maxima only, so
-the graphs compile (and differentiate) on every PyTensor backend: PyTensor
-3 has no ``pytensor.tensor.conv`` module, and the 2-d convolution in
-``pytensor.tensor.signal`` has no Numba or JAX implementation.
+Convolutions are matrix products over image patches: :class:`Im2Col` and
+:class:`Col2Im` (:mod:`pylearn_vae.ops.im2col`, with Numba, JAX and NumPy
+code) move the pixels, BLAS does the arithmetic, and the gradients are two
+more products. Pooling uses strided slices and elementwise maxima.
 """
 
 from __future__ import annotations
@@ -13,7 +13,47 @@ import math
 import numpy as np
 import pytensor.tensor as pt
 
-__all__ = ["conv2d", "conv_output_shape", "pool_output_shape", "max_pool", "mean_pool"]
+from pylearn_vae.ops.im2col import col2im, im2col, output_positions
+
+__all__ = [
+    "conv2d",
+    "conv2d_transpose",
+    "conv_output_shape",
+    "transpose_output_shape",
+    "border_padding",
+    "pool_output_shape",
+    "max_pool",
+    "mean_pool",
+]
+
+
+def border_padding(border_mode, kernel_shape) -> tuple[int, int]:
+    """Zero padding (rows, columns) of a Theano ``border_mode``.
+
+    'valid' pads nothing, 'full' ``k - 1``, 'half' ``k // 2``; an int or a
+    pair of ints is the padding itself.
+
+    >>> border_padding("full", (5, 3))
+    (4, 2)
+    >>> border_padding(1, (4, 4))
+    (1, 1)
+    """
+    if border_mode == "valid":
+        return (0, 0)
+    if border_mode == "full":
+        return tuple(k - 1 for k in kernel_shape)
+    if border_mode == "half":
+        return tuple(k // 2 for k in kernel_shape)
+    pair = (border_mode, border_mode) if np.ndim(border_mode) == 0 else tuple(border_mode)
+    if len(pair) != 2 or not all(
+        isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 0 for p in pair
+    ):
+        raise ValueError(
+            "border_mode must be 'valid', 'full', 'half', a non-negative int or a pair of "
+            f"them, got {border_mode!r}"
+        )
+    pad = (int(pair[0]), int(pair[1]))
+    return pad
 
 
 def conv_output_shape(image_shape, kernel_shape, stride=(1, 1), border_mode="valid"):
@@ -24,26 +64,18 @@ def conv_output_shape(image_shape, kernel_shape, stride=(1, 1), border_mode="val
     >>> conv_output_shape((4, 4), (3, 3), border_mode="full")
     (6, 6)
     """
-    if border_mode not in ("valid", "full"):
-        raise ValueError(f"border_mode must be 'valid' or 'full', got {border_mode!r}")
-    out = []
-    for n, k, s in zip(image_shape, kernel_shape, stride):
-        span = n - k if border_mode == "valid" else n + k - 2
-        if span < 0:
-            raise ValueError(
-                f"a {tuple(kernel_shape)} kernel does not fit a {tuple(image_shape)} image "
-                "with border_mode='valid'"
-            )
-        out.append(span // s + 1)
-    return tuple(out)
+    pad = border_padding(border_mode, kernel_shape)
+    return output_positions(image_shape, kernel_shape, stride, pad)
 
 
 def conv2d(images, filters, image_shape, filter_shape, stride=(1, 1), border_mode="valid"):
     r"""2-d convolution (filters flipped, as Theano's ``conv2d``) of a batch of images.
 
     .. math::
-        y_{b,o,r,c} = \sum_{i,p,q} x_{b,i,\,s_0 r + p,\,s_1 c + q}\;
+        y_{b,o,r,c} = \sum_{i,p,q} \tilde x_{b,i,\,s_0 r + p,\,s_1 c + q}\;
                       W_{o,i,\,k_0 - 1 - p,\,k_1 - 1 - q}
+
+    with :math:`\tilde x` the images zero-padded as ``border_mode`` says.
 
     Parameters
     ----------
@@ -53,32 +85,59 @@ def conv2d(images, filters, image_shape, filter_shape, stride=(1, 1), border_mod
         Static (rows, cols) of the images and of the kernels.
     stride : pair of int
         Subsampling of the output (Theano's ``subsample``).
-    border_mode : {'valid', 'full'}
-        'valid' keeps positions where the kernel lies inside the image;
-        'full' pads the image with ``k - 1`` zeros on each side.
+    border_mode : {'valid', 'full', 'half'}, int or pair of int
+        Zero padding, as :func:`border_padding`.
 
     Returns
     -------
     tensor, shape (batch, out_channels, out_rows, out_cols)
     """
-    kr, kc = filter_shape
-    sr, sc = stride
-    out_r, out_c = conv_output_shape(image_shape, filter_shape, stride, border_mode)
-    if border_mode == "full":
-        size = (image_shape[0] + 2 * (kr - 1), image_shape[1] + 2 * (kc - 1))
-        images = _embed(images, image_shape, size, (kr - 1, kc - 1), 0)
-    # Correlate with the flipped kernel: patch (p, q) meets W[..., kr-1-p, kc-1-q].
+    pad = border_padding(border_mode, filter_shape)
+    out_r, out_c = output_positions(image_shape, filter_shape, stride, pad)
+    cols = im2col(images, image_shape, filter_shape, stride, pad)
     flipped = filters[:, :, ::-1, ::-1]
-    patches = [
-        images[:, :, p : p + sr * (out_r - 1) + 1 : sr, q : q + sc * (out_c - 1) + 1 : sc]
-        for p in range(kr)
-        for q in range(kc)
-    ]
-    # (kr*kc, batch, in, out_r, out_c) -> (batch, in, kr*kc, out_r, out_c)
-    stacked = pt.stack(patches, axis=2)
-    kernel = flipped.reshape((flipped.shape[0], flipped.shape[1], kr * kc))
-    out = pt.tensordot(stacked, kernel, axes=[[1, 2], [1, 2]])  # (batch, r, c, out)
-    return out.dimshuffle(0, 3, 1, 2)
+    kernel = flipped.reshape((flipped.shape[0], -1))  # (out, in * kr * kc)
+    out = pt.dot(cols, kernel.T)  # (batch * out_r * out_c, out)
+    return out.reshape((images.shape[0], out_r, out_c, filters.shape[0])).dimshuffle(0, 3, 1, 2)
+
+
+def transpose_output_shape(input_shape, kernel_shape, stride=(1, 1), pad=(0, 0)):
+    """Smallest image whose :func:`conv2d_transpose` grid has ``input_shape`` positions.
+
+    >>> transpose_output_shape((7, 7), (4, 4), (2, 2), (1, 1))
+    (14, 14)
+    """
+    return tuple(
+        (n - 1) * s + k - 2 * p for n, k, s, p in zip(input_shape, kernel_shape, stride, pad)
+    )
+
+
+def conv2d_transpose(inputs, filters, output_shape, filter_shape, stride=(1, 1), pad=(0, 0)):
+    r"""Transposed ("fractionally strided") convolution: the adjoint of a strided correlation.
+
+    Each input pixel spreads its value, weighted by the kernel, over a
+    ``k_rows x k_cols`` block of the output; blocks start every ``stride``
+    pixels, and ``pad`` rows and columns are cut from each border:
+
+    .. math::
+        y_{b,o,\,s_0 r + p - d_0,\,s_1 c + q - d_1} \mathrel{+}= x_{b,i,r,c}\, W_{i,o,p,q}
+
+    (PyTorch's ``conv_transpose2d`` with the same weight layout).
+
+    Parameters
+    ----------
+    inputs : tensor, shape (batch, in_channels, rows, cols)
+    filters : tensor, shape (in_channels, out_channels, k_rows, k_cols)
+    output_shape : pair of int
+        Static (rows, cols) of the output; the input must be the grid of
+        correlation positions over it (see :func:`transpose_output_shape`).
+    filter_shape, stride, pad : pair of int
+    """
+    rows, cols = output_positions(output_shape, filter_shape, stride, pad)
+    flat = inputs.dimshuffle(0, 2, 3, 1).reshape((-1, inputs.shape[1]))  # (b * r * c, in)
+    kernel = filters.reshape((filters.shape[0], -1))  # (in, out * kr * kc)
+    patches = pt.dot(flat, kernel)
+    return col2im(patches, output_shape, filter_shape, stride, pad)
 
 
 def pool_output_shape(image_shape, pool_shape, pool_stride):

@@ -6,11 +6,14 @@ These checks talk to a model only through its public methods
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from pylearn_vae.utils.files import ModelFileError
 
 __all__ = [
+    "SizeBound",
     "all_params",
     "check_finite_params",
     "check_savable",
@@ -50,17 +53,35 @@ def params_problem(model) -> str | None:
 _SIZE_ATTRIBUTES = ("nvis", "nhid", "dim", "ndim")
 
 
+class SizeBound:
+    """The sizes a model file may declare, given the shapes of its stored parameters.
+
+    A size is believable if a stored parameter has it as a dimension, or if
+    it is no larger than the largest stored parameter (a convolutional
+    model's 784 pixels need not be any array's dimension: its kernels are
+    4x4, but its dense layers hold far more numbers): either way no method
+    allocates more per example than the file already holds.
+    """
+
+    def __init__(self, shapes) -> None:
+        shapes = [tuple(int(n) for n in shape) for shape in shapes]
+        self.dims = {n for shape in shapes for n in shape}
+        self.largest = max((math.prod(shape) for shape in shapes), default=0)
+
+    def allows(self, value: int) -> bool:
+        return value in self.dims or value <= self.largest
+
+
 def sizes_problem(model) -> str | None:
     """Why the size attributes of a loaded model disagree with its parameters, or None.
 
     Every ``nvis``/``nhid``/``dim``/``ndim`` integer held by one of the
-    model's pylearn_vae objects must be a dimension of one of its stored
-    parameters: a pickle that pairs small arrays with ``nhid = 10**9`` would
+    model's pylearn_vae objects must be allowed by :class:`SizeBound`: a pickle that pairs small arrays with ``nhid = 10**9`` would
     otherwise make sampling allocate without bound.
     """
     if getattr(model, "get_params", None) is None:
         return None
-    dims = {n for p in all_params(model) for n in np.shape(p.get_value(borrow=True))}
+    bound = SizeBound(np.shape(p.get_value(borrow=True)) for p in all_params(model))
     seen: set[int] = set()
     stack = [model]
     while stack:
@@ -79,7 +100,7 @@ def sizes_problem(model) -> str | None:
         attributes = getattr(obj, "__dict__", {})
         for key in _SIZE_ATTRIBUTES:
             value = attributes.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value not in dims:
+            if isinstance(value, int) and not isinstance(value, bool) and not bound.allows(value):
                 return (
                     f"{type(obj).__name__}.{key} is {value}, but no parameter in the file "
                     "has that size"

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pylearn_vae.config import yaml_parse
+from pylearn_vae.persistence.checks import SizeBound
 from pylearn_vae.utils.files import ModelFileError
 
 __all__ = ["MODEL_PACKAGES", "build_model"]
@@ -25,15 +26,15 @@ MODEL_PACKAGES = ("pylearn_vae.models", "pylearn_vae.space")
 _SIZE_KEYWORDS = ("nvis", "nhid", "dim")
 
 
-def _check_sizes(parsed, dims: set[int], where: str) -> None:
-    """Refuse sizes in the parsed YAML that no stored parameter has."""
+def _check_sizes(parsed, bound: SizeBound, where: str) -> None:
+    """Refuse sizes in the parsed YAML that the stored parameters do not allow."""
     stack = [parsed]
     while stack:
         node = stack.pop()
         if isinstance(node, yaml_parse.ObjectProxy):
             for key in _SIZE_KEYWORDS:
                 value = node.kwargs.get(key)
-                if isinstance(value, int) and value not in dims:
+                if isinstance(value, int) and not bound.allows(value):
                     raise ModelFileError(
                         f"{where}: model_yaml asks for {key}: {value} at "
                         f"{node.key_marks.get(key, node.mark)}, but no parameter stored in the "
@@ -54,10 +55,10 @@ def build_model(text: str, where: str, stored_shapes: Iterable[tuple[int, ...]])
     when the result is not a model (has no ``get_params``).
     """
     source = f"{where}:model_yaml"
-    dims = {n for shape in stored_shapes for n in shape}
+    bound = SizeBound(stored_shapes)
     try:
         parsed = yaml_parse.load(text, restrict_to=MODEL_PACKAGES, source=source, instantiate=False)
-        _check_sizes(parsed, dims, where)
+        _check_sizes(parsed, bound, where)
         model = yaml_parse.load(text, restrict_to=MODEL_PACKAGES, source=source)
     except yaml_parse.ConfigError as exc:
         raise ModelFileError(f"{where}: cannot rebuild the model: {exc}") from None

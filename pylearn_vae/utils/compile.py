@@ -105,8 +105,13 @@ def resolve_mode(mode=None) -> Mode:
     and for the C backend a BLAS (:func:`pylearn_vae.utils.blas.configure_c_blas`)."""
     resolved = get_mode(mode)
     if is_jax_mode(resolved):
+        # Imported here: importing JAX costs seconds that other backends need not pay.
+        import pylearn_vae.ops.jax_im2col  # noqa: F401  (registers the JAX code)
+
         return support.with_rewrites(resolved, _JAX_REWRITES)
     if is_numba_mode(resolved):
+        import pylearn_vae.ops.numba_im2col  # noqa: F401  (registers the Numba code)
+
         return support.speedup_mode(resolved) if support.speedups_enabled() else resolved
     # The C backend (CVM, C): link the OpenBLAS pip installed, branch-free float32 math.
     configure_c_blas()

@@ -12,6 +12,7 @@ from pylearn_vae.utils import serial
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_YAML = REPO / "yaml" / "vae_mnist.yaml"
+CONV_YAML = REPO / "yaml" / "conv_vae_mnist.yaml"
 
 SMALL_YAML = """\
 !obj:pylearn_vae.train.Train {
@@ -51,14 +52,14 @@ def test_train_environ_matches_pylearn2():
     }
 
 
-def _subset_copy(tmp_path) -> Path:
-    """The seed YAML, with smaller splits (the test split is ordered by class: shuffle it)."""
-    text = SEED_YAML.read_text()
+def _subset_copy(tmp_path, config=SEED_YAML) -> Path:
+    """A YAML of yaml/, with smaller splits (the test split is ordered by class: shuffle it)."""
+    text = config.read_text()
     text = text.replace("which_set: 'train',", "which_set: 'train', stop: 10000,")
     text = text.replace("which_set: 'valid',", "which_set: 'valid', stop: 2000,")
     text = text.replace("which_set: 'test',", "which_set: 'test', shuffle: True, stop: 2000,")
     assert text.count("stop:") == 3
-    copy = tmp_path / "vae_mnist.yaml"
+    copy = tmp_path / config.name
     copy.write_text(text)
     return copy
 
@@ -99,6 +100,25 @@ def test_seed_yaml_trains_two_epochs_on_a_subset(tmp_path, mnist_root, monkeypat
     assert examples == [0, 10000, 20000]
     lr = model.monitor.channels["learning_rate"].val_record
     assert lr[-1] == pytest.approx(1e-3 / 1.00005**100, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_conv_yaml_trains_an_epoch_on_a_subset(tmp_path, mnist_root, monkeypatch, capsys):
+    """yaml/conv_vae_mnist.yaml (convolutional encoder, Deconv decoder) learns."""
+    monkeypatch.setenv("PYLEARN2_DATA_PATH", str(mnist_root))
+    config = _subset_copy(tmp_path, CONV_YAML)
+    assert main([str(config), "--epochs", "1", "--quiet"]) == 0
+    model = serial.load(tmp_path / "conv_vae_mnist_best.pkl")
+    assert [layer.layer_name for layer in model.conditional.mlp.layers] == [
+        "h_d_1",
+        "to_maps",
+        "h_d_2",
+        "logits",
+        "to_pixels",
+    ]
+    valid = model.monitor.channels["valid_objective"].val_record
+    # 100 Adam steps take the bound from ~543 nats (random logits) to below 250.
+    assert len(valid) == 2 and valid[0] > 500 and valid[1] < 250, valid
 
 
 def test_script_runs_in_a_subprocess_and_saves(tmp_path):

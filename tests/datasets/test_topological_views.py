@@ -1,11 +1,14 @@
 """Topological views and viewer helpers of DenseDesignMatrix and BinarizedMNIST."""
 
 import numpy as np
+import pytensor.tensor as pt
 import pytest
 
 from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.datasets.binarized_mnist import BinarizedMNIST
+from pylearn_vae.models.mlp import MLP, SpaceConverter
 from pylearn_vae.space import Conv2DSpace
+from pylearn_vae.utils.compile import function
 
 
 def test_topo_space_and_views_follow_axes():
@@ -55,3 +58,17 @@ def test_binarized_mnist_views(tmp_path, monkeypatch):
     np.testing.assert_array_equal(
         mnist.adjust_for_viewer(np.array([0.0, 0.25, 1.0])), [-1, -0.5, 1]
     )
+
+
+def test_binarized_mnist_rows_are_the_images_a_conv_encoder_sees(tmp_path, monkeypatch):
+    """A SpaceConverter to Conv2DSpace([28, 28], 1), as yaml/conv_vae_mnist.yaml's
+    encoder starts, turns design-matrix rows into the dataset's topological view."""
+    (tmp_path / "binarized_mnist").mkdir()
+    digits = (np.random.default_rng(1).random((3, 784)) < 0.5).astype("uint8")
+    np.save(tmp_path / "binarized_mnist" / "binarized_mnist_valid.npy", digits)
+    monkeypatch.setenv("PYLEARN2_DATA_PATH", str(tmp_path))
+    mnist = BinarizedMNIST("valid")
+    mlp = MLP(nvis=784, layers=[SpaceConverter("to_image", mnist.X_topo_space)])
+    X = pt.matrix("X", dtype="float32")
+    images = function([X], mlp.fprop(X))(mnist.get_design_matrix())
+    np.testing.assert_array_equal(images, mnist.get_topological_view())

@@ -7,7 +7,9 @@ import pytest
 from scipy import signal
 
 from pylearn_vae.expr.conv import (
+    border_padding,
     conv2d,
+    conv2d_transpose,
     conv_output_shape,
     max_pool,
     mean_pool,
@@ -16,21 +18,41 @@ from pylearn_vae.expr.conv import (
 from pylearn_vae.utils.compile import function
 
 IMAGE, KERNEL = (7, 6), (3, 2)
-CASES = [("valid", (2, 3)), ("full", (1, 1))]
+CASES = [("valid", (2, 3)), ("full", (1, 1)), ("half", (1, 2)), ((2, 1), (2, 2))]
+# Transposed convolutions: (input rows/cols, output rows/cols, stride, padding);
+# the kernels are KERNEL-sized, the input has 4 channels and the output 3.
+TRANSPOSED = [((3, 3), (7, 6), (2, 2), (0, 0)), ((4, 5), (7, 9), (2, 2), (1, 1))]
 
 
 def reference_conv(x, W, border_mode, stride):
-    """Sum over input channels of SciPy's 2-d convolutions, subsampled."""
+    """Sum over input channels of SciPy's 2-d convolutions of the zero-padded
+    images, subsampled."""
+    pr, pc = border_padding(border_mode, W.shape[2:])
+    x = np.pad(x, ((0, 0), (0, 0), (pr, pr), (pc, pc)))
     out = np.array(
         [
             [
-                sum(signal.convolve2d(img[i], W[o, i], mode=border_mode) for i in range(x.shape[1]))
+                sum(signal.convolve2d(img[i], W[o, i], mode="valid") for i in range(x.shape[1]))
                 for o in range(W.shape[0])
             ]
             for img in x
         ]
     )
     return out[:, :, :: stride[0], :: stride[1]]
+
+
+def reference_transpose(x, W, out_shape, stride, pad):
+    """Every input pixel adds its value times the kernel to a block of the
+    output, with NumPy loops; then the padding is cut off."""
+    b, _, rows, cols = x.shape
+    (kr, kc), (sr, sc), (pr, pc) = W.shape[2:], stride, pad
+    full = np.zeros((b, W.shape[1], out_shape[0] + 2 * pr + kr, out_shape[1] + 2 * pc + kc))
+    for n in range(b):
+        for i in range(x.shape[1]):
+            for r in range(rows):
+                for c in range(cols):
+                    full[n, :, r * sr : r * sr + kr, c * sc : c * sc + kc] += x[n, i, r, c] * W[i]
+    return full[:, :, pr : pr + out_shape[0], pc : pc + out_shape[1]]
 
 
 def reference_pool(x, pool, stride, reduce):
@@ -57,19 +79,31 @@ def data():
     )
 
 
+def transposed_inputs():
+    rng = np.random.default_rng(3)
+    return [rng.normal(size=(2, 4, *size)).astype("float32") for size, *_ in TRANSPOSED]
+
+
 def graph():
     # Static shapes: JAX traces only graphs whose shapes are known.
     x = pt.tensor4("x", dtype="float32", shape=(2, 3, *IMAGE))
     W = pt.tensor4("W", dtype="float32", shape=(4, 3, *KERNEL))
+    ys = [
+        pt.tensor4(f"y{i}", dtype="float32", shape=(2, 4, *c[0])) for i, c in enumerate(TRANSPOSED)
+    ]
     outputs = [conv2d(x, W, IMAGE, KERNEL, stride, mode) for mode, stride in CASES]
     outputs += [max_pool(x, (2, 2), (2, 2), IMAGE), mean_pool(x, (3, 3), (2, 2), IMAGE)]
-    return [x, W], outputs
+    outputs += [
+        conv2d_transpose(y, W, out, KERNEL, stride, pad)
+        for y, (_, out, stride, pad) in zip(ys, TRANSPOSED)
+    ]
+    return [x, W, *ys], outputs
 
 
 @pytest.fixture(scope="module", params=["NUMBA", "CVM", "JAX"])
 def results(request, data):
     inputs, outputs = graph()
-    return function(inputs, outputs, mode=request.param)(*data)
+    return function(inputs, outputs, mode=request.param)(*data, *transposed_inputs())
 
 
 def test_output_shapes():
@@ -93,6 +127,28 @@ def test_convolution_matches_scipy(results, data):
         np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_transposed_convolution_matches_numpy_loops(results, data):
+    _, W = data
+    for y, out, (_, shape, stride, pad) in zip(
+        transposed_inputs(), results[-len(TRANSPOSED) :], TRANSPOSED
+    ):
+        expected = reference_transpose(y.astype("float64"), W.astype("float64"), shape, stride, pad)
+        assert out.shape == expected.shape == (2, 3, *shape)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_border_modes():
+    assert border_padding("valid", (3, 2)) == (0, 0)
+    assert border_padding("full", (3, 2)) == (2, 1)
+    assert border_padding("half", (3, 2)) == (1, 1)
+    assert border_padding(2, (3, 2)) == (2, 2)
+    assert border_padding([0, 1], (3, 2)) == (0, 1)
+    for bad in ("same", -1, (1, 2, 3), (1.5, 1), True):
+        with pytest.raises(ValueError, match="border_mode must be"):
+            border_padding(bad, (3, 3))
+
+
 def test_pooling_matches_numpy_and_covers_the_edges(results, data):
     x, _ = data
     max22, mean33 = results[len(CASES) : len(CASES) + 2]
@@ -106,22 +162,29 @@ def test_pooling_matches_numpy_and_covers_the_edges(results, data):
         assert out.dtype == np.float32
 
 
-def test_gradients_match_finite_differences(data):
-    x, W = (pt.tensor4(name, dtype="float32") for name in "xW")
+@pytest.mark.parametrize("mode", ["NUMBA", "CVM", pytest.param("JAX", marks=pytest.mark.jax)])
+def test_gradients_match_finite_differences(data, mode):
+    # Static shapes: JAX traces only graphs whose shapes are known.
+    (in_shape, out_shape, stride, pad) = TRANSPOSED[1]
+    x = pt.tensor4("x", dtype="float32", shape=(2, 3, *IMAGE))
+    W = pt.tensor4("W", dtype="float32", shape=(4, 3, *KERNEL))
+    y = pt.tensor4("y", dtype="float32", shape=(2, 4, *in_shape))
     loss = (
         (conv2d(x, W, IMAGE, KERNEL, (2, 1), "valid") ** 2).sum()
+        + (conv2d(x, W, IMAGE, KERNEL, (1, 2), (1, 2)) ** 2).sum()
         + max_pool(x, (2, 2), (2, 2), IMAGE).sum()
         + (mean_pool(x, (2, 2), (2, 2), IMAGE) ** 2).sum()
+        + (conv2d_transpose(y, W, out_shape, KERNEL, stride, pad) ** 2).sum()
     )
-    # The C backend: a cold Numba compile of this gradient graph takes minutes.
-    f = function([x, W], [loss, *pytensor.grad(loss, [x, W])], mode="CVM")
-    _, gx, gW = f(*data)
+    f = function([x, W, y], [loss, *pytensor.grad(loss, [x, W, y])], mode=mode)
+    inputs = [*data, transposed_inputs()[1]]
+    _, gx, gW, gy = f(*inputs)
     rng = np.random.default_rng(1)
     h = 1e-2
-    for which, grad in ((0, gx), (1, gW)):
-        direction = rng.normal(size=data[which].shape).astype("float32")
-        plus, minus = list(data), list(data)
-        plus[which] = data[which] + h * direction
-        minus[which] = data[which] - h * direction
+    for which, grad in ((0, gx), (1, gW), (2, gy)):
+        direction = rng.normal(size=inputs[which].shape).astype("float32")
+        plus, minus = list(inputs), list(inputs)
+        plus[which] = inputs[which] + h * direction
+        minus[which] = inputs[which] - h * direction
         numeric = (f(*plus)[0] - f(*minus)[0]) / (2 * h)
         np.testing.assert_allclose((grad * direction).sum(), numeric, rtol=2e-2)

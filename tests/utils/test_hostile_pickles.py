@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pylearn_vae.persistence.checks import SizeBound
 from pylearn_vae.utils import serial
 from pylearn_vae.utils.serial import ModelFileError
 from tests.conftest import make_vae
@@ -137,3 +138,12 @@ def test_size_attributes_must_match_the_stored_parameters(folder, owner, attribu
         match=rf"{path}: \w+\.{attribute} is 1000000000, but no parameter in the file has that size",
     ):
         serial.load(path)
+
+
+def test_a_size_no_array_has_is_believed_up_to_the_largest_array():
+    """A convolutional model's 784 pixels are no parameter's dimension (4x4
+    kernels, 7x7x32 maps), but its dense layers store more numbers than that."""
+    bound = SizeBound([(16, 1, 4, 4), (32, 1568), (16,)])
+    assert bound.allows(784) and bound.allows(1568) and bound.allows(32 * 1568)
+    assert not bound.allows(32 * 1568 + 1)
+    assert not SizeBound([]).allows(1)

@@ -11,6 +11,7 @@ from pylearn_vae.models.layers.conv import (
     SpaceConverter,
     TanhConvNonlinearity,
 )
+from pylearn_vae.models.layers.deconv import Deconv
 from pylearn_vae.models.layers.linear import (
     GatedLinear,
     Linear,
@@ -32,6 +33,7 @@ __all__ = [
     "SpaceConverter",
     "ConvElemwise",
     "ConvRectifiedLinear",
+    "Deconv",
     "IdentityConvNonlinearity",
     "RectifierConvNonlinearity",
     "SigmoidConvNonlinearity",

@@ -14,6 +14,7 @@ import pytensor.tensor as pt
 
 from pylearn_vae.errors import check_unsupported
 from pylearn_vae.expr.conv import (
+    border_padding,
     conv2d,
     conv_output_shape,
     max_pool,
@@ -25,6 +26,8 @@ from pylearn_vae.space import Conv2DSpace, Space
 from pylearn_vae.utils import constantX, floatX, sharedX
 
 __all__ = [
+    "KernelLayer",
+    "pair_of_ints",
     "SpaceConverter",
     "ConvElemwise",
     "ConvRectifiedLinear",
@@ -108,7 +111,7 @@ class TanhConvNonlinearity:
         return pt.tanh(linear_response)
 
 
-def _pair(value, what: str, layer_name: str) -> tuple[int, int]:
+def pair_of_ints(value, what: str, layer_name: str) -> tuple[int, int]:
     pair = tuple(value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in pair):
         raise ValueError(
@@ -117,7 +120,85 @@ def _pair(value, what: str, layer_name: str) -> tuple[int, int]:
     return (int(pair[0]), int(pair[1]))
 
 
-class ConvElemwise(Layer):
+class KernelLayer(Layer):
+    """What convolution-like layers share: kernels ``W`` and biases ``b`` with
+    learning-rate scales, kernel-norm clipping and kernel-norm monitoring.
+
+    Subclasses set ``irange``, ``init_bias``, ``tied_b``, ``W_lr_scale``,
+    ``b_lr_scale``, ``max_kernel_norm`` and :attr:`kernel_axes`, the axes of
+    ``W`` that one output channel's kernel spans.
+    """
+
+    kernel_axes: tuple[int, ...] = (1, 2, 3)
+
+    def __init__(self, layer_name: str) -> None:
+        super().__init__(layer_name)
+        self.W = None
+        self.b = None
+        self.irange = 0.0
+        self.init_bias = 0.0
+        self.tied_b = False
+        self.W_lr_scale: float | None = None
+        self.b_lr_scale: float | None = None
+        self.max_kernel_norm: float | None = None
+
+    def allocate(self, kernel_shape, channels: int, positions) -> None:
+        """Create ``W`` (``kernel_shape``, uniform in ``[-irange, irange]``) and
+        ``b`` (``init_bias``; one per channel if ``tied_b``, else one per
+        channel and output position)."""
+        W = self.rng.uniform(-self.irange, self.irange, kernel_shape)
+        self.W = sharedX(W, name=f"{self.layer_name}_W")
+        b_shape = (channels,) if self.tied_b else (channels, *positions)
+        self.b = sharedX(np.full(b_shape, self.init_bias), name=f"{self.layer_name}_b")
+        self._params = [self.W, self.b]
+
+    def bc01_input(self, state_below):
+        """``state_below`` (in the input space) as ('b', 'c', 0, 1) images."""
+        if self.W is None:
+            raise RuntimeError(
+                f"layer {self.layer_name!r} has no parameters yet: its input space was never set"
+            )
+        self.input_space.validate(state_below)
+        bc01 = Conv2DSpace(
+            self.input_space.shape, num_channels=self.input_space.num_channels, axes=_BC01
+        )
+        return self.input_space.format_as(state_below, bc01)
+
+    def add_bias(self, z):
+        """``z`` (b, c, rows, cols) plus the tied or untied biases."""
+        return z + (self.b[None, :, None, None] if self.tied_b else self.b[None])
+
+    def get_lr_scalers(self) -> OrderedDict:
+        rval = OrderedDict()
+        if self.W_lr_scale is not None:
+            rval[self.W] = float(self.W_lr_scale)
+        if self.b_lr_scale is not None:
+            rval[self.b] = float(self.b_lr_scale)
+        return rval
+
+    def _modify_updates(self, updates) -> None:
+        if self.max_kernel_norm is None or self.W is None or self.W not in updates:
+            return
+        W = updates[self.W]
+        norms = pt.sqrt(pt.sqr(W).sum(axis=self.kernel_axes))
+        desired = pt.clip(norms, 0.0, constantX(self.max_kernel_norm))
+        scale = (desired / (constantX(1e-7) + norms)).astype(floatX())
+        pattern = ["x" if axis in self.kernel_axes else 0 for axis in range(4)]
+        updates[self.W] = W * scale.dimshuffle(*pattern)
+
+    def get_monitoring_channels(self) -> OrderedDict:
+        """``kernel_norms_min``, ``kernel_norms_mean`` and ``kernel_norms_max``."""
+        norms = pt.sqrt(pt.sqr(self.W).sum(axis=self.kernel_axes))
+        return OrderedDict(
+            [
+                ("kernel_norms_min", norms.min()),
+                ("kernel_norms_mean", norms.mean()),
+                ("kernel_norms_max", norms.max()),
+            ]
+        )
+
+
+class ConvElemwise(KernelLayer):
     r"""Convolution, bias, elementwise nonlinearity, then optional pooling.
 
     .. math::
@@ -137,8 +218,8 @@ class ConvElemwise(Layer):
         For instance :class:`RectifierConvNonlinearity`.
     irange : float
         Kernels are initialised uniformly in ``[-irange, irange]``.
-    border_mode : {'valid', 'full'}
-        Convolution border handling.
+    border_mode : {'valid', 'full', 'half'}, int or pair of int
+        Zero padding of the input, as Theano's ``conv2d`` took it.
     init_bias : float
         Initial value of the biases.
     W_lr_scale, b_lr_scale : float, optional
@@ -199,10 +280,10 @@ class ConvElemwise(Layer):
                 f"layer {layer_name!r}: nonlinearity must have an apply(z) method, got "
                 f"{type(nonlinearity).__name__}"
             )
-        if border_mode not in ("valid", "full"):
-            raise ValueError(
-                f"layer {layer_name!r}: border_mode must be 'valid' or 'full', got {border_mode!r}"
-            )
+        try:
+            border_padding(border_mode, (1, 1))
+        except ValueError as exc:
+            raise ValueError(f"layer {layer_name!r}: {exc}") from None
         if pool_type not in (None, "max", "mean"):
             raise ValueError(
                 f"layer {layer_name!r}: pool_type must be 'max', 'mean' or None, got {pool_type!r}"
@@ -222,8 +303,8 @@ class ConvElemwise(Layer):
                 f"got {output_channels!r}"
             )
         self.output_channels = int(output_channels)
-        self.kernel_shape = _pair(kernel_shape, "kernel_shape", layer_name)
-        self.kernel_stride = _pair(kernel_stride, "kernel_stride", layer_name)
+        self.kernel_shape = pair_of_ints(kernel_shape, "kernel_shape", layer_name)
+        self.kernel_stride = pair_of_ints(kernel_stride, "kernel_stride", layer_name)
         self.nonlin = nonlinearity
         self.irange = float(irange)
         self.border_mode = border_mode
@@ -239,13 +320,11 @@ class ConvElemwise(Layer):
                 raise ValueError(
                     f"layer {layer_name!r}: pool_type {pool_type!r} needs pool_shape and pool_stride"
                 )
-            self.pool_shape = _pair(pool_shape, "pool_shape", layer_name)
-            self.pool_stride = _pair(pool_stride, "pool_stride", layer_name)
+            self.pool_shape = pair_of_ints(pool_shape, "pool_shape", layer_name)
+            self.pool_stride = pair_of_ints(pool_stride, "pool_stride", layer_name)
         self.tied_b = bool(tied_b)
         self.monitor_style = monitor_style
         self.detector_space: Conv2DSpace | None = None
-        self.W = None
-        self.b = None
 
     def set_input_space(self, space) -> None:
         """Allocate the kernels and biases for images of ``space`` (a Conv2DSpace)."""
@@ -268,60 +347,18 @@ class ConvElemwise(Layer):
         self.output_space = Conv2DSpace(
             shape=out_shape, num_channels=self.output_channels, axes=_BC01
         )
-        W = self.rng.uniform(
-            -self.irange,
-            self.irange,
+        self.allocate(
             (self.output_channels, space.num_channels, *self.kernel_shape),
+            self.output_channels,
+            detector_shape,
         )
-        self.W = sharedX(W, name=f"{self.layer_name}_W")
-        b_shape = (
-            (self.output_channels,) if self.tied_b else (self.output_channels, *detector_shape)
-        )
-        self.b = sharedX(np.full(b_shape, self.init_bias), name=f"{self.layer_name}_b")
-        self._params = [self.W, self.b]
 
     def get_weights_topo(self) -> np.ndarray:
         """Kernels as images: (output_channels, rows, cols, input_channels)."""
         return np.transpose(self.W.get_value(), (0, 2, 3, 1))
 
-    def get_lr_scalers(self) -> OrderedDict:
-        rval = OrderedDict()
-        if self.W_lr_scale is not None:
-            rval[self.W] = float(self.W_lr_scale)
-        if self.b_lr_scale is not None:
-            rval[self.b] = float(self.b_lr_scale)
-        return rval
-
-    def _modify_updates(self, updates) -> None:
-        if self.max_kernel_norm is None or self.W is None or self.W not in updates:
-            return
-        W = updates[self.W]
-        norms = pt.sqrt(pt.sqr(W).sum(axis=(1, 2, 3)))
-        desired = pt.clip(norms, 0.0, constantX(self.max_kernel_norm))
-        scale = (desired / (constantX(1e-7) + norms)).astype(floatX())
-        updates[self.W] = W * scale[:, None, None, None]
-
-    def get_monitoring_channels(self) -> OrderedDict:
-        """``kernel_norms_min``, ``kernel_norms_mean`` and ``kernel_norms_max``."""
-        norms = pt.sqrt(pt.sqr(self.W).sum(axis=(1, 2, 3)))
-        return OrderedDict(
-            [
-                ("kernel_norms_min", norms.min()),
-                ("kernel_norms_mean", norms.mean()),
-                ("kernel_norms_max", norms.max()),
-            ]
-        )
-
     def fprop(self, state_below):
-        if self.W is None:
-            raise RuntimeError(
-                f"layer {self.layer_name!r} has no parameters yet: its input space was never set"
-            )
-        self.input_space.validate(state_below)
-        bc01_space = Conv2DSpace(
-            self.input_space.shape, num_channels=self.input_space.num_channels, axes=_BC01
-        )
-        x = self.input_space.format_as(state_below, bc01_space)
+        x = self.bc01_input(state_below)
         z = conv2d(
             x,
             self.W,
@@ -330,8 +367,7 @@ class ConvElemwise(Layer):
             stride=self.kernel_stride,
             border_mode=self.border_mode,
         )
-        z = z + (self.b[None, :, None, None] if self.tied_b else self.b[None])
-        d = self.nonlin.apply(z)
+        d = self.nonlin.apply(self.add_bias(z))
         if self.pool_type == "max":
             return max_pool(d, self.pool_shape, self.pool_stride, self.detector_space.shape)
         if self.pool_type == "mean":
