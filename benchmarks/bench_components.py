@@ -24,7 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_train import _set_threads, measure  # noqa: E402  (same thread handling and timing)
+from bench_train import measure, set_threads, sgd_step  # noqa: E402  (shared set-up and timing)
 
 NVIS, NHID, HIDDEN, BATCH, PSEUDO = 784, 40, 300, 100, 500
 
@@ -58,25 +58,9 @@ def model(vamp: bool):
 
 
 def ours(vamp: bool):
-    import numpy as np
-
-    from pylearn_vae.costs.vae import VAECriterion
-    from pylearn_vae.datasets import DenseDesignMatrix
     from pylearn_vae.training_algorithms.learning_rule import Adam
-    from pylearn_vae.training_algorithms.sgd import SGD
 
-    x = data()
-    algo = SGD(learning_rate=5e-4, cost=VAECriterion(1), batch_size=BATCH, learning_rule=Adam())
-    algo.setup(model(vamp), DenseDesignMatrix(X=x))
-    step = algo._step_function(BATCH)
-    order = np.random.default_rng(2).permutation(len(x))
-    batches = [order[i : i + BATCH] for i in range(0, len(x) - BATCH + 1, BATCH)]
-    state = {"i": 0}
-
-    def run():
-        float(step(batches[state["i"] % len(batches)]))
-        state["i"] += 1
-
+    run, _ = sgd_step(None, model(vamp), data(), BATCH, Adam())
     return run
 
 
@@ -154,7 +138,7 @@ def main(argv=None) -> None:
     p.add_argument("--models", default="vamp,flow")
     args = p.parse_args(argv)
     if args.threads:
-        _set_threads(args.threads)
+        set_threads(args.threads)
     from pylearn_vae.cli.common import prepare_process
     from pylearn_vae.ops.denormals import flushed_denormals
 
