@@ -108,7 +108,7 @@ def test_conv_yaml_trains_an_epoch_on_a_subset(tmp_path, mnist_root, monkeypatch
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(mnist_root))
     config = _subset_copy(tmp_path, CONV_YAML)
     assert main([str(config), "--epochs", "1", "--quiet"]) == 0
-    model = serial.load(tmp_path / "conv_vae_mnist_best.pkl")
+    model = serial.load(tmp_path / "conv_vae_mnist_best.h5")
     assert [layer.layer_name for layer in model.conditional.mlp.layers] == [
         "h_d_1",
         "to_maps",
