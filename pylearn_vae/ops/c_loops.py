@@ -42,7 +42,7 @@ from pylearn_vae.ops import internals
 __all__ = ["VectorisedElemwise", "ContiguousSum", "contiguous_loops", "MARKER"]
 
 #: Bump when the generated C code changes (PyTensor's C cache key).
-C_VERSION = 3
+C_VERSION = 4
 
 #: A comment placed in the generated C code (tests look for it).
 MARKER = "/* pylearn_vae: vectorised loop */"
@@ -151,10 +151,13 @@ static void __attribute__((noinline, hot))
 """
 
     def condition(self, inames, onames) -> str:
+        """When the loop applies: full arrays all in C (or all in Fortran) order,
+        and rows contiguous (a row may be a strided view, such as ``v[::2]``)."""
         full = [a for a, kind in zip(inames, self.kinds) if kind == FULL] + list(onames)
         c_order = " && ".join(f"PyArray_IS_C_CONTIGUOUS({a})" for a in full)
         if self.rows:
-            return c_order
+            rows = [a for a, kind in zip(inames, self.kinds) if kind == ROW]
+            return " && ".join([c_order, *(f"PyArray_IS_C_CONTIGUOUS({a})" for a in rows)])
         f_order = " && ".join(f"PyArray_IS_F_CONTIGUOUS({a})" for a in full)
         return f"({c_order}) || ({f_order})"
 

@@ -75,6 +75,16 @@ def test_loops_match_numpy_for_every_layout(loops, layout):
         np.testing.assert_allclose(g, want, rtol=2e-6, atol=2e-6, err_msg=f"output {i}")
 
 
+def test_a_strided_row_is_read_with_its_strides():
+    """A broadcast row can be a strided view (every other element of a vector)."""
+    m = pt.matrix("m", dtype="float32")
+    v = pt.vector("v", dtype="float32")
+    f = pytensor.function([m, v], pt.exp(m) * v[::2], mode=resolve_mode("CVM"))
+    assert any(isinstance(n.op, c_loops.VectorisedElemwise) for n in f.maker.fgraph.apply_nodes)
+    mv, vv = _f32(6, 9), _f32(18)
+    np.testing.assert_allclose(f(mv, vv), np.exp(mv) * vv[::2], rtol=2e-6, atol=1e-6)
+
+
 def test_in_place_loops_give_the_same_values_as_plain_pytensor():
     x = pt.matrix("x", dtype="float32")
     w = pt.matrix("w", dtype="float32")
