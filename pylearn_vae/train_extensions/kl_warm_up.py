@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pylearn_vae.train_extensions import TrainExtension
+from pylearn_vae.utils import check_positive_int
 from pylearn_vae.utils.state import Stateful
 
 __all__ = ["KLWarmUp"]
@@ -24,9 +25,7 @@ class KLWarmUp(TrainExtension, Stateful):
     _state_attributes = ("_count",)
 
     def __init__(self, epochs: int) -> None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
-            raise ValueError(f"KLWarmUp: epochs must be an integer >= 1, got {epochs!r}")
-        self.epochs = int(epochs)
+        self.epochs = check_positive_int(epochs, "KLWarmUp epochs")
         self._count = 0  # monitoring steps seen (the first comes before training)
         self._weight = None
         self._start = None

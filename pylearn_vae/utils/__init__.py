@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import numbers
 import os
 from collections.abc import Iterator, MutableMapping
 
@@ -63,6 +64,18 @@ def using_floatX(dtype: str) -> Iterator[str]:
         yield dtype
     finally:
         _FLOATX.reset(token)
+
+
+def check_positive_int(value, what: str) -> int:
+    """``value`` as an ``int`` if it is an integer >= 1 (not a bool), else a
+    ``ValueError`` naming ``what``.
+
+    >>> check_positive_int(3, "nhid")
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def as_floatX(value) -> np.ndarray:

@@ -27,7 +27,7 @@ from pylearn_vae.models.vae.conditional import Conditional
 from pylearn_vae.models.vae.kl import KLIntegrator, find_integrator_for
 from pylearn_vae.models.vae.prior import Prior
 from pylearn_vae.space import VectorSpace
-from pylearn_vae.utils import constantX, floatX, safe_update
+from pylearn_vae.utils import check_positive_int, constantX, floatX, safe_update
 from pylearn_vae.utils.rng import make_np_rng
 
 __all__ = ["VAE", "ApproximateKLWarning", "check_num_samples"]
@@ -35,12 +35,6 @@ __all__ = ["VAE", "ApproximateKLWarning", "check_num_samples"]
 
 class ApproximateKLWarning(UserWarning):
     """No analytic KL fits the prior/posterior pair; a Monte Carlo estimate is used."""
-
-
-def _positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _as_bool(value, what: str) -> bool:
@@ -139,8 +133,8 @@ class VAE(Model):
         seed=None,
     ) -> None:
         super().__init__()
-        self.nvis = _positive_int(nvis, "VAE nvis")
-        self.nhid = _positive_int(nhid, "VAE nhid")
+        self.nvis = check_positive_int(nvis, "VAE nvis")
+        self.nhid = check_positive_int(nhid, "VAE nhid")
         self.learn_prior = _as_bool(learn_prior, "VAE learn_prior")
         self.batch_size = batch_size
         self.seed = seed

@@ -22,7 +22,7 @@ from pylearn_vae.models.mlp import MLP
 from pylearn_vae.models.model import Model
 from pylearn_vae.models.vae.component import VAEComponent
 from pylearn_vae.space import CompositeSpace, VectorSpace
-from pylearn_vae.utils import floatX
+from pylearn_vae.utils import check_positive_int, floatX
 
 __all__ = [
     "Conditional",
@@ -277,12 +277,9 @@ class HouseholderFlowGaussian(DiagonalGaussian):
     def __init__(
         self, mlp, name: str, num_flows: int = 1, output_layer_required: bool = True
     ) -> None:
-        if isinstance(num_flows, bool) or not isinstance(num_flows, int) or num_flows < 1:
-            raise ValueError(
-                f"HouseholderFlowGaussian {name!r}: num_flows must be an integer >= 1, "
-                f"got {num_flows!r}"
-            )
-        self.num_flows = num_flows
+        self.num_flows = check_positive_int(
+            num_flows, f"HouseholderFlowGaussian {name!r} num_flows"
+        )
         super().__init__(mlp, name, output_layer_required=output_layer_required)
 
     def _get_default_output_layer(self):

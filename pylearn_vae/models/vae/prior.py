@@ -15,7 +15,7 @@ from pylearn_vae.expr.probability import (
 )
 from pylearn_vae.models.model import Model
 from pylearn_vae.models.vae.component import VAEComponent
-from pylearn_vae.utils import sharedX
+from pylearn_vae.utils import check_positive_int, sharedX
 
 __all__ = ["Prior", "DiagonalGaussianPrior", "MixtureOfGaussiansPrior", "VampPrior"]
 
@@ -106,12 +106,6 @@ class DiagonalGaussianPrior(Prior):
         return log_diag_gaussian(z, self.prior_mu, self.log_prior_sigma)
 
 
-def _positive_count(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
 def _select(one_hot, table):
     """Rows of ``table`` (K, d) picked by ``one_hot`` (n, K): shape (n, d)."""
     return pt.dot(one_hot, table)
@@ -147,7 +141,7 @@ class MixtureOfGaussiansPrior(Prior):
 
     def __init__(self, num_components: int = 10, init_spread: float = 1.0) -> None:
         super().__init__()
-        self.num_components = _positive_count(num_components, "num_components")
+        self.num_components = check_positive_int(num_components, "num_components")
         self.init_spread = float(init_spread)
         if not np.isfinite(self.init_spread) or self.init_spread < 0:
             raise ValueError(f"init_spread must be a finite number >= 0, got {init_spread!r}")
@@ -208,7 +202,7 @@ class VampPrior(Prior):
 
     def __init__(self, num_pseudo_inputs: int = 500, init_mean=0.05, init_std=0.01) -> None:
         super().__init__()
-        self.num_pseudo_inputs = _positive_count(num_pseudo_inputs, "num_pseudo_inputs")
+        self.num_pseudo_inputs = check_positive_int(num_pseudo_inputs, "num_pseudo_inputs")
         self.init_mean, self.init_std = float(init_mean), float(init_std)
         if not (np.isfinite(self.init_mean) and np.isfinite(self.init_std) and self.init_std >= 0):
             raise ValueError(
