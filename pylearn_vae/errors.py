@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["UnsupportedOptionError", "check_unsupported"]
+__all__ = ["UnsupportedOptionError"]
 
 
 class UnsupportedOptionError(ValueError):
@@ -15,19 +15,3 @@ class UnsupportedOptionError(ValueError):
     def __init__(self, message: str, options=()) -> None:
         super().__init__(message)
         self.options = list(options)
-
-
-def check_unsupported(owner: str, **options) -> None:
-    """Raise :class:`UnsupportedOptionError` for every option not at its default.
-
-    Each keyword maps to ``(value, default)``; a Pylearn2 YAML that sets an
-    option we do not implement fails loudly instead of being ignored.
-    """
-    bad = [name for name, (value, default) in options.items() if value != default]
-    if bad:
-        raise UnsupportedOptionError(
-            f"{owner}: option(s) {', '.join(repr(b) for b in bad)} are accepted for "
-            "Pylearn2 compatibility but not implemented by pylearn_vae; remove them "
-            "(see docs/differences.md)",
-            bad,
-        )

@@ -14,16 +14,29 @@ depends on the chunk size, not on :math:`K`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from pylearn_vae.expr.basic import log_sum_exp
+from pylearn_vae.utils import constantX
 from pylearn_vae.utils.compile import function
 from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import reseed, rng_updates
 
-__all__ = ["combine_log_means", "mean_and_stderr", "ImportanceSampler", "chunk_sizes"]
+__all__ = [
+    "combine_log_means",
+    "mean_and_stderr",
+    "ImportanceSampler",
+    "chunk_sizes",
+    "evaluate_in_workers",
+    "usable_cpus",
+]
 
 
 def combine_log_means(log_means, counts) -> np.ndarray:
@@ -79,7 +92,10 @@ class ImportanceSampler:
     sample_chunk : int
         Samples per compiled call (memory grows with ``examples x sample_chunk``).
     seed : int
-        Seeds the noise: the same seed gives the same estimates.
+        Seeds the noise: the same seed gives the same estimates. In
+        :meth:`evaluate` the noise of each batch is derived from the seed and
+        the batch's position, so the numbers do not depend on how many
+        worker processes computed them.
     """
 
     def __init__(self, model, num_samples: int, sample_chunk: int, seed: int = 0) -> None:
@@ -87,46 +103,77 @@ class ImportanceSampler:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.model = model
         self.num_samples = int(num_samples)
-        self.chunks = chunk_sizes(self.num_samples, int(sample_chunk))
+        self.sample_chunk = int(sample_chunk)
+        self.chunks = chunk_sizes(self.num_samples, self.sample_chunk)
         self.seed = seed
         self._functions: dict = {}
-        X = model.get_input_space().make_theano_batch("X")
-        elbo = model.log_likelihood_lower_bound(X, 1)
-        self._elbo = function([X], elbo)
-        reseed(rng_updates(elbo), [seed, 0])
-        self._X = X
+        self._elbo = None
+        self._calls = 0
+        self._X = model.get_input_space().make_theano_batch("X")
 
     def _function(self, k: int):
+        """The compiled ``(log mean w, mean log w)`` of ``k`` samples, and its RNGs."""
         if k not in self._functions:
-            out = self.model.log_likelihood_approximation(self._X, k)
-            self._functions[k] = function([self._X], out)
-            reseed(rng_updates(out), [self.seed, 1, k])
+            log_weights = self.model.log_importance_weights(self._X, k)
+            outputs = [
+                log_sum_exp(log_weights, axis=0) - constantX(math.log(k)),
+                log_weights.mean(axis=0),
+            ]
+            self._functions[k] = (function([self._X], outputs), list(rng_updates(outputs)))
         return self._functions[k]
 
+    def estimates(self, X, batch_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Log-likelihood estimates and ELBO estimates (mean log-weight) for each row of ``X``.
+
+        The noise is drawn afresh from ``(seed, batch_index)``: the same
+        batch at the same index gets the same numbers.
+        """
+        return self._estimates(X, [1, batch_index])
+
+    def _estimates(self, X, stream: list) -> tuple[np.ndarray, np.ndarray]:
+        log_means, mean_logs = [], []
+        for position, k in enumerate(self.chunks):
+            fn, rngs = self._function(k)
+            reseed(rngs, [self.seed, *stream, position])
+            log_mean, mean_log = fn(X)
+            log_means.append(log_mean)
+            mean_logs.append(np.asarray(mean_log, dtype=np.float64) * k)
+        elbo = np.sum(mean_logs, axis=0) / self.num_samples
+        return combine_log_means(log_means, self.chunks), elbo
+
     def log_likelihood(self, X) -> np.ndarray:
-        """Importance-sampling estimate of log p(x) for each row of ``X``."""
-        values = [self._function(k)(X) for k in self.chunks]
-        return combine_log_means(values, self.chunks)
+        """Importance-sampling estimate of log p(x) for each row of ``X``
+        (fresh noise on every call)."""
+        self._calls += 1
+        return self._estimates(X, [2, self._calls])[0]
 
     def elbo(self, X) -> np.ndarray:
-        """Single-sample ELBO for each row of ``X``."""
+        """Single-sample ELBO for each row of ``X`` (the training criterion's form)."""
+        if self._elbo is None:
+            elbo = self.model.log_likelihood_lower_bound(self._X, 1)
+            self._elbo = function([self._X], elbo)
+            reseed(rng_updates(elbo), [self.seed, 0])
         return np.asarray(self._elbo(X), dtype=np.float64)
 
-    def evaluate(self, data, batch_size: int, progress: bool | None = None) -> dict:
-        """NLL and negative ELBO over ``data`` (rows), with a progress bar
-        (``progress`` None: when standard error is a terminal)."""
+    def evaluate(
+        self, data, batch_size: int, progress: bool | None = None, workers: int = 1
+    ) -> dict:
+        """NLL and negative ELBO (the mean of the K log-weights) over ``data`` (rows).
+
+        ``workers`` > 1 splits the batches over that many processes, each
+        with an equal share of the BLAS threads (see :func:`evaluate_in_workers`);
+        the numbers are the same as with one. ``progress`` None: a bar when
+        standard error is a terminal.
+        """
         n = data.shape[0]
         nll, nelbo = np.empty(n), np.empty(n)
+        starts = list(range(0, n, batch_size))
         start = time.time()
         with progress_bar(n, "evaluating", unit="example", enabled=progress) as bar:
-            for lo in range(0, n, batch_size):
-                # Contiguous rows: a strided batch (a subsample such as
-                # data[::50]) makes Numba compile an 'A'-layout version of each
-                # function, whose matrix products copy their input and warn.
-                batch = np.ascontiguousarray(data[lo : lo + batch_size])
-                nll[lo : lo + len(batch)] = -self.log_likelihood(batch)
-                nelbo[lo : lo + len(batch)] = -self.elbo(batch)
-                bar.update(len(batch))
+            for lo, (log_likelihood, elbo) in self._batches(data, starts, batch_size, workers):
+                nll[lo : lo + len(elbo)] = -log_likelihood
+                nelbo[lo : lo + len(elbo)] = -elbo
+                bar.update(len(elbo))
         seconds = time.time() - start
         nll_mean, nll_se = mean_and_stderr(nll)
         elbo_mean, elbo_se = mean_and_stderr(nelbo)
@@ -138,4 +185,99 @@ class ImportanceSampler:
             "num_examples": int(n),
             "num_samples": self.num_samples,
             "seconds": seconds,
+            "workers": int(workers),
         }
+
+    def _batches(self, data, starts, batch_size, workers):
+        """``(start row, (log-likelihoods, ELBOs))`` for each batch, in order."""
+        # Contiguous rows: a strided batch (a subsample such as data[::50])
+        # makes Numba compile an 'A'-layout version of each function, whose
+        # matrix products copy their input and warn.
+        batches = (
+            (index, np.ascontiguousarray(data[lo : lo + batch_size]))
+            for index, lo in enumerate(starts)
+        )
+        if workers <= 1:
+            for index, rows in batches:
+                yield starts[index], self.estimates(rows, index)
+            return
+        for index, result in evaluate_in_workers(self, batches, workers):
+            yield starts[index], result
+
+
+# -- worker processes ---------------------------------------------------------
+#
+# PyTensor's compiled functions hold the GIL, and between its matrix products
+# an evaluation runs long single-threaded stretches (drawing the noise, the
+# elementwise log-densities). Processes that each run whole batches with their
+# share of the BLAS threads keep every core busy.
+
+_WORKER_SAMPLER = None
+_BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _environment(values: dict):
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _start_worker(model, num_samples: int, sample_chunk: int, seed: int) -> None:
+    global _WORKER_SAMPLER
+    from pylearn_vae.ops.denormals import flushed_denormals
+    from pylearn_vae.utils.memory import reuse_freed_memory
+
+    # The process only evaluates: the allocator and floating-point settings
+    # of the evaluation program's own process, for the worker's whole life.
+    reuse_freed_memory()
+    flushed_denormals().__enter__()
+    _WORKER_SAMPLER = ImportanceSampler(model, num_samples, sample_chunk, seed)
+
+
+def _worker_batch(task):
+    index, rows = task
+    return index, _WORKER_SAMPLER.estimates(rows, index)
+
+
+def evaluate_in_workers(sampler: ImportanceSampler, batches, workers: int):
+    """Run ``sampler.estimates`` on ``(index, rows)`` batches in ``workers``
+    processes; yields ``(index, result)`` in the batches' order.
+
+    The model reaches the workers pickled by :mod:`multiprocessing` (an
+    object of this process, not a file); each worker compiles its functions
+    (from the cache after the first run) and gets ``usable_cpus() // workers``
+    BLAS threads. A worker that dies raises
+    :class:`concurrent.futures.process.BrokenProcessPool`; on any error or
+    interruption the batches not yet started are cancelled.
+    """
+    threads = str(max(1, usable_cpus() // workers))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(sampler.model, sampler.num_samples, sampler.sample_chunk, sampler.seed),
+    )
+    try:
+        # map() submits every batch now, so every worker process starts
+        # inside this block and reads its BLAS thread count at start.
+        with _environment(dict.fromkeys(_BLAS_THREAD_VARIABLES, threads)):
+            results = pool.map(_worker_batch, batches)
+        yield from results
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

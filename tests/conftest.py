@@ -69,6 +69,14 @@ def binary_data(n, nvis, seed=0, prototypes=4, flip=0.05) -> np.ndarray:
     return (picks ^ flips).astype("float32")
 
 
+@pytest.fixture(scope="module")
+def deliberate_float64():
+    """For modules whose graphs hold float64 on purpose (the mixture priors'
+    pairwise log-density, whose docstring says why)."""
+    with pytensor.config.change_flags(warn_float64="ignore"):
+        yield
+
+
 @pytest.fixture
 def float64_graphs():
     """Allow float64 variables (for finite-difference checks)."""

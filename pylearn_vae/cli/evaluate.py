@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from concurrent.futures.process import BrokenProcessPool
 
 from pylearn_vae.cli.common import CLIError, load_model, prepare_process, run
 
@@ -43,13 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seed", type=int, default=0, help="noise seed; the same seed gives the same numbers"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes sharing the work (default: one per usable CPU; "
+        "the numbers do not depend on it)",
+    )
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     return p
 
 
 def _body(args) -> int:
     from pylearn_vae.datasets.binarized_mnist import BinarizedMNIST
-    from pylearn_vae.evaluation import ImportanceSampler
+    from pylearn_vae.evaluation import ImportanceSampler, usable_cpus
     from pylearn_vae.ops.denormals import flushed_denormals
     from pylearn_vae.utils.files import atomic_write
 
@@ -57,6 +65,8 @@ def _body(args) -> int:
 
     if args.num_samples < 1 or args.batch_size < 1:
         raise CLIError("--num-samples and --batch-size must be >= 1")
+    if args.workers is not None and args.workers < 1:
+        raise CLIError(f"--workers must be >= 1, got {args.workers}")
     model = load_model(args.model)
     try:
         data = BinarizedMNIST(args.which_set).X
@@ -71,21 +81,30 @@ def _body(args) -> int:
         data = data[::stride][: args.max_examples]
     chunk = max(1, min(args.num_samples, ROWS_PER_CALL // args.batch_size))
     sampler = ImportanceSampler(model, args.num_samples, chunk, seed=args.seed)
+    batches = -(-data.shape[0] // args.batch_size)
+    workers = min(args.workers or usable_cpus(), batches)
     print(
         f"evaluating {args.model} on {data.shape[0]} {args.which_set} examples with "
-        f"{args.num_samples} importance samples each ({chunk} per call)...",
+        f"{args.num_samples} importance samples each ({chunk} per call, "
+        f"{workers} worker{'s' if workers > 1 else ''})...",
         file=sys.stderr,
         flush=True,
     )
-    with flushed_denormals():
-        result = sampler.evaluate(data, args.batch_size)
+    try:
+        with flushed_denormals():
+            result = sampler.evaluate(data, args.batch_size, workers=workers)
+    except BrokenProcessPool:
+        raise CLIError(
+            "a worker process died (killed, or out of memory?); "
+            "run again, with --workers 1 to evaluate in this process"
+        ) from None
     result.update({"model": args.model, "which_set": args.which_set, "seed": args.seed})
     print(
         f"{args.which_set} NLL (importance sampling, K={args.num_samples}): "
         f"{result['nll']:.3f} +- {result['nll_stderr']:.3f} nats"
     )
     print(
-        f"{args.which_set} negative ELBO (1 sample): "
+        f"{args.which_set} negative ELBO (mean of the {args.num_samples} log-weights): "
         f"{result['negative_elbo']:.3f} +- {result['negative_elbo_stderr']:.3f} nats"
     )
     print(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pylearn_vae.config import legacy
+from pylearn_vae.config import keywords, legacy
 
 __all__ = ["main", "migrate_text", "Edit", "Problem"]
 
@@ -102,7 +102,7 @@ def _node_edits(text: str, edits: list, problems: list) -> None:
             owner = legacy.map_name(owner) or owner if owner else None
             for key, value in node.value:
                 if owner and isinstance(key, yaml.ScalarNode):
-                    new_key = legacy.RENAMED_KEYWORDS.get((owner, key.value))
+                    new_key = keywords.RENAMED.get(owner, {}).get(key.value)
                     if new_key:
                         start, end = _scalar_inner(text, key)
                         edits.append(Edit(start, end, new_key, key.start_mark.line + 1, key.value))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 
+from pylearn_vae.config import keywords
 from pylearn_vae.config.errors import ConfigError
 
 __all__ = [
@@ -20,8 +21,6 @@ __all__ = [
     "LegacyNameMapper",
     "map_name",
     "hint_for",
-    "RENAMED_KEYWORDS",
-    "KEYWORD_ADVICE",
     "keyword_advice",
     "renamed_keywords_for",
 ]
@@ -95,30 +94,6 @@ UNSUPPORTED: dict[str, str] = {
 }
 
 
-#: (pylearn_vae class path, old keyword) -> new keyword. Pylearn2 keywords
-#: whose meaning pylearn_vae keeps under another name; the migration script
-#: rewrites them and the loader accepts the old spelling with a notice.
-RENAMED_KEYWORDS: dict[tuple[str, str], str] = {}
-
-#: (pylearn_vae class path, keyword) -> what to use instead, for keywords of
-#: older Pylearn2 versions that pylearn_vae does not accept.
-KEYWORD_ADVICE: dict[tuple[str, str], str] = {
-    (
-        "pylearn_vae.training_algorithms.sgd.SGD",
-        "init_momentum",
-    ): "momentum moved to the learning rule: "
-    "learning_rule: !obj:pylearn_vae.training_algorithms.learning_rule.Momentum {init_momentum: ...}",
-    (
-        "pylearn_vae.training_algorithms.sgd.SGD",
-        "learning_rule_params",
-    ): "give the learning rule object its own keywords instead",
-    (
-        "pylearn_vae.models.mlp.MLP",
-        "dropout_include_probs",
-    ): "dropout is not provided by pylearn_vae",
-}
-
-
 def _class_path(obj) -> str:
     return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
 
@@ -133,17 +108,13 @@ def _names_of(callable_obj, yaml_name: str | None) -> set[str]:
 
 
 def renamed_keywords_for(callable_obj, yaml_name: str | None = None) -> dict[str, str]:
-    """``{old: new}`` keyword renames that apply to ``callable_obj``."""
-    names = _names_of(callable_obj, yaml_name)
-    return {old: new for (cls, old), new in RENAMED_KEYWORDS.items() if cls in names}
+    """``{old: new}`` keyword renames that apply to ``callable_obj`` (from :data:`keywords.RENAMED`)."""
+    return keywords.renamed_for(callable_obj, _names_of(callable_obj, yaml_name))
 
 
 def keyword_advice(callable_obj, keyword: str, yaml_name: str | None = None) -> str | None:
-    """Advice for a keyword ``callable_obj`` does not accept, if any is known."""
-    for name in _names_of(callable_obj, yaml_name):
-        if (name, keyword) in KEYWORD_ADVICE:
-            return KEYWORD_ADVICE[(name, keyword)]
-    return None
+    """Advice for a keyword ``callable_obj`` does not accept (from :data:`keywords.REFUSED`)."""
+    return keywords.advice_for(callable_obj, keyword, _names_of(callable_obj, yaml_name))
 
 
 class LegacyNameWarning(UserWarning):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pylearn_vae.errors import check_unsupported
+from pylearn_vae.config.keywords import pylearn2_keywords
 from pylearn_vae.utils.image import write_png
 
 __all__ = ["PatchViewer", "VIEWER_COMMAND_VARIABLE"]
@@ -79,6 +79,7 @@ class PatchViewer:
         self.image[...] = self.background
         self.cur_pos = (0, 0)
 
+    @pylearn2_keywords
     def add_patch(
         self,
         patch,
@@ -111,7 +112,6 @@ class PatchViewer:
             If the grid is full, the patch does not fit, or (without
             ``rescale``) a value lies outside [-1, 1].
         """
-        check_unsupported("PatchViewer.add_patch", activation=(activation, None))
         row, col = self.cur_pos
         if row >= self.grid_shape[0]:
             raise ValueError(f"PatchViewer grid of {self.grid_shape} patches is full")

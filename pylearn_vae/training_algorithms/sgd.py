@@ -12,8 +12,8 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
+from pylearn_vae.config.keywords import pylearn2_keywords
 from pylearn_vae.datasets.dense_design_matrix import batch_indices
-from pylearn_vae.errors import check_unsupported
 from pylearn_vae.monitor import Monitor
 from pylearn_vae.training_algorithms.learning_rule import LearningRule, MomentumAdjustor
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
@@ -91,6 +91,7 @@ class SGD:
         PyTensor mode for the compiled functions (default: PyTensor's default).
     """
 
+    @pylearn2_keywords
     def __init__(
         self,
         learning_rate: float,
@@ -110,13 +111,6 @@ class SGD:
         seed=(2012, 10, 5),
         monitoring_batch_size: int | None = None,
     ) -> None:
-        check_unsupported(
-            "SGD",
-            monitoring_batches=(monitoring_batches, None),
-            batches_per_iter=(batches_per_iter, None),
-            monitoring_costs=(monitoring_costs, None),
-            set_batch_size=(set_batch_size, False),
-        )
         if monitor_iteration_mode != "sequential":
             raise ValueError(
                 f"SGD: monitor_iteration_mode {monitor_iteration_mode!r} is not supported; "

@@ -37,17 +37,62 @@ def test_evaluate_gives_the_compiled_functions_contiguous_batches(
     sampler = ImportanceSampler(serial.load(small_mnist_model), 1, 1, seed=3)
     seen = []
 
-    def record(X):
-        seen.append(X.flags.c_contiguous)
-        return np.zeros(len(X))
+    def record(X, batch_index):
+        seen.append((batch_index, X.flags.c_contiguous))
+        return np.zeros(len(X)), np.zeros(len(X))
 
-    monkeypatch.setattr(sampler, "log_likelihood", record)
-    monkeypatch.setattr(sampler, "elbo", record)
+    monkeypatch.setattr(sampler, "estimates", record)
     strided = valid_x[::3]
     assert not strided.flags.c_contiguous
     result = sampler.evaluate(strided, batch_size=40, progress=False)
     assert result["num_examples"] == len(strided)
-    assert len(seen) == 2 * -(-len(strided) // 40) and all(seen)
+    assert seen == [(0, True), (1, True), (2, True)]
+
+
+def test_two_worker_processes_give_exactly_the_numbers_of_one(small_mnist_model, valid_x):
+    """Each batch's noise comes from (seed, batch index), so the split over
+    processes does not change the numbers (beyond float32 rounding: the
+    workers' BLAS runs on fewer threads, which sums in another order)."""
+    sampler = ImportanceSampler(serial.load(small_mnist_model), 30, 8, seed=4)
+    x = valid_x[:90]
+    alone = sampler.evaluate(x, batch_size=20, progress=False, workers=1)
+    shared = sampler.evaluate(x, batch_size=20, progress=False, workers=2)
+    for key in ("nll", "nll_stderr", "negative_elbo", "negative_elbo_stderr"):
+        assert alone[key] == pytest.approx(shared[key], rel=1e-6), key
+    assert shared["workers"] == 2
+    by_hand = [
+        sampler.estimates(np.ascontiguousarray(x[lo : lo + 20]), i)[0]
+        for i, lo in enumerate(range(0, 90, 20))
+    ]
+    assert -np.concatenate(by_hand).mean() == pytest.approx(alone["nll"], rel=1e-12)
+    other = ImportanceSampler(sampler.model, 30, 8, seed=5).evaluate(x, 20, progress=False)
+    assert other["nll"] != alone["nll"]
+
+
+def test_the_elbo_is_the_mean_log_weight_and_agrees_with_the_criterion(small_mnist_model, valid_x):
+    model = serial.load(small_mnist_model)
+    sampler = ImportanceSampler(model, 400, 100, seed=5)
+    log_likelihood, elbo = sampler.estimates(valid_x[:100], 0)
+    assert (elbo < log_likelihood).all()  # Jensen, per example
+    criterion = np.mean([sampler.elbo(valid_x[:100]).mean() for _ in range(20)])
+    assert elbo.mean() == pytest.approx(criterion, abs=0.5)
+
+
+def test_a_killed_worker_is_an_error_not_a_hang(small_mnist_model, valid_x, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    import pylearn_vae.evaluation as evaluation
+
+    sampler = ImportanceSampler(serial.load(small_mnist_model), 5, 5, seed=6)
+    monkeypatch.setattr(evaluation, "_worker_batch", _die)
+    with pytest.raises(BrokenProcessPool):
+        sampler.evaluate(valid_x[:40], batch_size=20, progress=False, workers=2)
+
+
+def _die(task):
+    import os
+
+    os._exit(3)
 
 
 def read_png(path):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pylearn_vae.config import legacy, yaml_parse
+from pylearn_vae.config import keywords, legacy, yaml_parse
 from pylearn_vae.config.yaml_parse import ConfigError, _import_dotted
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "migrating.md"
@@ -21,6 +21,9 @@ def test_docs_show_the_whole_table():
         assert f"| `{old}` | `{new}` | ported |" in doc
     for old in legacy.UNSUPPORTED:
         assert f"| `{old}` |" in doc
+    for owner, refused in keywords.REFUSED.items():
+        for keyword in refused:
+            assert f"| `{owner}` | `{keyword}` |" in doc
 
 
 PYLEARN2_TEST_CONFIG = """\
@@ -100,7 +103,7 @@ def test_unsupported_class_and_keyword_are_located():
 
 def test_renamed_keywords_are_applied_and_reported(monkeypatch):
     monkeypatch.setitem(
-        legacy.RENAMED_KEYWORDS, ("pylearn_vae.models.mlp.Linear", "old_dim"), "dim"
+        keywords.RENAMED, "pylearn_vae.models.layers.linear.Linear", {"old_dim": "dim"}
     )
     with pytest.warns(legacy.LegacyNameWarning, match="keyword 'old_dim'"):
         layer = yaml_parse.load(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from pylearn_vae.errors import check_unsupported
+from pylearn_vae.config.keywords import pylearn2_keywords
 from pylearn_vae.models.layers.base import Layer
 from pylearn_vae.space import CompositeSpace
 
@@ -18,11 +18,9 @@ class CompositeLayer(Layer):
     deviation from the same hidden representation.
     """
 
+    @pylearn2_keywords
     def __init__(self, layer_name: str, layers, inputs_to_layers=None) -> None:
         super().__init__(layer_name)
-        check_unsupported(
-            f"CompositeLayer {layer_name!r}", inputs_to_layers=(inputs_to_layers, None)
-        )
         layers = list(layers)
         if not layers:
             raise ValueError(f"CompositeLayer {layer_name!r} needs at least one layer")

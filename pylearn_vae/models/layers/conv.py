@@ -12,7 +12,7 @@ from collections import OrderedDict
 import numpy as np
 import pytensor.tensor as pt
 
-from pylearn_vae.errors import check_unsupported
+from pylearn_vae.config.keywords import pylearn2_keywords
 from pylearn_vae.expr.conv import (
     border_padding,
     conv2d,
@@ -240,6 +240,7 @@ class ConvElemwise(KernelLayer):
         Pylearn2 options that are not implemented (must keep their defaults).
     """
 
+    @pylearn2_keywords
     def __init__(
         self,
         output_channels: int,
@@ -264,13 +265,6 @@ class ConvElemwise(KernelLayer):
         monitor_style: str = "classification",
     ) -> None:
         super().__init__(layer_name)
-        check_unsupported(
-            f"{type(self).__name__} {layer_name!r}",
-            sparse_init=(sparse_init, None),
-            include_prob=(include_prob, 1.0),
-            detector_normalization=(detector_normalization, None),
-            output_normalization=(output_normalization, None),
-        )
         if irange is None:
             raise ValueError(f"layer {layer_name!r}: give irange to initialise the kernels")
         if float(irange) < 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pylearn_vae.errors import check_unsupported
+from pylearn_vae.config.keywords import pylearn2_keywords
 from pylearn_vae.expr.conv import conv2d_transpose, transpose_output_shape
 from pylearn_vae.models.layers.conv import (
     IdentityConvNonlinearity,
@@ -74,6 +74,7 @@ class Deconv(KernelLayer):
 
     kernel_axes = (0, 2, 3)
 
+    @pylearn2_keywords
     def __init__(
         self,
         num_channels: int,
@@ -92,11 +93,6 @@ class Deconv(KernelLayer):
         nonlinearity=None,
     ) -> None:
         super().__init__(layer_name)
-        check_unsupported(
-            f"Deconv {layer_name!r}",
-            fix_kernel_shape=(fix_kernel_shape, False),
-            partial_sum=(partial_sum, 1),
-        )
         if irange is None or float(irange) < 0:
             raise ValueError(
                 f"layer {layer_name!r}: give irange >= 0 to initialise the kernels, got {irange!r}"

@@ -7,7 +7,7 @@ from collections import OrderedDict
 import numpy as np
 import pytensor.tensor as pt
 
-from pylearn_vae.errors import check_unsupported
+from pylearn_vae.config.keywords import pylearn2_keywords
 from pylearn_vae.models.layers.base import Layer
 from pylearn_vae.space import CompositeSpace, Space, VectorSpace
 from pylearn_vae.utils import constantX, floatX, sharedX
@@ -43,6 +43,7 @@ class Linear(Layer):
     raise :class:`~pylearn_vae.errors.UnsupportedOptionError` when set.
     """
 
+    @pylearn2_keywords
     def __init__(
         self,
         dim: int,
@@ -64,15 +65,6 @@ class Linear(Layer):
         use_bias: bool = True,
     ) -> None:
         super().__init__(layer_name)
-        check_unsupported(
-            f"{type(self).__name__} {layer_name!r}",
-            sparse_init=(sparse_init, None),
-            sparse_stdev=(sparse_stdev, 1.0),
-            include_prob=(include_prob, 1.0),
-            mask_weights=(mask_weights, None),
-            copy_input=(copy_input, None),
-            use_abs_loss=(use_abs_loss, False),
-        )
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ValueError(f"layer {layer_name!r}: dim must be a positive integer, got {dim!r}")
         given = [name for name, v in (("irange", irange), ("istdev", istdev)) if v is not None]

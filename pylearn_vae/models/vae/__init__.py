@@ -417,21 +417,33 @@ class VAE(Model):
         computed with a stable log-sum-exp over the ``num_samples`` draws.
         """
         num_samples = check_num_samples(num_samples)
-        X = self._check_X(X)
-        epsilon = self.sample_from_epsilon((num_samples, X.shape[0], self.nhid))
-        phi = self.encode_phi(X)
-        z = self.sample_from_q_z_given_x(epsilon=epsilon, phi=phi)
-        theta = self._decode_samples(z, num_samples)
-        log_weights = (
-            self.log_p_z(z)
-            + self.log_p_x_given_z(X[None, :, :], theta)
-            - self.log_q_z_given_x(z, phi)
-        )
+        log_weights = self.log_importance_weights(X, num_samples)
         if isinstance(num_samples, int):
             log_k = constantX(math.log(num_samples))
         else:
             log_k = pt.log(pt.cast(num_samples, floatX()))
         return log_sum_exp(log_weights, axis=0) - log_k
+
+    def log_importance_weights(self, X, num_samples):
+        r"""The log importance weights, shape (``num_samples``, examples) (an addition).
+
+        :math:`\log w_k = \log p_\theta(\mathbf{x}\mid\mathbf{z}^{(k)})
+        + \log p_\theta(\mathbf{z}^{(k)}) - \log q_\phi(\mathbf{z}^{(k)}\mid\mathbf{x})`
+        with :math:`\mathbf{z}^{(k)} \sim q_\phi(\mathbf{z}\mid\mathbf{x})`:
+        their log-mean-exp is :meth:`log_likelihood_approximation`, and their
+        mean estimates the ELBO (with a Monte Carlo KL term).
+        """
+        num_samples = check_num_samples(num_samples)
+        X = self._check_X(X)
+        epsilon = self.sample_from_epsilon((num_samples, X.shape[0], self.nhid))
+        phi = self.encode_phi(X)
+        z = self.sample_from_q_z_given_x(epsilon=epsilon, phi=phi)
+        theta = self._decode_samples(z, num_samples)
+        return (
+            self.log_p_z(z)
+            + self.log_p_x_given_z(X[None, :, :], theta)
+            - self.log_q_z_given_x(z, phi)
+        )
 
     # -- monitoring ------------------------------------------------------
     def get_monitoring_data_specs(self):

@@ -16,7 +16,11 @@ import numpy as np
 import pytensor.tensor as pt
 
 from pylearn_vae.expr.basic import mean
-from pylearn_vae.expr.probability import log_bernoulli, log_diag_gaussian
+from pylearn_vae.expr.probability import (
+    log_bernoulli,
+    log_diag_gaussian,
+    pairwise_log_diag_gaussian,
+)
 from pylearn_vae.models.layers import CompositeLayer, Linear
 from pylearn_vae.models.mlp import MLP
 from pylearn_vae.models.model import Model
@@ -151,6 +155,17 @@ class Conditional(VAEComponent, Model):
         """Log-probability of ``samples`` (summed over the last axis)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement log_conditional")
 
+    def log_conditional_pairwise(self, samples, conditional_params):
+        """Log-probability of every sample under every one of K parameter sets.
+
+        ``samples`` has shape (..., d) and each parameter a leading axis of
+        K (one row per distribution); the result has shape (..., K). This
+        default broadcasts :meth:`log_conditional` over a (..., K, d)
+        tensor; subclasses with a cheaper exact form override it (a
+        mixture prior over K components calls it every step).
+        """
+        return self.log_conditional(samples[..., None, :], conditional_params)
+
     def monitoring_channels_from_conditional_params(self, conditional_params) -> OrderedDict:
         """Monitoring channels computed from the parameters (none by default)."""
         return OrderedDict()
@@ -242,6 +257,10 @@ class DiagonalGaussian(Conditional):
         mu, log_sigma = conditional_params
         return log_diag_gaussian(samples, mu, log_sigma)
 
+    def log_conditional_pairwise(self, samples, conditional_params):
+        mu, log_sigma = conditional_params
+        return pairwise_log_diag_gaussian(samples, mu, log_sigma)
+
 
 def householder(z, v):
     r"""The reflection :math:`H_v z = z - 2\,v\,(v \cdot z) / (v \cdot v)` along the last axis.
@@ -316,3 +335,9 @@ class HouseholderFlowGaussian(DiagonalGaussian):
     def log_conditional(self, samples, conditional_params):
         z0 = self._backward(samples, conditional_params[2:])
         return super().log_conditional(z0, conditional_params[:2])
+
+    def log_conditional_pairwise(self, samples, conditional_params):
+        if self.num_flows > 1:  # no closed pairwise form written for more reflections
+            return Conditional.log_conditional_pairwise(self, samples, conditional_params)
+        mu, log_sigma, v = conditional_params
+        return pairwise_log_diag_gaussian(samples, mu, log_sigma, reflect_along=v)

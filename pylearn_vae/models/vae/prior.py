@@ -238,7 +238,7 @@ class VampPrior(Prior):
 
     def log_p_z(self, z):
         posterior = self._posterior()
-        per_component = posterior.log_conditional(z[..., None, :], self.components())  # (..., K)
+        per_component = posterior.log_conditional_pairwise(z, self.components())  # (..., K)
         log_k = np.log(self.num_pseudo_inputs).astype(per_component.dtype)
         return log_sum_exp(per_component, axis=-1) - log_k
 

@@ -20,6 +20,9 @@ from pylearn_vae.models.vae import ApproximateKLWarning
 from pylearn_vae.models.vae.prior import MixtureOfGaussiansPrior, VampPrior
 from tests.conftest import make_vae
 
+# The pairwise Gaussian log-density runs in float64 on purpose.
+pytestmark = pytest.mark.usefixtures("deliberate_float64")
+
 #: These are tests of the maths: compile quickly (the backends are tested elsewhere).
 MODE = "FAST_COMPILE"
 
