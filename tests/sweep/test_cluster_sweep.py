@@ -81,6 +81,11 @@ def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mn
     command += ["--address", f"127.0.0.1:{port}"]
     experiment = tmp_path / "sweep_sweep" / "trials"
     log = tmp_path / "head.log"
+    # On a machine that never ran Ray, a head in token mode finds no token and
+    # fails; create it first (~/.ray/auth_token, kept if it exists).
+    subprocess.run(
+        [str(RAY), "get-auth-token", "--generate"], env=env, check=True, capture_output=True
+    )
     with tempfile.TemporaryDirectory(prefix="r", dir="/tmp") as temp, log.open("w") as out:
         # --block keeps `ray start` in the foreground: stopping it (by its pid)
         # stops the processes it started, and nothing else.
