@@ -105,21 +105,69 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> int:
     return code
 
 
+def _usage_problem(args) -> str | None:
+    """What is wrong with a combination of options, or None."""
+    if args.resume and args.restart:
+        return "--restart and --resume contradict each other; choose one"
+    if args.num_cpus is not None and args.num_cpus < 1:
+        return f"--num-cpus must be >= 1, got {args.num_cpus}"
+    if args.num_cpus is not None and args.address:
+        return "--num-cpus is for a local Ray instance; a cluster has its own"
+    return None
+
+
+def _load_checked(path: str):
+    """The sweep file at ``path``, its dotted keys checked against the base YAML.
+
+    Raises :class:`~pylearn_vae.sweep.spec.SweepSpecError` before Ray starts.
+    """
+    from pylearn_vae.sweep.runner import make_plan
+    from pylearn_vae.sweep.spec import load_spec
+
+    spec = load_spec(path)
+    make_plan(spec)
+    return spec
+
+
+def _resume_command(args) -> str:
+    """The command that continues this sweep after an interruption."""
+    return f"python scripts/sweep.py {args.sweep} --resume" + (
+        f" --out {args.out}" if args.out else ""
+    )
+
+
+def _report(result, spec, quiet: bool, resume: str) -> int:
+    """Print the results table and files of a finished sweep; return the exit status."""
+    keys = [d.key for d in spec.dimensions]
+    if not quiet:
+        print(format_table(result.rows, keys, spec.metric))
+    for name, path in result.files.items():
+        print(f"{name}: {path}", file=sys.stderr)
+    if result.unfinished:
+        return _fail(
+            f"the sweep stopped with {result.unfinished} trial(s) unfinished; continue it "
+            f"with:  {resume}",
+            130,
+        )
+    if result.best is None:
+        return _fail("no trial finished an epoch without failing; see the reasons above")
+    print(
+        f"best: trial {result.best.trial_id}, {spec.metric} {result.best.best:.6g}; train it with:"
+        f"  python scripts/train.py {result.files['best_yaml']}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.resume and args.restart:
-        return _fail("--restart and --resume contradict each other; choose one", EXIT_USAGE)
-    if args.num_cpus is not None and args.num_cpus < 1:
-        return _fail(f"--num-cpus must be >= 1, got {args.num_cpus}", EXIT_USAGE)
-    if args.num_cpus is not None and args.address:
-        return _fail("--num-cpus is for a local Ray instance; a cluster has its own", EXIT_USAGE)
-    from pylearn_vae.sweep.spec import SweepSpecError, load_spec
+    problem = _usage_problem(args)
+    if problem is not None:
+        return _fail(problem, EXIT_USAGE)
+    from pylearn_vae.sweep.spec import SweepSpecError
 
     try:
-        spec = load_spec(args.sweep)
-        from pylearn_vae.sweep.runner import make_plan
-
-        make_plan(spec)  # every dotted key checked before Ray starts
+        spec = _load_checked(args.sweep)
     except SweepSpecError as exc:
         return _fail(str(exc), EXIT_USAGE)
     try:
@@ -131,15 +179,11 @@ def main(argv=None) -> int:
     if not args.verbose:
         logging.getLogger("ray").setLevel(logging.ERROR)
     out = Path(args.out) if args.out else default_out_dir(args.sweep)
-    resume = f"python scripts/sweep.py {args.sweep} --resume" + (
-        f" --out {args.out}" if args.out else ""
-    )
+    resume = _resume_command(args)
     where = args.address or "the local Ray instance"
+    resuming = " (resuming)" if args.resume else ""
     print(
-        f"sweeping {args.sweep} on {where}; results in {out}"
-        + (" (resuming)" if args.resume else ""),
-        file=sys.stderr,
-        flush=True,
+        f"sweeping {args.sweep} on {where}; results in {out}{resuming}", file=sys.stderr, flush=True
     )
     try:
         result = run_sweep(
@@ -160,22 +204,4 @@ def main(argv=None) -> int:
         if args.debug:
             raise
         return _fail(f"{type(exc).__name__}: {exc}\n(run with --debug to see the traceback)")
-    keys = [d.key for d in spec.dimensions]
-    if not args.quiet:
-        print(format_table(result.rows, keys, spec.metric))
-    for name, path in result.files.items():
-        print(f"{name}: {path}", file=sys.stderr)
-    if result.unfinished:
-        return _fail(
-            f"the sweep stopped with {result.unfinished} trial(s) unfinished; continue it "
-            f"with:  {resume}",
-            130,
-        )
-    if result.best is None:
-        return _fail("no trial finished an epoch without failing; see the reasons above")
-    print(
-        f"best: trial {result.best.trial_id}, {spec.metric} {result.best.best:.6g}; train it with:"
-        f"  python scripts/train.py {result.files['best_yaml']}",
-        file=sys.stderr,
-    )
-    return 0
+    return _report(result, spec, args.quiet, resume)

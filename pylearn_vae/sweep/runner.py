@@ -424,6 +424,81 @@ def write_results(rows: list, out_dir: Path, spec: SweepSpec, plan: TrialPlan) -
     return files
 
 
+def _experiment_path(storage_path: str) -> str:
+    """Where Ray Tune keeps the sweep's trials: a folder, or a URI on cloud storage."""
+    if "://" in storage_path:
+        return f"{storage_path.rstrip('/')}/{EXPERIMENT}"
+    return str(Path(storage_path) / EXPERIMENT)
+
+
+def _prepare_out_dir(
+    spec: SweepSpec, out_dir: Path, experiment: str, resume: bool, restart: bool
+) -> None:
+    """Check that the sweep may start (or resume) here; clear old trials on ``restart``.
+
+    Creates ``out_dir`` and, for a new sweep, writes its ``sweep.json``.
+    Raises :class:`SweepError` when there is nothing to resume, when the
+    files changed since the sweep started, or when a sweep is there already
+    and neither ``resume`` nor ``restart`` is given.
+    """
+    manifest = _Manifest(out_dir)
+    exists = "://" not in experiment and Path(experiment).exists()
+    if resume:
+        if not exists:
+            raise SweepError(f"there is no sweep to resume: {experiment} does not exist")
+        changed = manifest.differences(spec)
+        if changed:
+            raise SweepError("; ".join(changed) + "; a resumed sweep must use the same files")
+    elif exists:
+        if not restart:
+            raise SweepError(
+                f"{experiment} holds a sweep already; continue it with --resume, or start over "
+                "(deleting its trials) with --restart"
+            )
+        shutil.rmtree(experiment)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        manifest.write(spec)
+
+
+def _tuner(
+    spec: SweepSpec, plan: TrialPlan, experiment: str, storage_path: str, resume: bool, callbacks
+):
+    """The Ray Tune ``Tuner`` of the sweep (restored from ``experiment`` on
+    ``resume``) and the callback that times its trials."""
+    from ray import tune
+
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, plan=plan), {"cpu": spec.cpus_per_trial}
+    )
+    timing, all_callbacks = _tune_callbacks(callbacks)
+    if resume:
+        tuner = tune.Tuner.restore(
+            experiment, trainable=trainable, resume_unfinished=True, resume_errored=False
+        )
+        return tuner, timing
+    tuner = tune.Tuner(
+        trainable,
+        param_space=_param_space(spec),
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            num_samples=spec.trials,
+            scheduler=_scheduler(spec),
+            reuse_actors=False,
+        ),
+        run_config=tune.RunConfig(
+            name=EXPERIMENT,
+            storage_path=storage_path,
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=all_callbacks,
+            verbose=0,
+        ),
+    )
+    return tuner, timing
+
+
 def run_sweep(
     spec: SweepSpec,
     out_dir,
@@ -446,30 +521,10 @@ def run_sweep(
     out_dir = Path(out_dir).resolve()
     plan = make_plan(spec)
     storage_path = storage or str(out_dir)
-    experiment = (
-        f"{storage_path.rstrip('/')}/{EXPERIMENT}" if "://" in storage_path else None
-    ) or str(Path(storage_path) / EXPERIMENT)
-    manifest = _Manifest(out_dir)
-    exists = "://" not in experiment and Path(experiment).exists()
-    if resume:
-        if not exists:
-            raise SweepError(f"there is no sweep to resume: {experiment} does not exist")
-        changed = manifest.differences(spec)
-        if changed:
-            raise SweepError("; ".join(changed) + "; a resumed sweep must use the same files")
-    elif exists:
-        if not restart:
-            raise SweepError(
-                f"{experiment} holds a sweep already; continue it with --resume, or start over "
-                "(deleting its trials) with --restart"
-            )
-        shutil.rmtree(experiment)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        manifest.write(spec)
+    experiment = _experiment_path(storage_path)
+    _prepare_out_dir(spec, out_dir, experiment, resume, restart)
 
     import ray
-    from ray import tune
 
     timings: dict = {}
     start = time.monotonic()
@@ -479,34 +534,7 @@ def run_sweep(
         start = time.monotonic()
         check_nodes(plan)
         timings["node_check_seconds"] = time.monotonic() - start
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, plan=plan), {"cpu": spec.cpus_per_trial}
-        )
-        timing, all_callbacks = _tune_callbacks(callbacks)
-        if resume:
-            tuner = tune.Tuner.restore(
-                experiment, trainable=trainable, resume_unfinished=True, resume_errored=False
-            )
-        else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space=_param_space(spec),
-                tune_config=tune.TuneConfig(
-                    metric=spec.metric,
-                    mode=spec.mode,
-                    num_samples=spec.trials,
-                    scheduler=_scheduler(spec),
-                    reuse_actors=False,
-                ),
-                run_config=tune.RunConfig(
-                    name=EXPERIMENT,
-                    storage_path=storage_path,
-                    failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    callbacks=all_callbacks,
-                    verbose=0,
-                ),
-            )
+        tuner, timing = _tuner(spec, plan, experiment, storage_path, resume, callbacks)
         start = time.monotonic()
         with contextlib.redirect_stdout(_LogLines()):
             grid = tuner.fit()

@@ -282,12 +282,25 @@ def _read_value(text: str, key_node, value, source: str) -> Dimension:
     return Dimension(key, "constant", value_where, (node_text(text, value),))
 
 
-def parse_spec(text: str, source: str, base_dir: Path | None = None) -> SweepSpec:
-    """Parse the text of a sweep file (``source`` names it in errors)."""
-    root = compose(text, source)
-    if not isinstance(root, yaml.MappingNode) or root.tag.startswith("!"):
-        where = locate(source, root.start_mark) if root is not None else source
-        raise SweepSpecError("a sweep file is a mapping with base, epochs and search_space", where)
+#: Limits of the top-level values: key -> (test, what the message says is expected).
+_LIMITS = {
+    "epochs": (lambda v: v >= 1, "an integer >= 1"),
+    "trials": (lambda v: v >= 1, "an integer >= 1"),
+    "grace_period": (lambda v: v >= 1, "an integer >= 1"),
+    "reduction_factor": (lambda v: v > 1, "a number > 1"),
+    "max_failures": (lambda v: v >= 0, "an integer >= 0"),
+    "cpus_per_trial": (lambda v: v >= 1, "an integer >= 1"),
+    "mode": (lambda v: v in ("min", "max"), "min or max"),
+    "scheduler": (lambda v: v in SCHEDULERS, " or ".join(SCHEDULERS)),
+}
+
+
+def _top_level(root, source: str) -> tuple[dict, dict]:
+    """The top-level values of a sweep file and where each key is written.
+
+    Scalars are converted to their type in :data:`_KEYS`; ``search_space``
+    stays a YAML node. Unknown, duplicate and missing keys are errors.
+    """
     values: dict = {}
     where: dict = {}
     for key_node, value in root.value:
@@ -313,9 +326,14 @@ def parse_spec(text: str, source: str, base_dir: Path | None = None) -> SweepSpe
     missing = [k for k, (_, default) in _KEYS.items() if default is ... and k not in values]
     if missing:
         raise SweepSpecError(f"missing key(s): {', '.join(missing)}", source)
+    return values, where
+
+
+def _dimensions(text: str, space, source: str, where: str) -> tuple[Dimension, ...]:
+    """The dimensions of the ``search_space`` node (``where`` locates it)."""
     dimensions = []
     seen: set = set()
-    for key_node, value in values["search_space"].value:
+    for key_node, value in space.value:
         dimension = _dimension(text, key_node, value, source)
         if dimension.key in seen:
             raise SweepSpecError(
@@ -324,44 +342,46 @@ def parse_spec(text: str, source: str, base_dir: Path | None = None) -> SweepSpe
         seen.add(dimension.key)
         dimensions.append(dimension)
     if not dimensions:
-        raise SweepSpecError("search_space is empty", where["search_space"])
-    checks = {
-        "epochs": values["epochs"] >= 1,
-        "trials": values.get("trials", 1) >= 1,
-        "grace_period": values.get("grace_period", 1) >= 1,
-        "reduction_factor": values.get("reduction_factor", 3.0) > 1,
-        "max_failures": values.get("max_failures", 0) >= 0,
-        "cpus_per_trial": values.get("cpus_per_trial", 1) >= 1,
-        "mode": values.get("mode", "min") in ("min", "max"),
-        "scheduler": values.get("scheduler", "asha") in SCHEDULERS,
-    }
-    expected = {
-        "epochs": "an integer >= 1",
-        "trials": "an integer >= 1",
-        "grace_period": "an integer >= 1",
-        "reduction_factor": "a number > 1",
-        "max_failures": "an integer >= 0",
-        "cpus_per_trial": "an integer >= 1",
-        "mode": "min or max",
-        "scheduler": " or ".join(SCHEDULERS),
-    }
-    for key, ok in checks.items():
-        if not ok:
-            raise SweepSpecError(f"{key} must be {expected[key]}, got {values[key]!r}", where[key])
-    base_dir = base_dir if base_dir is not None else Path(".")
-    base = (base_dir / values["base"]).resolve()
+        raise SweepSpecError("search_space is empty", where)
+    return tuple(dimensions)
+
+
+def _check_limits(values: dict, where: dict) -> None:
+    """Refuse a top-level value outside its range (see :data:`_LIMITS`)."""
+    for key, (ok, expected) in _LIMITS.items():
+        # An absent key takes its default, which is always in range.
+        if key in values and not ok(values[key]):
+            raise SweepSpecError(f"{key} must be {expected}, got {values[key]!r}", where[key])
+
+
+def _read_text(path: Path, what: str, where: str) -> str:
+    """The UTF-8 text of ``path``, else an error saying that ``what`` cannot be read."""
     try:
-        base_text = base.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        raise SweepSpecError(f"cannot read the base YAML {base}: {reason}", where["base"]) from None
+        raise SweepSpecError(f"cannot read {what}: {reason}", where) from None
+
+
+def parse_spec(text: str, source: str, base_dir: Path | None = None) -> SweepSpec:
+    """Parse the text of a sweep file (``source`` names it in errors)."""
+    root = compose(text, source)
+    if not isinstance(root, yaml.MappingNode) or root.tag.startswith("!"):
+        where = locate(source, root.start_mark) if root is not None else source
+        raise SweepSpecError("a sweep file is a mapping with base, epochs and search_space", where)
+    values, where = _top_level(root, source)
+    dimensions = _dimensions(text, values["search_space"], source, where["search_space"])
+    _check_limits(values, where)
+    base_dir = base_dir if base_dir is not None else Path(".")
+    base = (base_dir / values["base"]).resolve()
+    base_text = _read_text(base, f"the base YAML {base}", where["base"])
     scalars = {k: v for k, v in values.items() if k not in ("base", "search_space")}
     return SweepSpec(
         path=Path(source),
         text=text,
         base=base,
         base_text=base_text,
-        dimensions=tuple(dimensions),
+        dimensions=dimensions,
         where=where,
         **scalars,
     )
@@ -370,9 +390,5 @@ def parse_spec(text: str, source: str, base_dir: Path | None = None) -> SweepSpe
 def load_spec(path) -> SweepSpec:
     """Read and parse the sweep file at ``path``; ``base`` is relative to its folder."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        raise SweepSpecError(f"cannot read the sweep file: {reason}", str(path)) from None
+    text = _read_text(path, "the sweep file", str(path))
     return parse_spec(text, str(path), base_dir=path.parent)

@@ -152,6 +152,41 @@ def _files_to_keep(folder: Path, checkpoint: Path) -> list[Path]:
     ]
 
 
+def _restore_files(restored, folder: Path) -> None:
+    """Copy the files of Ray Tune's checkpoint ``restored`` (if any) into ``folder``."""
+    if restored is None:
+        return
+    with restored.as_directory() as saved:
+        for path in Path(saved).iterdir():
+            shutil.copy2(path, folder / path.name)
+
+
+def _reporter(plan: TrialPlan, folder: Path, checkpoint: Path, process: dict):
+    """The epoch callback that reports the monitor channels and the checkpoint to Ray Tune.
+
+    ``process`` is merged into every report; its ``resumed_from`` entry is
+    read at each call, so the caller may set it after a resume.
+    """
+    from ray import tune
+
+    def report(train) -> None:
+        values = _channels(train)
+        if values["epochs_seen"] == process["resumed_from"]:
+            return  # the monitoring pass before training
+        if plan.metric not in values:
+            raise ValueError(
+                f"the sweep's metric {plan.metric!r} is not a monitor channel of this model; "
+                f"its channels: {', '.join(sorted(train.model.monitor.channels))}"
+            )
+        values.update(sweep_status="running", sweep_reason="", **process)
+        with tempfile.TemporaryDirectory(prefix="sweep-ckpt-") as keep:
+            for path in _files_to_keep(folder, checkpoint):
+                shutil.copy2(path, keep)
+            tune.report(values, checkpoint=tune.Checkpoint.from_directory(keep))
+
+    return report
+
+
 def run_trial(config: dict, plan: TrialPlan) -> None:
     """Ray Tune function trainable: train the trial described by ``config``."""
     from pylearn_vae.cli.common import prepare_process
@@ -171,33 +206,14 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     config_path.write_text(text, encoding="utf-8")
     checkpoint = Path(checkpoint_path_for(str(config_path)))
     restored = tune.get_checkpoint()
-    if restored is not None:
-        with restored.as_directory() as saved:
-            for path in Path(saved).iterdir():
-                shutil.copy2(path, folder / path.name)
+    _restore_files(restored, folder)
     train = _build(config_path, text)
     train.quiet = True
     train.config_text = text
     train.checkpoint_path = str(checkpoint)
     train.checkpoint_every = 1
     process = {"resumed_from": 0, "pid": os.getpid(), "node": node_name()}
-
-    def report(train) -> None:
-        values = _channels(train)
-        if values["epochs_seen"] == process["resumed_from"]:
-            return  # the monitoring pass before training
-        if plan.metric not in values:
-            raise ValueError(
-                f"the sweep's metric {plan.metric!r} is not a monitor channel of this model; "
-                f"its channels: {', '.join(sorted(train.model.monitor.channels))}"
-            )
-        values.update(sweep_status="running", sweep_reason="", **process)
-        with tempfile.TemporaryDirectory(prefix="sweep-ckpt-") as keep:
-            for path in _files_to_keep(folder, checkpoint):
-                shutil.copy2(path, keep)
-            tune.report(values, checkpoint=tune.Checkpoint.from_directory(keep))
-
-    train.epoch_callbacks.append(report)
+    train.epoch_callbacks.append(_reporter(plan, folder, checkpoint, process))
     with flushed_denormals():
         try:
             if restored is not None:
