@@ -246,53 +246,57 @@ def _open_before_deadline(location: str, timeout: float, budget: _Budget):
         watchdog.cancel()
 
 
-def _fetch_to(
+def _open_http(location: str, timeout: float, budget: _Budget):
+    """The response of ``location`` (an http(s) URL); failures become :class:`DownloadError`."""
+    try:
+        return _open_before_deadline(location, timeout, budget)
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"{location} answered HTTP {exc.code} {exc.reason}") from None
+    except http.client.HTTPException as exc:
+        raise DownloadError(
+            f"{location} sent a malformed HTTP response ({type(exc).__name__})"
+        ) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(
+            f"could not reach {urllib.parse.urlparse(location).netloc} ({reason}). Without "
+            f"internet access, point --source (or {SOURCE_ENV}) at a mirror: a folder or URL "
+            "holding binarized_mnist_{train,valid,test}.amat"
+        ) from None
+
+
+def _fetch_http(
     location: str, handle, progress_label: str, quiet: bool, timeout: float, budget: _Budget
 ) -> None:
-    """Copy ``location`` (URL or path) into the open binary ``handle``."""
-    parsed = urllib.parse.urlparse(location)
-    if parsed.scheme in ("http", "https"):
-        try:
-            response = _open_before_deadline(location, timeout, budget)
-        except urllib.error.HTTPError as exc:
-            raise DownloadError(f"{location} answered HTTP {exc.code} {exc.reason}") from None
-        except http.client.HTTPException as exc:
-            raise DownloadError(
-                f"{location} sent a malformed HTTP response ({type(exc).__name__})"
-            ) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DownloadError(
-                f"could not reach {parsed.netloc} ({reason}). Without internet access, point "
-                f"--source (or {SOURCE_ENV}) at a mirror: a folder or URL holding "
-                "binarized_mnist_{train,valid,test}.amat"
-            ) from None
-        total = response.headers.get("Content-Length")
-        total = int(total) if total and total.isdigit() else None
-        if total is not None and total > budget.limit:
-            response.close()
-            raise DownloadError(
-                f"{location} announces {total:,} bytes, more than the {budget.limit:,} this "
-                "split can take; refusing to download it"
-            )
-        progress = _Progress(progress_label, total, quiet)
-        done = 0
-        try:
-            with response:
-                # read1 returns what has arrived, so a trickling server meets the deadline.
-                done = _copy(response.read1, handle, progress, 1 << 20, budget, location)
-        except (http.client.IncompleteRead, ConnectionError, TimeoutError, OSError) as exc:
-            raise DownloadError(
-                f"the download of {location} was cut off after {done} bytes"
-                + (f" of {total}" if total else "")
-                + f" ({type(exc).__name__})"
-            ) from None
-        if total is not None and done != total:
-            raise DownloadError(
-                f"the download of {location} was cut off after {done} of {total} bytes"
-            )
-        progress.update(done, final=True)
-        return
+    """Download the http(s) URL ``location`` into the open binary ``handle``."""
+    response = _open_http(location, timeout, budget)
+    total = response.headers.get("Content-Length")
+    total = int(total) if total and total.isdigit() else None
+    if total is not None and total > budget.limit:
+        response.close()
+        raise DownloadError(
+            f"{location} announces {total:,} bytes, more than the {budget.limit:,} this "
+            "split can take; refusing to download it"
+        )
+    progress = _Progress(progress_label, total, quiet)
+    done = 0
+    try:
+        with response:
+            # read1 returns what has arrived, so a trickling server meets the deadline.
+            done = _copy(response.read1, handle, progress, 1 << 20, budget, location)
+    except (http.client.IncompleteRead, ConnectionError, TimeoutError, OSError) as exc:
+        raise DownloadError(
+            f"the download of {location} was cut off after {done} bytes"
+            + (f" of {total}" if total else "")
+            + f" ({type(exc).__name__})"
+        ) from None
+    if total is not None and done != total:
+        raise DownloadError(f"the download of {location} was cut off after {done} of {total} bytes")
+    progress.update(done, final=True)
+
+
+def _fetch_file(location: str, handle, progress_label: str, quiet: bool, budget: _Budget) -> None:
+    """Copy the local file ``location`` (a path or ``file://`` URL) into ``handle``."""
     path = _local_path(location)
     check_source_file(path)
     size = path.stat().st_size
@@ -307,6 +311,16 @@ def _fetch_to(
             progress.update(done, final=True)
     except OSError as exc:
         raise DownloadError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _fetch_to(
+    location: str, handle, progress_label: str, quiet: bool, timeout: float, budget: _Budget
+) -> None:
+    """Copy ``location`` (URL or path) into the open binary ``handle``."""
+    if urllib.parse.urlparse(location).scheme in ("http", "https"):
+        _fetch_http(location, handle, progress_label, quiet, timeout, budget)
+    else:
+        _fetch_file(location, handle, progress_label, quiet, budget)
 
 
 def _exists(location: str) -> bool | None:
@@ -403,6 +417,33 @@ def _parse_rows(text: str | None) -> dict[str, int]:
     return rows
 
 
+def _fetch_split(
+    source: str, split: str, workdir: Path, rows: int, quiet: bool, timeout: float, budget: _Budget
+) -> tuple[np.ndarray, str, float]:
+    """Download and parse ``split``: its array, where it came from and the parse time.
+
+    The downloaded text is dropped when this returns, before the array is
+    hashed and saved (the text takes twice the array's memory).
+    """
+    data, location = _download_split(source, split, workdir, quiet, timeout, budget)
+    start = time.time()
+    array = _parse_split(data, location, split, rows)
+    return array, location, time.time() - start
+
+
+def _manifest_entry(location: str, array: np.ndarray, digest: str, parse_seconds: float) -> dict:
+    """What ``manifest.json`` records about one installed split."""
+    return {
+        "source": location,
+        "installed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "shape": list(array.shape),
+        "dtype": "uint8",
+        "sha256": digest,
+        "parse_seconds": round(parse_seconds, 3),
+        "pylearn_vae": __version__,
+    }
+
+
 def install(
     source: str,
     folder: Path,
@@ -431,11 +472,9 @@ def install(
             continue
         with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as workdir:
             budget = _Budget(max_split_bytes(rows[split]), deadline, deadline_seconds)
-            data, location = _download_split(source, split, Path(workdir), quiet, timeout, budget)
-            start = time.time()
-            array = _parse_split(data, location, split, rows[split])
-            del data
-            parse_seconds = time.time() - start
+            array, location, parse_seconds = _fetch_split(
+                source, split, Path(workdir), rows[split], quiet, timeout, budget
+            )
             digest = _sha256(array)
             mismatches += not _checksum_accepted(
                 split, array, digest, location, allow_mismatch, quiet
@@ -443,15 +482,7 @@ def install(
             atomic_write(
                 target, lambda handle, array=array: np.save(handle, array, allow_pickle=False)
             )
-        manifest[split] = {
-            "source": location,
-            "installed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "shape": list(array.shape),
-            "dtype": "uint8",
-            "sha256": digest,
-            "parse_seconds": round(parse_seconds, 3),
-            "pylearn_vae": __version__,
-        }
+        manifest[split] = _manifest_entry(location, array, digest, parse_seconds)
         _write_manifest(folder, manifest)
         _log(
             f"{split}: installed {array.shape[0]} x {array.shape[1]} at {target} "

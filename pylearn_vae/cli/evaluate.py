@@ -55,30 +55,65 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _body(args) -> int:
-    from pylearn_vae.datasets.binarized_mnist import BinarizedMNIST
-    from pylearn_vae.evaluation import ImportanceSampler, usable_cpus
-    from pylearn_vae.ops.denormals import flushed_denormals
-    from pylearn_vae.utils.files import atomic_write
-
-    prepare_process()
-
+def _check_args(args) -> None:
+    """Refuse counts below 1."""
     if args.num_samples < 1 or args.batch_size < 1:
         raise CLIError("--num-samples and --batch-size must be >= 1")
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
-    model = load_model(args.model)
+
+
+def _examples(args, nvis: int):
+    """The rows of the chosen split to evaluate (``--max-examples`` of them, spread out)."""
+    from pylearn_vae.datasets.binarized_mnist import BinarizedMNIST
+
     try:
         data = BinarizedMNIST(args.which_set).X
     except (OSError, ValueError) as exc:
         raise CLIError(str(exc)) from None
-    if data.shape[1] != model.nvis:
-        raise CLIError(
-            f"the model expects {model.nvis} inputs but {args.which_set} has {data.shape[1]}"
-        )
+    if data.shape[1] != nvis:
+        raise CLIError(f"the model expects {nvis} inputs but {args.which_set} has {data.shape[1]}")
     if args.max_examples:
         stride = max(1, data.shape[0] // args.max_examples)  # the test split is ordered by class
         data = data[::stride][: args.max_examples]
+    return data
+
+
+def _print_result(args, result: dict) -> None:
+    """The NLL, the negative ELBO and the work done, one line each on standard output."""
+    print(
+        f"{args.which_set} NLL (importance sampling, K={args.num_samples}): "
+        f"{result['nll']:.3f} +- {result['nll_stderr']:.3f} nats"
+    )
+    print(
+        f"{args.which_set} negative ELBO (mean of the {args.num_samples} log-weights): "
+        f"{result['negative_elbo']:.3f} +- {result['negative_elbo_stderr']:.3f} nats"
+    )
+    print(
+        f"{result['num_examples']} examples, {args.num_samples} samples each, {result['seconds']:.1f} s"
+    )
+
+
+def _write_json(path: str, result: dict) -> None:
+    """Write ``result`` to ``path`` as JSON, atomically."""
+    from pylearn_vae.utils.files import atomic_write
+
+    text = json.dumps(result, indent=2).encode()
+    try:
+        atomic_write(path, lambda handle: handle.write(text))
+    except Exception as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _body(args) -> int:
+    from pylearn_vae.evaluation import ImportanceSampler, usable_cpus
+    from pylearn_vae.ops.denormals import flushed_denormals
+
+    prepare_process()
+
+    _check_args(args)
+    model = load_model(args.model)
+    data = _examples(args, model.nvis)
     chunk = max(1, min(args.num_samples, ROWS_PER_CALL // args.batch_size))
     sampler = ImportanceSampler(model, args.num_samples, chunk, seed=args.seed)
     batches = -(-data.shape[0] // args.batch_size)
@@ -99,23 +134,9 @@ def _body(args) -> int:
             "run again, with --workers 1 to evaluate in this process"
         ) from None
     result.update({"model": args.model, "which_set": args.which_set, "seed": args.seed})
-    print(
-        f"{args.which_set} NLL (importance sampling, K={args.num_samples}): "
-        f"{result['nll']:.3f} +- {result['nll_stderr']:.3f} nats"
-    )
-    print(
-        f"{args.which_set} negative ELBO (mean of the {args.num_samples} log-weights): "
-        f"{result['negative_elbo']:.3f} +- {result['negative_elbo_stderr']:.3f} nats"
-    )
-    print(
-        f"{result['num_examples']} examples, {args.num_samples} samples each, {result['seconds']:.1f} s"
-    )
+    _print_result(args, result)
     if args.json:
-        text = json.dumps(result, indent=2).encode()
-        try:
-            atomic_write(args.json, lambda handle: handle.write(text))
-        except Exception as exc:
-            raise CLIError(str(exc)) from None
+        _write_json(args.json, result)
     return 0
 
 

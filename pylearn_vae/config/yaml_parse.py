@@ -480,43 +480,15 @@ class _Instantiator:
             raise ConfigError(f"!pkl: could not load {node.path!r}: {exc}", str(node.mark)) from exc
 
     def _build(self, proxy: ObjectProxy):
+        """Call the proxy's callable with its keywords built; errors point into the YAML."""
         fn = self.resolve(proxy.callable_name, proxy.mark)
         if not callable(fn):
             raise ConfigError(f"{proxy.callable_name!r} is not callable", str(proxy.mark))
-
         names, var_kw, required = _accepted_keywords(fn)
-        for old_key, new_key in legacy.renamed_keywords_for(fn, proxy.callable_name).items():
-            if old_key in proxy.kwargs and new_key not in proxy.kwargs:
-                proxy.kwargs[new_key] = proxy.kwargs.pop(old_key)
-                proxy.key_marks[new_key] = proxy.key_marks.pop(old_key)
-                if self.mapper is not None:
-                    self.mapper.note_keyword(proxy.callable_name, old_key, new_key)
-        for key in proxy.kwargs:
-            if key not in names and not var_kw:
-                close = difflib.get_close_matches(key, names, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                advice = legacy.keyword_advice(fn, key, proxy.callable_name)
-                if advice:
-                    hint = f" ({advice})"
-                raise ConfigError(
-                    f"{proxy.callable_name} got an unexpected keyword argument {key!r}{hint}; "
-                    f"accepted: {', '.join(names) or 'none'}",
-                    str(proxy.key_marks.get(key, proxy.mark)),
-                )
-        missing = [n for n in required if n not in proxy.kwargs]
-        if missing:
-            raise ConfigError(
-                f"{proxy.callable_name} is missing required argument(s): {', '.join(missing)}",
-                str(proxy.mark),
-            )
+        self._rename_keywords(fn, proxy)
+        _check_keywords(fn, proxy, names, var_kw, required)
         kwargs = {k: self(v) for k, v in proxy.kwargs.items()}
-        for key in _integer_keywords(fn):
-            value = kwargs.get(key)
-            if isinstance(value, float) and not value.is_integer():
-                raise ConfigError(
-                    f"{proxy.callable_name}: {key} must be an integer, got {value!r}",
-                    str(proxy.key_marks.get(key, proxy.mark)),
-                )
+        _check_integers(fn, proxy, kwargs)
         try:
             result = fn(**kwargs)
             _record_source(result, proxy)
@@ -532,6 +504,48 @@ class _Instantiator:
                 f"building {proxy.callable_name} failed: {type(exc).__name__}: {exc}",
                 str(proxy.mark),
             ) from exc
+
+    def _rename_keywords(self, fn, proxy: ObjectProxy) -> None:
+        """Move keywords given under an old Pylearn2 name to the new one (noted by the mapper)."""
+        for old_key, new_key in legacy.renamed_keywords_for(fn, proxy.callable_name).items():
+            if old_key in proxy.kwargs and new_key not in proxy.kwargs:
+                proxy.kwargs[new_key] = proxy.kwargs.pop(old_key)
+                proxy.key_marks[new_key] = proxy.key_marks.pop(old_key)
+                if self.mapper is not None:
+                    self.mapper.note_keyword(proxy.callable_name, old_key, new_key)
+
+
+def _check_keywords(fn, proxy: ObjectProxy, names, var_kw: bool, required) -> None:
+    """Refuse a keyword ``fn`` does not take (with advice) and a missing required one."""
+    for key in proxy.kwargs:
+        if key not in names and not var_kw:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            advice = legacy.keyword_advice(fn, key, proxy.callable_name)
+            if advice:
+                hint = f" ({advice})"
+            raise ConfigError(
+                f"{proxy.callable_name} got an unexpected keyword argument {key!r}{hint}; "
+                f"accepted: {', '.join(names) or 'none'}",
+                str(proxy.key_marks.get(key, proxy.mark)),
+            )
+    missing = [n for n in required if n not in proxy.kwargs]
+    if missing:
+        raise ConfigError(
+            f"{proxy.callable_name} is missing required argument(s): {', '.join(missing)}",
+            str(proxy.mark),
+        )
+
+
+def _check_integers(fn, proxy: ObjectProxy, kwargs: dict) -> None:
+    """Refuse a fractional value for a keyword ``fn`` annotates as an integer."""
+    for key in _integer_keywords(fn):
+        value = kwargs.get(key)
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(
+                f"{proxy.callable_name}: {key} must be an integer, got {value!r}",
+                str(proxy.key_marks.get(key, proxy.mark)),
+            )
 
 
 _INT_ANNOTATIONS = ("int", "int | None", "None | int", "Optional[int]", int)

@@ -48,6 +48,8 @@ def _c_float(value) -> str:
 
 
 def _support_code() -> str:
+    """C source of the float32 functions, each constant of :mod:`constants` written
+    as an exact hexadecimal literal."""
     c = {
         name: _c_float(value)
         for name, value in vars(constants).items()

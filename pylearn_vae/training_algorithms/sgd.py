@@ -51,6 +51,40 @@ def _positive_learning_rate(value) -> float:
     return lr
 
 
+def _check_monitor_iteration_mode(mode: str) -> None:
+    if mode != "sequential":
+        raise ValueError(
+            f"SGD: monitor_iteration_mode {mode!r} is not supported; "
+            "monitoring always visits every example once"
+        )
+
+
+def _batch_size(value) -> int | None:
+    """``value`` as an ``int`` (None stays None: the model's batch size is used)."""
+    if value is None:
+        return None
+    # Not utils.check_positive_int, which refuses floats: a float is taken as int() of it.
+    if isinstance(value, bool) or int(value) < 1:
+        raise ValueError(f"SGD: batch_size must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _learning_rule(rule) -> LearningRule:
+    """``rule``, or plain gradient descent when it is None."""
+    if rule is None:
+        return LearningRule()
+    if not isinstance(rule, LearningRule):
+        raise TypeError(f"SGD: learning_rule must be a LearningRule, got {type(rule).__name__}")
+    return rule
+
+
+def _shuffling_rng(seed) -> np.random.RandomState:
+    """The generator that orders the minibatches, seeded by ``seed`` (Pylearn2's seed if None)."""
+    return make_np_rng(
+        None if seed is None else list(np.atleast_1d(seed)), default_seed=[2012, 10, 5]
+    )
+
+
 def _callbacks(update_callbacks) -> list:
     if update_callbacks is not None and not isinstance(update_callbacks, list | tuple):
         update_callbacks = [update_callbacks]
@@ -111,33 +145,23 @@ class SGD:
         seed=(2012, 10, 5),
         monitoring_batch_size: int | None = None,
     ) -> None:
-        if monitor_iteration_mode != "sequential":
-            raise ValueError(
-                f"SGD: monitor_iteration_mode {monitor_iteration_mode!r} is not supported; "
-                "monitoring always visits every example once"
-            )
+        _check_monitor_iteration_mode(monitor_iteration_mode)
         lr = _positive_learning_rate(learning_rate)
-        if batch_size is not None and (isinstance(batch_size, bool) or int(batch_size) < 1):
-            raise ValueError(f"SGD: batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = _batch_size(batch_size)
         update_callbacks = _callbacks(update_callbacks)
-        if learning_rule is not None and not isinstance(learning_rule, LearningRule):
-            raise TypeError(
-                f"SGD: learning_rule must be a LearningRule, got {type(learning_rule).__name__}"
-            )
+        learning_rule = _learning_rule(learning_rule)
         self.learning_rate = sharedX(lr, name="learning_rate")
         self.cost = cost
-        self.batch_size = None if batch_size is None else int(batch_size)
+        self.batch_size = batch_size
         self.monitoring_batch_size = monitoring_batch_size
         self.monitoring_dataset = monitoring_dataset
         self.termination_criterion = termination_criterion
         self.update_callbacks = update_callbacks
-        self.learning_rule = learning_rule if learning_rule is not None else LearningRule()
+        self.learning_rule = learning_rule
         self.train_iteration_mode = train_iteration_mode or "shuffled_sequential"
         self.theano_function_mode = theano_function_mode
         self.seed = seed
-        self.rng = make_np_rng(
-            None if seed is None else list(np.atleast_1d(seed)), default_seed=[2012, 10, 5]
-        )
+        self.rng = _shuffling_rng(seed)
         self.monitor = None
         self.model = None
         self.progress = None

@@ -335,14 +335,10 @@ def _store(path: Path, maker, inputs, shared) -> None:
     atomic_write(path, lambda handle: handle.write(data))
 
 
-def _load(path: Path, inputs, shared, mode, single: bool):
-    variables = {"input": inputs, "shared": shared}
-    with open(path, "rb") as handle:
-        record = _GraphUnpickler(handle, variables).load()
-    fgraph_inputs = [variables[kind][index] for kind, index in record["inputs"]]
-    update_mapping = record["update_mapping"]
+def _stored_graph(path: Path, record: dict, fgraph_inputs: list) -> FunctionGraph:
+    """The rewritten graph of ``record`` on the caller's variables, in its stored order."""
     fgraph = FunctionGraph(
-        fgraph_inputs, record["outputs"], update_mapping=update_mapping, clone=False
+        fgraph_inputs, record["outputs"], update_mapping=record["update_mapping"], clone=False
     )
     order = tuple(record["order"])
     if set(order) != set(fgraph.apply_nodes):
@@ -354,7 +350,12 @@ def _load(path: Path, inputs, shared, mode, single: bool):
         data = constant.data
         if data.strides != strides and _same_values_with_strides(data, strides):
             constant.data = np.lib.stride_tricks.as_strided(data, data.shape, strides)
-    update_of = {in_idx: out_idx for out_idx, in_idx in update_mapping.items()}
+    return fgraph
+
+
+def _function_inputs(fgraph: FunctionGraph, fgraph_inputs: list, record: dict) -> list:
+    """The ``In`` specifications of the stored function's inputs, updates included."""
+    update_of = {in_idx: out_idx for out_idx, in_idx in record["update_mapping"].items()}
     ins = []
     for k, (var, spec) in enumerate(zip(fgraph_inputs, record["input_specs"], strict=True)):
         mutable, borrow, implicit, strict, allow_downcast = spec
@@ -370,6 +371,17 @@ def _load(path: Path, inputs, shared, mode, single: bool):
                 allow_downcast=allow_downcast,
             )
         )
+    return ins
+
+
+def _load(path: Path, inputs, shared, mode, single: bool):
+    """The function stored at ``path``, computing on the caller's ``inputs`` and ``shared``."""
+    variables = {"input": inputs, "shared": shared}
+    with open(path, "rb") as handle:
+        record = _GraphUnpickler(handle, variables).load()
+    fgraph_inputs = [variables[kind][index] for kind, index in record["inputs"]]
+    fgraph = _stored_graph(path, record, fgraph_inputs)
+    ins = _function_inputs(fgraph, fgraph_inputs, record)
     borrow = record["output_borrow"]
     outs = [
         Out(out, borrow=borrow[j] if j < len(borrow) else False)

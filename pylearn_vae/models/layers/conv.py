@@ -27,6 +27,8 @@ from pylearn_vae.utils import constantX, floatX, sharedX
 
 __all__ = [
     "KernelLayer",
+    "check_nonlinearity",
+    "int_at_least",
     "pair_of_ints",
     "SpaceConverter",
     "ConvElemwise",
@@ -120,6 +122,32 @@ def pair_of_ints(value, what: str, layer_name: str) -> tuple[int, int]:
     return (int(pair[0]), int(pair[1]))
 
 
+def int_at_least(value, minimum: int, what: str, layer_name: str) -> int:
+    """``value`` as an ``int`` if it is a whole number >= ``minimum`` (0 or 1),
+    else a ``ValueError`` naming the layer.
+
+    A float holding a whole number (``16.0``) passes: the YAML loader lets
+    one through for an ``int`` keyword, and
+    :func:`~pylearn_vae.utils.check_positive_int` would refuse it.
+
+    >>> int_at_least(16.0, 1, "output_channels", "h1")
+    16
+    """
+    kind = "a positive integer" if minimum == 1 else "a non-negative integer"
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"layer {layer_name!r}: {what} must be {kind}, got {value!r}")
+    return int(value)
+
+
+def check_nonlinearity(nonlinearity, layer_name: str) -> None:
+    """Refuse a ``nonlinearity`` without an ``apply(z)`` method."""
+    if not hasattr(nonlinearity, "apply"):
+        raise TypeError(
+            f"layer {layer_name!r}: nonlinearity must have an apply(z) method, got "
+            f"{type(nonlinearity).__name__}"
+        )
+
+
 class KernelLayer(Layer):
     """What convolution-like layers share: kernels ``W`` and biases ``b`` with
     learning-rate scales, kernel-norm clipping and kernel-norm monitoring.
@@ -198,6 +226,44 @@ class KernelLayer(Layer):
         )
 
 
+def _check_conv_options(
+    layer_name: str, irange, nonlinearity, border_mode, pool_type, monitor_style
+) -> None:
+    """Refuse the :class:`ConvElemwise` options that are not usable as given."""
+    if irange is None:
+        raise ValueError(f"layer {layer_name!r}: give irange to initialise the kernels")
+    if float(irange) < 0:
+        raise ValueError(f"layer {layer_name!r}: irange must be >= 0, got {irange}")
+    check_nonlinearity(nonlinearity, layer_name)
+    try:
+        border_padding(border_mode, (1, 1))
+    except ValueError as exc:
+        raise ValueError(f"layer {layer_name!r}: {exc}") from None
+    if pool_type not in (None, "max", "mean"):
+        raise ValueError(
+            f"layer {layer_name!r}: pool_type must be 'max', 'mean' or None, got {pool_type!r}"
+        )
+    if monitor_style not in ("classification", "detection"):
+        raise ValueError(
+            f"layer {layer_name!r}: monitor_style must be 'classification' or 'detection', "
+            f"got {monitor_style!r}"
+        )
+
+
+def _pool_geometry(pool_type, pool_shape, pool_stride, layer_name: str):
+    """``(pool_shape, pool_stride)`` as pairs of ints, or ``(None, None)`` without pooling."""
+    if pool_type is None:
+        return None, None
+    if pool_shape is None or pool_stride is None:
+        raise ValueError(
+            f"layer {layer_name!r}: pool_type {pool_type!r} needs pool_shape and pool_stride"
+        )
+    return (
+        pair_of_ints(pool_shape, "pool_shape", layer_name),
+        pair_of_ints(pool_stride, "pool_stride", layer_name),
+    )
+
+
 class ConvElemwise(KernelLayer):
     r"""Convolution, bias, elementwise nonlinearity, then optional pooling.
 
@@ -265,38 +331,8 @@ class ConvElemwise(KernelLayer):
         monitor_style: str = "classification",
     ) -> None:
         super().__init__(layer_name)
-        if irange is None:
-            raise ValueError(f"layer {layer_name!r}: give irange to initialise the kernels")
-        if float(irange) < 0:
-            raise ValueError(f"layer {layer_name!r}: irange must be >= 0, got {irange}")
-        if not hasattr(nonlinearity, "apply"):
-            raise TypeError(
-                f"layer {layer_name!r}: nonlinearity must have an apply(z) method, got "
-                f"{type(nonlinearity).__name__}"
-            )
-        try:
-            border_padding(border_mode, (1, 1))
-        except ValueError as exc:
-            raise ValueError(f"layer {layer_name!r}: {exc}") from None
-        if pool_type not in (None, "max", "mean"):
-            raise ValueError(
-                f"layer {layer_name!r}: pool_type must be 'max', 'mean' or None, got {pool_type!r}"
-            )
-        if monitor_style not in ("classification", "detection"):
-            raise ValueError(
-                f"layer {layer_name!r}: monitor_style must be 'classification' or 'detection', "
-                f"got {monitor_style!r}"
-            )
-        if (
-            isinstance(output_channels, bool)
-            or int(output_channels) != output_channels
-            or (output_channels < 1)
-        ):
-            raise ValueError(
-                f"layer {layer_name!r}: output_channels must be a positive integer, "
-                f"got {output_channels!r}"
-            )
-        self.output_channels = int(output_channels)
+        _check_conv_options(layer_name, irange, nonlinearity, border_mode, pool_type, monitor_style)
+        self.output_channels = int_at_least(output_channels, 1, "output_channels", layer_name)
         self.kernel_shape = pair_of_ints(kernel_shape, "kernel_shape", layer_name)
         self.kernel_stride = pair_of_ints(kernel_stride, "kernel_stride", layer_name)
         self.nonlin = nonlinearity
@@ -307,15 +343,9 @@ class ConvElemwise(KernelLayer):
         self.b_lr_scale = b_lr_scale
         self.max_kernel_norm = max_kernel_norm
         self.pool_type = pool_type
-        if pool_type is None:
-            self.pool_shape = self.pool_stride = None
-        else:
-            if pool_shape is None or pool_stride is None:
-                raise ValueError(
-                    f"layer {layer_name!r}: pool_type {pool_type!r} needs pool_shape and pool_stride"
-                )
-            self.pool_shape = pair_of_ints(pool_shape, "pool_shape", layer_name)
-            self.pool_stride = pair_of_ints(pool_stride, "pool_stride", layer_name)
+        self.pool_shape, self.pool_stride = _pool_geometry(
+            pool_type, pool_shape, pool_stride, layer_name
+        )
         self.tied_b = bool(tied_b)
         self.monitor_style = monitor_style
         self.detector_space: Conv2DSpace | None = None

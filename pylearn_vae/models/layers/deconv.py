@@ -18,6 +18,8 @@ from pylearn_vae.expr.conv import conv2d_transpose, transpose_output_shape
 from pylearn_vae.models.layers.conv import (
     IdentityConvNonlinearity,
     KernelLayer,
+    check_nonlinearity,
+    int_at_least,
     pair_of_ints,
 )
 from pylearn_vae.space import Conv2DSpace
@@ -97,25 +99,14 @@ class Deconv(KernelLayer):
             raise ValueError(
                 f"layer {layer_name!r}: give irange >= 0 to initialise the kernels, got {irange!r}"
             )
-        if isinstance(num_channels, bool) or int(num_channels) != num_channels or num_channels < 1:
-            raise ValueError(
-                f"layer {layer_name!r}: num_channels must be a positive integer, "
-                f"got {num_channels!r}"
-            )
-        if isinstance(pad_out, bool) or int(pad_out) != pad_out or pad_out < 0:
-            raise ValueError(
-                f"layer {layer_name!r}: pad_out must be a non-negative integer, got {pad_out!r}"
-            )
+        num_channels = int_at_least(num_channels, 1, "num_channels", layer_name)
+        pad_out = int_at_least(pad_out, 0, "pad_out", layer_name)
         nonlinearity = IdentityConvNonlinearity() if nonlinearity is None else nonlinearity
-        if not hasattr(nonlinearity, "apply"):
-            raise TypeError(
-                f"layer {layer_name!r}: nonlinearity must have an apply(z) method, got "
-                f"{type(nonlinearity).__name__}"
-            )
-        self.num_channels = int(num_channels)
+        check_nonlinearity(nonlinearity, layer_name)
+        self.num_channels = num_channels
         self.kernel_shape = pair_of_ints(kernel_shape, "kernel_shape", layer_name)
         self.output_stride = pair_of_ints(output_stride, "output_stride", layer_name)
-        self.pad_out = int(pad_out)
+        self.pad_out = pad_out
         self.irange = float(irange)
         self.init_bias = float(init_bias)
         self.W_lr_scale = W_lr_scale
