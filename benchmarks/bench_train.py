@@ -16,8 +16,12 @@ of a whole epoch of yaml/vae_mnist.yaml's shape (50,000 examples) with and
 without its monitoring passes (synthetic data of the same size). With
 ``--cli N``, also the real job: ``scripts/train.py yaml/vae_mnist.yaml
 --epochs N`` (on a copy of the YAML in a temporary folder, with the data
-installed by the download script), its wall time against the ``--epoch``
-prediction for N epochs measured in the same run.
+installed by the download script): its wall time against the ``--epoch``
+prediction for N epochs measured in the same run (three benchmark epochs
+before the real job and three after), and its own per-epoch records
+(``training_seconds_this_epoch``, ``total_seconds_last_epoch``) against the
+benchmark's training and monitoring, so that a change of the machine's speed
+between the two shows as such and not as overhead of the real job.
 
 Set ``--threads`` to fix the number of BLAS/compute threads (it must be set
 before NumPy starts, so the script re-executes itself with the right
@@ -327,8 +331,9 @@ def measure(runners: dict, steps: int, warmup: int = 20) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def epoch_times(mode, n_train=50_000, n_other=10_000):
-    """Seconds for one training epoch and for one monitoring pass over train/valid/test."""
+def epoch_times(mode, repeats: int = 3, n_train=50_000, n_other=10_000):
+    """Seconds of ``repeats`` training epochs and of the monitoring pass
+    (train/valid/test) after each, alternating as the real job does."""
     import numpy as np
 
     from pylearn_vae.costs.vae import VAECriterion
@@ -359,24 +364,27 @@ def epoch_times(mode, n_train=50_000, n_other=10_000):
     algo.setup(model, train)
     algo.train(train)  # warm-up (compiles nothing new; fills caches)
     model.monitor()
-    start = time.perf_counter()
-    algo.train(train)
-    training = time.perf_counter() - start
-    start = time.perf_counter()
-    model.monitor()
-    monitoring = time.perf_counter() - start
+    training, monitoring = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        algo.train(train)
+        training.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        model.monitor()
+        monitoring.append(time.perf_counter() - start)
     return training, monitoring
 
 
-def cli_run(epochs: int, mode: str) -> tuple[float, list[float]]:
-    """Wall seconds of the real training program for ``epochs`` epochs of the
-    seed YAML, and the ``seconds_per_epoch`` it recorded."""
+def cli_run(epochs: int, mode: str) -> dict:
+    """The real training program on the seed YAML for ``epochs`` epochs: its
+    wall seconds, and from its final checkpoint the per-epoch records of
+    ``training_seconds_this_epoch`` and ``total_seconds_last_epoch``."""
     import shutil
     import subprocess
     import tempfile
     from pathlib import Path
 
-    from pylearn_vae import persistence
+    from pylearn_vae.persistence.hdf5_file import read_tree, reading
 
     repo = Path(__file__).resolve().parents[1]
     folder = Path(tempfile.mkdtemp(prefix="bench_cli_"))
@@ -389,10 +397,91 @@ def cli_run(epochs: int, mode: str) -> tuple[float, list[float]]:
         start = time.perf_counter()
         subprocess.run([*command, "--epochs", str(epochs), "--quiet"], env=env, check=True)
         wall = time.perf_counter() - start
-        model = persistence.load(folder / "vae_mnist_best.h5")
-        return wall, list(model.monitor.channels["seconds_per_epoch"].val_record)
+        path = folder / "vae_mnist_checkpoint.h5"
+        with reading(path, "checkpoint") as handle:
+            channels = read_tree(handle["monitor"], str(path))["channels"]
+        return {
+            "wall": wall,
+            # record k is taken at the end of epoch k; record 0 before training
+            "training": [
+                float(v) for v in channels["training_seconds_this_epoch"]["val_record"][1:]
+            ],
+            # record k holds epoch k-1's total: epochs 1 .. N-1
+            "total": [float(v) for v in channels["total_seconds_last_epoch"]["val_record"][2:]],
+        }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _spread(values) -> str:
+    return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
+
+
+def report_epochs(backend: str, cli_epochs: int) -> None:
+    """Print the ``--epoch`` figures for ``backend`` and, with ``cli_epochs``,
+    the real job's against them. The benchmark's epochs are timed before and
+    after the real job; medians and ranges show how much the machine moved."""
+    from pylearn_vae.ops.denormals import flushed_denormals
+
+    with flushed_denormals():
+        training, monitoring = epoch_times(backend)
+    if cli_epochs:
+        real = cli_run(cli_epochs, backend)
+        with flushed_denormals():
+            after = epoch_times(backend)
+        training, monitoring = training + after[0], monitoring + after[1]
+    train_s, monitor_s = statistics.median(training), statistics.median(monitoring)
+    print(
+        f"pylearn_vae {backend}: training {_spread(training)}, monitoring {_spread(monitoring)}; "
+        f"epoch with monitoring / training alone: {(train_s + monitor_s) / train_s:.2f}x"
+    )
+    if not cli_epochs:
+        return
+    predicted = cli_epochs * (train_s + monitor_s)
+    total = statistics.median(real["total"])
+    others = [t - r for t, r in zip(real["total"], real["training"], strict=False)]
+    outside = real["wall"] - sum(real["total"]) - total  # the last epoch's total is not recorded
+    print(
+        f"  scripts/train.py, {cli_epochs} epochs: {real['wall']:.1f} s wall; benchmark predicts "
+        f"{predicted:.1f} s: real / predicted {real['wall'] / predicted:.2f}x\n"
+        f"    its epochs (training_seconds_this_epoch): {_spread(real['training'])}, "
+        f"{statistics.median(real['training']) / train_s:.2f}x the benchmark's median\n"
+        f"    its monitoring, extensions and saves (total_seconds_last_epoch - training): "
+        f"{_spread(others)}, {statistics.median(others) / monitor_s:.2f}x the benchmark's monitoring\n"
+        f"    its whole epoch (total_seconds_last_epoch): {_spread(real['total'])}, "
+        f"{total / (train_s + monitor_s):.2f}x the benchmark's epoch with monitoring\n"
+        f"    start-up, compiling (cached) and exit: {outside:.1f} s"
+    )
+
+
+def report_steps(medians: dict, compile_times: dict, peak_step: float, peak_large: float) -> None:
+    """Print the step table: each implementation's median step against the sgemm roofline."""
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
+    print(f"threads: {threads}; step matrix products: {STEP_FLOPS / 1e6:.1f} MFLOP")
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    print(
+        "OpenBLAS kernels: "
+        + ("; ".join(openblas_kernels()) or "none loaded")
+        + (f" (OPENBLAS_CORETYPE={forced} forces them)" if forced else "")
+    )
+    print(
+        f"NumPy sgemm peak: {peak_step / 1e9:.1f} GFLOP/s on the step's shapes, {peak_large / 1e9:.1f} on 2048^2"
+    )
+    print(
+        f"{'implementation':28s} {'ms/step':>8s} {'examples/s':>11s} {'GFLOP/s':>8s} {'roofline':>9s}  compile"
+    )
+    for name, seconds in medians.items():
+        rate = STEP_FLOPS / seconds
+        backend = name.split()[-1]
+        comp = f"{compile_times[backend]:.1f} s" if name.startswith("pylearn_vae") else ""
+        print(
+            f"{name:28s} {seconds * 1e3:8.2f} {BATCH / seconds:11.0f} {rate / 1e9:8.1f} {rate / peak_step:9.2f}  {comp}"
+        )
+    others = {n: s for n, s in medians.items() if not n.startswith("pylearn_vae")}
+    for name, seconds in medians.items():
+        if name.startswith("pylearn_vae"):
+            for other, o_seconds in others.items():
+                print(f"{name} / {other}: {seconds / o_seconds:.2f}x the time")
 
 
 def main(argv=None) -> None:
@@ -448,32 +537,7 @@ def main(argv=None) -> None:
 
     with flushed_denormals():  # as scripts/train.py trains
         medians = measure(runners, args.steps)
-    threads = os.environ.get("OMP_NUM_THREADS", "default")
-    print(f"threads: {threads}; step matrix products: {STEP_FLOPS / 1e6:.1f} MFLOP")
-    forced = os.environ.get("OPENBLAS_CORETYPE")
-    print(
-        "OpenBLAS kernels: "
-        + ("; ".join(openblas_kernels()) or "none loaded")
-        + (f" (OPENBLAS_CORETYPE={forced} forces them)" if forced else "")
-    )
-    print(
-        f"NumPy sgemm peak: {peak_step / 1e9:.1f} GFLOP/s on the step's shapes, {peak_large / 1e9:.1f} on 2048^2"
-    )
-    print(
-        f"{'implementation':28s} {'ms/step':>8s} {'examples/s':>11s} {'GFLOP/s':>8s} {'roofline':>9s}  compile"
-    )
-    for name, seconds in medians.items():
-        rate = STEP_FLOPS / seconds
-        backend = name.split()[-1]
-        comp = f"{compile_times[backend]:.1f} s" if name.startswith("pylearn_vae") else ""
-        print(
-            f"{name:28s} {seconds * 1e3:8.2f} {BATCH / seconds:11.0f} {rate / 1e9:8.1f} {rate / peak_step:9.2f}  {comp}"
-        )
-    others = {n: s for n, s in medians.items() if not n.startswith("pylearn_vae")}
-    for name, seconds in medians.items():
-        if name.startswith("pylearn_vae"):
-            for other, o_seconds in others.items():
-                print(f"{name} / {other}: {seconds / o_seconds:.2f}x the time")
+    report_steps(medians, compile_times, peak_step, peak_large)
     if args.epoch:
         print("epoch of 50,000 examples; monitoring: train 50,000 + valid 10,000 + test 10,000")
         print(
@@ -481,22 +545,7 @@ def main(argv=None) -> None:
             f"at equal speed per FLOP the epoch takes {1 + monitoring_flop_ratio():.2f}x the training"
         )
         for backend in compile_times:
-            with flushed_denormals():
-                training, monitoring = epoch_times(backend)
-            print(
-                f"pylearn_vae {backend}: training {training:.2f} s, monitoring {monitoring:.2f} s, "
-                f"epoch with monitoring / training alone: {(training + monitoring) / training:.2f}x"
-            )
-            if args.cli:
-                wall, per_epoch = cli_run(args.cli, backend)
-                predicted = args.cli * (training + monitoring)
-                mean_training = statistics.mean(per_epoch[1:] or per_epoch)
-                print(
-                    f"  scripts/train.py, {args.cli} epochs: {wall:.1f} s wall "
-                    f"({wall / args.cli:.2f} s per epoch; its training {mean_training:.2f} s "
-                    f"per epoch, {mean_training / training:.2f}x the benchmark's); "
-                    f"benchmark predicts {predicted:.1f} s: real / predicted {wall / predicted:.2f}x"
-                )
+            report_epochs(backend, args.cli)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,21 @@ __all__ = ["Monitor", "MonitorChannel", "DEFAULT_MONITORING_BATCH_SIZE"]
 
 DEFAULT_MONITORING_BATCH_SIZE = 5000
 
+#: Wall-clock channels: ``seconds_per_epoch`` (this package's older name) and
+#: ``training_seconds_this_epoch`` (Pylearn2's) both hold the last epoch's
+#: training time; ``total_seconds_last_epoch`` (Pylearn2's) the whole of the
+#: previous epoch, monitoring and saves included.
+_TIME_CHANNELS = ("seconds_per_epoch", "training_seconds_this_epoch", "total_seconds_last_epoch")
+
+
+def _seconds_field(state: dict, key: str, missing: float | None = None) -> float:
+    """``state[key]`` as a float (``missing`` if absent and given); ``ValueError``
+    naming the field if it is not a number."""
+    value = state.get(key, missing)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"monitor field {key!r} is {value!r}, expected a number")
+    return float(value)
+
 
 class MonitorChannel:
     """The history of one channel, in Pylearn2's layout."""
@@ -85,6 +100,7 @@ class Monitor:
         self._batches_seen = 0
         self._examples_seen = 0
         self._last_epoch_seconds = 0.0
+        self._last_total_seconds = 0.0
         self._datasets: dict = {}
         self._batch_size = DEFAULT_MONITORING_BATCH_SIZE
         self._functions: dict = {}
@@ -116,8 +132,16 @@ class Monitor:
         self._examples_seen += int(num_examples)
 
     def report_epoch(self, seconds: float = 0.0) -> None:
+        """Count an epoch whose training (the SGD passes alone) took ``seconds``."""
         self._epochs_seen += 1
         self._last_epoch_seconds = float(seconds)
+
+    def report_epoch_total(self, seconds: float) -> None:
+        """Record the whole of an epoch's processing: training, monitoring,
+        extensions and saves. As in Pylearn2, the ``total_seconds_last_epoch``
+        channel shows it at the next monitoring, since the monitoring that
+        ends an epoch is part of what it measures."""
+        self._last_total_seconds = float(seconds)
 
     def channel_value(self, name: str) -> float:
         """Last recorded value of channel ``name``."""
@@ -182,7 +206,7 @@ class Monitor:
         names = self._batch_channel_names()
         prefixes = [f"{key}_" if key else "" for key in self._datasets]
         all_names = [p + n for p in prefixes for n in names]
-        all_names += ["epochs_seen", "batches_seen", "examples_seen", "seconds_per_epoch"]
+        all_names += ["epochs_seen", "batches_seen", "examples_seen", *_TIME_CHANNELS]
         all_names += list((extra() if extra else {}).keys())
         for name in all_names:
             self.channels.setdefault(name, MonitorChannel(name))
@@ -224,6 +248,8 @@ class Monitor:
         values["batches_seen"] = self._batches_seen
         values["examples_seen"] = self._examples_seen
         values["seconds_per_epoch"] = self._last_epoch_seconds
+        values["training_seconds_this_epoch"] = self._last_epoch_seconds
+        values["total_seconds_last_epoch"] = self._last_total_seconds
         if self._extra is not None:
             values.update(self._extra())
         for name, value in values.items():
@@ -275,6 +301,7 @@ class Monitor:
             "batches_seen": self._batches_seen,
             "examples_seen": self._examples_seen,
             "last_epoch_seconds": self._last_epoch_seconds,
+            "last_total_seconds": self._last_total_seconds,
             "channel_order": list(self.channels),
             "channels": channels,
         }
@@ -287,11 +314,9 @@ class Monitor:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 62:
                 raise ValueError(f"monitor counter {key!r} is {value!r}, expected an integer >= 0")
             counters[key] = value
-        seconds = state.get("last_epoch_seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise ValueError(
-                f"monitor field 'last_epoch_seconds' is {seconds!r}, expected a number"
-            )
+        seconds = _seconds_field(state, "last_epoch_seconds")
+        # Files written before the field existed have no total: 0, as before any epoch.
+        total = _seconds_field(state, "last_total_seconds", missing=0.0)
         order, stored = state.get("channel_order"), state.get("channels")
         if not isinstance(order, list) or not isinstance(stored, dict):
             raise ValueError("monitor fields 'channel_order' and 'channels' are malformed")
@@ -318,7 +343,8 @@ class Monitor:
         self._epochs_seen = counters["epochs_seen"]
         self._batches_seen = counters["batches_seen"]
         self._examples_seen = counters["examples_seen"]
-        self._last_epoch_seconds = float(seconds)
+        self._last_epoch_seconds = seconds
+        self._last_total_seconds = total
         for name, channel in restored.items():
             self.channels[name] = channel
 

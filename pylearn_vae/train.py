@@ -184,16 +184,17 @@ class Train:
                 raise StopRequested(f"stopped by {self.algorithm.stop_requested} between epochs")
             if not self.algorithm.continue_learning(self.model):
                 break
-            start = time.time()
+            start = time.perf_counter()
             try:
                 self.algorithm.train(dataset=self.dataset)
             except StopRequested:
                 self.checkpoint()
                 raise
-            self.model.monitor.report_epoch(time.time() - start)
+            self.model.monitor.report_epoch(time.perf_counter() - start)
             self._end_of_epoch()
             epochs = self.model.monitor.get_epochs_seen()
             if self.save_freq and epochs % self.save_freq == 0:
                 self.save()
+            self.model.monitor.report_epoch_total(time.perf_counter() - start)
         self.save()
         self.checkpoint(finished=True)

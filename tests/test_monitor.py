@@ -89,6 +89,20 @@ def test_records_accumulate_and_pickle_without_functions(monitored):
     assert "Epochs seen: 1" in monitor.format_report()
 
 
+def test_state_without_the_total_seconds_field_loads_and_a_bad_one_is_named(monitored):
+    # Files written before total_seconds_last_epoch existed have no such field.
+    _, _, monitor = monitored
+    monitor.report_epoch_total(2.5)
+    state = monitor.state_dict()
+    assert state["last_total_seconds"] == 2.5
+    del state["last_total_seconds"]
+    monitor.load_state_dict(state)
+    assert monitor._last_total_seconds == 0.0
+    state["last_total_seconds"] = "soon"
+    with pytest.raises(ValueError, match="'last_total_seconds' is 'soon'"):
+        monitor.load_state_dict(state)
+
+
 def test_combine_weights_the_partial_batch():
     # batches of 10, 10 and 3 examples
     sizes = [10, 10, 3]

@@ -111,7 +111,7 @@ def batches_done(folder: Path) -> list[int]:
 
 
 def history(model):
-    skip = {"seconds_per_epoch"}
+    skip = {"seconds_per_epoch", "training_seconds_this_epoch", "total_seconds_last_epoch"}
     return {n: c.val_record for n, c in model.monitor.channels.items() if n not in skip}
 
 

@@ -100,6 +100,15 @@ def test_seed_yaml_trains_two_epochs_on_a_subset(tmp_path, mnist_root, monkeypat
     assert examples == [0, 10000, 20000]
     lr = model.monitor.channels["learning_rate"].val_record
     assert lr[-1] == pytest.approx(1e-3 / 1.00005**100, rel=1e-5)
+    # Pylearn2's wall-clock channels: this epoch's training, and the whole of
+    # the previous epoch (known only once its monitoring is done).
+    training = model.monitor.channels["training_seconds_this_epoch"].val_record
+    total = model.monitor.channels["total_seconds_last_epoch"].val_record
+    assert training == model.monitor.channels["seconds_per_epoch"].val_record
+    assert training[0] == 0 and min(training[1:]) > 0
+    assert total[:2] == [0, 0]
+    # epoch 1 as a whole: its training, then monitoring 14,000 examples and saving
+    assert total[2] > training[1] * 1.05, (total, training)
 
 
 @pytest.mark.slow
