@@ -431,6 +431,26 @@ def _experiment_path(storage_path: str) -> str:
     return str(Path(storage_path) / EXPERIMENT)
 
 
+def _experiment_exists(experiment: str) -> bool:
+    """Whether Ray Tune has trials at ``experiment`` (a folder, or a URI on cloud storage)."""
+    if "://" not in experiment:
+        return Path(experiment).exists()
+    from pyarrow import fs  # Ray Tune reads and writes URIs through pyarrow too
+
+    filesystem, path = fs.FileSystem.from_uri(experiment)
+    return filesystem.get_file_info(path).type != fs.FileType.NotFound
+
+
+def _delete_experiment(experiment: str) -> None:
+    if "://" not in experiment:
+        shutil.rmtree(experiment)
+        return
+    from pyarrow import fs
+
+    filesystem, path = fs.FileSystem.from_uri(experiment)
+    filesystem.delete_dir(path)
+
+
 def _prepare_out_dir(
     spec: SweepSpec, out_dir: Path, experiment: str, resume: bool, restart: bool
 ) -> None:
@@ -442,7 +462,7 @@ def _prepare_out_dir(
     and neither ``resume`` nor ``restart`` is given.
     """
     manifest = _Manifest(out_dir)
-    exists = "://" not in experiment and Path(experiment).exists()
+    exists = _experiment_exists(experiment)
     if resume:
         if not exists:
             raise SweepError(f"there is no sweep to resume: {experiment} does not exist")
@@ -455,7 +475,7 @@ def _prepare_out_dir(
                 f"{experiment} holds a sweep already; continue it with --resume, or start over "
                 "(deleting its trials) with --restart"
             )
-        shutil.rmtree(experiment)
+        _delete_experiment(experiment)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         manifest.write(spec)

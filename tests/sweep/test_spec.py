@@ -298,3 +298,27 @@ def test_each_trial_gets_its_status_and_reason(tmp_path):
         ),
     }
     assert rows["done"].training_seconds == 1.0 and rows["done"].config == {"model.nhid": 3}
+
+
+def test_trials_on_a_storage_uri_are_found_resumed_and_restarted(tmp_path):
+    # Ray Tune accepts cloud URIs for trial storage; a file:// URI goes
+    # through the same pyarrow file-system layer as s3:// or gs://.
+    pytest.importorskip("pyarrow", reason="comes with the sweep extra (ray[tune])")
+    from pylearn_vae.sweep.runner import SweepError, _experiment_path, _prepare_out_dir
+
+    spec = load_spec(
+        write_sweep(tmp_path, "epochs: 2\ntrials: 1\nsearch_space:\n  model.nhid: [2, 3]\n")
+    )
+    experiment = _experiment_path(f"file://{tmp_path / 'storage'}")
+    out = tmp_path / "out"
+    with pytest.raises(SweepError, match="there is no sweep to resume"):
+        _prepare_out_dir(spec, out, experiment, resume=True, restart=False)
+    _prepare_out_dir(spec, out, experiment, resume=False, restart=False)
+    trials = tmp_path / "storage" / experiment.rsplit("/", 1)[1]
+    trials.mkdir(parents=True)
+    (trials / "trial_0").write_text("a trial")
+    _prepare_out_dir(spec, out, experiment, resume=True, restart=False)  # found: may resume
+    with pytest.raises(SweepError, match="holds a sweep already"):
+        _prepare_out_dir(spec, out, experiment, resume=False, restart=False)
+    _prepare_out_dir(spec, out, experiment, resume=False, restart=True)
+    assert not trials.exists()
