@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Estimate the negative log-likelihood "
         "(nats) of a trained VAE by importance sampling, and its negative ELBO.",
     )
-    p.add_argument("model", help="saved model (.pkl)")
+    p.add_argument("model", help="saved model (.h5, or a .pkl from pylearn_vae)")
     p.add_argument(
         "--which-set",
         default="test",

@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plot monitor channels of a saved model "
         "against epochs; with no --channels, list the channels.",
     )
-    p.add_argument("model", help="saved model (.pkl)")
+    p.add_argument("model", help="saved model (.h5, or a .pkl from pylearn_vae)")
     p.add_argument("--channels", default=None, help="comma-separated channel names")
     p.add_argument("--out", default="curves.png", help="PNG file to write (default curves.png)")
     p.add_argument("--log-y", action="store_true", help="logarithmic y axis")
@@ -96,5 +96,5 @@ def print_main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="print_monitor.py", description="Print the final value of every monitor channel."
     )
-    p.add_argument("model", help="saved model (.pkl)")
+    p.add_argument("model", help="saved model (.h5, or a .pkl from pylearn_vae)")
     return run(_print, p.parse_args(argv))

@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a grid of samples from p(z) "
         "decoded by a trained VAE (or test images and their reconstructions) to a PNG.",
     )
-    p.add_argument("model", help="saved model (.pkl)")
+    p.add_argument("model", help="saved model (.h5, or a .pkl from pylearn_vae)")
     p.add_argument("--rows", type=int, default=10)
     p.add_argument("--cols", type=int, default=10)
     p.add_argument("--out", default="samples.png", help="PNG file to write (default samples.png)")

@@ -43,6 +43,8 @@ def _shrink(text: str, save_path: Path) -> str:
         "epochs: 100,": "epochs: 2,",
         "batch_size: 250,": "batch_size: 50, theano_function_mode: 'FAST_COMPILE',",
         "${PYLEARN2_TRAIN_FILE_FULL_STEM}_best.h5": str(save_path),
+        "${PYLEARN2_TRAIN_FILE_FULL_STEM}_epoch{epoch}.h5": str(save_path.parent / "e{epoch}.h5"),
+        "every: 50,": "every: 2,",
     }
     for old, new in replacements.items():
         assert old in text, old
@@ -66,3 +68,11 @@ def test_the_vamp_prior_configuration_trains_and_its_best_model_loads(data, tmp_
         model.posterior, HouseholderFlowGaussian
     )
     assert model.prior.prior_pseudo_inputs.get_value().shape == (7, 784)
+    # EpochSnapshots (every 2 epochs here): the model after epoch 2 only
+    assert sorted(p.name for p in tmp_path.glob("e*.h5")) == ["e2.h5"]
+    snapshot = persistence.load(str(tmp_path / "e2.h5"))
+    assert snapshot.monitor.get_epochs_seen() == 2
+    np.testing.assert_array_equal(
+        snapshot.monitor.channels["valid_objective"].val_record,
+        monitor.channels["valid_objective"].val_record[:3],
+    )
