@@ -131,3 +131,17 @@ def test_importance_weighted_training_lowers_its_objective():
     objective = monitor.channels["train_objective"].val_record
     assert len(objective) == 9
     assert objective[-1] < objective[0] - 1.0
+
+
+def test_a_several_sample_bound_trains_as_pylearn2_configured_it():
+    """Pylearn2's own cost test trained ``VAECriterion(num_samples=2)``: the
+    objective falls, and each record is the sum of its two terms."""
+    monitor = _train(VAECriterion(num_samples=2), [], epochs=8, learning_rate=1e-2)
+    objective = monitor.channels["train_objective"].val_record
+    assert len(objective) == 9
+    assert objective[-1] < objective[0] - 0.5
+    terms = [
+        monitor.channels[f"train_{name}"].val_record
+        for name in ("kl_divergence_term", "expectation_term")
+    ]
+    np.testing.assert_allclose(objective, np.add(*terms), rtol=0.05)

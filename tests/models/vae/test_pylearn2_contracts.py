@@ -9,6 +9,7 @@ compiled once (``compiled`` fixture) and checked against closed forms.
 from collections import OrderedDict
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 import pytest
 from scipy import stats
@@ -23,7 +24,7 @@ from pylearn_vae.models.vae.prior import DiagonalGaussianPrior, Prior
 from pylearn_vae.space import CompositeSpace, VectorSpace
 from pylearn_vae.utils.compile import function
 from pylearn_vae.utils.rng import SymbolicRNG
-from tests.conftest import make_vae
+from tests.conftest import binary_data, make_vae
 
 D = 5  # width of every distribution below
 PRIOR_MU = np.array([1.0, -1.0, 0.5, 0.0, 2.0], dtype="float32")
@@ -376,6 +377,26 @@ def test_vae_get_weights_are_the_encoders():
     W = vae.get_weights()
     assert W.shape == (6, 4)  # visible units x encoder hidden units
     np.testing.assert_array_equal(W, vae.posterior.mlp.layers[0].W.get_value())
+
+
+def test_a_script_renamed_from_theano_runs_with_plain_pytensor_function(
+    float64_graphs, monkeypatch
+):
+    """Pylearn2 scripts build inputs with ``T.matrix`` (float64 at PyTensor's
+    default floatX) and compile with ``theano.function``. Renamed, they must
+    compile and give the bound that the package's float32 graph gives for
+    the same noise."""
+    vae = make_vae(nvis=6, nhid=2, irange=0.5, seed=4)
+    eps = pt.tensor3("eps", dtype="float32")
+    monkeypatch.setattr(vae.posterior, "sample_from_epsilon", lambda shape: eps)
+    X64, X32 = pt.matrix("X", dtype="float64"), pt.fmatrix("X")
+    plain = pytensor.function([X64, eps], vae.log_likelihood_lower_bound(X64, num_samples=3))
+    ours = function([X32, eps], vae.log_likelihood_lower_bound(X32, num_samples=3))
+    x = binary_data(5, 6, seed=3)
+    noise = np.random.default_rng(5).standard_normal((3, 5, 2)).astype("float32")
+    bound = plain(x.astype("float64"), noise)
+    assert bound.shape == (5,) and np.all(bound < 0)
+    np.testing.assert_allclose(bound, ours(x, noise), rtol=1e-5)
 
 
 def test_vae_finds_its_kl_integrator():
