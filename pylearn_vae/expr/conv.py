@@ -94,9 +94,12 @@ def conv2d(images, filters, image_shape, filter_shape, stride=(1, 1), border_mod
     """
     pad = border_padding(border_mode, filter_shape)
     out_r, out_c = output_positions(image_shape, filter_shape, stride, pad)
-    cols = im2col(images, image_shape, filter_shape, stride, pad)
-    flipped = filters[:, :, ::-1, ::-1]
-    kernel = flipped.reshape((flipped.shape[0], -1))  # (out, in * kr * kc)
+    # Channels-last inside (see pylearn_vae.ops.im2col): when the images are
+    # another convolution's output, this view undoes that one's and the
+    # patches are read from the matrix product's own array.
+    cols = im2col(images.dimshuffle(0, 2, 3, 1), image_shape, filter_shape, stride, pad)
+    flipped = filters[:, :, ::-1, ::-1].dimshuffle(0, 2, 3, 1)  # (out, kr, kc, in)
+    kernel = flipped.reshape((flipped.shape[0], -1))  # (out, kr * kc * in)
     out = pt.dot(cols, kernel.T)  # (batch * out_r * out_c, out)
     return out.reshape((images.shape[0], out_r, out_c, filters.shape[0])).dimshuffle(0, 3, 1, 2)
 
@@ -135,9 +138,9 @@ def conv2d_transpose(inputs, filters, output_shape, filter_shape, stride=(1, 1),
     """
     rows, cols = output_positions(output_shape, filter_shape, stride, pad)
     flat = inputs.dimshuffle(0, 2, 3, 1).reshape((-1, inputs.shape[1]))  # (b * r * c, in)
-    kernel = filters.reshape((filters.shape[0], -1))  # (in, out * kr * kc)
+    kernel = filters.dimshuffle(0, 2, 3, 1).reshape((filters.shape[0], -1))  # (in, kr * kc * out)
     patches = pt.dot(flat, kernel)
-    return col2im(patches, output_shape, filter_shape, stride, pad)
+    return col2im(patches, output_shape, filter_shape, stride, pad).dimshuffle(0, 3, 1, 2)
 
 
 def pool_output_shape(image_shape, pool_shape, pool_stride):

@@ -22,14 +22,19 @@ need not pay). A graph compiled with ``pytensor.function`` directly should
 ``import pylearn_vae.ops.numba_im2col`` (or ``jax_im2col``) first; otherwise
 PyTensor's Numba backend runs :meth:`perform` in object mode, correct but slow.
 
-Layout. Images are ``(batch, channels, rows, cols)``. With ``oh x ow``
-output positions, ``Im2Col`` gives a ``(batch * oh * ow, channels * kr *
-kc)`` matrix whose row ``(n * oh + i) * ow + j`` holds, channel by channel,
-the ``kr x kc`` patch whose top-left pixel is ``(i * sr - pr, j * sc - pc)``
-(pixels outside the image read as zero):
+Layout. Images are channels-last, ``(batch, rows, cols, channels)``: the
+convolutions of :mod:`pylearn_vae.expr.conv` take and give Pylearn2's
+``(batch, channels, rows, cols)`` tensors as transposed views of such
+arrays (a matrix product's rows are pixels, its columns channels), so no
+copy is needed between layers, and a patch's channels are consecutive in
+memory on both sides of the copy. With ``oh x ow`` output positions,
+``Im2Col`` gives a ``(batch * oh * ow, kr * kc * channels)`` matrix whose row
+``(n * oh + i) * ow + j`` holds the ``kr x kc`` patch whose top-left pixel
+is ``(i * sr - pr, j * sc - pc)``, pixel by pixel, each pixel's channels
+together (pixels outside the image read as zero):
 
 .. math::
-    \mathrm{cols}[(n, i, j), (c, p, q)] = x[n, c, i s_r + p - p_r, j s_c + q - p_c]
+    \mathrm{cols}[(n, i, j), (p, q, c)] = x[n, i s_r + p - p_r, j s_c + q - p_c, c]
 
 ``Col2Im`` is its adjoint: it adds every row's entries back at the pixels
 they were read from, dropping the padding. Each one's gradient is the other.
@@ -97,13 +102,13 @@ class _PatchGeometry(Op):
 
 
 class Im2Col(_PatchGeometry):
-    """Patches of ``(batch, channels, rows, cols)`` images as matrix rows (see the module)."""
+    """Patches of ``(batch, rows, cols, channels)`` images as matrix rows (see the module)."""
 
     def make_node(self, x):
         x = pt.as_tensor_variable(x)
         if x.type.ndim != 4:
             raise TypeError(f"Im2Col expects 4-d images, got a {x.type.ndim}-d {x.type}")
-        b, c = x.type.shape[:2]
+        b, c = x.type.shape[0], x.type.shape[3]
         rows = None if b is None else b * self.positions
         cols = None if c is None else c * self.patch_size
         return Apply(self, [x], [pt.tensor(dtype=x.type.dtype, shape=(rows, cols))])
@@ -114,7 +119,7 @@ class Im2Col(_PatchGeometry):
 
     def infer_shape(self, *args):
         # PyTensor 3.0 passes (fgraph, node, shapes), 3.3 (node, shapes).
-        b, c, _, _ = args[-1][0]
+        b, _, _, c = args[-1][0]
         return [(b * self.positions, c * self.patch_size)]
 
     def pullback(self, inputs, outputs, output_grads):
@@ -122,7 +127,7 @@ class Im2Col(_PatchGeometry):
 
 
 class Col2Im(_PatchGeometry):
-    """Rows of patches added back onto ``(batch, channels, rows, cols)`` images."""
+    """Rows of patches added back onto ``(batch, rows, cols, channels)`` images."""
 
     def make_node(self, cols):
         cols = pt.as_tensor_variable(cols)
@@ -131,7 +136,7 @@ class Col2Im(_PatchGeometry):
         r, k = cols.type.shape
         b = None if r is None else r // self.positions
         c = None if k is None else k // self.patch_size
-        out = pt.tensor(dtype=cols.type.dtype, shape=(b, c, *self.image_shape))
+        out = pt.tensor(dtype=cols.type.dtype, shape=(b, *self.image_shape, c))
         return Apply(self, [cols], [out])
 
     def perform(self, node, inputs, output_storage):
@@ -140,7 +145,7 @@ class Col2Im(_PatchGeometry):
 
     def infer_shape(self, *args):
         r, k = args[-1][0]
-        return [(r // self.positions, k // self.patch_size, *self.image_shape)]
+        return [(r // self.positions, *self.image_shape, k // self.patch_size)]
 
     def pullback(self, inputs, outputs, output_grads):
         return [Im2Col(self.image_shape, self.kernel_shape, self.stride, self.pad)(output_grads[0])]
@@ -161,15 +166,15 @@ def col2im(cols, image_shape, kernel_shape, stride=(1, 1), pad=(0, 0)):
 
 def im2col_numpy(x: np.ndarray, geometry: _PatchGeometry) -> np.ndarray:
     """:class:`Im2Col` with NumPy slicing."""
-    b, c, rows, cols = x.shape
+    b, rows, cols, c = x.shape
     (pr, pc), (oh, ow) = geometry.pad, geometry.out_shape
-    padded = np.zeros((b, c, rows + 2 * pr, cols + 2 * pc), dtype=x.dtype)
-    padded[:, :, pr : pr + rows, pc : pc + cols] = x
+    padded = np.zeros((b, rows + 2 * pr, cols + 2 * pc, c), dtype=x.dtype)
+    padded[:, pr : pr + rows, pc : pc + cols] = x
     kr, kc = geometry.kernel_shape
-    out = np.empty((b, oh, ow, c, kr, kc), dtype=x.dtype)
+    out = np.empty((b, oh, ow, kr, kc, c), dtype=x.dtype)
     for p, q, rs, cs in geometry._windows():
-        out[..., p, q] = padded[:, :, rs, cs].transpose(0, 2, 3, 1)
-    return out.reshape(b * oh * ow, c * kr * kc)
+        out[:, :, :, p, q] = padded[:, rs, cs]
+    return out.reshape(b * oh * ow, kr * kc * c)
 
 
 def col2im_numpy(cols: np.ndarray, geometry: _PatchGeometry) -> np.ndarray:
@@ -177,8 +182,8 @@ def col2im_numpy(cols: np.ndarray, geometry: _PatchGeometry) -> np.ndarray:
     (rows, ncols), (pr, pc), (oh, ow) = geometry.image_shape, geometry.pad, geometry.out_shape
     (kr, kc), b = geometry.kernel_shape, cols.shape[0] // geometry.positions
     c = cols.shape[1] // geometry.patch_size
-    patches = cols.reshape(b, oh, ow, c, kr, kc)
-    padded = np.zeros((b, c, rows + 2 * pr, ncols + 2 * pc), dtype=cols.dtype)
+    patches = cols.reshape(b, oh, ow, kr, kc, c)
+    padded = np.zeros((b, rows + 2 * pr, ncols + 2 * pc, c), dtype=cols.dtype)
     for p, q, rs, cs in geometry._windows():
-        padded[:, :, rs, cs] += patches[..., p, q].transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(padded[:, :, pr : pr + rows, pc : pc + ncols])
+        padded[:, rs, cs] += patches[:, :, :, p, q]
+    return np.ascontiguousarray(padded[:, pr : pr + rows, pc : pc + ncols])

@@ -22,11 +22,11 @@ def _im2col_fn(op):
     (kr, kc), (pr, pc), (oh, ow) = op.kernel_shape, op.pad, op.out_shape
 
     def im2col(x):
-        b, c = x.shape[:2]
-        padded = jnp.pad(x, ((0, 0), (0, 0), (pr, pr), (pc, pc)))
-        windows = [padded[:, :, rs, cs] for _, _, rs, cs in op._windows()]
-        stacked = jnp.stack(windows, axis=-1)  # (b, c, oh, ow, kr*kc)
-        return stacked.transpose(0, 2, 3, 1, 4).reshape(b * oh * ow, c * kr * kc)
+        b, c = x.shape[0], x.shape[3]
+        padded = jnp.pad(x, ((0, 0), (pr, pr), (pc, pc), (0, 0)))
+        windows = [padded[:, rs, cs] for _, _, rs, cs in op._windows()]
+        stacked = jnp.stack(windows, axis=3)  # (b, oh, ow, kr*kc, c)
+        return stacked.reshape(b * oh * ow, kr * kc * c)
 
     return im2col
 
@@ -44,7 +44,7 @@ def _jax_col2im(op, **kwargs):
     def col2im(patches):
         b = patches.shape[0] // op.positions
         c = patches.shape[1] // op.patch_size
-        like = jax.ShapeDtypeStruct((b, c, rows, cols), patches.dtype)
+        like = jax.ShapeDtypeStruct((b, rows, cols, c), patches.dtype)
         (images,) = jax.linear_transpose(forward, like)(patches)
         return images
 

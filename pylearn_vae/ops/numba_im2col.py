@@ -20,12 +20,13 @@ from pylearn_vae.ops.im2col import Col2Im, Im2Col
 __all__ = ["VERSION"]
 
 #: Bump when the loops below change (added to PyTensor's cache key).
-VERSION = 1
+VERSION = 2
 
 # The two loops below mirror each other on purpose. Written as one loop with
 # a direction flag (a compile-time constant) called from both, or with the
-# bounds test hoisted out of the inner loop, they ran 4-7x slower: Numba then
-# no longer unrolls the constant-length inner loop (docs/performance.md).
+# bounds test hoisted out of the pixel loops, they ran 4-7x slower: Numba
+# then no longer unrolled the constant-length loops (docs/performance.md).
+# Channels are innermost: consecutive in memory on both sides of each copy.
 
 
 @register_funcify_default_op_cache_key(Im2Col)
@@ -34,22 +35,26 @@ def _numba_im2col(op, node=None, **kwargs):
 
     @numba_njit
     def im2col(x):
-        b, c, rows, cols = x.shape
-        out = np.zeros((b * oh * ow, c * kr * kc), dtype=x.dtype)
+        b, rows, cols, c = x.shape
+        out = np.empty((b * oh * ow, kr * kc * c), dtype=x.dtype)
         for n in range(b):
             for i in range(oh):
                 for j in range(ow):
                     row = (n * oh + i) * ow + j
-                    for ch in range(c):
-                        for p in range(kr):
-                            r = i * sr + p - pr
-                            if r < 0 or r >= rows:
-                                continue
-                            base = (ch * kr + p) * kc
-                            for q in range(kc):
-                                s = j * sc + q - pc
-                                if 0 <= s < cols:
-                                    out[row, base + q] = x[n, ch, r, s]
+                    for p in range(kr):
+                        r = i * sr + p - pr
+                        for q in range(kc):
+                            s = j * sc + q - pc
+                            base = (p * kc + q) * c
+                            inside = 0 <= r < rows and 0 <= s < cols
+                            if c == 1:  # a loop of one would stop Numba unrolling q's
+                                out[row, base] = x[n, r, s, 0] if inside else 0
+                            elif inside:
+                                for ch in range(c):
+                                    out[row, base + ch] = x[n, r, s, ch]
+                            else:  # padding
+                                for ch in range(c):
+                                    out[row, base + ch] = 0
         return out
 
     return im2col, VERSION
@@ -64,21 +69,25 @@ def _numba_col2im(op, node=None, **kwargs):
     def col2im(patches):
         b = patches.shape[0] // (oh * ow)
         c = patches.shape[1] // (kr * kc)
-        out = np.zeros((b, c, rows, cols), dtype=patches.dtype)
+        out = np.zeros((b, rows, cols, c), dtype=patches.dtype)
         for n in range(b):
             for i in range(oh):
                 for j in range(ow):
                     row = (n * oh + i) * ow + j
-                    for ch in range(c):
-                        for p in range(kr):
-                            r = i * sr + p - pr
-                            if r < 0 or r >= rows:
+                    for p in range(kr):
+                        r = i * sr + p - pr
+                        if r < 0 or r >= rows:
+                            continue
+                        for q in range(kc):
+                            s = j * sc + q - pc
+                            if s < 0 or s >= cols:
                                 continue
-                            base = (ch * kr + p) * kc
-                            for q in range(kc):
-                                s = j * sc + q - pc
-                                if 0 <= s < cols:
-                                    out[n, ch, r, s] += patches[row, base + q]
+                            base = (p * kc + q) * c
+                            if c == 1:  # as in im2col
+                                out[n, r, s, 0] += patches[row, base]
+                            else:
+                                for ch in range(c):
+                                    out[n, r, s, ch] += patches[row, base + ch]
         return out
 
     return col2im, VERSION

@@ -60,27 +60,59 @@ def test_spaces_and_parameter_shapes():
     assert tied.get_output_space().shape == (2, 2)
 
 
-def test_fprop_matches_a_direct_computation():
-    mlp = conv_mlp(pool_type="mean", pool_shape=[2, 2], pool_stride=[1, 1], init_bias=0.1)
+class _ChannelwiseRectifier:
+    """Not marked elementwise: KernelLayer.detector hands it (b, c, rows, cols)."""
+
+    def apply(self, z):
+        assert z.type.shape[1] == 3  # channels second
+        return pt.maximum(z, 0.0)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"tied_b": True}, {"nonlinearity": _ChannelwiseRectifier()}],
+    ids=["untied biases", "tied biases", "nonlinearity not marked elementwise"],
+)
+def test_fprop_matches_a_direct_computation(options):
+    if "nonlinearity" in options:
+        options = dict(options, layer_name="h", output_channels=3, kernel_shape=[2, 3])
+        mlp = MLP(
+            nvis=40,
+            layers=[
+                SpaceConverter("to_images", Conv2DSpace(shape=[4, 5], num_channels=2)),
+                ConvElemwise(
+                    irange=0.5,
+                    pool_type="mean",
+                    pool_shape=[2, 2],
+                    pool_stride=[1, 1],
+                    init_bias=0.1,
+                    **options,
+                ),
+            ],
+        )
+    else:
+        mlp = conv_mlp(
+            pool_type="mean", pool_shape=[2, 2], pool_stride=[1, 1], init_bias=0.1, **options
+        )
     conv = mlp.layers[1]
+    conv.b.set_value(
+        np.random.default_rng(1).normal(size=conv.b.get_value().shape).astype("float32")
+    )
     X = pt.matrix("X", dtype="float32")
     f = function([X], mlp.fprop(X))
     rng = np.random.default_rng(0)
     data = rng.normal(size=(2, 40)).astype("float32")
     images = data.reshape(2, 4, 5, 2).transpose(0, 3, 1, 2)  # ('b', 0, 1, 'c') flattening
     W, b = conv.W.get_value(), conv.b.get_value()
-    z = (
-        np.array(
+    z = np.array(
+        [
             [
-                [
-                    sum(signal.convolve2d(img[i], W[o, i], mode="valid") for i in range(2))
-                    for o in range(3)
-                ]
-                for img in images
+                sum(signal.convolve2d(img[i], W[o, i], mode="valid") for i in range(2))
+                for o in range(3)
             ]
-        )
-        + b
-    )
+            for img in images
+        ]
+    ) + (b[:, None, None] if b.ndim == 1 else b)
     d = np.maximum(z, 0)
     pooled = (d[:, :, :-1, :-1] + d[:, :, 1:, :-1] + d[:, :, :-1, 1:] + d[:, :, 1:, 1:]) / 4
     np.testing.assert_allclose(f(data), pooled, rtol=1e-5, atol=1e-6)
@@ -201,3 +233,42 @@ def test_vae_decoder_can_grow_images_with_full_convolutions():
     f = function([X], vae.log_likelihood_lower_bound(X, num_samples=2))
     bound = f(make_np_rng(default_seed=3).uniform(size=(5, 16)).astype("float32"))
     np.testing.assert_allclose(bound, 16 * np.log(0.5), rtol=0.02)
+
+
+def test_stacked_convolutions_pass_channels_last_arrays_without_copies():
+    # KernelLayer.detector applies the bias and nonlinearity to the matrix
+    # product's channels-last array, so the next layer's Im2Col reads that
+    # array itself rather than a transposed view (a strided read) or a copy.
+    def conv(name, channels):
+        return ConvRectifiedLinear(
+            output_channels=channels,
+            kernel_shape=[3, 3],
+            kernel_stride=[2, 2],
+            pool_shape=None,
+            pool_stride=None,
+            pool_type=None,
+            layer_name=name,
+            irange=0.1,
+            border_mode="half",
+        )
+
+    mlp = MLP(
+        nvis=64,
+        layers=[
+            SpaceConverter("to_images", Conv2DSpace(shape=[8, 8], num_channels=1)),
+            conv("c1", 4),
+            conv("c2", 5),
+        ],
+    )
+    X = pt.matrix("X", dtype="float32")
+    cost = mlp.fprop(X).sum()
+    f = function([X], [cost, *pt.grad(cost, mlp.get_params())])
+    nodes = f.maker.fgraph.toposort()
+    patches = [n for n in nodes if type(n.op).__name__ in ("Im2Col", "Col2Im")]
+    assert len(patches) >= 3
+    for node in patches:
+        owner = node.inputs[0].owner
+        order = getattr(owner.op, "new_order", None) if owner is not None else None
+        assert order is None or list(order) == sorted(order), (node, owner)
+    values = f(np.random.default_rng(0).random((3, 64)).astype("float32"))
+    assert all(np.isfinite(v).all() for v in values)

@@ -78,12 +78,16 @@ class SpaceConverter(Layer):
 class IdentityConvNonlinearity:
     """No nonlinearity: the layer outputs its linear response."""
 
+    elementwise = True  # see KernelLayer.detector
+
     def apply(self, linear_response):
         return linear_response
 
 
 class RectifierConvNonlinearity:
     """Rectified linear units, slope ``left_slope`` for negative inputs."""
+
+    elementwise = True  # see KernelLayer.detector
 
     def __init__(self, left_slope: float = 0.0) -> None:
         self.left_slope = float(left_slope)
@@ -99,6 +103,8 @@ class RectifierConvNonlinearity:
 class SigmoidConvNonlinearity:
     """Logistic sigmoid units."""
 
+    elementwise = True  # see KernelLayer.detector
+
     def __init__(self, monitor_style: str = "detection") -> None:
         self.monitor_style = monitor_style
 
@@ -108,6 +114,8 @@ class SigmoidConvNonlinearity:
 
 class TanhConvNonlinearity:
     """Hyperbolic tangent units."""
+
+    elementwise = True  # see KernelLayer.detector
 
     def apply(self, linear_response):
         return pt.tanh(linear_response)
@@ -195,6 +203,21 @@ class KernelLayer(Layer):
     def add_bias(self, z):
         """``z`` (b, c, rows, cols) plus the tied or untied biases."""
         return z + (self.b[None, :, None, None] if self.tied_b else self.b[None])
+
+    def detector(self, z):
+        """The nonlinearity of ``z`` plus the biases.
+
+        ``z`` is (b, c, rows, cols) as a view of a channels-last array, as the
+        convolutions return it. An elementwise nonlinearity is applied to
+        that array itself, so the result is again such a view and the next
+        convolution reads it without a copy (PyTensor would otherwise
+        allocate the result channels-first); any other nonlinearity gets
+        (b, c, rows, cols), as in Pylearn2.
+        """
+        if not getattr(self.nonlin, "elementwise", False):
+            return self.nonlin.apply(self.add_bias(z))
+        b = self.b.dimshuffle("x", "x", "x", 0) if self.tied_b else self.b.dimshuffle("x", 1, 2, 0)
+        return self.nonlin.apply(z.dimshuffle(0, 2, 3, 1) + b).dimshuffle(0, 3, 1, 2)
 
     def get_lr_scalers(self) -> OrderedDict:
         rval = OrderedDict()
@@ -391,7 +414,7 @@ class ConvElemwise(KernelLayer):
             stride=self.kernel_stride,
             border_mode=self.border_mode,
         )
-        d = self.nonlin.apply(self.add_bias(z))
+        d = self.detector(z)
         if self.pool_type == "max":
             return max_pool(d, self.pool_shape, self.pool_stride, self.detector_space.shape)
         if self.pool_type == "mean":

@@ -151,4 +151,4 @@ class Deconv(KernelLayer):
             stride=self.output_stride,
             pad=(self.pad_out, self.pad_out),
         )
-        return self.nonlin.apply(self.add_bias(z))
+        return self.detector(z)
