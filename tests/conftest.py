@@ -12,6 +12,13 @@ from pylearn_vae.models.vae.conditional import BernoulliVector, DiagonalGaussian
 from pylearn_vae.models.vae.prior import DiagonalGaussianPrior
 
 
+def pytest_runtest_setup(item):
+    """Tests marked ``jax`` (or run with a JAX fixture parameter so marked)
+    are skipped when the optional [jax] extra is not installed."""
+    if item.get_closest_marker("jax") is not None:
+        pytest.importorskip("jax", reason="the JAX backend needs the [jax] extra")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def strict_pytensor():
     """An optimisation or shape-inference failure is a test failure, and any

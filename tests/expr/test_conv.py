@@ -100,7 +100,7 @@ def graph():
     return [x, W, *ys], outputs
 
 
-@pytest.fixture(scope="module", params=["NUMBA", "CVM", "JAX"])
+@pytest.fixture(scope="module", params=["NUMBA", "CVM", pytest.param("JAX", marks=pytest.mark.jax)])
 def results(request, data):
     inputs, outputs = graph()
     return function(inputs, outputs, mode=request.param)(*data, *transposed_inputs())
