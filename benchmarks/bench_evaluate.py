@@ -107,15 +107,14 @@ def main(argv=None) -> None:
     prepare_process()  # as scripts/evaluate.py does
     from bench_train import seed_model  # the same seed architecture as the training benchmark
 
-    from pylearn_vae.cli.evaluate import ROWS_PER_CALL
-    from pylearn_vae.evaluation import ImportanceSampler, usable_cpus
+    from pylearn_vae.evaluation import ImportanceSampler, samples_per_call, usable_cpus
     from pylearn_vae.ops.denormals import flushed_denormals
     from pylearn_vae.persistence import load
 
     model = load(args.model) if args.model else seed_model()
     workers = args.workers or usable_cpus()
     x = (np.random.default_rng(1).random((args.examples, model.nvis)) < 0.13).astype("float32")
-    chunk = max(1, min(args.num_samples, ROWS_PER_CALL // args.batch_size))
+    chunk = samples_per_call(model, args.num_samples, args.batch_size)
     shapes = decoder_shapes(model)
     rows = args.examples * args.num_samples
     flops = rows * sum(2.0 * k * n for k, n in shapes)

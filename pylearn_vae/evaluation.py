@@ -35,6 +35,7 @@ __all__ = [
     "ImportanceSampler",
     "chunk_sizes",
     "evaluate_in_workers",
+    "samples_per_call",
     "usable_cpus",
 ]
 
@@ -68,6 +69,32 @@ def mean_and_stderr(values) -> tuple[float, float]:
     if values.size < 2:
         return float(values.mean()), float("nan")
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size))
+
+
+#: Floats in the widest activation of one compiled call: 20,000 rows of 784,
+#: the seed model's widest layer. Much more (a convolutional decoder's
+#: patches reach a gigabyte at 20,000 rows) and glibc returns each freed
+#: array to the system, so every call page-faults it in again: the
+#: convolutional model evaluated 1.9x slower, half of it system time.
+ACTIVATION_FLOATS_PER_CALL = 20_000 * 784
+
+
+def widest_activation(model) -> int:
+    """Floats per example in the widest input or layer output of ``model``'s
+    encoder and decoder MLPs."""
+    widths = [int(model.nvis)]
+    for component in (model.posterior, model.conditional):
+        for layer in getattr(getattr(component, "mlp", None), "layers", ()):
+            widths.append(int(layer.get_output_space().get_total_dimension()))
+    return max(widths)
+
+
+def samples_per_call(model, num_samples: int, batch_size: int) -> int:
+    """Importance samples per compiled call for batches of ``batch_size``
+    examples: as many as keep each activation within
+    :data:`ACTIVATION_FLOATS_PER_CALL` (at least 1, at most ``num_samples``)."""
+    rows = ACTIVATION_FLOATS_PER_CALL // widest_activation(model)
+    return max(1, min(int(num_samples), rows // int(batch_size)))
 
 
 def chunk_sizes(total: int, chunk: int) -> list[int]:

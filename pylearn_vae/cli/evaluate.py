@@ -11,9 +11,6 @@ from pylearn_vae.cli.common import CLIError, load_model, prepare_process, run
 
 __all__ = ["main"]
 
-# Rows (examples x samples) per compiled call: bounds memory whatever K is.
-ROWS_PER_CALL = 20000
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -106,7 +103,7 @@ def _write_json(path: str, result: dict) -> None:
 
 
 def _body(args) -> int:
-    from pylearn_vae.evaluation import ImportanceSampler, usable_cpus
+    from pylearn_vae.evaluation import ImportanceSampler, samples_per_call, usable_cpus
     from pylearn_vae.ops.denormals import flushed_denormals
 
     prepare_process()
@@ -114,7 +111,7 @@ def _body(args) -> int:
     _check_args(args)
     model = load_model(args.model)
     data = _examples(args, model.nvis)
-    chunk = max(1, min(args.num_samples, ROWS_PER_CALL // args.batch_size))
+    chunk = samples_per_call(model, args.num_samples, args.batch_size)  # bounds memory
     sampler = ImportanceSampler(model, args.num_samples, chunk, seed=args.seed)
     batches = -(-data.shape[0] // args.batch_size)
     workers = min(args.workers or usable_cpus(), batches)

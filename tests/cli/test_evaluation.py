@@ -265,3 +265,38 @@ def test_bad_arguments_give_clear_errors(small_mnist_model, tmp_path, capsys):
     garbage.write_bytes(b"not a pickle")
     assert plot_monitor.print_main([str(garbage)]) == 1
     assert "is not a valid pylearn_vae model file" in capsys.readouterr().err
+
+
+def test_samples_per_call_keep_the_widest_activation_bounded():
+    # The seed model's widest activation is its 784-pixel output: 200
+    # samples of batches of 100 per call, as before the bound was by size.
+    from pylearn_vae.evaluation import ACTIVATION_FLOATS_PER_CALL, samples_per_call
+    from pylearn_vae.models.mlp import MLP, Deconv, Linear, SpaceConverter
+    from pylearn_vae.space import Conv2DSpace, VectorSpace
+    from tests.conftest import make_vae
+
+    seed_like = make_vae(nvis=784, nhid=32, hidden=200)
+    assert samples_per_call(seed_like, 5000, 100) == 200
+    assert samples_per_call(seed_like, 30, 100) == 30  # never more than K
+    # A decoder whose widest output is 14x14x16 = 3,136 floats per example.
+    decoder = MLP(
+        layers=[
+            Linear(dim=1568, layer_name="dense", irange=0.01),
+            SpaceConverter("to_maps", Conv2DSpace(shape=[7, 7], num_channels=32)),
+            Deconv(
+                num_channels=16,
+                kernel_shape=[4, 4],
+                output_stride=[2, 2],
+                pad_out=1,
+                layer_name="up",
+                irange=0.01,
+            ),
+            SpaceConverter("flat", VectorSpace(dim=3136)),
+        ]
+    )
+    conv_like = make_vae(nvis=784, nhid=32, hidden=200)
+    conv_like.conditional.mlp = decoder
+    decoder.set_input_space(VectorSpace(dim=32))
+    chunk = samples_per_call(conv_like, 5000, 100)
+    assert chunk == ACTIVATION_FLOATS_PER_CALL // 3136 // 100 == 50
+    assert samples_per_call(conv_like, 5000, 100_000) == 1  # at least one sample
