@@ -24,8 +24,8 @@ from pylearn_vae.utils.compile import function
 from pylearn_vae.utils.rng import make_np_rng
 
 
-def conv_mlp(**conv_kwargs):
-    """A top-level MLP: 4x5 images as vectors -> SpaceConverter -> ConvRectifiedLinear."""
+def conv_mlp(layer=ConvRectifiedLinear, **conv_kwargs):
+    """A top-level MLP: 4x5 images as vectors -> SpaceConverter -> ``layer``."""
     kwargs = dict(
         layer_name="h",
         output_channels=3,
@@ -41,7 +41,7 @@ def conv_mlp(**conv_kwargs):
         nvis=40,
         layers=[
             SpaceConverter("to_images", Conv2DSpace(shape=[4, 5], num_channels=2)),
-            ConvRectifiedLinear(**kwargs),
+            layer(**kwargs),
         ],
     )
 
@@ -74,26 +74,10 @@ class _ChannelwiseRectifier:
     ids=["untied biases", "tied biases", "nonlinearity not marked elementwise"],
 )
 def test_fprop_matches_a_direct_computation(options):
-    if "nonlinearity" in options:
-        options = dict(options, layer_name="h", output_channels=3, kernel_shape=[2, 3])
-        mlp = MLP(
-            nvis=40,
-            layers=[
-                SpaceConverter("to_images", Conv2DSpace(shape=[4, 5], num_channels=2)),
-                ConvElemwise(
-                    irange=0.5,
-                    pool_type="mean",
-                    pool_shape=[2, 2],
-                    pool_stride=[1, 1],
-                    init_bias=0.1,
-                    **options,
-                ),
-            ],
-        )
-    else:
-        mlp = conv_mlp(
-            pool_type="mean", pool_shape=[2, 2], pool_stride=[1, 1], init_bias=0.1, **options
-        )
+    layer = ConvElemwise if "nonlinearity" in options else ConvRectifiedLinear
+    mlp = conv_mlp(
+        layer, pool_type="mean", pool_shape=[2, 2], pool_stride=[1, 1], init_bias=0.1, **options
+    )
     conv = mlp.layers[1]
     conv.b.set_value(
         np.random.default_rng(1).normal(size=conv.b.get_value().shape).astype("float32")
