@@ -63,8 +63,9 @@ def _batch_size(value) -> int | None:
     """``value`` as an ``int`` (None stays None: the model's batch size is used)."""
     if value is None:
         return None
-    # Not utils.check_positive_int, which refuses floats: a float is taken as int() of it.
-    if isinstance(value, bool) or int(value) < 1:
+    # Not utils.check_positive_int, which refuses floats: a whole float (100.0,
+    # as a computed YAML value may be) is taken; 2.5 is refused, not cut to 2.
+    if isinstance(value, bool) or int(value) != value or value < 1:
         raise ValueError(f"SGD: batch_size must be a positive integer, got {value!r}")
     return int(value)
 

@@ -182,3 +182,14 @@ def test_one_set_of_state_per_parameter_however_many_graphs(rule, per_param):
     assert rule.state == state and all(a is b for a, b in zip(rule.state, state))
     assert set(first) == set(second)  # the same shared variables are updated
     assert len(rule.state_dict()["state"]) == expected
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "100"])
+def test_sgd_refuses_a_batch_size_that_is_not_a_positive_whole_number(bad):
+    with pytest.raises((ValueError, TypeError), match="batch_size"):
+        SGD(learning_rate=0.1, batch_size=bad)
+
+
+def test_sgd_takes_a_whole_float_batch_size_as_an_int():
+    algorithm = SGD(learning_rate=0.1, batch_size=100.0)
+    assert algorithm.batch_size == 100 and isinstance(algorithm.batch_size, int)
