@@ -17,7 +17,7 @@ from pylearn_vae.datasets.dense_design_matrix import batch_indices
 from pylearn_vae.monitor import Monitor
 from pylearn_vae.training_algorithms.learning_rule import LearningRule, MomentumAdjustor
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
-from pylearn_vae.utils import floatX, sharedX
+from pylearn_vae.utils import floatX, sharedX, whole_number
 from pylearn_vae.utils.compile import function, is_jax_mode, place_on_jax_device, resolve_mode
 from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import make_np_rng, register_rng, rng_updates
@@ -61,13 +61,7 @@ def _check_monitor_iteration_mode(mode: str) -> None:
 
 def _batch_size(value) -> int | None:
     """``value`` as an ``int`` (None stays None: the model's batch size is used)."""
-    if value is None:
-        return None
-    # Not utils.check_positive_int, which refuses floats: a whole float (100.0,
-    # as a computed YAML value may be) is taken; 2.5 is refused, not cut to 2.
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"SGD: batch_size must be a positive integer, got {value!r}")
-    return int(value)
+    return None if value is None else whole_number(value, 1, "SGD: batch_size")
 
 
 def _learning_rule(rule) -> LearningRule:

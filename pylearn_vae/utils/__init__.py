@@ -66,6 +66,28 @@ def using_floatX(dtype: str) -> Iterator[str]:
         _FLOATX.reset(token)
 
 
+def whole_number(value, minimum: int, what: str) -> int:
+    """``value`` as an ``int`` if it is a whole number >= ``minimum`` (0 or 1),
+    else a ``ValueError`` naming ``what``.
+
+    Unlike :func:`check_positive_int`, a float holding a whole number
+    (``16.0``, as a computed YAML value may be) passes; ``2.5`` does not.
+
+    >>> whole_number(16.0, 1, "output_channels")
+    16
+    """
+    kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}"
+    )
+    try:
+        whole = not isinstance(value, bool) and int(value) == value and value >= minimum
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
+        raise ValueError(f"{what} must be {kind}, got {value!r}")
+    return int(value)
+
+
 def check_positive_int(value, what: str) -> int:
     """``value`` as an ``int`` if it is an integer >= 1 (not a bool), else a
     ``ValueError`` naming ``what``.

@@ -23,12 +23,11 @@ from pylearn_vae.expr.conv import (
 )
 from pylearn_vae.models.layers.base import Layer
 from pylearn_vae.space import Conv2DSpace, Space
-from pylearn_vae.utils import constantX, floatX, sharedX
+from pylearn_vae.utils import constantX, floatX, sharedX, whole_number
 
 __all__ = [
     "KernelLayer",
     "check_nonlinearity",
-    "int_at_least",
     "pair_of_ints",
     "SpaceConverter",
     "ConvElemwise",
@@ -128,23 +127,6 @@ def pair_of_ints(value, what: str, layer_name: str) -> tuple[int, int]:
             f"layer {layer_name!r}: {what} must be two positive integers, got {value!r}"
         )
     return (int(pair[0]), int(pair[1]))
-
-
-def int_at_least(value, minimum: int, what: str, layer_name: str) -> int:
-    """``value`` as an ``int`` if it is a whole number >= ``minimum`` (0 or 1),
-    else a ``ValueError`` naming the layer.
-
-    A float holding a whole number (``16.0``) passes: the YAML loader lets
-    one through for an ``int`` keyword, and
-    :func:`~pylearn_vae.utils.check_positive_int` would refuse it.
-
-    >>> int_at_least(16.0, 1, "output_channels", "h1")
-    16
-    """
-    kind = "a positive integer" if minimum == 1 else "a non-negative integer"
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"layer {layer_name!r}: {what} must be {kind}, got {value!r}")
-    return int(value)
 
 
 def check_nonlinearity(nonlinearity, layer_name: str) -> None:
@@ -355,7 +337,9 @@ class ConvElemwise(KernelLayer):
     ) -> None:
         super().__init__(layer_name)
         _check_conv_options(layer_name, irange, nonlinearity, border_mode, pool_type, monitor_style)
-        self.output_channels = int_at_least(output_channels, 1, "output_channels", layer_name)
+        self.output_channels = whole_number(
+            output_channels, 1, f"layer {layer_name!r}: output_channels"
+        )
         self.kernel_shape = pair_of_ints(kernel_shape, "kernel_shape", layer_name)
         self.kernel_stride = pair_of_ints(kernel_stride, "kernel_stride", layer_name)
         self.nonlin = nonlinearity

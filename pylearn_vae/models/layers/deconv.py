@@ -19,10 +19,10 @@ from pylearn_vae.models.layers.conv import (
     IdentityConvNonlinearity,
     KernelLayer,
     check_nonlinearity,
-    int_at_least,
     pair_of_ints,
 )
 from pylearn_vae.space import Conv2DSpace
+from pylearn_vae.utils import whole_number
 
 __all__ = ["Deconv"]
 
@@ -99,8 +99,8 @@ class Deconv(KernelLayer):
             raise ValueError(
                 f"layer {layer_name!r}: give irange >= 0 to initialise the kernels, got {irange!r}"
             )
-        num_channels = int_at_least(num_channels, 1, "num_channels", layer_name)
-        pad_out = int_at_least(pad_out, 0, "pad_out", layer_name)
+        num_channels = whole_number(num_channels, 1, f"layer {layer_name!r}: num_channels")
+        pad_out = whole_number(pad_out, 0, f"layer {layer_name!r}: pad_out")
         nonlinearity = IdentityConvNonlinearity() if nonlinearity is None else nonlinearity
         check_nonlinearity(nonlinearity, layer_name)
         self.num_channels = num_channels
