@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -451,6 +452,61 @@ def _delete_experiment(experiment: str) -> None:
     filesystem.delete_dir(path)
 
 
+def _recover_deleted_checkpoints(experiment: str) -> list[tuple[str, str]]:
+    """Give each trial back the checkpoint its saved state names, if a newer one replaced it.
+
+    Ray Tune keeps one checkpoint per trial: registering a trial's new
+    checkpoint deletes the previous one at once, and the experiment state
+    (which names each trial's latest checkpoint) is saved a moment later. A
+    driver killed in between leaves a state naming a checkpoint that no
+    longer exists, and Tune then fails that trial on ``--resume`` ("Could not
+    recover from checkpoint as it does not exist on storage anymore"). The
+    newer checkpoint is on storage, so it is moved to the name the state
+    expects: the trial goes on from its newest epoch (its reports are keyed
+    by ``epochs_seen``, not by Tune's iteration count).
+
+    Returns the ``(moved from, moved to)`` paths.
+    """
+    from pyarrow import fs
+    from ray import tune
+
+    moved = []
+    for trial in tune.ExperimentAnalysis(experiment).trials:
+        checkpoint = trial.checkpoint
+        if checkpoint is None:
+            continue
+        filesystem, wanted = checkpoint.filesystem, checkpoint.path
+        if filesystem.get_file_info(wanted).type != fs.FileType.NotFound:
+            continue
+        folder, name = wanted.rsplit("/", 1)
+        newer = sorted(
+            info.path
+            for info in filesystem.get_file_info(fs.FileSelector(folder))
+            if info.type == fs.FileType.Directory
+            and re.fullmatch(r"checkpoint_\d+", info.base_name)
+            and info.base_name > name
+        )
+        if not newer:
+            continue  # nothing newer to go on from: Ray Tune reports the trial failed
+        try:
+            filesystem.move(newer[-1], wanted)
+        except (OSError, NotImplementedError) as exc:
+            raise SweepError(
+                f"trial {trial.trial_id}: its saved state names the deleted checkpoint {wanted}; "
+                f"moving its newest one ({newer[-1]}) there failed ({exc}); move it by hand and "
+                "resume again"
+            ) from exc
+        logger.warning(
+            "trial %s: the sweep was stopped between saving a checkpoint and recording it; "
+            "it goes on from its newest checkpoint (%s, moved to %s)",
+            trial.trial_id,
+            newer[-1],
+            wanted,
+        )
+        moved.append((newer[-1], wanted))
+    return moved
+
+
 def _prepare_out_dir(
     spec: SweepSpec, out_dir: Path, experiment: str, resume: bool, restart: bool
 ) -> None:
@@ -493,6 +549,7 @@ def _tuner(
     )
     timing, all_callbacks = _tune_callbacks(callbacks)
     if resume:
+        _recover_deleted_checkpoints(experiment)
         tuner = tune.Tuner.restore(
             experiment, trainable=trainable, resume_unfinished=True, resume_errored=False
         )

@@ -1,8 +1,10 @@
 """scripts/sweep.py against a Ray head node started with ``ray start --head``."""
 
+import contextlib
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,6 +12,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ray import tune
 
 from tests.sweep.conftest import REPO, write_sweep
 
@@ -67,19 +71,19 @@ def _pids(trial_dir: Path) -> list:
     ]
 
 
-def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mnist_root):
+@contextlib.contextmanager
+def head_node(tmp_path: Path, mnist_root: Path):
+    """A Ray head node on 127.0.0.1 (``ray start --head``) for the duration.
+
+    Yields its port and the environment a driver joining it needs. Checks on
+    the way out that no Ray process outlived the head.
+    """
     before = _ray_processes()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     # Ray 2.5x heads ask for a token (written to ~/.ray/auth_token); a driver
     # joining one sends it only in token mode.
     env.update(PYTHONPATH=str(REPO), PYLEARN2_DATA_PATH=str(mnist_root), RAY_AUTH_MODE="token")
-    sweep = write_sweep(
-        tmp_path, "epochs: 2\nscheduler: fifo\nsearch_space:\n  model.seed: grid(1, 2, 3)\n"
-    )
-    command = [sys.executable, str(REPO / "scripts" / "sweep.py"), str(sweep)]
-    command += ["--address", f"127.0.0.1:{port}"]
-    experiment = tmp_path / "sweep_sweep" / "trials"
     log = tmp_path / "head.log"
     # On a machine that never ran Ray, a head in token mode finds no token and
     # fails; create it first (~/.ray/auth_token, kept if it exists).
@@ -99,38 +103,54 @@ def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mn
         )
         try:
             _wait_for(log, "Ray runtime started", head, 120)
-            driver = subprocess.Popen(
-                command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-            )
-            # Ray Tune saves its experiment state at every checkpoint: when the
-            # third trial (which starts when a first one ends) checkpoints its
-            # first epoch, the state shows one or two trials finished, and that
-            # trial has a second epoch to go.
-            deadline = time.monotonic() + 180
-            while not _terminated(experiment) and time.monotonic() < deadline:
-                assert driver.poll() is None, driver.stdout.read().decode()
-                time.sleep(0.05)
-            finished = _terminated(experiment)
-            driver.kill()  # SIGKILL: the driver has no chance to save anything more
-            driver.wait(timeout=60)
-            driver.stdout.close()
-            assert finished and len(finished) < 3
-            pids_before = {
-                d.name.split("_")[2] + "_" + d.name.split("_")[3]: _pids(d)
-                for d in experiment.glob("run_trial_*")
-                if (d / "result.json").exists()
-            }
-            run = subprocess.run(
-                [*command, "--resume"],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
+            yield port, env
         finally:
             head.send_signal(signal.SIGTERM)
             head.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while set(_ray_processes()) - set(before) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    left = {pid: args for pid, args in _ray_processes().items() if pid not in before}
+    assert not left, f"Ray processes outlived the head node: {left}"
+
+
+def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mnist_root):
+    sweep = write_sweep(
+        tmp_path, "epochs: 2\nscheduler: fifo\nsearch_space:\n  model.seed: grid(1, 2, 3)\n"
+    )
+    experiment = tmp_path / "sweep_sweep" / "trials"
+    with head_node(tmp_path, mnist_root) as (port, env):
+        command = [sys.executable, str(REPO / "scripts" / "sweep.py"), str(sweep)]
+        command += ["--address", f"127.0.0.1:{port}"]
+        driver = subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        # Ray Tune saves its experiment state at every checkpoint: when the
+        # third trial (which starts when a first one ends) checkpoints its
+        # first epoch, the state shows one or two trials finished, and that
+        # trial has a second epoch to go.
+        deadline = time.monotonic() + 180
+        while not _terminated(experiment) and time.monotonic() < deadline:
+            assert driver.poll() is None, driver.stdout.read().decode()
+            time.sleep(0.05)
+        finished = _terminated(experiment)
+        driver.kill()  # SIGKILL: the driver has no chance to save anything more
+        driver.wait(timeout=60)
+        driver.stdout.close()
+        assert finished and len(finished) < 3
+        pids_before = {
+            d.name.split("_")[2] + "_" + d.name.split("_")[3]: _pids(d)
+            for d in experiment.glob("run_trial_*")
+            if (d / "result.json").exists()
+        }
+        run = subprocess.run(
+            [*command, "--resume"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert run.returncode == 0, run.stderr
     assert run.stderr.startswith(
         f"sweeping {sweep} on 127.0.0.1:{port}; results in {tmp_path / 'sweep_sweep'} (resuming)"
@@ -138,14 +158,75 @@ def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mn
     with (tmp_path / "sweep_sweep" / "results.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert sorted(row["model.seed"] for row in rows) == ["1", "2", "3"]
-    assert {row["status"] for row in rows} == {"completed"}
+    assert {row["status"] for row in rows} == {"completed"}, (rows, run.stdout, run.stderr)
     assert all(float(row["valid_objective"]) > 0 for row in rows)
     assert "completed" in run.stdout  # the table
     for trial in finished:  # finished before the kill: not run again
         (trial_dir,) = experiment.glob(f"run_trial_{trial}_*")
         assert _pids(trial_dir) == pids_before[trial] and len(pids_before[trial]) == 2
-    deadline = time.monotonic() + 30
-    while set(_ray_processes()) - set(before) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    left = {pid: args for pid, args in _ray_processes().items() if pid not in before}
-    assert not left, f"Ray processes outlived the head node: {left}"
+
+
+class DieBetweenCheckpointAndState(tune.Callback):
+    """Kill the driver where Ray Tune can leave a state naming a deleted checkpoint.
+
+    When a trial's second checkpoint arrives, Ray Tune calls this callback,
+    then deletes the trial's first checkpoint (it keeps one), then saves its
+    experiment state, which until then names the first. This callback does
+    that deletion itself and ends the driver at once, as a SIGKILL landing in
+    between would.
+    """
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
+        if trial.last_result.get("epochs_seen") == 2 and not trial.last_result["resumed_from"]:
+            shutil.rmtree(Path(checkpoint.path).with_name("checkpoint_000000"))
+            os._exit(9)
+
+
+DRIVER = """
+import sys
+from pylearn_vae.sweep import load_spec
+from pylearn_vae.sweep.runner import run_sweep
+from tests.sweep.test_cluster_sweep import DieBetweenCheckpointAndState
+spec, out, address = sys.argv[1:]
+run_sweep(load_spec(spec), out, address=address, callbacks=[DieBetweenCheckpointAndState()])
+"""
+
+
+def test_a_driver_killed_before_recording_a_checkpoint_resumes_from_it(tmp_path, mnist_root):
+    sweep = write_sweep(
+        tmp_path, "epochs: 3\nscheduler: fifo\nsearch_space:\n  model.seed: grid(4)\n"
+    )
+    out = tmp_path / "sweep_sweep"
+    with head_node(tmp_path, mnist_root) as (port, env):
+        address = f"127.0.0.1:{port}"
+        first = subprocess.run(
+            [sys.executable, "-c", DRIVER, str(sweep), str(out), address],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert first.returncode == 9, first.stderr
+        (trial_dir,) = (out / "trials").glob("run_trial_*")
+        assert sorted(p.name for p in trial_dir.glob("checkpoint_*")) == ["checkpoint_000001"]
+        run = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "sweep.py"), str(sweep)]
+            + ["--address", address, "--resume"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert run.returncode == 0, run.stderr
+    assert "it goes on from its newest checkpoint" in run.stderr
+    with (out / "results.csv").open() as handle:
+        (row,) = csv.DictReader(handle)
+    assert (row["status"], row["epochs"]) == ("completed", "3"), row
+    # Epochs 1 and 2 by the first driver's worker; epoch 3 by a new one that
+    # went on from epoch 2's checkpoint (nothing trained twice, nothing lost).
+    reports = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    assert [r["epochs_seen"] for r in reports] == [1, 2, 3]
+    assert [r["resumed_from"] for r in reports] == [0, 0, 2]
+    assert reports[0]["pid"] == reports[1]["pid"] != reports[2]["pid"]
