@@ -470,8 +470,16 @@ def _recover_deleted_checkpoints(experiment: str) -> list[tuple[str, str]]:
     from pyarrow import fs
     from ray import tune
 
+    try:
+        trials = tune.ExperimentAnalysis(experiment).trials
+    except Exception as exc:  # Ray Tune's own files, unreadable: say which
+        raise SweepError(
+            f"cannot read Ray Tune's saved state of the sweep in {experiment} "
+            f"({type(exc).__name__}: {exc}); it cannot be resumed (--restart deletes its "
+            "trials and starts over)"
+        ) from exc
     moved = []
-    for trial in tune.ExperimentAnalysis(experiment).trials:
+    for trial in trials:
         checkpoint = trial.checkpoint
         if checkpoint is None:
             continue

@@ -322,3 +322,14 @@ def test_trials_on_a_storage_uri_are_found_resumed_and_restarted(tmp_path):
         _prepare_out_dir(spec, out, experiment, resume=False, restart=False)
     _prepare_out_dir(spec, out, experiment, resume=False, restart=True)
     assert not trials.exists()
+
+
+def test_an_unreadable_saved_state_is_named_on_resume(tmp_path):
+    from pylearn_vae.sweep.runner import SweepError, _recover_deleted_checkpoints
+
+    trials = tmp_path / "trials"
+    trials.mkdir()
+    (trials / "experiment_state-2026-12-06_09-00-00.json").write_text('{"trial_data": [["cut')
+    with pytest.raises(SweepError, match="cannot read Ray Tune's saved state") as caught:
+        _recover_deleted_checkpoints(str(trials))
+    assert str(trials) in str(caught.value) and "--restart" in str(caught.value)
