@@ -71,6 +71,11 @@ def _pids(trial_dir: Path) -> list:
     ]
 
 
+def _driver(command: list, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    """Run a sweep driver to its end (at most 5 minutes), its output captured."""
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
 @contextlib.contextmanager
 def head_node(tmp_path: Path, mnist_root: Path):
     """A Ray head node on 127.0.0.1 (``ray start --head``) for the duration.
@@ -143,14 +148,7 @@ def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mn
             for d in experiment.glob("run_trial_*")
             if (d / "result.json").exists()
         }
-        run = subprocess.run(
-            [*command, "--resume"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        run = _driver([*command, "--resume"], env, tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stderr.startswith(
         f"sweeping {sweep} on 127.0.0.1:{port}; results in {tmp_path / 'sweep_sweep'} (resuming)"
@@ -199,26 +197,14 @@ def test_a_driver_killed_before_recording_a_checkpoint_resumes_from_it(tmp_path,
     out = tmp_path / "sweep_sweep"
     with head_node(tmp_path, mnist_root) as (port, env):
         address = f"127.0.0.1:{port}"
-        first = subprocess.run(
-            [sys.executable, "-c", DRIVER, str(sweep), str(out), address],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
+        first = _driver(
+            [sys.executable, "-c", DRIVER, str(sweep), str(out), address], env, tmp_path
         )
         assert first.returncode == 9, first.stderr
         (trial_dir,) = (out / "trials").glob("run_trial_*")
         assert sorted(p.name for p in trial_dir.glob("checkpoint_*")) == ["checkpoint_000001"]
-        run = subprocess.run(
-            [sys.executable, str(REPO / "scripts" / "sweep.py"), str(sweep)]
-            + ["--address", address, "--resume"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        command = [sys.executable, str(REPO / "scripts" / "sweep.py"), str(sweep)]
+        run = _driver([*command, "--address", address, "--resume"], env, tmp_path)
     assert run.returncode == 0, run.stderr
     assert "it goes on from its newest checkpoint" in run.stderr
     with (out / "results.csv").open() as handle:
