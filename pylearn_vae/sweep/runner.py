@@ -452,7 +452,7 @@ def _delete_experiment(experiment: str) -> None:
     filesystem.delete_dir(path)
 
 
-def _recover_deleted_checkpoints(experiment: str) -> list[tuple[str, str]]:
+def _recover_deleted_checkpoints(experiment: str) -> None:
     """Give each trial back the checkpoint its saved state names, if a newer one replaced it.
 
     Ray Tune keeps one checkpoint per trial: registering a trial's new
@@ -464,8 +464,6 @@ def _recover_deleted_checkpoints(experiment: str) -> list[tuple[str, str]]:
     newer checkpoint is on storage, so it is moved to the name the state
     expects: the trial goes on from its newest epoch (its reports are keyed
     by ``epochs_seen``, not by Tune's iteration count).
-
-    Returns the ``(moved from, moved to)`` paths.
     """
     from pyarrow import fs
     from ray import tune
@@ -478,7 +476,6 @@ def _recover_deleted_checkpoints(experiment: str) -> list[tuple[str, str]]:
             f"({type(exc).__name__}: {exc}); it cannot be resumed (--restart deletes its "
             "trials and starts over)"
         ) from exc
-    moved = []
     for trial in trials:
         checkpoint = trial.checkpoint
         if checkpoint is None:
@@ -511,8 +508,6 @@ def _recover_deleted_checkpoints(experiment: str) -> list[tuple[str, str]]:
             newer[-1],
             wanted,
         )
-        moved.append((newer[-1], wanted))
-    return moved
 
 
 def _prepare_out_dir(
