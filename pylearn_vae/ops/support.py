@@ -11,7 +11,15 @@ checks, once per process, that
 3. a small probe graph that goes through every speed-up compiles and gives
    the numbers NumPy gives. A success is remembered in PyTensor's compile
    directory for this exact set of versions and this package's source, so
-   only the first process of an installation pays for the probe.
+   only the first process of an installation runs the probe.
+
+The probe runs in a second process (:class:`_BackgroundProbe`) while this
+one goes on building and compiling with the speed-ups: on two cores its
+cost, about ten seconds of Numba compiling, is hidden. The verdict is
+awaited by each compiled function's first call (:class:`FallbackOnFirstCall`)
+before that call's results are returned; if the probe failed, the call is
+undone (the shared variables it updated get their values back) and made
+again with PyTensor's own code.
 
 If a check fails, or a graph compiled with the speed-ups later fails to
 compile (see :func:`pylearn_vae.utils.compile.function`), the process
@@ -21,9 +29,11 @@ compiles with PyTensor's own Numba code from then on: slower, never broken.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import os
+import subprocess
 import sys
 import threading
 import warnings
@@ -39,6 +49,8 @@ __all__ = [
     "plain_mode",
     "with_fallback",
     "FallbackOnFirstCall",
+    "probe_pending",
+    "settle",
     "run_probe",
     "probe_marker",
     "ENV_VARIABLE",
@@ -60,6 +72,11 @@ class _Decision:
         self.lock = threading.Lock()
         self.enabled: bool | None = None
         self.reason = ""
+        #: A probe still running in the background: ``enabled`` is then
+        #: True until its verdict says otherwise.
+        self.pending: _BackgroundProbe | None = None
+        #: Held by the one thread that waits for ``pending``'s verdict.
+        self.settling = threading.Lock()
 
 
 _DECISION = _Decision()
@@ -70,6 +87,9 @@ def disable_speedups(reason: str) -> None:
     with _DECISION.lock:
         already_off = _DECISION.enabled is False
         _DECISION.enabled, _DECISION.reason = False, reason
+        probe, _DECISION.pending = _DECISION.pending, None
+    if probe is not None:
+        probe.cancel()
     if not already_off:
         warnings.warn(
             f"pylearn_vae's Numba speed-ups are off: {reason}. Training and evaluation "
@@ -82,20 +102,49 @@ def disable_speedups(reason: str) -> None:
 
 
 def speedups_enabled() -> bool:
-    """Whether Numba modes get the speed-ups in this process (decided at the first call)."""
+    """Whether Numba modes get the speed-ups in this process (decided at the first call).
+
+    While the probe runs in the background this says True; :func:`settle`
+    waits for its verdict."""
     if os.environ.get(ENV_VARIABLE, "1") == "0":
         return False
     with _DECISION.lock:
         if _DECISION.enabled is not None:
             return _DECISION.enabled
-    reason = _why_unusable()
+    reason, probe = _why_unusable()
     if reason:
         disable_speedups(reason)
         return False
     with _DECISION.lock:
         if _DECISION.enabled is None:
-            _DECISION.enabled = True
-        return _DECISION.enabled
+            _DECISION.enabled, _DECISION.pending = True, probe
+            probe = None
+        enabled = _DECISION.enabled
+    if probe is not None:  # another thread decided first
+        probe.cancel()
+    return enabled
+
+
+def probe_pending() -> bool:
+    """Whether the speed-ups are in use before the probe's verdict is in."""
+    with _DECISION.lock:
+        return _DECISION.pending is not None
+
+
+def settle() -> bool:
+    """Wait for the background probe's verdict, if one is awaited, and return
+    whether the speed-ups stay on (a failed probe turns them off, with the warning)."""
+    with _DECISION.settling:
+        with _DECISION.lock:
+            probe = _DECISION.pending
+        if probe is not None:
+            problem = probe.verdict()
+            with _DECISION.lock:
+                if _DECISION.pending is probe:
+                    _DECISION.pending = None
+            if problem:
+                disable_speedups(problem)
+    return speedups_enabled()
 
 
 def speedup_mode(mode):
@@ -156,6 +205,8 @@ def _describe(exc: BaseException) -> str:
 def with_fallback(build_fast, build_plain):
     """``build_fast()`` wrapped in :class:`FallbackOnFirstCall`, or ``build_plain()``
     if building with the speed-ups already fails in Numba."""
+    if not speedups_enabled():  # turned off since the mode was made
+        return build_plain()
     try:
         compiled = build_fast()
     except Exception as exc:
@@ -167,14 +218,18 @@ def with_fallback(build_fast, build_plain):
 
 
 class FallbackOnFirstCall:
-    """A function compiled with the speed-ups that, if Numba fails to compile
-    it at its first call, is rebuilt with PyTensor's own Numba code.
+    """A function compiled with the speed-ups that is rebuilt with PyTensor's
+    own Numba code if, at its first call, Numba fails to compile it or the
+    background probe's verdict turns the speed-ups off.
 
     Numba compiles a graph when it is first called with concrete types, so
     an incompatibility between the speed-ups and a PyTensor or Numba they
     were not built for shows only then. A failed compile runs nothing, so
-    calling the rebuilt function with the same arguments is safe. Every
-    other attribute is the compiled function's.
+    calling the rebuilt function with the same arguments is safe. A call
+    made before the probe's verdict is in is undone if the verdict is bad:
+    the shared variables the function updates are copied before the call
+    and restored before the call is made again. Every other attribute is
+    the compiled function's.
     """
 
     def __init__(self, compiled, rebuild) -> None:
@@ -184,31 +239,68 @@ class FallbackOnFirstCall:
     def __call__(self, *args, **kwargs):
         if self._rebuild is None:
             return self.function(*args, **kwargs)
+        if not speedups_enabled():  # turned off since this was built
+            return self._fall_back(*args, **kwargs)
+        saved = _updated_values(self.function) if probe_pending() else None
         try:
             result = self.function(*args, **kwargs)
         except Exception as exc:
             if not _is_numba_failure(exc):
                 raise
             disable_speedups(_describe(exc))
-            self.function = self._rebuild()
-            result = self.function(*args, **kwargs)
+            if saved is not None:  # a failed compile ran nothing; restore anyway
+                _restore(saved)
+            return self._fall_back(*args, **kwargs)
+        if saved is not None and not settle():
+            _restore(saved)
+            return self._fall_back(*args, **kwargs)
         self._rebuild = None
         return result
+
+    def _fall_back(self, *args, **kwargs):
+        self.function = self._rebuild()
+        self._rebuild = None
+        return self.function(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self.function, name)
 
 
+def _updated_values(function) -> list:
+    """The shared variables ``function`` updates, each with a copy of its value."""
+    maker = getattr(function, "maker", None)
+    return [
+        (spec.variable, spec.variable.get_value(borrow=False))
+        for spec in getattr(maker, "inputs", ())
+        if spec.update is not None and hasattr(spec.variable, "get_value")
+    ]
+
+
+def _restore(saved: list) -> None:
+    for variable, value in saved:
+        variable.set_value(value, borrow=True)
+
+
 # -- the checks ---------------------------------------------------------------
-def _why_unusable() -> str:
+def _why_unusable() -> tuple[str, _BackgroundProbe | None]:
+    """What rules the speed-ups out now ('' if nothing), and the probe still
+    running in the background whose verdict is to be awaited (or None)."""
     from pylearn_vae.ops import internals
 
     absent = internals.missing()
     if absent:
-        return f"this PyTensor lacks {', '.join(absent)}"
+        return f"this PyTensor lacks {', '.join(absent)}", None
     marker = probe_marker()
     if marker is not None and marker.exists():
-        return ""
+        return "", None
+    probe = _BackgroundProbe.start(marker)
+    if probe is not None:
+        return "", probe
+    return _probe_here(marker), None
+
+
+def _probe_here(marker: Path | None) -> str:
+    """Run the probe in this process; record a pass at ``marker``."""
     try:
         problem = run_probe()
     except Exception as exc:  # any failure means the speed-ups do not fit
@@ -217,10 +309,102 @@ def _why_unusable() -> str:
     if not problem and marker is not None:
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text("ok\n")
+            partial = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
+            partial.write_text("ok\n")
+            os.replace(partial, marker)
         except OSError:
             pass  # the probe runs again in the next process
     return problem
+
+
+#: What the background probe's process runs: the probe, then one line with
+#: the verdict. (A test replaces it to make the probe fail.)
+_PROBE_CODE = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from pylearn_vae.ops.support import _probe_here\n"
+    "marker = Path(sys.argv[1]) if len(sys.argv) > 1 else None\n"
+    "problem = _probe_here(marker)\n"
+    "print('PROBE-FAILED ' + problem if problem else 'PROBE-PASSED', flush=True)\n"
+)
+
+
+class _BackgroundProbe:
+    """The probe running in a child process with this process's interpreter,
+    package and PyTensor compile directory."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.owner = os.getpid()
+
+    @classmethod
+    def start(cls, marker: Path | None) -> _BackgroundProbe | None:
+        """Start the probe; None if no child process can be started here."""
+        import pytensor
+
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH", "")) if p
+        )
+        flags = (
+            f"base_compiledir={os.path.abspath(pytensor.config.base_compiledir)},"
+            f"numba__fastmath={pytensor.config.numba__fastmath}"
+        )
+        env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), flags) if f)
+        if env.get("NUMBA_CACHE_DIR"):
+            env["NUMBA_CACHE_DIR"] = os.path.abspath(env["NUMBA_CACHE_DIR"])
+        command = [sys.executable, "-c", _PROBE_CODE] + ([str(marker)] if marker else [])
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                text=True,
+                # In the folder that holds this package: ``-c`` puts the working
+                # folder first on the path, where another copy could be.
+                cwd=package_root,
+            )
+        except (OSError, ValueError):
+            return None
+        probe = cls(process)
+        _RUNNING.add(probe)
+        return probe
+
+    def verdict(self) -> str:
+        """Wait for the probe to end; what is wrong ('' if nothing)."""
+        if os.getpid() != self.owner:  # a forked copy of the process: not our child
+            return _probe_here(probe_marker())
+        out, err = self.process.communicate()
+        _RUNNING.discard(self)
+        lines = out.strip().splitlines()
+        last = lines[-1] if lines else ""
+        if last == "PROBE-PASSED":
+            return ""
+        if last.startswith("PROBE-FAILED "):
+            return last[len("PROBE-FAILED ") :]
+        said = (err.strip().splitlines() or ["nothing on stderr"])[-1]
+        return f"the probe's process ended with code {self.process.returncode} ({said})"
+
+    def cancel(self) -> None:
+        """Stop the probe if it still runs (its verdict is no longer needed)."""
+        _RUNNING.discard(self)
+        if os.getpid() == self.owner and self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+#: Probes still running; ended when the process exits (a probe left to run
+#: would outlive a short command; the next process then runs it again).
+_RUNNING: set[_BackgroundProbe] = set()
+
+
+@atexit.register
+def _cancel_running() -> None:
+    for probe in list(_RUNNING):
+        probe.cancel()
 
 
 def probe_marker() -> Path | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,9 @@ print("OBJECTIVE", " ".join(str(v) for v in model.monitor.channels["objective"].
 """
 
 
-def _run(sabotage: str, compiledir: Path | None = None, **env_extra) -> dict:
+def _run(sabotage: str, compiledir: Path | None = None, cwd: Path = REPO, **env_extra) -> dict:
     """Train the tiny model in a new process after running ``sabotage`` there;
-    with ``compiledir``, from an empty PyTensor cache."""
+    with ``compiledir``, from an empty PyTensor cache; from the folder ``cwd``."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop(support.ENV_VARIABLE, None)
     if compiledir is not None:
@@ -68,14 +69,17 @@ def _run(sabotage: str, compiledir: Path | None = None, **env_extra) -> dict:
             f for f in (env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={compiledir}") if f
         )
     env.update(env_extra)
-    done = subprocess.run(
-        [sys.executable, "-c", TRAIN.format(sabotage=sabotage)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=REPO,
-    )
+    with tempfile.TemporaryDirectory() as folder:  # a script: its folder, not cwd, leads sys.path
+        script = Path(folder) / "train_tiny.py"
+        script.write_text(TRAIN.format(sabotage=sabotage))
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=cwd,
+        )
     assert done.returncode == 0, done.stderr[-3000:]
     result = {}
     for line in done.stdout.splitlines():
@@ -99,6 +103,111 @@ def test_speedups_are_used_here_and_remembered():
 
 
 @numba_only
+def test_the_probe_runs_beside_training_and_records_its_pass(tmp_path):
+    """With no record of a passed probe, the probe runs in a second process
+    while training compiles, and its pass is recorded. It finds this package
+    even from a folder that holds a broken copy of it (a child started with
+    ``python -c`` puts its working folder first on the import path)."""
+    marker = tmp_path / "record" / "probe.ok"
+    decoy = tmp_path / "elsewhere"
+    (decoy / "pylearn_vae").mkdir(parents=True)
+    (decoy / "pylearn_vae" / "__init__.py").write_text("raise ImportError('the decoy copy')\n")
+    sabotage = f"from pathlib import Path\nsupport.probe_marker = lambda: Path({str(marker)!r})"
+    result = _run(sabotage, cwd=decoy)
+    assert result["WARNINGS"].startswith("0"), result["WARNINGS"]
+    assert result["SPEEDUPS"] == "True"
+    assert result["LINKER"] == "PositionalNumbaLinker"
+    assert marker.read_text() == "ok\n"
+
+
+@numba_only
+def test_a_probe_failing_in_the_background_undoes_what_ran_before_its_verdict(tmp_path):
+    """The probe's verdict comes after the first compiled call (the first
+    monitoring pass) has run with the speed-ups. That call is undone: its
+    random state goes back and it runs again with PyTensor's own code, so
+    the whole run equals one made without the speed-ups, to the last bit."""
+    sabotage = (
+        "from pathlib import Path\n"
+        f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
+        "support._PROBE_CODE = 'import time; time.sleep(3); print(\"PROBE-FAILED made to fail\")'"
+    )
+    result = _run(sabotage)
+    assert result["WARNINGS"].startswith("1 ")
+    assert "made to fail" in result["WARNINGS"]
+    assert result["SPEEDUPS"] == "False"
+    assert result["LINKER"] == "NumbaLinker"
+    assert not (tmp_path / "probe.ok").exists()
+    without = _run("", **{support.ENV_VARIABLE: "0"})
+    assert result["OBJECTIVE"] == without["OBJECTIVE"]
+
+
+@numba_only
+def test_a_probe_process_that_crashes_turns_the_speedups_off(tmp_path):
+    sabotage = (
+        "from pathlib import Path\n"
+        f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
+        "support._PROBE_CODE = 'import os; os.abort()'"
+    )
+    result = _run(sabotage)
+    assert result["WARNINGS"].startswith("1 ")
+    assert "the probe's process ended with code" in result["WARNINGS"]
+    assert result["SPEEDUPS"] == "False"
+
+
+@numba_only
+def test_a_short_process_leaves_no_probe_running(tmp_path):
+    """A process that exits before it needs the verdict ends its probe."""
+    code = (
+        "from pathlib import Path\n"
+        "from pylearn_vae.ops import support\n"
+        f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
+        "support._PROBE_CODE = 'import time; time.sleep(600)'\n"
+        "assert support.speedups_enabled() and support.probe_pending()\n"
+        "print(support._DECISION.pending.process.pid)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop(support.ENV_VARIABLE, None)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pid = int(done.stdout.split()[-1])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_failed_verdict_restores_what_the_first_call_updated(monkeypatch):
+    """In one process: a function that updates a shared counter runs once with
+    the speed-ups before the (failing) verdict; the counter is put back and
+    the plain rebuild's call is the only one that counts."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    counter = pytensor.shared(np.float32(0), name="counter")
+    step = pt.scalar("step", dtype="float32")
+    fast = pytensor.function([step], counter + step, updates=[(counter, counter + step)])
+    plain = pytensor.function([step], counter + 10 * step, updates=[(counter, counter + 10 * step)])
+
+    class FailingProbe:
+        def verdict(self):
+            return "the probe says no"
+
+        def cancel(self):
+            pass
+
+    decision = support._Decision()
+    decision.enabled, decision.pending = True, FailingProbe()
+    monkeypatch.setattr(support, "_DECISION", decision)
+    monkeypatch.delenv(support.ENV_VARIABLE, raising=False)
+    wrapped = support.FallbackOnFirstCall(fast, lambda: plain)
+    with pytest.warns(support.SpeedupsUnavailableWarning, match="the probe says no"):
+        assert wrapped(np.float32(1)) == 10
+    assert counter.get_value() == 10
+    assert wrapped(np.float32(1)) == 20 and counter.get_value() == 20
+    assert not support.speedups_enabled() and not support.probe_pending()
+
+
+@numba_only
 def test_a_missing_internal_turns_the_speedups_off_with_one_warning():
     sabotage = (
         'internals.REQUIRED["gone"] = ("pytensor.link.numba.dispatch.basic", "no_such_thing")'
@@ -117,7 +226,7 @@ def test_a_graph_numba_cannot_compile_falls_back_at_its_first_call(tmp_path):
     call, is rebuilt with PyTensor's own code, and training goes on. (An empty
     cache: a cached step would not need the broken code.)"""
     sabotage = (
-        "support._why_unusable = lambda: ''\n"
+        "support._why_unusable = lambda: ('', None)\n"
         "original = numba_math._composite_source\n"
         "def broken(fgraph):\n"
         "    src, env = original(fgraph)\n"
