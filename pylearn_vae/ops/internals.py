@@ -21,6 +21,7 @@ __all__ = [
     "missing",
     "get",
     "core_calls_through_storing_wrapper",
+    "compiled_dispatcher",
     "ELEMWISE_C_PARTS",
     "elemwise_c_parts_available",
 ]
@@ -114,3 +115,16 @@ def elemwise_c_parts_available() -> bool:
         return False
     parameters = list(inspect.signature(found).parameters)
     return parameters == ["self", "node", "nodename", "inames", "onames", "sub"]
+
+
+def compiled_dispatcher(function):
+    """The Numba dispatcher that runs a PyTensor ``Function`` built by a Numba
+    linker, or None where it is not found.
+
+    PyTensor's JIT linkers keep it as ``jit_fn`` on the function's single
+    thunk (``function.vm``). :mod:`pylearn_vae.utils.precompile` compiles it
+    for a known signature in another process, which only fills Numba's disk
+    cache; without it that is skipped and the process compiles as usual.
+    """
+    dispatcher = getattr(getattr(function, "vm", None), "jit_fn", None)
+    return dispatcher if callable(getattr(dispatcher, "compile", None)) else None

@@ -53,6 +53,7 @@ __all__ = [
     "settle",
     "run_probe",
     "probe_marker",
+    "start_helper",
     "ENV_VARIABLE",
 ]
 
@@ -340,34 +341,8 @@ class _BackgroundProbe:
     @classmethod
     def start(cls, marker: Path | None) -> _BackgroundProbe | None:
         """Start the probe; None if no child process can be started here."""
-        import pytensor
-
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p
-        )
-        flags = (
-            f"base_compiledir={os.path.abspath(pytensor.config.base_compiledir)},"
-            f"numba__fastmath={pytensor.config.numba__fastmath}"
-        )
-        env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), flags) if f)
-        if env.get("NUMBA_CACHE_DIR"):
-            env["NUMBA_CACHE_DIR"] = os.path.abspath(env["NUMBA_CACHE_DIR"])
-        command = [sys.executable, "-c", _PROBE_CODE] + ([str(marker)] if marker else [])
-        try:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=env,
-                text=True,
-                # In the folder that holds this package: ``-c`` puts the working
-                # folder first on the path, where another copy could be.
-                cwd=package_root,
-            )
-        except (OSError, ValueError):
+        process = start_helper(_PROBE_CODE, [str(marker)] if marker else [])
+        if process is None:
             return None
         probe = cls(process)
         _RUNNING.add(probe)
@@ -394,6 +369,39 @@ class _BackgroundProbe:
         if os.getpid() == self.owner and self.process.poll() is None:
             self.process.kill()
             self.process.communicate()
+
+
+def start_helper(code: str, args: list[str]) -> subprocess.Popen | None:
+    """Run ``code`` in a child Python (this interpreter, this copy of the
+    package, this PyTensor compile directory and Numba settings), with its
+    output captured; None if no child process can be started here."""
+    import pytensor
+
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    flags = (
+        f"base_compiledir={os.path.abspath(pytensor.config.base_compiledir)},"
+        f"numba__fastmath={pytensor.config.numba__fastmath},"
+        f"numba__cache={pytensor.config.numba__cache}"
+    )
+    env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), flags) if f)
+    if env.get("NUMBA_CACHE_DIR"):
+        env["NUMBA_CACHE_DIR"] = os.path.abspath(env["NUMBA_CACHE_DIR"])
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+            # In the folder that holds this package: ``-c`` puts the working
+            # folder first on the path, where another copy could be.
+            cwd=package_root,
+        )
+    except (OSError, ValueError):
+        return None
 
 
 #: Probes still running; ended when the process exits (a probe left to run

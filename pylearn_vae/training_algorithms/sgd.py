@@ -160,6 +160,11 @@ class SGD:
         self.monitor = None
         self.model = None
         self.progress = None
+        #: On a first run (Numba, graph not yet cached), compile the training
+        #: step's code in a second process while this one compiles and runs
+        #: the first monitoring pass (``scripts/train.py`` turns this on; see
+        #: :mod:`pylearn_vae.utils.precompile`).
+        self.precompile = False
         self._train_functions: dict = {}
         self._data = None
         #: Set (to a reason such as "SIGINT") to stop at the next minibatch boundary.
@@ -222,7 +227,7 @@ class SGD:
         model.modify_updates(updates)
         for rng in rng_updates([cost, list(updates.values())]):
             register_rng(self.shared_rngs, rng)
-        return function([index], cost, updates=updates, mode=self._mode)
+        return function([index], cost, updates=updates, mode=self._mode, precompile=self.precompile)
 
     def _step_function(self, size: int):
         key = size if self._static else None

@@ -118,7 +118,7 @@ def resolve_mode(mode=None) -> Mode:
     return support.with_rewrites(resolved, _C_REWRITES)
 
 
-def function(inputs, outputs=None, updates=None, mode=None, **kwargs):
+def function(inputs, outputs=None, updates=None, mode=None, *, precompile=False, **kwargs):
     """Compile like ``pytensor.function``, adding every random draw's update.
 
     Without the updates a compiled function would reuse the same random
@@ -137,6 +137,11 @@ def function(inputs, outputs=None, updates=None, mode=None, **kwargs):
         ``PYTENSOR_FLAGS=mode=NUMBA``, ``mode=CVM`` or ``mode=JAX``). JAX
         needs concrete shapes: give symbolic inputs a static batch size
         (``space.make_theano_batch(batch_size=N)``).
+    precompile : bool
+        Numba: on a first run (the rewritten graph not yet cached), compile
+        the function's code in a second process while this one goes on
+        (:mod:`pylearn_vae.utils.precompile`); its first call waits for that.
+        For a function that is first called after other work.
     """
     user_updates = dict(updates or {})
     found = rng_updates([outputs, list(user_updates.values())])
@@ -151,16 +156,17 @@ def function(inputs, outputs=None, updates=None, mode=None, **kwargs):
     if not is_numba_mode(resolved):
         return pytensor.function(inputs, outputs, updates=pairs, mode=resolved, **kwargs)
 
-    def build(numba_mode):
+    def build(numba_mode, precompile=False):
         if kwargs or outputs is None:
             return pytensor.function(inputs, outputs, updates=pairs, mode=numba_mode, **kwargs)
         # A warm start skips PyTensor's rewrites (see graph_cache).
         from pylearn_vae.utils.graph_cache import cached_function
 
-        return cached_function(inputs, outputs, pairs, numba_mode)
+        return cached_function(inputs, outputs, pairs, numba_mode, precompile=precompile)
 
     if not support.uses_speedups(resolved):
-        return build(resolved)
+        return build(resolved, precompile)
+    # (A rebuild happens at a first call: nothing to overlap it with.)
     return support.with_fallback(
-        lambda: build(resolved), lambda: build(support.plain_mode(resolved))
+        lambda: build(resolved, precompile), lambda: build(support.plain_mode(resolved))
     )

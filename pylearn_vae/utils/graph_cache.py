@@ -401,9 +401,11 @@ def _load(path: Path, inputs, shared, mode, single: bool):
     return fn
 
 
-def cached_function(inputs, outputs, updates, mode):
+def cached_function(inputs, outputs, updates, mode, precompile: bool = False):
     """Compile like ``pytensor.function(inputs, outputs, updates=updates, mode=mode)``,
-    through the cache of rewritten graphs."""
+    through the cache of rewritten graphs. With ``precompile``, a graph not
+    found in the cache has its Numba code compiled in a second process
+    (:func:`pylearn_vae.utils.precompile.compile_elsewhere`)."""
     single = isinstance(outputs, Variable)
     input_list = list(inputs)
     output_list = [outputs] if single else list(outputs)
@@ -428,5 +430,10 @@ def cached_function(inputs, outputs, updates, mode):
     try:
         _store(path, fn.maker, input_list, shared)
     except (NotCacheable, OSError, pickle.PicklingError, TypeError, AttributeError):
-        pass  # the function works; it is just not cached
+        return fn  # the function works; it is just not cached
+    if precompile:
+        from pylearn_vae.ops.support import uses_speedups
+        from pylearn_vae.utils.precompile import compile_elsewhere
+
+        return compile_elsewhere(fn, path, input_list, shared, uses_speedups(mode))
     return fn

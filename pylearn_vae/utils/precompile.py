@@ -1,0 +1,194 @@
+"""Compile a function's Numba code in a second process while this one works.
+
+A first run spends most of its start compiling: the training step (about
+20 s for the seed model) and then the monitoring function (about 15 s),
+one after the other on one core. :func:`compile_elsewhere` starts a child
+Python that loads the step's rewritten graph from the graph cache
+(:mod:`pylearn_vae.utils.graph_cache`) and compiles its Numba code for the
+argument types the step will be called with. Numba stores the result in
+its disk cache, where this process finds it at the step's first call. In
+the meantime this process builds and compiles the monitoring function on
+the other core.
+
+The child only fills a cache. The first call of the returned function
+waits for it to end; if it failed, or compiled for other argument types,
+the call compiles here as it would have anyway. Nothing the child does
+changes a result.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["compile_elsewhere", "CompiledElsewhere"]
+
+#: Seconds the first call waits for the child before compiling itself.
+WAIT_SECONDS = 900
+
+_CHILD_CODE = (
+    "import sys\nfrom pylearn_vae.utils.precompile import _run_job\n_run_job(sys.argv[1])\n"
+)
+
+
+def _argument_type(variable):
+    """The Numba type of the value a caller will pass for ``variable`` (a
+    C-contiguous, writable array of its dtype and rank), or None."""
+    import numba
+    from pytensor.tensor.type import TensorType
+
+    if not isinstance(variable.type, TensorType):
+        return None
+    dtype = numba.from_dtype(np.dtype(variable.type.dtype))
+    return numba.types.Array(dtype, variable.type.ndim, "C")
+
+
+def _placeholder(pytensor_type):
+    """A value of ``pytensor_type`` that stands for a shared variable's value
+    in the child (its contents are never used), or None."""
+    from pytensor.tensor.random.type import RandomGeneratorType
+    from pytensor.tensor.type import TensorType
+
+    if isinstance(pytensor_type, TensorType):
+        shape = tuple(1 if d is None else d for d in pytensor_type.shape)
+        return np.zeros(shape, dtype=pytensor_type.dtype)
+    if isinstance(pytensor_type, RandomGeneratorType):
+        return np.random.default_rng(0)
+    return None
+
+
+def _signature(function, inputs) -> tuple | None:
+    """The Numba signature ``function``'s dispatcher will be called with: the
+    explicit inputs' predicted types, the shared values' actual types."""
+    import numba
+
+    explicit = {id(v) for v in inputs}
+    cells = getattr(getattr(function, "vm", None), "inputs", None)
+    fgraph_inputs = function.maker.fgraph.inputs
+    if cells is None or len(cells) != len(fgraph_inputs):
+        return None
+    types = []
+    for variable, cell in zip(fgraph_inputs, cells):
+        if id(variable) in explicit:
+            found = _argument_type(variable)
+        else:
+            try:
+                found = numba.typeof(cell[0])
+            except ValueError:
+                found = None
+        if found is None:
+            return None
+        types.append(found)
+    return tuple(types)
+
+
+def compile_elsewhere(function, graph_path: Path, inputs, shared, speedups: bool):
+    """Start compiling ``function`` (just built, its graph stored at
+    ``graph_path`` by the graph cache) in a child process; return it wrapped
+    so that its first call waits for the child. Returns ``function`` itself
+    where that cannot be done (no signature, no child process)."""
+    from pylearn_vae.ops import internals, support
+
+    if internals.compiled_dispatcher(function) is None:
+        return function
+    signature = _signature(function, inputs)
+    if signature is None or any(_placeholder(s.type) is None for s in shared):
+        return function
+    job = {
+        "graph": str(graph_path),
+        "input_types": [v.type for v in inputs],
+        "shared_types": [s.type for s in shared],
+        "speedups": speedups,
+        "signature": signature,
+    }
+    try:
+        handle, name = tempfile.mkstemp(prefix="pylearn_vae_compile_", suffix=".pkl")
+        with os.fdopen(handle, "wb") as stream:
+            pickle.dump(job, stream)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        return function
+    process = support.start_helper(_CHILD_CODE, [name])
+    if process is None:
+        os.unlink(name)
+        return function
+    return CompiledElsewhere(function, process, Path(name))
+
+
+class CompiledElsewhere:
+    """``function``, whose Numba code a child process is compiling: the first
+    call waits for the child (then finds the code in Numba's disk cache).
+    Every other attribute is the function's."""
+
+    def __init__(self, function, process, job_file: Path) -> None:
+        self.function = function
+        self._process = process
+        self._job_file = job_file
+        _RUNNING.add(self)
+
+    def wait(self) -> bool:
+        """Wait for the child to end; whether it compiled the function."""
+        process, self._process = self._process, None
+        if process is None:
+            return False
+        _RUNNING.discard(self)
+        try:
+            process.communicate(timeout=WAIT_SECONDS)
+        except Exception:  # too slow (or interrupted): compile here instead
+            process.kill()
+            process.communicate()
+        finally:
+            self._job_file.unlink(missing_ok=True)
+        return process.returncode == 0
+
+    def cancel(self) -> None:
+        process, self._process = self._process, None
+        _RUNNING.discard(self)
+        if process is not None:
+            if process.poll() is None:
+                process.kill()
+            process.communicate()
+        self._job_file.unlink(missing_ok=True)
+
+    def __call__(self, *args, **kwargs):
+        if self._process is not None:
+            self.wait()
+        return self.function(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.function, name)
+
+
+#: Children still compiling; ended when the process exits.
+_RUNNING: set[CompiledElsewhere] = set()
+
+
+@atexit.register
+def _cancel_running() -> None:
+    for job in list(_RUNNING):
+        job.cancel()
+
+
+def _run_job(job_file: str) -> None:
+    """In the child: load the stored graph and compile it for the signature."""
+    from pytensor.compile.mode import get_mode
+    from pytensor.compile.sharedvalue import SharedVariable
+
+    from pylearn_vae.ops import internals, support
+    from pylearn_vae.utils.graph_cache import _load
+
+    with open(job_file, "rb") as stream:
+        job = pickle.load(stream)
+    inputs = [t() for t in job["input_types"]]
+    shared = [
+        SharedVariable(type=t, value=_placeholder(t), strict=False) for t in job["shared_types"]
+    ]
+    mode = get_mode("NUMBA")
+    if job["speedups"]:
+        mode = support.speedup_mode(mode)
+    function = _load(Path(job["graph"]), inputs, shared, mode, single=False)
+    internals.compiled_dispatcher(function).compile(job["signature"])

@@ -1,0 +1,138 @@
+"""A function's Numba code compiled in a second process is the code the first
+call then runs (found in Numba's disk cache), and nothing depends on it.
+
+Each scenario runs in a new process with an empty PyTensor compile
+directory, so the graph is built cold, as on a first run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pylearn_vae.ops import internals
+from pylearn_vae.utils.compile import is_numba_mode, resolve_mode
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    not is_numba_mode(resolve_mode()),
+    reason="a Numba test; the suite's pass on the default (Numba) backend runs it",
+)
+
+SCRIPT = """
+import json, sys, tempfile
+import numpy as np
+import pytensor, pytensor.tensor as pt
+from pylearn_vae.ops import internals
+from pylearn_vae.utils import precompile
+from pylearn_vae.utils.compile import function
+from pylearn_vae.utils.rng import SymbolicRNG
+{sabotage}
+rng = SymbolicRNG(seed=3)
+W = pytensor.shared(np.linspace(-1, 1, 12, dtype="float32").reshape(4, 3), name="W")
+x = pt.matrix("x", dtype="float32")
+h = pt.tanh(pt.dot(x, W)) + rng.normal((x.shape[0], 3), dtype="float32")
+cost = (h ** 2).sum() * np.float32(0.1)
+step = function([x], cost, updates=[(W, W - np.float32(0.1) * pytensor.grad(cost, W))],
+                precompile={precompile})
+kind = type(getattr(step, "function", step)).__name__
+inner = getattr(step, "function", step)
+inner = getattr(inner, "function", inner)
+values = [float(step(np.ones((5, 4), dtype="float32") * k)) for k in range(3)]
+stats = internals.compiled_dispatcher(inner).stats
+print(json.dumps({{"kind": kind, "values": values, "W": W.get_value().tolist(),
+                  "hits": sum(stats.cache_hits.values()),
+                  "misses": sum(stats.cache_misses.values()),
+                  "left": sorted(p.name for p in __import__("pathlib").Path(
+                      tempfile.gettempdir()).glob("pylearn_vae_compile_*"))}}))
+"""
+
+
+def _run(tmp_path: Path, precompile: bool, sabotage: str = "") -> dict:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    compiledir = tmp_path / f"compiledir_{precompile}_{bool(sabotage)}"
+    env["PYTENSOR_FLAGS"] = ",".join(
+        f for f in (env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={compiledir}") if f
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "step.py"
+        script.write_text(SCRIPT.format(sabotage=sabotage, precompile=precompile))
+        done = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def here(tmp_path_factory):
+    """The step compiled in its own process, as without this feature."""
+    return _run(tmp_path_factory.mktemp("here"), precompile=False)
+
+
+def test_the_first_call_runs_the_code_the_second_process_compiled(tmp_path, here):
+    elsewhere = _run(tmp_path, precompile=True)
+    assert here["kind"] != "CompiledElsewhere"
+    assert here["misses"] == 1 and here["hits"] == 0  # compiled in this process
+    assert elsewhere["kind"] == "CompiledElsewhere"
+    assert elsewhere["hits"] == 1 and elsewhere["misses"] == 0  # loaded from the child's
+    assert elsewhere["values"] == here["values"] and elsewhere["W"] == here["W"]
+    assert elsewhere["left"] == []  # the job file is gone
+
+
+def test_a_failing_second_process_only_costs_the_compile(tmp_path, here):
+    failed = _run(
+        tmp_path,
+        precompile=True,
+        sabotage="precompile._CHILD_CODE = 'import sys; sys.exit(3)'",
+    )
+    assert failed["kind"] == "CompiledElsewhere"
+    assert failed["misses"] == 1 and failed["hits"] == 0
+    assert failed["values"] == here["values"] and failed["W"] == here["W"]
+    assert failed["left"] == []
+
+
+def test_a_process_that_exits_first_leaves_no_compile_running(tmp_path):
+    code = (
+        "import time, numpy as np, pytensor, pytensor.tensor as pt\n"
+        "from pylearn_vae.utils import precompile\n"
+        "from pylearn_vae.utils.compile import function\n"
+        "precompile._CHILD_CODE = 'import time; time.sleep(600)'\n"
+        "x = pt.vector('x', dtype='float32')\n"
+        "step = function([x], pt.exp(x).sum(), precompile=True)\n"
+        "print(step._process.pid, step._job_file)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env["PYTENSOR_FLAGS"] = ",".join(
+        f for f in (env.get("PYTENSOR_FLAGS", ""), f"base_compiledir={tmp_path}") if f
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    pid, job_file = done.stdout.split()
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)
+    assert not Path(job_file).exists()
+
+
+def test_the_dispatcher_of_a_numba_function_is_where_precompile_looks():
+    """``internals.compiled_dispatcher`` reads PyTensor's ``Function.vm.jit_fn``;
+    if a PyTensor moves it, compiling elsewhere silently stops (and this fails)."""
+    import numba
+    import pytensor
+    import pytensor.tensor as pt
+
+    x = pt.vector("x", dtype="float32")
+    fn = pytensor.function([x], 2 * x, mode="NUMBA")
+    dispatcher = internals.compiled_dispatcher(fn)
+    assert isinstance(dispatcher, numba.core.dispatcher.Dispatcher)
+    assert len(fn.vm.inputs) == len(fn.maker.fgraph.inputs)
