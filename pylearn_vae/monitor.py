@@ -155,12 +155,16 @@ class Monitor:
         return record[-1]
 
     # -- set-up -----------------------------------------------------------
-    def setup(self, datasets, cost, batch_size=None, mode=None, extra=None) -> None:
+    def setup(
+        self, datasets, cost, batch_size=None, mode=None, extra=None, precompile=False
+    ) -> None:
         """Prepare channels for ``datasets`` (a dataset or a dict name -> dataset).
 
         ``cost`` gives ``objective`` and its own channels; the model adds
         its channels. ``extra`` is a callable returning ``{name: float}`` of
-        values computed in Python (learning rate, momentum, ...).
+        values computed in Python (learning rate, momentum, ...). With
+        ``precompile``, a first run compiles the monitoring function in a
+        second process (:mod:`pylearn_vae.utils.precompile`).
         """
         if datasets is None:
             datasets = {}
@@ -197,7 +201,9 @@ class Monitor:
             outputs = list(exprs.values())
             for rng in rng_updates(outputs):
                 register_rng(self.shared_rngs, rng)
-            return list(exprs), function([X], outputs, mode=self._mode)
+            return list(exprs), function(
+                [X], outputs, mode=self._mode, precompile=precompile and bool(self._datasets)
+            )
 
         self._build = build
         self._functions = {}

@@ -258,7 +258,15 @@ LAYERS = (
             "pylearn_vae.utils",
         ),
     ),
-    ("backends", ("pylearn_vae.ops", "pylearn_vae.utils.compile", "pylearn_vae.utils.graph_cache")),
+    (
+        "backends",
+        (
+            "pylearn_vae.ops",
+            "pylearn_vae.utils.compile",
+            "pylearn_vae.utils.graph_cache",
+            "pylearn_vae.utils.precompile",
+        ),
+    ),
     ("maths", ("pylearn_vae.expr",)),
     ("models and data", ("pylearn_vae.models", "pylearn_vae.datasets", "pylearn_vae.testing")),
     ("costs", ("pylearn_vae.costs",)),

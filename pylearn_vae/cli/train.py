@@ -232,9 +232,12 @@ def _build_train(args, config: str, config_text: str, checkpoint: str):
     train.quiet = args.quiet
     train.config_text = config_text
     if hasattr(train.algorithm, "precompile"):
-        # A first run compiles the step in a second process while the first
-        # monitoring pass compiles here (a few seconds to ten saved on two cores).
-        train.algorithm.precompile = True
+        from pylearn_vae.evaluation import usable_cpus
+
+        # A first run compiles the monitoring function in a second process
+        # while the training step compiles here: seconds saved where there
+        # is a second CPU, a few lost where there is not.
+        train.algorithm.precompile = usable_cpus() > 1
     if args.checkpoint_every:
         train.checkpoint_path = checkpoint
         train.checkpoint_every = args.checkpoint_every

@@ -11,7 +11,7 @@ checks, once per process, that
 3. a small probe graph that goes through every speed-up compiles and gives
    the numbers NumPy gives. A success is remembered in PyTensor's compile
    directory for this exact set of versions and this package's source, so
-   only the first process of an installation runs the probe.
+   only the first processes of an installation (until one passes) run it.
 
 The probe runs in a second process (:class:`_BackgroundProbe`) while this
 one goes on building and compiling with the speed-ups: on two cores its
@@ -19,7 +19,8 @@ cost, about ten seconds of Numba compiling, is hidden. The verdict is
 awaited by each compiled function's first call (:class:`FallbackOnFirstCall`)
 before that call's results are returned; if the probe failed, the call is
 undone (the shared variables it updated get their values back) and made
-again with PyTensor's own code.
+again with PyTensor's own code. The same happens when that first call
+raises anything while the verdict is pending and the verdict is bad.
 
 If a check fails, or a graph compiled with the speed-ups later fails to
 compile (see :func:`pylearn_vae.utils.compile.function`), the process
@@ -33,6 +34,8 @@ import atexit
 import copy
 import hashlib
 import os
+import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -54,6 +57,8 @@ __all__ = [
     "run_probe",
     "probe_marker",
     "start_helper",
+    "installation_fingerprint",
+    "same_installation",
     "ENV_VARIABLE",
 ]
 
@@ -140,11 +145,12 @@ def settle() -> bool:
             probe = _DECISION.pending
         if probe is not None:
             problem = probe.verdict()
-            with _DECISION.lock:
-                if _DECISION.pending is probe:
-                    _DECISION.pending = None
-            if problem:
+            if problem:  # off before the probe stops being pending
                 disable_speedups(problem)
+            else:
+                with _DECISION.lock:
+                    if _DECISION.pending is probe:
+                        _DECISION.pending = None
     return speedups_enabled()
 
 
@@ -246,19 +252,32 @@ class FallbackOnFirstCall:
         try:
             result = self.function(*args, **kwargs)
         except Exception as exc:
-            if not _is_numba_failure(exc):
-                raise
-            disable_speedups(_describe(exc))
+            if _is_numba_failure(exc):
+                disable_speedups(_describe(exc))
+            elif saved is None or self._keeps_speedups(saved):
+                raise  # not the speed-ups' doing
             if saved is not None:  # a failed compile ran nothing; restore anyway
                 _restore(saved)
             return self._fall_back(*args, **kwargs)
-        if saved is not None and not settle():
+        if saved is not None and not self._keeps_speedups(saved):
             _restore(saved)
             return self._fall_back(*args, **kwargs)
         self._rebuild = None
         return result
 
+    @staticmethod
+    def _keeps_speedups(saved: list) -> bool:
+        """The probe's verdict; whatever stops the wait also undoes the call."""
+        try:
+            return settle()
+        except BaseException:
+            _restore(saved)
+            raise
+
     def _fall_back(self, *args, **kwargs):
+        cancel = getattr(self.function, "cancel", None)
+        if callable(cancel):  # code compiling elsewhere for the function now replaced
+            cancel()
         self.function = self._rebuild()
         self._rebuild = None
         return self.function(*args, **kwargs)
@@ -323,28 +342,43 @@ def _probe_here(marker: Path | None) -> str:
 _PROBE_CODE = (
     "import sys\n"
     "from pathlib import Path\n"
-    "from pylearn_vae.ops.support import _probe_here\n"
-    "marker = Path(sys.argv[1]) if len(sys.argv) > 1 else None\n"
+    "from pylearn_vae.ops.support import _probe_here, same_installation\n"
+    "if not same_installation(sys.argv[1]):\n"
+    "    print('PROBE-ELSEWHERE', flush=True)\n"
+    "    raise SystemExit(0)\n"
+    "marker = Path(sys.argv[2]) if len(sys.argv) > 2 else None\n"
     "problem = _probe_here(marker)\n"
     "print('PROBE-FAILED ' + problem if problem else 'PROBE-PASSED', flush=True)\n"
 )
 
+#: Signals that stop a process from outside (not a crash of its own).
+_STOP_SIGNALS = {
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGKILL", "SIGHUP", "SIGQUIT")
+    if hasattr(signal, name)
+}
+
+#: Seconds to wait for the probe's verdict before giving up on the speed-ups.
+PROBE_SECONDS = 600
+
 
 class _BackgroundProbe:
-    """The probe running in a child process with this process's interpreter,
-    package and PyTensor compile directory."""
+    """The probe running in a child process (see :func:`start_helper`)."""
 
-    def __init__(self, process: subprocess.Popen) -> None:
+    def __init__(self, process: subprocess.Popen, marker: Path | None) -> None:
         self.process = process
+        self.marker = marker
         self.owner = os.getpid()
+        self._reading = threading.Lock()  # one reader of the pipes at a time
 
     @classmethod
     def start(cls, marker: Path | None) -> _BackgroundProbe | None:
         """Start the probe; None if no child process can be started here."""
-        process = start_helper(_PROBE_CODE, [str(marker)] if marker else [])
+        args = [installation_fingerprint()] + ([str(marker)] if marker else [])
+        process = start_helper(_PROBE_CODE, args)
         if process is None:
             return None
-        probe = cls(process)
+        probe = cls(process, marker)
         _RUNNING.add(probe)
         return probe
 
@@ -352,7 +386,19 @@ class _BackgroundProbe:
         """Wait for the probe to end; what is wrong ('' if nothing)."""
         if os.getpid() != self.owner:  # a forked copy of the process: not our child
             return _probe_here(probe_marker())
-        out, err = self.process.communicate()
+        with self._reading:
+            try:
+                out, err = self.process.communicate(timeout=PROBE_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.communicate()
+                _RUNNING.discard(self)
+                return f"the probe did not finish in {PROBE_SECONDS} s"
+            except BaseException:
+                self.process.kill()
+                self.process.communicate()
+                _RUNNING.discard(self)
+                raise
         _RUNNING.discard(self)
         lines = out.strip().splitlines()
         last = lines[-1] if lines else ""
@@ -360,47 +406,91 @@ class _BackgroundProbe:
             return ""
         if last.startswith("PROBE-FAILED "):
             return last[len("PROBE-FAILED ") :]
+        if last == "PROBE-ELSEWHERE" or -self.process.returncode in _STOP_SIGNALS:
+            # The child imported other packages than this process, or it was
+            # stopped from outside: it says nothing about the speed-ups here,
+            # so probe here. (A crash, such as a segmentation fault, does.)
+            return _probe_here(self.marker)
         said = (err.strip().splitlines() or ["nothing on stderr"])[-1]
         return f"the probe's process ended with code {self.process.returncode} ({said})"
 
     def cancel(self) -> None:
         """Stop the probe if it still runs (its verdict is no longer needed)."""
         _RUNNING.discard(self)
-        if os.getpid() == self.owner and self.process.poll() is None:
+        if os.getpid() != self.owner:
+            return
+        if self.process.poll() is None:
             self.process.kill()
-            self.process.communicate()
+        if self._reading.acquire(blocking=False):  # else a verdict() reads (and reaps)
+            try:
+                self.process.communicate()
+            finally:
+                self._reading.release()
 
 
-def start_helper(code: str, args: list[str]) -> subprocess.Popen | None:
-    """Run ``code`` in a child Python (this interpreter, this copy of the
-    package, this PyTensor compile directory and Numba settings), with its
-    output captured; None if no child process can be started here."""
+def installation_fingerprint() -> str:
+    """Where this process's PyTensor, Numba and package come from, and their versions."""
+    import numba
+    import numpy
     import pytensor
 
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    flags = (
-        f"base_compiledir={os.path.abspath(pytensor.config.base_compiledir)},"
-        f"numba__fastmath={pytensor.config.numba__fastmath},"
-        f"numba__cache={pytensor.config.numba__cache}"
+    import pylearn_vae
+
+    return "|".join(
+        [sys.version]
+        + [
+            f"{m.__name__}={m.__version__}@{Path(m.__file__).resolve()}"
+            for m in (pytensor, numba, numpy)
+        ]
+        + [str(Path(pylearn_vae.__file__).resolve())]
     )
-    env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), flags) if f)
+
+
+def same_installation(fingerprint: str) -> bool:
+    """In a helper process: whether it runs what its parent runs."""
+    return installation_fingerprint() == fingerprint
+
+
+def start_helper(code: str, args: list[str], output: bool = True) -> subprocess.Popen | None:
+    """Run ``code`` in a child Python: this interpreter, this process's
+    import path (so the same packages; :func:`same_installation` checks it),
+    working folder, PyTensor compile folder and Numba settings, in a session
+    of its own (a Ctrl-C at the terminal is for this process, not the child).
+    ``output``: capture its output as text (else it is dropped). None if no
+    child process can be started here."""
+    import pytensor
+
+    if getattr(sys, "frozen", False) or not sys.executable:
+        return None
+    env = dict(os.environ)
+    # The parent's import path, made absolute; ``-P`` keeps the child's
+    # working folder off it (another copy of the package could be there).
+    env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
+    env["PYTHONIOENCODING"] = "utf-8"
+    flags = {
+        "base_compiledir": os.path.abspath(pytensor.config.base_compiledir),
+        "compiledir_format": pytensor.config.compiledir_format,
+        "numba__fastmath": str(pytensor.config.numba__fastmath),
+        "numba__cache": str(pytensor.config.numba__cache),
+        "floatX": pytensor.config.floatX,
+    }
+    quoted = ",".join(f"{name}={shlex.quote(value)}" for name, value in flags.items())
+    env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), quoted) if f)
     if env.get("NUMBA_CACHE_DIR"):
         env["NUMBA_CACHE_DIR"] = os.path.abspath(env["NUMBA_CACHE_DIR"])
+    pipe = subprocess.PIPE if output else subprocess.DEVNULL
     try:
         return subprocess.Popen(
-            [sys.executable, "-c", code, *args],
+            [sys.executable, "-P", "-c", code, *args],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=pipe,
+            stderr=pipe,
             env=env,
-            text=True,
-            # In the folder that holds this package: ``-c`` puts the working
-            # folder first on the path, where another copy could be.
-            cwd=package_root,
+            encoding="utf-8" if output else None,
+            errors="replace" if output else None,
+            start_new_session=True,
         )
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):
         return None
 
 
@@ -413,6 +503,16 @@ _RUNNING: set[_BackgroundProbe] = set()
 def _cancel_running() -> None:
     for probe in list(_RUNNING):
         probe.cancel()
+
+
+def _reset_after_fork() -> None:
+    # A lock held by another thread at the fork would never be released here.
+    _DECISION.lock = threading.Lock()
+    _DECISION.settling = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def probe_marker() -> Path | None:

@@ -19,6 +19,7 @@ from pylearn_vae.training_algorithms.learning_rule import LearningRule, Momentum
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
 from pylearn_vae.utils import floatX, sharedX, whole_number
 from pylearn_vae.utils.compile import function, is_jax_mode, place_on_jax_device, resolve_mode
+from pylearn_vae.utils.precompile import compile_here
 from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import make_np_rng, register_rng, rng_updates
 from pylearn_vae.utils.state import Stateful, random_state_from_dict, random_state_to_dict
@@ -160,9 +161,9 @@ class SGD:
         self.monitor = None
         self.model = None
         self.progress = None
-        #: On a first run (Numba, graph not yet cached), compile the training
-        #: step's code in a second process while this one compiles and runs
-        #: the first monitoring pass (``scripts/train.py`` turns this on; see
+        #: On a first run (Numba, graphs not yet cached), compile the
+        #: monitoring function in a second process while this one compiles
+        #: the training step (``scripts/train.py`` turns this on; see
         #: :mod:`pylearn_vae.utils.precompile`).
         self.precompile = False
         self._train_functions: dict = {}
@@ -214,7 +215,11 @@ class SGD:
             batch_size=self.monitoring_batch_size,
             mode=self.theano_function_mode,
             extra=self._monitoring_values,
+            precompile=self.precompile,
         )
+        if self.precompile and self.monitoring_dataset is not None and not self._static:
+            # The step's code compiles now, beside the monitoring function's.
+            compile_here(self._step_function(self.batch_size))
 
     def _compile_step(self, batch_size):
         model = self.model
@@ -227,7 +232,7 @@ class SGD:
         model.modify_updates(updates)
         for rng in rng_updates([cost, list(updates.values())]):
             register_rng(self.shared_rngs, rng)
-        return function([index], cost, updates=updates, mode=self._mode, precompile=self.precompile)
+        return function([index], cost, updates=updates, mode=self._mode)
 
     def _step_function(self, size: int):
         key = size if self._static else None

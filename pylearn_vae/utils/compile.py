@@ -162,7 +162,15 @@ def function(inputs, outputs=None, updates=None, mode=None, *, precompile=False,
         # A warm start skips PyTensor's rewrites (see graph_cache).
         from pylearn_vae.utils.graph_cache import cached_function
 
-        return cached_function(inputs, outputs, pairs, numba_mode, precompile=precompile)
+        on_stored = None
+        if precompile:
+            from pylearn_vae.utils.precompile import compile_elsewhere
+
+            def on_stored(fn, path, input_list, shared):
+                speedups = support.uses_speedups(numba_mode)
+                return compile_elsewhere(fn, path, input_list, shared, speedups)
+
+        return cached_function(inputs, outputs, pairs, numba_mode, on_stored=on_stored)
 
     if not support.uses_speedups(resolved):
         return build(resolved, precompile)

@@ -401,11 +401,12 @@ def _load(path: Path, inputs, shared, mode, single: bool):
     return fn
 
 
-def cached_function(inputs, outputs, updates, mode, precompile: bool = False):
+def cached_function(inputs, outputs, updates, mode, on_stored=None):
     """Compile like ``pytensor.function(inputs, outputs, updates=updates, mode=mode)``,
-    through the cache of rewritten graphs. With ``precompile``, a graph not
-    found in the cache has its Numba code compiled in a second process
-    (:func:`pylearn_vae.utils.precompile.compile_elsewhere`)."""
+    through the cache of rewritten graphs. A graph not found in the cache is
+    compiled and stored; ``on_stored(function, path, inputs, shared)``, if
+    given, then returns what to give the caller (see
+    :func:`pylearn_vae.utils.precompile.compile_elsewhere`)."""
     single = isinstance(outputs, Variable)
     input_list = list(inputs)
     output_list = [outputs] if single else list(outputs)
@@ -431,9 +432,6 @@ def cached_function(inputs, outputs, updates, mode, precompile: bool = False):
         _store(path, fn.maker, input_list, shared)
     except (NotCacheable, OSError, pickle.PicklingError, TypeError, AttributeError):
         return fn  # the function works; it is just not cached
-    if precompile:
-        from pylearn_vae.ops.support import uses_speedups
-        from pylearn_vae.utils.precompile import compile_elsewhere
-
-        return compile_elsewhere(fn, path, input_list, shared, uses_speedups(mode))
+    if on_stored is not None:
+        return on_stored(fn, path, input_list, shared)
     return fn

@@ -1,19 +1,23 @@
-"""Compile a function's Numba code in a second process while this one works.
+"""Compile Numba code in a second process while this one compiles other code.
 
 A first run spends most of its start compiling: the training step (about
-20 s for the seed model) and then the monitoring function (about 15 s),
-one after the other on one core. :func:`compile_elsewhere` starts a child
-Python that loads the step's rewritten graph from the graph cache
-(:mod:`pylearn_vae.utils.graph_cache`) and compiles its Numba code for the
-argument types the step will be called with. Numba stores the result in
-its disk cache, where this process finds it at the step's first call. In
-the meantime this process builds and compiles the monitoring function on
-the other core.
+16-20 s for the seed model on this project's 2-core hosts) and the
+monitoring function (about 10-15 s), one after the other on one core, and
+the monitoring function is called first. With ``SGD.precompile`` (which
+``scripts/train.py`` turns on) the two compile side by side:
 
-The child only fills a cache. The first call of the returned function
-waits for it to end; if it failed, or compiled for other argument types,
-the call compiles here as it would have anyway. Nothing the child does
-changes a result.
+- :func:`compile_elsewhere` starts a child Python that loads the
+  monitoring function's rewritten graph from the graph cache
+  (:mod:`pylearn_vae.utils.graph_cache`) and compiles its Numba code for
+  the argument types it will be called with. Numba stores the result in its
+  disk cache, where this process finds it at the function's first call,
+  which waits for the child;
+- meanwhile :func:`compile_here` compiles the training step's Numba code in
+  this process, before its first call.
+
+The child only fills a cache. If it failed, or compiled for other argument
+types, the first call compiles here as it would have anyway. Nothing the
+child does changes a result.
 """
 
 from __future__ import annotations
@@ -21,19 +25,25 @@ from __future__ import annotations
 import atexit
 import os
 import pickle
+import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["compile_elsewhere", "CompiledElsewhere"]
+__all__ = ["compile_elsewhere", "compile_here", "CompiledElsewhere"]
 
 #: Seconds the first call waits for the child before compiling itself.
 WAIT_SECONDS = 900
 
-_CHILD_CODE = (
-    "import sys\nfrom pylearn_vae.utils.precompile import _run_job\n_run_job(sys.argv[1])\n"
-)
+_CHILD_CODE = """
+import sys
+from pylearn_vae.ops.support import same_installation
+if not same_installation(sys.argv[1]):
+    raise SystemExit(3)  # other packages: their code would not be this process's
+from pylearn_vae.utils.precompile import _run_job
+_run_job(sys.argv[2])
+"""
 
 
 def _argument_type(variable):
@@ -62,12 +72,12 @@ def _placeholder(pytensor_type):
     return None
 
 
-def _signature(function, inputs) -> tuple | None:
+def _signature(function) -> tuple | None:
     """The Numba signature ``function``'s dispatcher will be called with: the
     explicit inputs' predicted types, the shared values' actual types."""
     import numba
 
-    explicit = {id(v) for v in inputs}
+    explicit = {id(spec.variable) for spec in function.maker.inputs if not spec.implicit}
     cells = getattr(getattr(function, "vm", None), "inputs", None)
     fgraph_inputs = function.maker.fgraph.inputs
     if cells is None or len(cells) != len(fgraph_inputs):
@@ -92,11 +102,13 @@ def compile_elsewhere(function, graph_path: Path, inputs, shared, speedups: bool
     ``graph_path`` by the graph cache) in a child process; return it wrapped
     so that its first call waits for the child. Returns ``function`` itself
     where that cannot be done (no signature, no child process)."""
+    import pytensor
+
     from pylearn_vae.ops import internals, support
 
-    if internals.compiled_dispatcher(function) is None:
-        return function
-    signature = _signature(function, inputs)
+    if not pytensor.config.numba__cache or internals.compiled_dispatcher(function) is None:
+        return function  # (without Numba's disk cache nothing compiled elsewhere is found)
+    signature = _signature(function)
     if signature is None or any(_placeholder(s.type) is None for s in shared):
         return function
     job = {
@@ -108,15 +120,46 @@ def compile_elsewhere(function, graph_path: Path, inputs, shared, speedups: bool
     }
     try:
         handle, name = tempfile.mkstemp(prefix="pylearn_vae_compile_", suffix=".pkl")
+    except OSError:
+        return function
+    try:
         with os.fdopen(handle, "wb") as stream:
             pickle.dump(job, stream)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        os.unlink(name)
         return function
-    process = support.start_helper(_CHILD_CODE, [name])
+    process = support.start_helper(
+        _CHILD_CODE, [support.installation_fingerprint(), name], output=False
+    )
     if process is None:
         os.unlink(name)
         return function
     return CompiledElsewhere(function, process, Path(name))
+
+
+def _unwrapped(function):
+    """The PyTensor function inside this package's wrappers."""
+    while not hasattr(function, "vm") and hasattr(function, "function"):
+        function = function.function
+    return function
+
+
+def compile_here(function) -> bool:
+    """Compile ``function``'s Numba code now, for the argument types it will
+    be called with, instead of at its first call; whether that was done.
+    A failure is left for the first call to meet (and handle) again."""
+    from pylearn_vae.ops import internals
+
+    function = _unwrapped(function)
+    dispatcher = internals.compiled_dispatcher(function)
+    signature = _signature(function) if dispatcher is not None else None
+    if signature is None:
+        return False
+    try:
+        dispatcher.compile(signature)
+    except Exception:
+        return False
+    return True
 
 
 class CompiledElsewhere:
@@ -128,31 +171,41 @@ class CompiledElsewhere:
         self.function = function
         self._process = process
         self._job_file = job_file
+        self._owner = os.getpid()
         _RUNNING.add(self)
+
+    def _take(self):
+        """The child, once (None if taken, or in a forked copy of this process)."""
+        process, self._process = self._process, None
+        _RUNNING.discard(self)
+        return process if os.getpid() == self._owner else None
 
     def wait(self) -> bool:
         """Wait for the child to end; whether it compiled the function."""
-        process, self._process = self._process, None
+        process = self._take()
         if process is None:
             return False
-        _RUNNING.discard(self)
         try:
-            process.communicate(timeout=WAIT_SECONDS)
-        except Exception:  # too slow (or interrupted): compile here instead
+            process.wait(timeout=WAIT_SECONDS)
+        except subprocess.TimeoutExpired:  # too slow: compile here instead
             process.kill()
-            process.communicate()
+            process.wait()
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
         finally:
             self._job_file.unlink(missing_ok=True)
         return process.returncode == 0
 
     def cancel(self) -> None:
-        process, self._process = self._process, None
-        _RUNNING.discard(self)
+        """Stop the child (its work is no longer wanted)."""
+        process = self._take()
         if process is not None:
             if process.poll() is None:
                 process.kill()
-            process.communicate()
-        self._job_file.unlink(missing_ok=True)
+            process.wait()
+            self._job_file.unlink(missing_ok=True)
 
     def __call__(self, *args, **kwargs):
         if self._process is not None:
@@ -178,6 +231,7 @@ def _run_job(job_file: str) -> None:
     from pytensor.compile.mode import get_mode
     from pytensor.compile.sharedvalue import SharedVariable
 
+    import pylearn_vae.ops.numba_im2col  # noqa: F401  (the convolutions' Numba code)
     from pylearn_vae.ops import internals, support
     from pylearn_vae.utils.graph_cache import _load
 

@@ -9,6 +9,7 @@ Numba refuses to compile at its first call.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -143,6 +144,8 @@ def test_a_probe_failing_in_the_background_undoes_what_ran_before_its_verdict(tm
 
 @numba_only
 def test_a_probe_process_that_crashes_turns_the_speedups_off(tmp_path):
+    """A crash (here an abort; a segmentation fault in compiled code alike)
+    is the probe's verdict: the process does not try the probe itself."""
     sabotage = (
         "from pathlib import Path\n"
         f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
@@ -152,6 +155,48 @@ def test_a_probe_process_that_crashes_turns_the_speedups_off(tmp_path):
     assert result["WARNINGS"].startswith("1 ")
     assert "the probe's process ended with code" in result["WARNINGS"]
     assert result["SPEEDUPS"] == "False"
+
+
+@numba_only
+def test_a_probe_stopped_by_a_signal_runs_again_here(tmp_path):
+    """A probe killed from outside (a Ctrl-C, a SIGTERM to a process group)
+    says nothing about the speed-ups: the process probes itself instead of
+    turning them off."""
+    sabotage = (
+        "from pathlib import Path\n"
+        f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
+        "support._PROBE_CODE = 'import os, signal; os.kill(os.getpid(), signal.SIGTERM)'"
+    )
+    result = _run(sabotage)
+    assert result["WARNINGS"].startswith("0"), result["WARNINGS"]
+    assert result["SPEEDUPS"] == "True"
+    assert (tmp_path / "probe.ok").read_text() == "ok\n"
+
+
+def test_a_helper_process_gets_this_process_settings_and_its_own_session(tmp_path):
+    """The compile folder reaches the helper intact, even with a quote, a
+    comma, a space and a backslash in its name (PyTensor parses its flags like
+    a shell), and the helper is not in the terminal's process group."""
+    folder = tmp_path / "o'brien, x\\y"
+    code = (
+        "import os, pytensor\n"
+        "from pylearn_vae.ops import support\n"
+        "child = support.start_helper('import os, pytensor; "
+        "print(pytensor.config.base_compiledir); print(os.getsid(0))', [])\n"
+        "out, err = child.communicate(timeout=120)\n"
+        "print(pytensor.config.base_compiledir)\n"
+        "print(os.getsid(0))\n"
+        "print(out, end='')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env["PYTENSOR_FLAGS"] = "base_compiledir=" + shlex.quote(str(folder))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    parent_dir, parent_session, child_dir, child_session = done.stdout.splitlines()
+    assert parent_dir == str(folder) and child_dir == parent_dir
+    assert child_session != parent_session
 
 
 @numba_only
@@ -253,6 +298,10 @@ def test_fallback_wrapper_rebuilds_only_for_numba_failures(monkeypatch):
 
     calls, reasons = [], []
     monkeypatch.setattr(support, "disable_speedups", reasons.append)
+    decided = support._Decision()
+    decided.enabled = True  # as on an install where the probe passed
+    monkeypatch.setattr(support, "_DECISION", decided)
+    monkeypatch.delenv(support.ENV_VARIABLE, raising=False)
 
     def broken(*args):
         calls.append("fast")
