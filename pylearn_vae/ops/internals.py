@@ -22,6 +22,7 @@ __all__ = [
     "get",
     "core_calls_through_storing_wrapper",
     "compiled_dispatcher",
+    "in_numba_cache",
     "ELEMWISE_C_PARTS",
     "elemwise_c_parts_available",
 ]
@@ -128,3 +129,22 @@ def compiled_dispatcher(function):
     """
     dispatcher = getattr(getattr(function, "vm", None), "jit_fn", None)
     return dispatcher if callable(getattr(dispatcher, "compile", None)) else None
+
+
+def in_numba_cache(dispatcher, signature) -> bool:
+    """Whether Numba's disk cache already holds ``dispatcher``'s code for
+    ``signature`` (False where that cannot be told).
+
+    Reads the cache the way a Numba dispatcher does before it compiles
+    (``Dispatcher._cache.load_overload``, a Numba internal). Where the code
+    is cached, compiling it in another process would only cost that
+    process's start.
+    """
+    load = getattr(getattr(dispatcher, "_cache", None), "load_overload", None)
+    context = getattr(dispatcher, "targetctx", None)
+    if load is None or context is None:
+        return False
+    try:
+        return load(signature, context) is not None
+    except Exception:  # an unreadable entry: Numba would compile anew
+        return False

@@ -111,6 +111,8 @@ def compile_elsewhere(function, graph_path: Path, inputs, shared, speedups: bool
     signature = _signature(function)
     if signature is None or any(_placeholder(s.type) is None for s in shared):
         return function
+    if internals.in_numba_cache(internals.compiled_dispatcher(function), signature):
+        return function  # a graph rewritten anew whose code Numba already has
     job = {
         "graph": str(graph_path),
         "input_types": [v.type for v in inputs],

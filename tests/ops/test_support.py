@@ -92,6 +92,16 @@ def _run(sabotage: str, compiledir: Path | None = None, cwd: Path = REPO, **env_
     return result
 
 
+def _background_probe_runs(tmp_path: Path, probe_code: str) -> str:
+    """Sabotage: no passed probe on record (a marker under ``tmp_path``), and
+    the background probe's process runs ``probe_code``."""
+    return (
+        "from pathlib import Path\n"
+        f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
+        f"support._PROBE_CODE = {probe_code!r}"
+    )
+
+
 @numba_only
 def test_speedups_are_used_here_and_remembered():
     """On the PyTensor and Numba this suite runs with, the speed-ups pass the
@@ -113,7 +123,13 @@ def test_the_probe_runs_beside_training_and_records_its_pass(tmp_path):
     decoy = tmp_path / "elsewhere"
     (decoy / "pylearn_vae").mkdir(parents=True)
     (decoy / "pylearn_vae" / "__init__.py").write_text("raise ImportError('the decoy copy')\n")
-    sabotage = f"from pathlib import Path\nsupport.probe_marker = lambda: Path({str(marker)!r})"
+    sabotage = (
+        "from pathlib import Path\n"
+        f"support.probe_marker = lambda: Path({str(marker)!r})\n"
+        "def not_here(marker):\n"
+        "    raise AssertionError('the probe ran in the training process')\n"
+        "support._probe_here = not_here"
+    )
     result = _run(sabotage, cwd=decoy)
     assert result["WARNINGS"].startswith("0"), result["WARNINGS"]
     assert result["SPEEDUPS"] == "True"
@@ -127,10 +143,8 @@ def test_a_probe_failing_in_the_background_undoes_what_ran_before_its_verdict(tm
     monitoring pass) has run with the speed-ups. That call is undone: its
     random state goes back and it runs again with PyTensor's own code, so
     the whole run equals one made without the speed-ups, to the last bit."""
-    sabotage = (
-        "from pathlib import Path\n"
-        f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
-        "support._PROBE_CODE = 'import time; time.sleep(3); print(\"PROBE-FAILED made to fail\")'"
+    sabotage = _background_probe_runs(
+        tmp_path, "import time; time.sleep(3); print('PROBE-FAILED made to fail')"
     )
     result = _run(sabotage)
     assert result["WARNINGS"].startswith("1 ")
@@ -146,11 +160,7 @@ def test_a_probe_failing_in_the_background_undoes_what_ran_before_its_verdict(tm
 def test_a_probe_process_that_crashes_turns_the_speedups_off(tmp_path):
     """A crash (here an abort; a segmentation fault in compiled code alike)
     is the probe's verdict: the process does not try the probe itself."""
-    sabotage = (
-        "from pathlib import Path\n"
-        f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
-        "support._PROBE_CODE = 'import os; os.abort()'"
-    )
+    sabotage = _background_probe_runs(tmp_path, "import os; os.abort()")
     result = _run(sabotage)
     assert result["WARNINGS"].startswith("1 ")
     assert "the probe's process ended with code" in result["WARNINGS"]
@@ -162,10 +172,8 @@ def test_a_probe_stopped_by_a_signal_runs_again_here(tmp_path):
     """A probe killed from outside (a Ctrl-C, a SIGTERM to a process group)
     says nothing about the speed-ups: the process probes itself instead of
     turning them off."""
-    sabotage = (
-        "from pathlib import Path\n"
-        f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
-        "support._PROBE_CODE = 'import os, signal; os.kill(os.getpid(), signal.SIGTERM)'"
+    sabotage = _background_probe_runs(
+        tmp_path, "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"
     )
     result = _run(sabotage)
     assert result["WARNINGS"].startswith("0"), result["WARNINGS"]

@@ -157,3 +157,46 @@ def test_compile_here_compiles_the_signature_the_first_call_uses():
     assert len(dispatcher.overloads) == 1
     step(np.arange(4))
     assert len(dispatcher.overloads) == 1
+
+
+def test_code_numba_already_has_is_not_compiled_elsewhere(monkeypatch, tmp_path):
+    """``internals.in_numba_cache`` (a Numba internal, named once) tells a
+    function whose code is in Numba's disk cache from one whose code is not;
+    only the second gets a second process. If Numba moves it, every first
+    run with a rewritten graph pays a needless second process (and this fails)."""
+    import numpy as np
+    import pytensor.tensor as pt
+
+    from pylearn_vae.ops import support
+    from pylearn_vae.utils import graph_cache, precompile
+
+    monkeypatch.setattr(graph_cache, "_cache_dir", lambda: tmp_path)  # graphs rewritten anew
+    started = []  # (no process is started: as if none could be)
+    monkeypatch.setattr(support, "start_helper", lambda *args, **kw: started.append(args))
+    x = pt.vector("x", dtype="float32")
+    unique = np.float32(np.random.default_rng().uniform(2, 3))  # a graph no one has compiled
+
+    def build():
+        return graph_cache.cached_function(
+            [x],
+            pt.exp(x).sum() * unique,
+            [],
+            resolve_mode(),
+            on_stored=lambda fn, path, ins, shared: precompile.compile_elsewhere(
+                fn, path, ins, shared, False
+            ),
+        )
+
+    for path in tmp_path.glob("*.pkl"):
+        path.unlink()
+    first = build()
+    assert len(started) == 1  # not cached: it would compile elsewhere
+    dispatcher = internals.compiled_dispatcher(first)
+    signature = precompile._signature(first)
+    assert not internals.in_numba_cache(dispatcher, signature)
+    first(np.ones(3, dtype="float32"))  # compiles here, and Numba stores the code
+    for path in tmp_path.glob("*.pkl"):
+        path.unlink()
+    again = build()
+    assert internals.in_numba_cache(internals.compiled_dispatcher(again), signature)
+    assert len(started) == 1  # cached: nothing started
