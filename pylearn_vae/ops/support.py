@@ -57,6 +57,8 @@ __all__ = [
     "run_probe",
     "probe_marker",
     "start_helper",
+    "track_helper",
+    "untrack_helper",
     "installation_fingerprint",
     "same_installation",
     "ENV_VARIABLE",
@@ -379,7 +381,7 @@ class _BackgroundProbe:
         if process is None:
             return None
         probe = cls(process, marker)
-        _RUNNING.add(probe)
+        track_helper(probe)
         return probe
 
     def verdict(self) -> str:
@@ -392,14 +394,14 @@ class _BackgroundProbe:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.communicate()
-                _RUNNING.discard(self)
+                untrack_helper(self)
                 return f"the probe did not finish in {PROBE_SECONDS} s"
             except BaseException:
                 self.process.kill()
                 self.process.communicate()
-                _RUNNING.discard(self)
+                untrack_helper(self)
                 raise
-        _RUNNING.discard(self)
+        untrack_helper(self)
         lines = out.strip().splitlines()
         last = lines[-1] if lines else ""
         if last == "PROBE-PASSED":
@@ -416,7 +418,7 @@ class _BackgroundProbe:
 
     def cancel(self) -> None:
         """Stop the probe if it still runs (its verdict is no longer needed)."""
-        _RUNNING.discard(self)
+        untrack_helper(self)
         if os.getpid() != self.owner:
             return
         if self.process.poll() is None:
@@ -494,15 +496,26 @@ def start_helper(code: str, args: list[str], output: bool = True) -> subprocess.
         return None
 
 
-#: Probes still running; ended when the process exits (a probe left to run
-#: would outlive a short command; the next process then runs it again).
-_RUNNING: set[_BackgroundProbe] = set()
+#: Helper processes still running (anything with a ``cancel()``: probes,
+#: compiles elsewhere); ended when this process exits, since a helper left
+#: to run would outlive a short command (a probe then runs again next time).
+_RUNNING: set = set()
+
+
+def track_helper(helper) -> None:
+    """End ``helper`` (its ``cancel()``) if it still runs when this process exits."""
+    _RUNNING.add(helper)
+
+
+def untrack_helper(helper) -> None:
+    """``helper`` is done or ended: nothing to do for it at exit."""
+    _RUNNING.discard(helper)
 
 
 @atexit.register
 def _cancel_running() -> None:
-    for probe in list(_RUNNING):
-        probe.cancel()
+    for helper in list(_RUNNING):
+        helper.cancel()
 
 
 def _reset_after_fork() -> None:

@@ -22,7 +22,6 @@ child does changes a result.
 
 from __future__ import annotations
 
-import atexit
 import os
 import pickle
 import subprocess
@@ -30,6 +29,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from pylearn_vae.ops import internals, support
 
 __all__ = ["compile_elsewhere", "compile_here", "CompiledElsewhere"]
 
@@ -104,14 +105,13 @@ def compile_elsewhere(function, graph_path: Path, inputs, shared, speedups: bool
     where that cannot be done (no signature, no child process)."""
     import pytensor
 
-    from pylearn_vae.ops import internals, support
-
-    if not pytensor.config.numba__cache or internals.compiled_dispatcher(function) is None:
+    dispatcher = internals.compiled_dispatcher(function)
+    if not pytensor.config.numba__cache or dispatcher is None:
         return function  # (without Numba's disk cache nothing compiled elsewhere is found)
     signature = _signature(function)
     if signature is None or any(_placeholder(s.type) is None for s in shared):
         return function
-    if internals.in_numba_cache(internals.compiled_dispatcher(function), signature):
+    if internals.in_numba_cache(dispatcher, signature):
         return function  # a graph rewritten anew whose code Numba already has
     job = {
         "graph": str(graph_path),
@@ -150,8 +150,6 @@ def compile_here(function) -> bool:
     """Compile ``function``'s Numba code now, for the argument types it will
     be called with, instead of at its first call; whether that was done.
     A failure is left for the first call to meet (and handle) again."""
-    from pylearn_vae.ops import internals
-
     function = _unwrapped(function)
     dispatcher = internals.compiled_dispatcher(function)
     signature = _signature(function) if dispatcher is not None else None
@@ -174,12 +172,12 @@ class CompiledElsewhere:
         self._process = process
         self._job_file = job_file
         self._owner = os.getpid()
-        _RUNNING.add(self)
+        support.track_helper(self)
 
     def _take(self):
         """The child, once (None if taken, or in a forked copy of this process)."""
         process, self._process = self._process, None
-        _RUNNING.discard(self)
+        support.untrack_helper(self)
         return process if os.getpid() == self._owner else None
 
     def wait(self) -> bool:
@@ -218,23 +216,12 @@ class CompiledElsewhere:
         return getattr(self.function, name)
 
 
-#: Children still compiling; ended when the process exits.
-_RUNNING: set[CompiledElsewhere] = set()
-
-
-@atexit.register
-def _cancel_running() -> None:
-    for job in list(_RUNNING):
-        job.cancel()
-
-
 def _run_job(job_file: str) -> None:
     """In the child: load the stored graph and compile it for the signature."""
     from pytensor.compile.mode import get_mode
     from pytensor.compile.sharedvalue import SharedVariable
 
     import pylearn_vae.ops.numba_im2col  # noqa: F401  (the convolutions' Numba code)
-    from pylearn_vae.ops import internals, support
     from pylearn_vae.utils.graph_cache import _load
 
     with open(job_file, "rb") as stream:

@@ -19,14 +19,10 @@ import numpy as np
 import pytest
 
 from pylearn_vae.ops import internals, support
-from pylearn_vae.utils.compile import is_numba_mode, resolve_mode
+from tests.markers import numba_only
 
 REPO = Path(__file__).resolve().parents[2]
 
-numba_only = pytest.mark.skipif(
-    not is_numba_mode(resolve_mode()),
-    reason="a Numba test; the suite's pass on the default (Numba) backend runs it",
-)
 
 TRAIN = """
 import sys, warnings

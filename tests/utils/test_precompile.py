@@ -17,14 +17,12 @@ from pathlib import Path
 import pytest
 
 from pylearn_vae.ops import internals
-from pylearn_vae.utils.compile import is_numba_mode, resolve_mode
+from pylearn_vae.utils.compile import resolve_mode
+from tests.markers import numba_only
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(
-    not is_numba_mode(resolve_mode()),
-    reason="a Numba test; the suite's pass on the default (Numba) backend runs it",
-)
+pytestmark = numba_only
 
 SCRIPT = """
 import json, sys, tempfile

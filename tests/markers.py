@@ -1,0 +1,14 @@
+"""Markers shared by test modules (not in conftest: subprocess scripts import
+conftest's factories, and this module decides the backend when imported)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pylearn_vae.utils.compile import is_numba_mode, resolve_mode
+
+#: For tests of the Numba backend only (the suite's default pass runs them).
+numba_only = pytest.mark.skipif(
+    not is_numba_mode(resolve_mode()),
+    reason="a Numba test; the suite's pass on the default (Numba) backend runs it",
+)
