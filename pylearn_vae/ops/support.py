@@ -52,6 +52,7 @@ __all__ = [
     "plain_mode",
     "with_fallback",
     "FallbackOnFirstCall",
+    "innermost",
     "probe_pending",
     "settle",
     "run_probe",
@@ -224,6 +225,15 @@ def with_fallback(build_fast, build_plain):
         disable_speedups(_describe(exc))
         return build_plain()
     return FallbackOnFirstCall(compiled, build_plain)
+
+
+def innermost(function):
+    """The PyTensor function inside this package's wrappers of a compiled
+    function (:class:`FallbackOnFirstCall` and the others each keep the
+    function they wrap as their own ``function`` attribute)."""
+    while "function" in getattr(function, "__dict__", {}):
+        function = function.__dict__["function"]
+    return function
 
 
 class FallbackOnFirstCall:

@@ -139,18 +139,11 @@ def compile_elsewhere(function, graph_path: Path, inputs, shared, speedups: bool
     return CompiledElsewhere(function, process, Path(name))
 
 
-def _unwrapped(function):
-    """The PyTensor function inside this package's wrappers."""
-    while not hasattr(function, "vm") and hasattr(function, "function"):
-        function = function.function
-    return function
-
-
 def compile_here(function) -> bool:
     """Compile ``function``'s Numba code now, for the argument types it will
     be called with, instead of at its first call; whether that was done.
     A failure is left for the first call to meet (and handle) again."""
-    function = _unwrapped(function)
+    function = support.innermost(function)
     dispatcher = internals.compiled_dispatcher(function)
     signature = _signature(function) if dispatcher is not None else None
     if signature is None:

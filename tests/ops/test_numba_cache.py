@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pylearn_vae.utils.compile import is_numba_mode, resolve_mode
+from tests.markers import numba_only
 
 pytestmark = pytest.mark.slow
 
@@ -61,10 +61,7 @@ def run_step(compiledir: Path) -> str:
     return done.stdout.split()[-1]
 
 
-@pytest.mark.skipif(
-    not is_numba_mode(resolve_mode()),
-    reason="a Numba test; the suite's pass on the default (Numba) backend runs it",
-)
+@numba_only
 def test_cold_and_cached_compiles_give_the_same_bits(tmp_path):
     cold = run_step(tmp_path)
     numba_entries = set((tmp_path / "numba").iterdir())

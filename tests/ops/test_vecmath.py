@@ -12,7 +12,8 @@ from pytensor.tensor.elemwise import DimShuffle
 
 from pylearn_vae.ops import numba_math, vecmath
 from pylearn_vae.ops.numba_math import ContiguousDimShuffle, InlinedComposite, VecExp
-from pylearn_vae.utils.compile import function, is_numba_mode, resolve_mode
+from pylearn_vae.utils.compile import function
+from tests.markers import numba_only
 
 SPECIAL = np.array(
     [
@@ -109,12 +110,6 @@ def test_out_of_domain_values_follow_libm():
     assert np.isnan(out[0]) and out[1] == -np.inf and out[2] == np.inf
     _loop(vecmath.log1p32)(np.array([-2.0, -1.0, np.inf], np.float32), out)
     assert np.isnan(out[0]) and out[1] == -np.inf and out[2] == np.inf
-
-
-numba_only = pytest.mark.skipif(
-    not is_numba_mode(resolve_mode()),
-    reason="the rewrites apply to the Numba backend (run under the default mode)",
-)
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,12 @@ from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.training_algorithms.learning_rule import Momentum
 from pylearn_vae.training_algorithms.sgd import SGD
 from pylearn_vae.utils import graph_cache
-from pylearn_vae.utils.compile import function, is_numba_mode, resolve_mode
+from pylearn_vae.utils.compile import function, resolve_mode
 from pylearn_vae.utils.graph_cache import NotCacheable, graph_key
 from tests.conftest import binary_data, make_vae
+from tests.markers import numba_only
 
-pytestmark = pytest.mark.skipif(
-    not is_numba_mode(resolve_mode()),
-    reason="the cache serves the Numba backend (the suite's default pass runs it)",
-)
+pytestmark = numba_only  # the cache serves the Numba backend
 
 
 @pytest.fixture

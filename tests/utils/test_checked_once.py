@@ -1,0 +1,174 @@
+"""Calls that skip PyTensor's input checks only when the checks would find nothing
+(:class:`pylearn_vae.utils.compile.CheckedOnce`).
+
+The functions here update shared variables in place, so two that came to
+share one array would corrupt each other: exactly what PyTensor's per-call
+check prevents, and what a trusted call must never let through. Each test
+compares against the same arithmetic done in NumPy.
+"""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from pylearn_vae.utils.compile import CheckedOnce, function, resolve_mode
+
+F32 = np.float32
+
+
+def _validations(fn):
+    """A context counting the calls ``fn`` made with PyTensor's checks."""
+    from pylearn_vae.ops.support import innermost
+
+    inner = innermost(fn.function)
+    cls = type(inner)
+    # PyTensor's private per-call check: if it is renamed this fails loudly,
+    # and the counts below would then need another way to be observed.
+    assert hasattr(cls, "_validate_inputs"), "PyTensor moved Function._validate_inputs"
+    return mock.patch.object(
+        cls, "_validate_inputs", autospec=True, side_effect=cls._validate_inputs
+    )
+
+
+@pytest.fixture(scope="module")
+def stepper():
+    """``step(x)``: a += x; b *= 2 (both in place), returning sum(a) + sum(b)."""
+    a = pytensor.shared(np.zeros(5, F32), name="a")
+    b = pytensor.shared(np.ones(5, F32), name="b")
+    x = pt.vector("x", dtype="float32", shape=(5,))
+    fn = function([x], a.sum() + b.sum(), updates={a: a + x, b: b * 2})
+    return fn, a, b
+
+
+def _reset(a, b):
+    a.set_value(np.zeros(5, F32))
+    b.set_value(np.ones(5, F32))
+
+
+def test_calls_after_the_first_skip_the_checks_and_compute_the_same(stepper):
+    fn, a, b = stepper
+    _reset(a, b)
+    assert isinstance(fn, CheckedOnce)
+    x = np.arange(5, dtype=F32)
+    ref_a, ref_b = np.zeros(5, F32), np.ones(5, F32)
+    with _validations(fn) as checked:
+        for _ in range(4):
+            got = fn(x)  # the output is of the values before the updates
+            assert float(got) == pytest.approx(float(ref_a.sum() + ref_b.sum()))
+            ref_a, ref_b = ref_a + x, ref_b * 2
+    # Only the very first call of this function is checked (or none, if an
+    # earlier test made it); every later one is trusted.
+    assert checked.call_count <= 1
+    np.testing.assert_array_equal(a.get_value(), ref_a)
+    np.testing.assert_array_equal(b.get_value(), ref_b)
+
+
+def test_values_replaced_from_outside_send_the_next_call_through_the_checks():
+    """Two shared variables set to one array: the next call is PyTensor's checked
+    call, and gives what that gives (for a function loaded from the graph
+    cache PyTensor copies one of the two; a trusted call would have updated
+    one array twice in place)."""
+    a = pytensor.shared(np.zeros(5, F32), name="a")
+    b = pytensor.shared(np.ones(5, F32), name="b")
+    x = pt.vector("x", dtype="float32", shape=(5,))
+    fn = function([x], x.sum(), updates={a: a + x, b: b * 2})
+    fn(np.zeros(5, F32))  # a first call: later ones may be trusted
+    x1 = np.ones(5, F32)
+
+    def aliased():
+        one = np.full(5, 3.0, F32)
+        a.set_value(one, borrow=True)
+        b.set_value(one, borrow=True)
+
+    aliased()
+    with _validations(fn) as checked:
+        fn(x1)
+    assert checked.call_count == 1
+    got = a.get_value(), b.get_value()
+    from pylearn_vae.ops.support import innermost
+
+    aliased()
+    innermost(fn.function)(x1)  # PyTensor's own call, with its checks
+    np.testing.assert_array_equal(got[0], a.get_value())
+    np.testing.assert_array_equal(got[1], b.get_value())
+    with _validations(fn) as checked:
+        fn(x1)  # the direct call replaced the values: checked once more
+        fn(x1)  # nothing replaced since: trusted again
+    assert checked.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "argument",
+    [
+        [1.0, 2.0, 3.0, 4.0, 5.0],  # a list: filter converts it
+        np.arange(5, dtype=np.float64),  # another dtype: filter refuses it
+        np.arange(10, dtype=F32)[::2],  # a strided view: accepted as it is
+        np.arange(6, dtype=F32),  # the wrong length for a (5,) input
+    ],
+    ids=["list", "float64", "strided", "wrong-length"],
+)
+def test_arguments_not_exactly_of_the_input_type_get_pytensors_answer(stepper, argument):
+    fn, a, b = stepper
+    _reset(a, b)
+    fn(np.zeros(5, F32))
+    plain = pytensor.function(
+        [x := pt.vector("x", dtype="float32", shape=(5,))],
+        x * 1,
+        mode=resolve_mode(),
+    )
+    try:
+        expected = plain(argument)
+    except Exception as exc:  # PyTensor refuses it: so must the checked function
+        with pytest.raises(type(exc)):
+            fn(argument)
+        return
+    before = a.get_value()
+    fn(argument)
+    np.testing.assert_array_equal(a.get_value(), before + expected)
+
+
+def test_keyword_arguments_and_first_failures_take_the_checked_path():
+    a = pytensor.shared(np.zeros(3, F32), name="a")
+    x = pt.vector("x", dtype="float32", shape=(3,))
+    fn = function([x], a.sum(), updates={a: a + x})
+    with pytest.raises(TypeError):
+        fn(np.zeros(4, F32))  # a failed first call teaches nothing
+    assert fn._inner is None
+    fn(x=np.ones(3, F32))
+    fn(np.ones(3, F32))
+    np.testing.assert_array_equal(a.get_value(), np.full(3, 2.0, F32))
+
+
+def test_a_function_reading_a_mutable_argument_is_always_checked():
+    x = pt.vector("x", dtype="float32", shape=(3,))
+    fn = CheckedOnce(pytensor.function([pytensor.In(x, mutable=True)], x + 1, mode=resolve_mode()))
+    fn(np.zeros(3, F32))
+    assert fn._inner is None  # in-place use of an argument: PyTensor's checks stay on
+    np.testing.assert_array_equal(fn(np.ones(3, F32)), np.full(3, 2.0, F32))
+
+
+@pytest.mark.parametrize(
+    "updates",
+    [
+        lambda a, b, x: {a: b},
+        lambda a, b, x: {a: b, b: a},
+        lambda a, b, x: {a: b[::-1], b: b + x},
+    ],
+    ids=["copy", "swap", "view"],
+)
+def test_the_function_itself_never_leaves_two_values_sharing_memory(updates):
+    """What a trusted call relies on: PyTensor copies an update that would
+    otherwise be another input's array (or a view of it), so the values the
+    function leaves never share memory."""
+    a = pytensor.shared(np.zeros(5, F32), name="a")
+    b = pytensor.shared(np.arange(5, dtype=F32), name="b")
+    x = pt.vector("x", dtype="float32", shape=(5,))
+    fn = function([x], x.sum(), updates=updates(a, b, x))
+    for _ in range(3):
+        fn(np.ones(5, F32))
+        assert not np.shares_memory(a.get_value(borrow=True), b.get_value(borrow=True))
