@@ -14,13 +14,15 @@ class CLIError(Exception):
 
 def prepare_process() -> None:
     """Process settings for a program whose main job is training or evaluating:
-    freed memory stays in the process and Numba compiles at LLVM level 2
-    (both explained where they are defined)."""
+    freed memory stays in the process, Numba compiles at LLVM level 2 and
+    OpenBLAS's idle threads sleep soon (each explained where it is defined)."""
+    from pylearn_vae.utils.blas import short_blas_spin
     from pylearn_vae.utils.compile import quicker_numba_compiles
     from pylearn_vae.utils.memory import reuse_freed_memory
 
     reuse_freed_memory()
     quicker_numba_compiles()
+    short_blas_spin()
 
 
 class _ToStandardStream(logging.Handler):

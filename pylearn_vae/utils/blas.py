@@ -26,9 +26,14 @@ from pathlib import Path
 
 import pytensor
 
-__all__ = ["openblas_ldflags", "configure_c_blas", "user_set_ldflags"]
+__all__ = ["openblas_ldflags", "configure_c_blas", "user_set_ldflags", "short_blas_spin"]
 
 _log = logging.getLogger(__name__)
+
+#: OpenBLAS's ``OPENBLAS_THREAD_TIMEOUT``: an idle worker thread spins for
+#: ``2 ** N`` clock cycles before it sleeps. OpenBLAS's default is 28 (about
+#: 0.1 s); 16 is some 20 microseconds.
+BLAS_SPIN_EXPONENT = "16"
 
 _LEVEL1 = ("rotg", "rotmg", "rot", "rotm", "swap", "scal", "copy", "axpy", "dot", "dotu", "dotc")
 _LEVEL1 += ("nrm2", "asum", "sdot", "dsdot")
@@ -113,3 +118,26 @@ def _configure_once() -> None:
             "is missing or unreadable; reinstall with  pip install -e .  (or set "
             "blas__ldflags in PYTENSOR_FLAGS)"
         )
+
+
+def short_blas_spin() -> bool:
+    """Have OpenBLAS's idle worker threads sleep after a short spin.
+
+    After each multi-threaded matrix product, OpenBLAS keeps its worker
+    threads spinning for about 0.1 s in case another product follows. A
+    training step runs its elementwise loops, patch copies and Python code
+    between products on one thread, so the workers spin through all of it,
+    and on this project's 2-core hosts the step then sometimes ran at half
+    speed for seconds at a time (docs/performance.md). Spinning for some 20
+    microseconds instead bridges the gap between two products of one step.
+
+    Sets ``OPENBLAS_THREAD_TIMEOUT`` (read by an OpenBLAS library when it is
+    loaded: SciPy's, which Numba calls, and the C backend's are loaded at the
+    first compile; NumPy's own is already loaded by then and keeps its
+    default). A value the user set stands. Returns whether it was set here.
+    The command-line programs call it at start.
+    """
+    if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
+        return False
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = BLAS_SPIN_EXPONENT
+    return True

@@ -75,3 +75,47 @@ def test_user_set_ldflags_reads_the_environment_and_rc_file(tmp_path, monkeypatc
     rc.write_text("")
     monkeypatch.setenv("PYTENSOR_FLAGS", "mode=CVM,blas__ldflags=-lblas")
     assert blas.user_set_ldflags()
+
+
+IDLE_SPIN = """
+import resource, sys, time
+from pylearn_vae.cli.common import prepare_process
+prepare_process()  # as the command-line programs start
+import numpy as np
+from scipy.linalg import blas  # SciPy's OpenBLAS: the one Numba's products call
+
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+a = np.ones((600, 600), np.float32)
+blas.sgemm(1.0, a, a)
+spun = []
+for _ in range(3):
+    blas.sgemm(1.0, a, a)  # on two threads
+    start = cpu()
+    time.sleep(0.3)  # nothing to do: what the workers burn now is spinning
+    spun.append(cpu() - start)
+print("SPUN", min(spun))
+"""
+
+
+def _idle_spin_seconds(**settings) -> float:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    done = subprocess.run(
+        [sys.executable, "-c", IDLE_SPIN],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**env, "OPENBLAS_NUM_THREADS": "2", **settings},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return float(done.stdout.split("SPUN")[-1])
+
+
+def test_the_programs_blas_threads_stop_spinning_soon_after_a_product():
+    # OpenBLAS's default (kept when the user sets it) spins a worker for about
+    # 0.1 s after each product; the programs' own setting, some 20 microseconds.
+    assert _idle_spin_seconds(OPENBLAS_THREAD_TIMEOUT="28") > 0.05
+    assert _idle_spin_seconds() < 0.02
