@@ -131,11 +131,11 @@ def short_blas_spin() -> bool:
     speed for seconds at a time (docs/performance.md). Spinning for some 20
     microseconds instead bridges the gap between two products of one step.
 
-    Sets ``OPENBLAS_THREAD_TIMEOUT`` (read by an OpenBLAS library when it is
-    loaded: SciPy's, which Numba calls, and the C backend's are loaded at the
-    first compile; NumPy's own is already loaded by then and keeps its
-    default). A value the user set stands. Returns whether it was set here.
-    The command-line programs call it at start.
+    Sets ``OPENBLAS_THREAD_TIMEOUT``, which an OpenBLAS library reads when it
+    is loaded: SciPy's, which Numba calls, and the C backend's are loaded at
+    the first compile, after this call; NumPy's own gets the setting only if
+    NumPy is not imported yet. A value the user set stands. Returns whether
+    it was set here. The command-line programs call it at start.
     """
     if "OPENBLAS_THREAD_TIMEOUT" in os.environ:
         return False

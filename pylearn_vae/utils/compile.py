@@ -10,6 +10,7 @@ import pytensor
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.tensor.math import Sum
+from pytensor.tensor.type import TensorType
 
 from pylearn_vae.ops import support
 from pylearn_vae.ops.c_loops import contiguous_loops
@@ -193,19 +194,22 @@ class CheckedOnce:
     would find nothing (the Numba and C backends).
 
     At every call a PyTensor function passes each argument through its
-    type's ``filter`` and, for the shared variables it updates in place,
-    checks every pair of values for shared memory (copying one of two that
-    share). For a training step with a dozen parameters that is about 0.3 ms
-    of Python per call (docs/performance.md). After one call made with the
-    checks, a call is made with PyTensor's ``trust_input`` when both hold:
+    type's ``filter`` and checks every pair of inputs that may share memory
+    (copying one of two that do). A function loaded from the graph cache
+    counts the shared variables it updates in place among those, so for a
+    training step with a dozen parameters that is about 0.3 ms of Python
+    per call (docs/performance.md). After one call made with the checks,
+    a call is made with PyTensor's ``trust_input`` when both hold:
 
-    - every argument is given by position and is already a NumPy array of
-      its input's dtype, number of dimensions and static shape (what
-      ``filter`` would return unchanged);
+    - every argument is given by position and is already an aligned NumPy
+      array of its dense tensor input's dtype, number of dimensions and
+      static shape (what ``filter`` returns unchanged); functions with a
+      sparse, scalar, borrowed or mutable explicit input are always checked;
     - the value of every shared variable the function reads is the very
-      object it held after the previous call: nothing outside the function
-      (``set_value``, a checkpoint load) has replaced one, so no two can have
-      come to share memory since the last check.
+      object it held after the previous call through this wrapper: nothing
+      outside (``set_value``, a checkpoint load, a direct call) has replaced
+      one, so no two can have come to share memory since the last check
+      (PyTensor copies an update that would alias another value).
 
     Any other call is made with the checks, as before. Every other attribute
     is the compiled function's.
@@ -229,45 +233,67 @@ class CheckedOnce:
             elif inner is not None:
                 self._values = [cell.storage[0] for cell in self._shared]
             return result
-        inner.trust_input = True
+        before, inner.trust_input = inner.trust_input, True
         try:
             return inner(*args)
         finally:
-            inner.trust_input = False
+            inner.trust_input = before
             self._values = [cell.storage[0] for cell in self._shared]
 
     def _trusted(self, args) -> bool:
         if len(args) != len(self._explicit):
             return False
         for value, (dtype, shape) in zip(args, self._explicit):
-            if type(value) is not np.ndarray or value.dtype != dtype:
-                return False
-            if value.ndim != len(shape) or any(
-                n is not None and n != m for n, m in zip(shape, value.shape)
+            # dtype.num too: NumPy's longlong equals int64 but PyTensor's C code tells them apart.
+            if (
+                type(value) is not np.ndarray
+                or value.dtype != dtype
+                or value.dtype.num != dtype.num
             ):
+                return False
+            if not value.flags.aligned or value.ndim != len(shape):
+                return False
+            if any(n is not None and n != m for n, m in zip(shape, value.shape)):
                 return False
         return all(cell.storage[0] is value for cell, value in zip(self._shared, self._values))
 
     def _learn(self) -> None:
         """After the first successful call: decide whether later calls may be trusted."""
-        inner = support.innermost(self.function)
+        try:
+            learned = self._explicit_and_shared(support.innermost(self.function))
+        except Exception:  # anything unexpected: keep PyTensor's checks
+            learned = None
+        if learned is not None:
+            inner, self._explicit, self._shared = learned
+            self._values = [cell.storage[0] for cell in self._shared]
+            self._inner = inner
+
+    @staticmethod
+    def _explicit_and_shared(inner):
+        """``inner`` with its explicit inputs' (dtype, static shape) and its shared
+        inputs' storage cells, or None if its calls are to stay checked."""
         maker = getattr(inner, "maker", None)
         storage = getattr(inner, "input_storage", None)
-        if maker is None or storage is None or not hasattr(inner, "trust_input"):
-            return
+        if (
+            maker is None
+            or storage is None
+            or not isinstance(getattr(inner, "trust_input", None), bool)
+        ):
+            return None
         explicit, shared = [], []
         for spec, cell in zip(maker.inputs, storage, strict=True):
             if spec.implicit:
                 shared.append(cell)
                 continue
             kind = spec.variable.type
-            if spec.mutable or not hasattr(kind, "dtype") or not hasattr(kind, "shape"):
-                return  # only plain, read-only tensor arguments are checked here
+            # Only read-only, not borrowed, dense tensors: filter leaves an
+            # array of the right kind unchanged and checks no pair of them.
+            if spec.mutable or spec.borrow or type(kind) is not TensorType:
+                return None
             explicit.append((np.dtype(kind.dtype), tuple(kind.shape)))
-        self._explicit = explicit
-        self._shared = shared
-        self._values = [cell.storage[0] for cell in shared]
-        self._inner = inner
+        return inner, explicit, shared
 
     def __getattr__(self, name):
+        if name == "function" or name.startswith("__"):  # not yet set (copy, pickle)
+            raise AttributeError(name)
         return getattr(self.function, name)

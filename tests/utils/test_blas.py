@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pylearn_vae.utils import blas
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,6 +116,9 @@ def _idle_spin_seconds(**settings) -> float:
     return float(done.stdout.split("SPUN")[-1])
 
 
+@pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2, reason="OpenBLAS starts no worker thread on one CPU"
+)
 def test_the_programs_blas_threads_stop_spinning_soon_after_a_product():
     # OpenBLAS's default (kept when the user sets it) spins a worker for about
     # 0.1 s after each product; the programs' own setting, some 20 microseconds.

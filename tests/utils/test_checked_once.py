@@ -172,3 +172,69 @@ def test_the_function_itself_never_leaves_two_values_sharing_memory(updates):
     for _ in range(3):
         fn(np.ones(5, F32))
         assert not np.shares_memory(a.get_value(borrow=True), b.get_value(borrow=True))
+
+
+def _unaligned(values):
+    """An int64 array (a view one byte into a buffer) that is not aligned."""
+    raw = np.zeros(8 * len(values) + 1, np.uint8)
+    array = np.frombuffer(raw.data, np.int64, len(values), offset=1)
+    array[:] = values
+    assert not array.flags.aligned
+    return array
+
+
+def _index_function():
+    """``f(i) = sum(w[i])`` with an int64 index argument, as the training step."""
+    w = pytensor.shared(np.arange(6, dtype=F32), name="w")
+    i = pt.vector("i", dtype="int64")
+    fn = function([i], w[i].sum())
+    fn(np.array([0, 1]))
+    return fn
+
+
+@pytest.mark.parametrize(
+    "argument",
+    [
+        np.array([2, 3], dtype=np.longlong),  # equal to int64 as a dtype, not in PyTensor's C code
+        _unaligned([2, 3]),
+    ],
+    ids=["longlong", "unaligned"],
+)
+def test_arrays_filter_would_convert_or_refuse_are_checked(argument):
+    fn = _index_function()
+    assert fn._inner is not None  # calls of this function may be trusted...
+    with _validations(fn) as checked:
+        try:
+            fn(argument)
+        except Exception:
+            pass  # refusing is PyTensor's answer: what matters is who gave it
+    assert checked.call_count == 1  # ...but not this one
+
+
+def test_sparse_scalar_and_borrowed_arguments_keep_the_checks():
+    import pytensor.scalar as ps
+    import pytensor.sparse as sparse
+
+    s = sparse.csr_matrix("s", dtype="float32")
+    x = ps.float32("x")
+    y = pt.vector("y", dtype="float32")
+    for inputs, outputs, args in [
+        (
+            [s],
+            sparse.structured_dot(s, pt.ones((3, 1), dtype="float32")).sum(),
+            [np.eye(3, dtype=F32)],
+        ),
+        ([x], x * 2, [np.array(2.0, F32)]),
+        ([pytensor.In(y, borrow=True)], y * 2, [np.ones(2, F32)]),
+    ]:
+        fn = function(inputs, outputs)
+        first = fn(*args)  # filter converts the dense array to CSR, the 0-d one to a scalar
+        assert fn._inner is None
+        np.testing.assert_allclose(fn(*args), first)
+
+
+def test_a_checked_function_can_be_copied():
+    import copy
+
+    fn = _index_function()
+    assert copy.copy(fn).function is fn.function
