@@ -158,10 +158,13 @@ def function(inputs, outputs=None, updates=None, mode=None, *, precompile=False,
     resolved = resolve_mode(mode)
     if is_jax_mode(resolved):
         return pytensor.function(inputs, outputs, updates=pairs, mode=resolved, **kwargs)
+    return CheckedOnce(_compile(inputs, outputs, pairs, resolved, precompile, kwargs))
+
+
+def _compile(inputs, outputs, pairs, resolved: Mode, precompile: bool, kwargs: dict):
+    """The Numba or C function of :func:`function` (before its ``CheckedOnce``)."""
     if not is_numba_mode(resolved):
-        return CheckedOnce(
-            pytensor.function(inputs, outputs, updates=pairs, mode=resolved, **kwargs)
-        )
+        return pytensor.function(inputs, outputs, updates=pairs, mode=resolved, **kwargs)
 
     def build(numba_mode, precompile=False):
         if kwargs or outputs is None:
@@ -180,12 +183,10 @@ def function(inputs, outputs=None, updates=None, mode=None, *, precompile=False,
         return cached_function(inputs, outputs, pairs, numba_mode, on_stored=on_stored)
 
     if not support.uses_speedups(resolved):
-        return CheckedOnce(build(resolved, precompile))
+        return build(resolved, precompile)
     # (A rebuild happens at a first call: nothing to overlap it with.)
-    return CheckedOnce(
-        support.with_fallback(
-            lambda: build(resolved, precompile), lambda: build(support.plain_mode(resolved))
-        )
+    return support.with_fallback(
+        lambda: build(resolved, precompile), lambda: build(support.plain_mode(resolved))
     )
 
 
