@@ -37,12 +37,12 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.math import Sum
 from pytensor.tensor.type import TensorType
 
-from pylearn_vae.ops import internals
+from pylearn_vae.ops import internals, source_version
 
 __all__ = ["VectorisedElemwise", "ContiguousSum", "contiguous_loops", "MARKER"]
 
-#: Bump when the generated C code changes (PyTensor's C cache key).
-C_VERSION = 4
+#: In PyTensor's C cache key: changes with the code that generates the C code.
+C_VERSION = source_version()
 
 #: A comment placed in the generated C code (tests look for it).
 MARKER = "/* pylearn_vae: vectorised loop */"

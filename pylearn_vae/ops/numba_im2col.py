@@ -15,18 +15,24 @@ from pytensor.link.numba.dispatch.basic import (
     register_funcify_default_op_cache_key,
 )
 
+from pylearn_vae.ops import source_version
 from pylearn_vae.ops.im2col import Col2Im, Im2Col
 
 __all__ = ["VERSION"]
 
-#: Bump when the loops below change (added to PyTensor's cache key).
-VERSION = 2
+#: Added to PyTensor's cache key of the loops below: changes with the source.
+VERSION = source_version()
 
-# The two loops below mirror each other on purpose. Written as one loop with
-# a direction flag (a compile-time constant) called from both, or with the
+# The loops below mirror each other on purpose. Written as one loop with a
+# direction flag (a compile-time constant) called from both, or with the
 # bounds test hoisted out of the pixel loops, they ran 4-7x slower: Numba
 # then no longer unrolled the constant-length loops (docs/performance.md).
 # Channels are innermost: consecutive in memory on both sides of each copy.
+#
+# One-channel images get loops of their own, chosen once per call: inside
+# the pixel loops, a channel loop of length one (or a test of the channel
+# count) kept LLVM from unrolling the kernel loops at the optimisation level
+# the programs use (NUMBA_OPT=2), which made these copies 4-7x slower.
 
 
 @register_funcify_default_op_cache_key(Im2Col)
@@ -34,7 +40,7 @@ def _numba_im2col(op, node=None, **kwargs):
     (kr, kc), (sr, sc), (pr, pc), (oh, ow) = op.kernel_shape, op.stride, op.pad, op.out_shape
 
     @numba_njit
-    def im2col(x):
+    def channels(x):
         b, rows, cols, c = x.shape
         out = np.empty((b * oh * ow, kr * kc * c), dtype=x.dtype)
         for n in range(b):
@@ -46,16 +52,35 @@ def _numba_im2col(op, node=None, **kwargs):
                         for q in range(kc):
                             s = j * sc + q - pc
                             base = (p * kc + q) * c
-                            inside = 0 <= r < rows and 0 <= s < cols
-                            if c == 1:  # a loop of one would stop Numba unrolling q's
-                                out[row, base] = x[n, r, s, 0] if inside else 0
-                            elif inside:
+                            if 0 <= r < rows and 0 <= s < cols:
                                 for ch in range(c):
                                     out[row, base + ch] = x[n, r, s, ch]
                             else:  # padding
                                 for ch in range(c):
                                     out[row, base + ch] = 0
         return out
+
+    @numba_njit
+    def one_channel(x):
+        b, rows, cols, _ = x.shape
+        out = np.empty((b * oh * ow, kr * kc), dtype=x.dtype)
+        for n in range(b):
+            for i in range(oh):
+                for j in range(ow):
+                    row = (n * oh + i) * ow + j
+                    for p in range(kr):
+                        r = i * sr + p - pr
+                        for q in range(kc):
+                            s = j * sc + q - pc
+                            inside = 0 <= r < rows and 0 <= s < cols
+                            out[row, p * kc + q] = x[n, r, s, 0] if inside else 0
+        return out
+
+    @numba_njit
+    def im2col(x):
+        if x.shape[3] == 1:
+            return one_channel(x)
+        return channels(x)
 
     return im2col, VERSION
 
@@ -66,7 +91,7 @@ def _numba_col2im(op, node=None, **kwargs):
     rows, cols = op.image_shape
 
     @numba_njit
-    def col2im(patches):
+    def channels(patches):
         b = patches.shape[0] // (oh * ow)
         c = patches.shape[1] // (kr * kc)
         out = np.zeros((b, rows, cols, c), dtype=patches.dtype)
@@ -83,11 +108,33 @@ def _numba_col2im(op, node=None, **kwargs):
                             if s < 0 or s >= cols:
                                 continue
                             base = (p * kc + q) * c
-                            if c == 1:  # as in im2col
-                                out[n, r, s, 0] += patches[row, base]
-                            else:
-                                for ch in range(c):
-                                    out[n, r, s, ch] += patches[row, base + ch]
+                            for ch in range(c):
+                                out[n, r, s, ch] += patches[row, base + ch]
         return out
+
+    @numba_njit
+    def one_channel(patches):
+        b = patches.shape[0] // (oh * ow)
+        out = np.zeros((b, rows, cols, 1), dtype=patches.dtype)
+        for n in range(b):
+            for i in range(oh):
+                for j in range(ow):
+                    row = (n * oh + i) * ow + j
+                    for p in range(kr):
+                        r = i * sr + p - pr
+                        if r < 0 or r >= rows:
+                            continue
+                        for q in range(kc):
+                            s = j * sc + q - pc
+                            if s < 0 or s >= cols:
+                                continue
+                            out[n, r, s, 0] += patches[row, p * kc + q]
+        return out
+
+    @numba_njit
+    def col2im(patches):
+        if patches.shape[1] == kr * kc:
+            return one_channel(patches)
+        return channels(patches)
 
     return col2im, VERSION

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from pytensor import config
 
-from pylearn_vae.ops import internals
+from pylearn_vae.ops import internals, source_version
 
 NumbaLinker = internals.get("NumbaLinker")
 
 __all__ = ["PositionalNumbaLinker", "positional_numba_linker"]
 
 #: Added to PyTensor's cache key of a graph: the wrapper differs, so must its entry.
-_KEY_SUFFIX = "_positional2"
+_KEY_SUFFIX = f"_positional{source_version()}"
 
 
 class PositionalNumbaLinker(NumbaLinker):

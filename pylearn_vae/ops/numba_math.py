@@ -25,7 +25,7 @@ from pytensor.scalar import basic as ps
 from pytensor.tensor import elemwise as pytensor_elemwise
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
 
-from pylearn_vae.ops import internals, vecmath
+from pylearn_vae.ops import internals, source_version, vecmath
 from pylearn_vae.ops.vecops import (
     VECTORISED,
     VecExp,
@@ -53,9 +53,9 @@ __all__ = [
     "ContiguousDimShuffle",
 ]
 
-# Bump when vecmath's code or the code generated here changes, so that Numba's
-# on-disk cache is not reused.
-_VERSION = 14
+# In every cache key below: changes with vecmath's code or the code generated
+# here, so that Numba's on-disk cache is not reused.
+_VERSION = source_version()
 
 
 #: Each vectorised operation's Numba kernel.

@@ -23,6 +23,7 @@ from pytensor.scalar import basic as ps
 from pytensor.scalar import math as psm
 from pytensor.tensor.elemwise import Elemwise
 
+from pylearn_vae.ops import source_version
 from pylearn_vae.ops import vecmath_constants as constants
 
 __all__ = [
@@ -38,8 +39,8 @@ __all__ = [
     "vectorise_fused_math",
 ]
 
-#: Bump when the C code below changes (PyTensor's C cache key).
-C_VERSION = 2
+#: In PyTensor's C cache key: changes with the code that generates the C code.
+C_VERSION = source_version()
 
 
 def _c_float(value) -> str:

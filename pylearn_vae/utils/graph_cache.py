@@ -42,7 +42,7 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.traversal import toposort
 
-from pylearn_vae.ops import internals
+from pylearn_vae.ops import internals, source_digest
 
 __all__ = ["cached_function", "graph_key", "describe_graph", "cache_enabled"]
 
@@ -74,20 +74,11 @@ def _cache_dir() -> Path:
 
 
 # -- the key ------------------------------------------------------------------
-_SOURCE_HASH: str | None = None
 
 
 def _source_hash() -> str:
     """Hash of this package's Python source (its rewrites and ops shape the graphs)."""
-    global _SOURCE_HASH
-    if _SOURCE_HASH is None:
-        root = Path(__file__).resolve().parents[1]
-        digest = hashlib.sha256()
-        for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode())
-            digest.update(path.read_bytes())
-        _SOURCE_HASH = digest.hexdigest()
-    return _SOURCE_HASH
+    return source_digest(Path(__file__).resolve().parents[1])
 
 
 def _callable_key(fn):
