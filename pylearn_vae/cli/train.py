@@ -337,8 +337,9 @@ def main(argv=None) -> int:
         for name, handler in previous.items():
             signal.signal(getattr(signal, name), handler)
     saved = f"; model saved to {train.save_path}" if train.save_path else ""
+    epochs = train.model.monitor.get_epochs_seen()
     print(
-        f"finished {train.model.monitor.get_epochs_seen()} epochs in "
+        f"finished {epochs} epoch{'' if epochs == 1 else 's'} in "
         f"{time.time() - start:.1f} s{saved}",
         file=sys.stderr,
     )

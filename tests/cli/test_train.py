@@ -117,6 +117,7 @@ def test_conv_yaml_trains_an_epoch_on_a_subset(tmp_path, mnist_root, monkeypatch
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(mnist_root))
     config = _subset_copy(tmp_path, CONV_YAML)
     assert main([str(config), "--epochs", "1", "--quiet"]) == 0
+    assert "finished 1 epoch in " in capsys.readouterr().err
     model = serial.load(tmp_path / "conv_vae_mnist_best.h5")
     assert [layer.layer_name for layer in model.conditional.mlp.layers] == [
         "h_d_1",
