@@ -62,6 +62,7 @@ print(patches(np.ones((1, 4, 4, 1), "float32"))[0, 0])  # a padded corner
 """
 
 
+@pytest.mark.slow
 @numba_only
 def test_an_edited_loop_is_compiled_again_not_loaded_from_a_warm_cache(tmp_path):
     # PyTensor finds compiled code by the operation's cache key, not by its
