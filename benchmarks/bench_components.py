@@ -139,8 +139,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         set_threads(args.threads)
+    from pylearn_vae import numerics
     from pylearn_vae.cli.common import prepare_process
-    from pylearn_vae.ops.denormals import flushed_denormals
 
     prepare_process()
     try:
@@ -156,7 +156,7 @@ def main(argv=None) -> None:
         runners = {"ours": ours(vamp)}
         if have_torch:
             runners["torch"] = torch_model_step(vamp)
-        with flushed_denormals():
+        with numerics.applied():
             times = measure(runners, args.steps)
         ms = {k: 1000 * t for k, t in times.items()}
         torch_ms = f"{ms['torch']:.2f}" if have_torch else "-"

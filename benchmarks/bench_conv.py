@@ -162,9 +162,9 @@ def one_thread_count(args) -> None:
         runners["PyTorch eager"] = torch_step()
     except ImportError:
         print("(PyTorch is not importable; skipped)")
-    from pylearn_vae.ops.denormals import flushed_denormals
+    from pylearn_vae import numerics
 
-    with flushed_denormals():  # as scripts/train.py trains
+    with numerics.applied():  # as scripts/train.py trains
         medians = measure(runners, args.steps, warmup=5)
     print(f"threads: {args.threads}; batch {BATCH}")
     for name, seconds in medians.items():

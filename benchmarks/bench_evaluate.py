@@ -70,7 +70,7 @@ def sgemm_seconds(rows: int, shapes, repeats: int = 5) -> float:
 
 def slices(model, x, k: int, repeats: int = 3) -> dict:
     """Milliseconds per call of the noise, the decoder and the whole estimate."""
-    from pylearn_vae.utils.compile import function
+    from pylearn_vae.compile import function
 
     X = model.get_input_space().make_theano_batch("X")
     epsilon = model.sample_from_epsilon((k, X.shape[0], model.nhid))
@@ -107,8 +107,8 @@ def main(argv=None) -> None:
     prepare_process()  # as scripts/evaluate.py does
     from bench_train import seed_model  # the same seed architecture as the training benchmark
 
+    from pylearn_vae import numerics
     from pylearn_vae.evaluation import ImportanceSampler, samples_per_call, usable_cpus
-    from pylearn_vae.ops.denormals import flushed_denormals
     from pylearn_vae.persistence import load
 
     model = load(args.model) if args.model else seed_model()
@@ -127,14 +127,14 @@ def main(argv=None) -> None:
     )
     sampler = ImportanceSampler(model, args.num_samples, chunk)
     sampler.evaluate(x[: args.batch_size], args.batch_size, progress=False)  # compile
-    with flushed_denormals():
+    with numerics.applied():
         result = sampler.evaluate(x, args.batch_size, progress=False, workers=workers)
     seconds = result["seconds"]
     print(
         f"evaluate(), {workers} worker(s), start-up included: {seconds:.2f} s "
         f"({flops / seconds / 1e9:.0f} GFLOP/s); roofline / it = {roofline / seconds:.2f}"
     )
-    with flushed_denormals():
+    with numerics.applied():
         times = slices(model, x[: args.batch_size], chunk)
     print(f"one call in this process ({args.batch_size} examples x {chunk} samples):")
     for name, ms in times.items():

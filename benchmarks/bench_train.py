@@ -421,13 +421,13 @@ def report_epochs(backend: str, cli_epochs: int) -> None:
     """Print the ``--epoch`` figures for ``backend`` and, with ``cli_epochs``,
     the real job's against them. The benchmark's epochs are timed before and
     after the real job; medians and ranges show how much the machine moved."""
-    from pylearn_vae.ops.denormals import flushed_denormals
+    from pylearn_vae import numerics
 
-    with flushed_denormals():
+    with numerics.applied():
         training, monitoring = epoch_times(backend)
     if cli_epochs:
         real = cli_run(cli_epochs, backend)
-        with flushed_denormals():
+        with numerics.applied():
             after = epoch_times(backend)
         training, monitoring = training + after[0], monitoring + after[1]
     train_s, monitor_s = statistics.median(training), statistics.median(monitoring)
@@ -533,9 +533,9 @@ def main(argv=None) -> None:
                 print(f"({name} is not importable; skipped)")
     peak_step = sgemm_peak(step_shapes())
     peak_large = sgemm_peak([((2048, 2048), (2048, 2048))], repeats=3)
-    from pylearn_vae.ops.denormals import flushed_denormals
+    from pylearn_vae import numerics
 
-    with flushed_denormals():  # as scripts/train.py trains
+    with numerics.applied():  # as scripts/train.py trains
         medians = measure(runners, args.steps)
     report_steps(medians, compile_times, peak_step, peak_large)
     if args.epoch:

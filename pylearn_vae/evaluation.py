@@ -23,9 +23,10 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from pylearn_vae import numerics, speedups
+from pylearn_vae.compile import function
 from pylearn_vae.expr.basic import log_sum_exp
 from pylearn_vae.utils import constantX
-from pylearn_vae.utils.compile import function
 from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import reseed, rng_updates
 
@@ -196,7 +197,10 @@ class ImportanceSampler:
         nll, nelbo = np.empty(n), np.empty(n)
         starts = list(range(0, n, batch_size))
         start = time.time()
-        with progress_bar(n, "evaluating", unit="example", enabled=progress) as bar:
+        with (
+            numerics.applied(),
+            progress_bar(n, "evaluating", unit="example", enabled=progress) as bar,
+        ):
             for lo, (log_likelihood, elbo) in self._batches(data, starts, batch_size, workers):
                 nll[lo : lo + len(elbo)] = -log_likelihood
                 nelbo[lo : lo + len(elbo)] = -elbo
@@ -267,13 +271,10 @@ def _environment(values: dict):
 
 def _start_worker(model, num_samples: int, sample_chunk: int, seed: int) -> None:
     global _WORKER_SAMPLER
-    from pylearn_vae.ops.denormals import flushed_denormals
-    from pylearn_vae.utils.memory import reuse_freed_memory
-
-    # The process only evaluates: the allocator and floating-point settings
-    # of the evaluation program's own process, for the worker's whole life.
-    reuse_freed_memory()
-    flushed_denormals().__enter__()
+    # The process only evaluates: the process settings of the evaluation
+    # program's own process, and the numerics setting for the worker's whole life.
+    speedups.prepare_process()
+    numerics.applied().__enter__()
     _WORKER_SAMPLER = ImportanceSampler(model, num_samples, sample_chunk, seed)
 
 

@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from pylearn_vae.utils.compile import function, is_jax_mode, resolve_mode
+from pylearn_vae.compile import function, is_jax_mode, resolve_mode
 from pylearn_vae.utils.rng import register_rng, rng_updates, shared_noise
 
 __all__ = ["Monitor", "MonitorChannel", "DEFAULT_MONITORING_BATCH_SIZE"]
@@ -163,8 +163,9 @@ class Monitor:
         ``cost`` gives ``objective`` and its own channels; the model adds
         its channels. ``extra`` is a callable returning ``{name: float}`` of
         values computed in Python (learning rate, momentum, ...). With
-        ``precompile``, a first run compiles the monitoring function in a
-        second process (:mod:`pylearn_vae.utils.precompile`).
+        ``precompile`` (the function is first called after other work), a
+        first run may compile it in a second process
+        (:func:`pylearn_vae.speedups.second_process_compiles`).
         """
         if datasets is None:
             datasets = {}

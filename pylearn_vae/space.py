@@ -11,13 +11,10 @@ import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
+from pylearn_vae.errors import SpaceMismatchError
 from pylearn_vae.utils import floatX
 
 __all__ = ["Space", "VectorSpace", "Conv2DSpace", "CompositeSpace", "SpaceMismatchError"]
-
-
-class SpaceMismatchError(ValueError):
-    """A batch does not belong to the space it was checked against."""
 
 
 class Space:

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from pylearn_vae.errors import DataFormatError as AmatError
+
 __all__ = ["parse_amat", "AmatError"]
 
 _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 13, 32]] = True
-
-
-class AmatError(ValueError):
-    """The text is not a valid binarized MNIST split."""
 
 
 def _line_of(raw: np.ndarray, position: int) -> int:

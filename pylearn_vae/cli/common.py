@@ -5,24 +5,17 @@ from __future__ import annotations
 import logging
 import sys
 
+from pylearn_vae.errors import CLIError
+
 __all__ = ["CLIError", "load_model", "prepare_process", "run", "show_package_log"]
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit status 1."""
-
-
 def prepare_process() -> None:
-    """Process settings for a program whose main job is training or evaluating:
-    freed memory stays in the process, Numba compiles at LLVM level 2 and
-    OpenBLAS's idle threads sleep soon (each explained where it is defined)."""
-    from pylearn_vae.utils.blas import short_blas_spin
-    from pylearn_vae.utils.compile import quicker_numba_compiles
-    from pylearn_vae.utils.memory import reuse_freed_memory
+    """Process settings for a program whose main job is training or evaluating
+    (:func:`pylearn_vae.speedups.prepare_process`; none while the speed-ups are off)."""
+    from pylearn_vae import speedups
 
-    reuse_freed_memory()
-    quicker_numba_compiles()
-    short_blas_spin()
+    speedups.prepare_process()
 
 
 class _ToStandardStream(logging.Handler):

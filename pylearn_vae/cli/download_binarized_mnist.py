@@ -41,6 +41,7 @@ import numpy as np
 from pylearn_vae import __version__
 from pylearn_vae.cli.amat import AmatError, parse_amat
 from pylearn_vae.datasets.binarized_mnist import NUM_PIXELS, SPLIT_ROWS
+from pylearn_vae.errors import DownloadError
 from pylearn_vae.utils.data_path import DEFAULT_DATA_PATH_HELP, data_path
 from pylearn_vae.utils.files import ModelFileError, atomic_write, regular_file_problem
 from pylearn_vae.utils.progress import progress_bar
@@ -60,10 +61,6 @@ KNOWN_SHA256 = {
 }
 
 MANIFEST = "manifest.json"
-
-
-class DownloadError(RuntimeError):
-    """A split could not be fetched or verified; the message says why."""
 
 
 def max_split_bytes(rows: int) -> int:

@@ -104,7 +104,6 @@ def _write_json(path: str, result: dict) -> None:
 
 def _body(args) -> int:
     from pylearn_vae.evaluation import ImportanceSampler, samples_per_call, usable_cpus
-    from pylearn_vae.ops.denormals import flushed_denormals
 
     prepare_process()
 
@@ -123,8 +122,7 @@ def _body(args) -> int:
         flush=True,
     )
     try:
-        with flushed_denormals():
-            result = sampler.evaluate(data, args.batch_size, workers=workers)
+        result = sampler.evaluate(data, args.batch_size, workers=workers)
     except BrokenProcessPool:
         raise CLIError(
             "a worker process died (killed, or out of memory?); "

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args) -> int:
-    from pylearn_vae.utils.compile import function
+    from pylearn_vae.compile import function
     from pylearn_vae.utils.image import image_shape_for, tile_grid, write_png
     from pylearn_vae.utils.rng import reseed, rng_updates
 

@@ -13,6 +13,7 @@ import warnings
 
 from pylearn_vae.config import keywords
 from pylearn_vae.config.errors import ConfigError
+from pylearn_vae.errors import LegacyNameWarning
 
 __all__ = [
     "PYLEARN2_NAMES",
@@ -115,10 +116,6 @@ def renamed_keywords_for(callable_obj, yaml_name: str | None = None) -> dict[str
 def keyword_advice(callable_obj, keyword: str, yaml_name: str | None = None) -> str | None:
     """Advice for a keyword ``callable_obj`` does not accept (from :data:`keywords.REFUSED`)."""
     return keywords.advice_for(callable_obj, keyword, _names_of(callable_obj, yaml_name))
-
-
-class LegacyNameWarning(UserWarning):
-    """A YAML file used Pylearn2 names; they were mapped to pylearn_vae's."""
 
 
 def map_name(name: str) -> str | None:

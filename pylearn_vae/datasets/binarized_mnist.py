@@ -8,6 +8,7 @@ import stat
 import numpy as np
 
 from pylearn_vae.datasets.dense_design_matrix import DenseDesignMatrix
+from pylearn_vae.errors import DataMissingError
 from pylearn_vae.utils.data_path import data_path
 from pylearn_vae.utils.rng import make_np_rng
 
@@ -22,10 +23,6 @@ def split_file(which_set: str, root=None):
     """Path of the ``.npy`` file holding ``which_set``."""
     root = data_path() if root is None else root
     return root / "binarized_mnist" / f"binarized_mnist_{which_set}.npy"
-
-
-class DataMissingError(FileNotFoundError):
-    """A data set file is not installed."""
 
 
 #: How to replace a damaged split file.

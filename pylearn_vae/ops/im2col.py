@@ -16,10 +16,10 @@ Numba or JAX code, so these two small operations carry the convolutions of
 - C (``mode=CVM``) and Python: :meth:`perform`, which does the copies with
   NumPy slicing (``kernel rows x kernel columns`` slice copies per call).
 
-The Numba and JAX code is registered when :func:`pylearn_vae.utils.compile.function`
+The Numba and JAX code is registered when :func:`pylearn_vae.compile.function`
 resolves a Numba or JAX mode (importing either backend costs time the others
 need not pay). A graph compiled with ``pytensor.function`` directly should
-``import pylearn_vae.ops.numba_im2col`` (or ``jax_im2col``) first; otherwise
+call ``pylearn_vae.speedups.numba_im2col.register()`` (or import ``jax_im2col``) first; otherwise
 PyTensor's Numba backend runs :meth:`perform` in object mode, correct but slow.
 
 Layout. Images are channels-last, ``(batch, rows, cols, channels)``: the

@@ -1,7 +1,7 @@
 """JAX code of :class:`~pylearn_vae.ops.im2col.Im2Col` and ``Col2Im``.
 
 Importing this module (which imports JAX) registers both operations with
-PyTensor's ``jax_funcify``; :func:`pylearn_vae.utils.compile.resolve_mode`
+PyTensor's ``jax_funcify``; :func:`pylearn_vae.compile.resolve_mode`
 imports it for JAX modes. ``Col2Im`` is the linear transpose of ``Im2Col``,
 so JAX derives it (and XLA fuses the slices) rather than a scatter-add
 written by hand.

@@ -1,10 +1,12 @@
 """The restricted unpickler behind :func:`pylearn_vae.persistence.load` (``.pkl`` files).
 
 A model pickle may only name, by exact ``(module, name)``, the classes a
-model is made of and a few NumPy helpers, which are replaced by wrappers that
-check their arguments. Names are never resolved by walking attributes, and
-the opcodes that call or extend objects are narrowed (see
-:class:`_SafeUnpickler`). :func:`loads` is the entry point.
+model is made of and a few NumPy helpers, which resolve to the package's own
+versions: they check their arguments and rebuild arrays and seed sequences
+with public NumPy API only (the stream still names NumPy's private paths).
+Names are never resolved by walking attributes, and the opcodes that call or
+extend objects are narrowed (see :class:`_SafeUnpickler`). :func:`loads` is
+the entry point.
 """
 
 from __future__ import annotations
@@ -19,13 +21,10 @@ from struct import error as struct_error
 
 import numpy as np
 
+from pylearn_vae.errors import UnsafePickleError
 from pylearn_vae.utils.files import ModelFileError
 
 __all__ = ["UnsafePickleError", "loads"]
-
-
-class UnsafePickleError(ModelFileError, pickle.UnpicklingError):
-    """A pickle names something outside the allow-list, or uses a refused opcode."""
 
 
 class _Refused(Exception):
@@ -36,13 +35,15 @@ _FLOAT_KINDS = "biufc"
 # Model pickles hold legacy RandomState objects (MT19937) only.
 _BIT_GENERATORS = {"MT19937": np.random.MT19937}
 
-
-def _numpy_core(submodule: str):
-    """NumPy's own module (``numpy._core`` since 2.0, ``numpy.core`` before)."""
-    try:
-        return importlib.import_module(f"numpy._core.{submodule}")
-    except ImportError:  # NumPy 1.x
-        return importlib.import_module(f"numpy.core.{submodule}")
+# The fields of a pickled numpy.random.SeedSequence, in the order of its state
+# tuple, and the checksums of that layout that Cython writes and accepts
+# (NumPy 1.26 to 2.5 write the first). Another layout is refused.
+_SEED_SEQUENCE_FIELDS = ("entropy", "n_children_spawned", "pool", "pool_size", "spawn_key")
+_SEED_SEQUENCE_CHECKSUMS = frozenset({0x3EAA222, 0xC464C19, 0xF88304A})
+# Rebuilding a SeedSequence costs about pool_size * (pool_size + seed words)
+# hash steps; NumPy's default pool is 4 words and a seed a few words.
+_MAX_POOL_SIZE = 1024
+_MAX_SEED_WORDS = 4096
 
 
 def _check_dtype(dtype) -> np.dtype:
@@ -81,7 +82,10 @@ def _safe_frombuffer(buffer, dtype, shape, order):
         )
     if order not in ("C", "F"):
         raise _Refused(f"array order {order!r} is not 'C' or 'F'")
-    return _numpy_core("numeric")._frombuffer(buffer, dtype, shape, order)
+    # What NumPy's own ``_frombuffer`` (the name its protocol-5 pickles of
+    # contiguous arrays call) does: a view of the buffer, with no copy, so the
+    # array is writeable exactly when the file stored it so (a bytearray).
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
 
 
 def _bit_generator(name):
@@ -111,11 +115,94 @@ def _safe_randomstate_ctor(bit_generator_name="MT19937", bit_generator_ctor=None
     return np.random.RandomState(_bit_generator(bit_generator_name))
 
 
+def _words(value) -> int:
+    """An upper bound on the 32-bit words NumPy makes of a seed (an int, a
+    string of digits, or a sequence or array of them); -1 for anything else."""
+    if isinstance(value, int):
+        return value.bit_length() // 32 + 1
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, np.ndarray):
+        return 2 * value.size if value.dtype.kind in "iu" else -1
+    if isinstance(value, (list, tuple)):
+        words = [_words(v) for v in value if isinstance(v, (int, str))]
+        return sum(words) if len(words) == len(value) else -1
+    return -1
+
+
+def _rebuild_seed_sequence(seq: np.random.SeedSequence, state) -> None:
+    """Initialise ``seq`` from its pickled ``state`` through NumPy's public
+    constructor, and check that the pickled pool is the one it computes.
+
+    ``state`` is what Cython's pickling of SeedSequence stores:
+    ``(entropy, n_children_spawned, pool, pool_size, spawn_key)``. The pool
+    follows from the other four, so it is recomputed, not trusted. The
+    constructor's cost grows with ``pool_size`` times the words of entropy,
+    which are bounded first.
+    """
+    if type(state) is not tuple or len(state) != len(_SEED_SEQUENCE_FIELDS):
+        raise _Refused(
+            "gives a numpy.random.SeedSequence a state that is not a tuple of "
+            f"({', '.join(_SEED_SEQUENCE_FIELDS)})"
+        )
+    entropy, n_children_spawned, pool, pool_size, spawn_key = state
+    if type(pool_size) is not int or pool_size > _MAX_POOL_SIZE:
+        raise _Refused(
+            f"gives a numpy.random.SeedSequence the pool_size {pool_size!r}, "
+            f"expected an integer of at most {_MAX_POOL_SIZE}"
+        )
+    if entropy is None:  # NumPy's constructor would draw fresh entropy from the system
+        raise _Refused("gives a numpy.random.SeedSequence no entropy")
+    if type(spawn_key) is not tuple:
+        raise _Refused(
+            f"gives a numpy.random.SeedSequence a {type(spawn_key).__name__} as spawn_key, "
+            "expected a tuple"
+        )
+    words = (_words(entropy), _words(spawn_key))
+    if min(words) < 0 or sum(words) > _MAX_SEED_WORDS:
+        raise _Refused(
+            "gives a numpy.random.SeedSequence an entropy or spawn_key that is not "
+            f"integers of at most {_MAX_SEED_WORDS} 32-bit words"
+        )
+    if not (
+        isinstance(pool, np.ndarray)
+        and pool.dtype.kind == "u"
+        and pool.dtype.itemsize == 4
+        and pool.shape == (pool_size,)
+    ):
+        raise _Refused(
+            f"gives a numpy.random.SeedSequence a pool that is not {pool_size} uint32 words"
+        )
+    # __init__ on the instance the stream already refers to (its memo may
+    # hold it): the public constructor, keeping the object's identity.
+    np.random.SeedSequence.__init__(
+        seq,
+        entropy,
+        spawn_key=spawn_key,
+        pool_size=pool_size,
+        n_children_spawned=n_children_spawned,
+    )
+    if not np.array_equal(seq.pool, pool):
+        raise _Refused(
+            "holds a numpy.random.SeedSequence whose pool does not follow from its entropy, "
+            "spawn_key and pool_size (the file was altered)"
+        )
+
+
 def _safe_unpickle_seed_sequence(cls, checksum, state):
+    """Stands for NumPy's ``__pyx_unpickle_SeedSequence``: an empty
+    SeedSequence that BUILD then fills (or ``state``, when given here)."""
     if cls is not np.random.SeedSequence:
         raise _Refused(f"{cls!r} is not numpy.random.SeedSequence")
-    real = importlib.import_module("numpy.random.bit_generator").__pyx_unpickle_SeedSequence
-    return real(cls, checksum, state)
+    if type(checksum) is not int or checksum not in _SEED_SEQUENCE_CHECKSUMS:
+        raise _Refused(
+            f"names a numpy.random.SeedSequence layout {checksum!r} that is not "
+            f"({', '.join(_SEED_SEQUENCE_FIELDS)})"
+        )
+    seq = cls.__new__(cls)
+    if state is not None:
+        _rebuild_seed_sequence(seq, state)
+    return seq
 
 
 # Functions a pickle may name, and call with REDUCE: exact (module, name) ->
@@ -156,7 +243,6 @@ _BUILDABLE = (
     np.dtype,
     np.random.RandomState,
     np.random.MT19937,
-    np.random.SeedSequence,
 )
 
 # Opcodes that call or reach objects outside the allow-list without find_class
@@ -228,6 +314,13 @@ class _SafeUnpickler(pickle._Unpickler):
         super().__init__(file)
         self._path = path
         self._classes: set = set()
+        self._seed_sequences: list[np.random.SeedSequence] = []
+
+    def load(self):
+        result = super().load()
+        if any(seq.pool is None for seq in self._seed_sequences):
+            raise _Refused("makes a numpy.random.SeedSequence and never gives its state")
+        return result
 
     def find_class(self, module: str, name: str):
         if type(module) is not str or type(name) is not str:
@@ -263,7 +356,10 @@ class _SafeUnpickler(pickle._Unpickler):
             )
         if type(args) is not tuple:
             raise _Refused("REDUCE arguments are not a tuple")
-        self.stack[-1] = func(*args)
+        result = func(*args)
+        if func is _safe_unpickle_seed_sequence:
+            self._seed_sequences.append(result)
+        self.stack[-1] = result
 
     def _load_newobj(self):
         args = self.stack.pop()
@@ -285,6 +381,12 @@ class _SafeUnpickler(pickle._Unpickler):
 
     def _load_build(self):
         inst = self.stack[-2]
+        if type(inst) is np.random.SeedSequence:
+            # NumPy's own __setstate__ would take the pool as given.
+            if inst.pool is not None:
+                raise _Refused("sets the state of a numpy.random.SeedSequence twice")
+            _rebuild_seed_sequence(inst, self.stack.pop())
+            return
         if not (type(inst) in self._classes or isinstance(inst, _BUILDABLE)):
             raise _Refused(f"sets the state of a {type(inst).__name__}, which is not allowed")
         pickle._Unpickler.load_build(self)

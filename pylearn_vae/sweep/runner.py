@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pylearn_vae.errors import SweepError
 from pylearn_vae.sweep.spec import SweepSpec, SweepSpecError
 from pylearn_vae.sweep.trial import TrialPlan, check_node, run_trial
 
@@ -48,10 +49,6 @@ logger = logging.getLogger(__name__)
 
 EXPERIMENT = "trials"
 TERMINATION_KEY = "algorithm.termination_criterion"
-
-
-class SweepError(RuntimeError):
-    """A sweep cannot start or continue (the message says why and what to do)."""
 
 
 @dataclass

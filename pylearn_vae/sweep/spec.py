@@ -43,7 +43,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
-from pylearn_vae.config.yaml_parse import ConfigError, dump
+from pylearn_vae.config.yaml_parse import dump
+from pylearn_vae.errors import SweepSpecError
 
 __all__ = ["Dimension", "SweepSpec", "SweepSpecError", "load_spec", "parse_spec", "SCHEDULERS"]
 
@@ -68,10 +69,6 @@ _KEYS = {
 
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.S)
 _CALL_START = re.compile(r"^\s*[A-Za-z_]\w*\s*\(")
-
-
-class SweepSpecError(ConfigError):
-    """A mistake in a sweep file, located by file, line and column."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from pylearn_vae.errors import ModelFileError
+
 __all__ = [
     "ModelFileError",
     "atomic_path",
@@ -24,10 +26,6 @@ __all__ = [
     "check_regular_file",
     "regular_file_problem",
 ]
-
-
-class ModelFileError(ValueError):
-    """A model file cannot be read or written."""
 
 
 def regular_file_problem(path) -> str | None:

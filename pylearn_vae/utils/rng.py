@@ -8,7 +8,7 @@ Two kinds of random number generators exist in this package:
   ``RandomStream`` and automatic ``default_update``s, so every draw made by
   :class:`SymbolicRNG` uses its own shared NumPy ``Generator`` whose next
   state is an output of the draw. :func:`rng_updates` finds those next
-  states in any graph, and :func:`pylearn_vae.utils.compile.function`
+  states in any graph, and :func:`pylearn_vae.compile.function`
   passes them to ``pytensor.function`` so that a compiled function draws
   fresh noise on every call.
 """

@@ -10,8 +10,11 @@ import pytensor.tensor as pt
 import pytest
 from pytensor.compile.mode import get_mode
 
-from pylearn_vae.ops import c_loops, internals
-from pylearn_vae.utils.compile import resolve_mode
+from pylearn_vae.compile import resolve_mode
+from pylearn_vae.speedups import c_loops, internals
+
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = pytest.mark.speedups
 
 RNG = np.random.default_rng(0)
 
@@ -52,6 +55,7 @@ def _numpy(m, s, row, col, scalar):
     ]
 
 
+@pytest.mark.compiles
 def test_the_compiled_graph_uses_the_vectorised_loops(loops):
     fast, _, _ = loops
     ops = [type(n.op) for n in fast.maker.fgraph.apply_nodes]
@@ -62,6 +66,7 @@ def test_the_compiled_graph_uses_the_vectorised_loops(loops):
 @pytest.mark.parametrize(
     "layout", ["C order", "Fortran order", "strided views", "odd sizes", "one row"]
 )
+@pytest.mark.compiles
 def test_loops_match_numpy_for_every_layout(loops, layout):
     fast, _, _ = loops
     shape = {"odd sizes": (7, 13), "one row": (1, 37)}.get(layout, (40, 64))
@@ -75,6 +80,7 @@ def test_loops_match_numpy_for_every_layout(loops, layout):
         np.testing.assert_allclose(g, want, rtol=2e-6, atol=2e-6, err_msg=f"output {i}")
 
 
+@pytest.mark.compiles
 def test_a_strided_row_is_read_with_its_strides():
     """A broadcast row can be a strided view (every other element of a vector)."""
     m = pt.matrix("m", dtype="float32")
@@ -85,6 +91,7 @@ def test_a_strided_row_is_read_with_its_strides():
     np.testing.assert_allclose(f(mv, vv), np.exp(mv) * vv[::2], rtol=2e-6, atol=1e-6)
 
 
+@pytest.mark.compiles
 def test_in_place_loops_give_the_same_values_as_plain_pytensor():
     x = pt.matrix("x", dtype="float32")
     w = pt.matrix("w", dtype="float32")
@@ -103,7 +110,7 @@ def test_in_place_loops_give_the_same_values_as_plain_pytensor():
 
 def test_the_generated_code_calls_the_vectorised_loop():
     """PyTensor builds an elementwise loop's C code through ``Elemwise._c_all``
-    (named in pylearn_vae.ops.internals); if it stops, this fails loudly."""
+    (named in pylearn_vae.speedups.internals); if it stops, this fails loudly."""
     assert internals.elemwise_c_parts_available()
     x = pt.matrix("x", dtype="float32")
     node = c_loops.VectorisedElemwise(pt.exp(x).owner.op.scalar_op).make_node(x)
@@ -122,6 +129,7 @@ def sums():
     return pytensor.function([x], outputs, mode=resolve_mode("CVM")), axes
 
 
+@pytest.mark.compiles
 def test_sums_use_the_contiguous_reduction(sums):
     fast, axes = sums
     found = [n.op for n in fast.maker.fgraph.apply_nodes if isinstance(n.op, c_loops.ContiguousSum)]
@@ -129,6 +137,7 @@ def test_sums_use_the_contiguous_reduction(sums):
 
 
 @pytest.mark.parametrize("layout", ["C order", "Fortran order", "strided", "empty", "ragged"])
+@pytest.mark.compiles
 def test_sums_match_a_float64_sum(sums, layout):
     fast, axes = sums
     x = {
@@ -144,6 +153,7 @@ def test_sums_match_a_float64_sum(sums, layout):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=f"axis {axis}")
 
 
+@pytest.mark.compiles
 def test_a_non_consecutive_or_integer_sum_is_left_to_pytensor():
     x = pt.tensor3("x", dtype="float32")
     i = pt.matrix("i", dtype="int32")

@@ -1,6 +1,6 @@
 """The Numba loops of Im2Col and Col2Im against their NumPy definitions.
 
-One-channel images take loops of their own (pylearn_vae/ops/numba_im2col.py),
+One-channel images take loops of their own (pylearn_vae/speedups/numba_im2col.py),
 so every geometry is tried with one channel and with several.
 """
 
@@ -14,9 +14,12 @@ import numpy as np
 import pytensor.tensor as pt
 import pytest
 
+from pylearn_vae.compile import function
 from pylearn_vae.ops.im2col import Col2Im, Im2Col, col2im_numpy, im2col_numpy
-from pylearn_vae.utils.compile import function
-from tests.markers import numba_only
+from tests.helpers.markers import numba_only
+
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = pytest.mark.speedups
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,6 +30,7 @@ GEOMETRIES = [((28, 28), (4, 4), (2, 2), (1, 1)), ((7, 6), (3, 2), (2, 1), (1, 0
 
 @numba_only
 @pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.compiles
 def test_numba_patch_loops_match_numpy(channels):
     rng = np.random.default_rng(channels)
     inputs, outputs, cases = [], [], []
@@ -53,7 +57,7 @@ import numpy as np
 import pytensor.tensor as pt
 import pylearn_vae
 from pylearn_vae.ops.im2col import Im2Col
-from pylearn_vae.utils.compile import function
+from pylearn_vae.compile import function
 
 assert pylearn_vae.__file__.startswith({root!r}), pylearn_vae.__file__
 x = pt.tensor4(dtype="float32", shape=(None, 4, 4, 1))
@@ -64,6 +68,8 @@ print(patches(np.ones((1, 4, 4, 1), "float32"))[0, 0])  # a padded corner
 
 @pytest.mark.slow
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_an_edited_loop_is_compiled_again_not_loaded_from_a_warm_cache(tmp_path):
     # PyTensor finds compiled code by the operation's cache key, not by its
     # code; the key must change with the source, or an edit (or an upgrade)
@@ -92,7 +98,7 @@ def test_an_edited_loop_is_compiled_again_not_loaded_from_a_warm_cache(tmp_path)
         return float(done.stdout.split()[-1])
 
     assert corner() == 0.0
-    loops = root / "pylearn_vae" / "ops" / "numba_im2col.py"
+    loops = root / "pylearn_vae" / "speedups" / "numba_im2col.py"
     source = loops.read_text()
     padding = "out[row, p * kc + q] = x[n, r, s, 0] if inside else 0"
     assert source.count(padding) == 1

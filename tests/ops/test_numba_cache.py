@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.markers import numba_only
+from tests.helpers.markers import numba_only
 
-pytestmark = pytest.mark.slow
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = pytest.mark.speedups
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ from pylearn_vae.costs.vae import VAECriterion
 from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.training_algorithms.learning_rule import Momentum
 from pylearn_vae.training_algorithms.sgd import SGD
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 model = make_vae(nvis=784, nhid=8, hidden=32, seed=3, irange=0.05)
 algo = SGD(
@@ -62,6 +63,8 @@ def run_step(compiledir: Path) -> str:
 
 
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_cold_and_cached_compiles_give_the_same_bits(tmp_path):
     cold = run_step(tmp_path)
     numba_entries = set((tmp_path / "numba").iterdir())

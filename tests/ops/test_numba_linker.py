@@ -14,10 +14,13 @@ import pytest
 from numba.core import dispatcher
 from pytensor.compile.mode import get_mode
 
-from pylearn_vae.ops import numba_math
-from pylearn_vae.ops.numba_linker import PositionalNumbaLinker
-from pylearn_vae.utils.compile import function, resolve_mode
+from pylearn_vae.compile import function, resolve_mode
+from pylearn_vae.speedups import numba_math
+from pylearn_vae.speedups.numba_linker import PositionalNumbaLinker
 from pylearn_vae.utils.rng import SymbolicRNG, rng_updates
+
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = pytest.mark.speedups
 
 
 def _graph():
@@ -55,6 +58,7 @@ def test_numba_modes_get_the_positional_linker():
     assert resolve_mode(mode).linker is mode.linker
 
 
+@pytest.mark.compiles
 def test_only_the_generator_is_typed_in_python(python_typed):
     inputs, outputs = _graph()
     fn = function(inputs, outputs, mode="NUMBA")
@@ -67,6 +71,7 @@ def test_only_the_generator_is_typed_in_python(python_typed):
     assert set(python_typed) == {np.random.Generator}, python_typed
 
 
+@pytest.mark.compiles
 def test_results_match_pytensors_own_numba_linker():
     inputs, outputs = _graph()
     ours = function(inputs, outputs, mode="NUMBA")

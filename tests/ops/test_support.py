@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pylearn_vae.ops import internals, support
-from tests.markers import numba_only
+from pylearn_vae.speedups import internals, support
+from tests.helpers.markers import numba_only
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,13 +27,16 @@ REPO = Path(__file__).resolve().parents[2]
 TRAIN = """
 import sys, warnings
 import numpy as np
-from pylearn_vae.ops import support, internals, numba_math
+from pylearn_vae.speedups import support, internals, numba_math
 {sabotage}
 from pylearn_vae.costs.vae import VAECriterion
 from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.training_algorithms.learning_rule import Momentum
 from pylearn_vae.training_algorithms.sgd import SGD
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
+
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = pytest.mark.speedups
 
 model = make_vae(nvis=12, nhid=3, hidden=8, seed=2)
 data = DenseDesignMatrix(X=binary_data(200, 12, seed=1))
@@ -99,6 +102,8 @@ def _background_probe_runs(tmp_path: Path, probe_code: str) -> str:
 
 
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_speedups_are_used_here_and_remembered():
     """On the PyTensor and Numba this suite runs with, the speed-ups pass the
     probe, the training step uses them, and the passed probe is recorded."""
@@ -110,6 +115,8 @@ def test_speedups_are_used_here_and_remembered():
 
 
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_the_probe_runs_beside_training_and_records_its_pass(tmp_path):
     """With no record of a passed probe, the probe runs in a second process
     while training compiles, and its pass is recorded. It finds this package
@@ -134,6 +141,8 @@ def test_the_probe_runs_beside_training_and_records_its_pass(tmp_path):
 
 
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_a_probe_failing_in_the_background_undoes_what_ran_before_its_verdict(tmp_path):
     """The probe's verdict comes after the first compiled call (the first
     monitoring pass) has run with the speed-ups. That call is undone: its
@@ -153,6 +162,8 @@ def test_a_probe_failing_in_the_background_undoes_what_ran_before_its_verdict(tm
 
 
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_a_probe_process_that_crashes_turns_the_speedups_off(tmp_path):
     """A crash (here an abort; a segmentation fault in compiled code alike)
     is the probe's verdict: the process does not try the probe itself."""
@@ -164,6 +175,8 @@ def test_a_probe_process_that_crashes_turns_the_speedups_off(tmp_path):
 
 
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_a_probe_stopped_by_a_signal_runs_again_here(tmp_path):
     """A probe killed from outside (a Ctrl-C, a SIGTERM to a process group)
     says nothing about the speed-ups: the process probes itself instead of
@@ -177,6 +190,8 @@ def test_a_probe_stopped_by_a_signal_runs_again_here(tmp_path):
     assert (tmp_path / "probe.ok").read_text() == "ok\n"
 
 
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_a_helper_process_gets_this_process_settings_and_its_own_session(tmp_path):
     """The compile folder reaches the helper intact, even with a quote, a
     comma, a space and a backslash in its name (PyTensor parses its flags like
@@ -184,7 +199,7 @@ def test_a_helper_process_gets_this_process_settings_and_its_own_session(tmp_pat
     folder = tmp_path / "o'brien, x\\y"
     code = (
         "import os, pytensor\n"
-        "from pylearn_vae.ops import support\n"
+        "from pylearn_vae.speedups import support\n"
         "child = support.start_helper('import os, pytensor; "
         "print(pytensor.config.base_compiledir); print(os.getsid(0))', [])\n"
         "out, err = child.communicate(timeout=120)\n"
@@ -204,11 +219,12 @@ def test_a_helper_process_gets_this_process_settings_and_its_own_session(tmp_pat
 
 
 @numba_only
+@pytest.mark.subprocess
 def test_a_short_process_leaves_no_probe_running(tmp_path):
     """A process that exits before it needs the verdict ends its probe."""
     code = (
         "from pathlib import Path\n"
-        "from pylearn_vae.ops import support\n"
+        "from pylearn_vae.speedups import support\n"
         f"support.probe_marker = lambda: Path({str(tmp_path / 'probe.ok')!r})\n"
         "support._PROBE_CODE = 'import time; time.sleep(600)'\n"
         "assert support.speedups_enabled() and support.probe_pending()\n"
@@ -225,6 +241,7 @@ def test_a_short_process_leaves_no_probe_running(tmp_path):
         os.kill(pid, 0)
 
 
+@pytest.mark.compiles
 def test_a_failed_verdict_restores_what_the_first_call_updated(monkeypatch):
     """In one process: a function that updates a shared counter runs once with
     the speed-ups before the (failing) verdict; the counter is put back and
@@ -257,9 +274,12 @@ def test_a_failed_verdict_restores_what_the_first_call_updated(monkeypatch):
 
 
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_a_missing_internal_turns_the_speedups_off_with_one_warning():
     sabotage = (
-        'internals.REQUIRED["gone"] = ("pytensor.link.numba.dispatch.basic", "no_such_thing")'
+        'internals.REQUIRED["gone"] = internals.Internal('
+        '"pytensor.link.numba.dispatch.basic", "no_such_thing", ("numba",))'
     )
     result = _run(sabotage)
     assert result["WARNINGS"].startswith("1 ")
@@ -269,6 +289,8 @@ def test_a_missing_internal_turns_the_speedups_off_with_one_warning():
 
 
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_a_graph_numba_cannot_compile_falls_back_at_its_first_call(tmp_path):
     """The probe is skipped (as after an earlier passed probe), and every fused
     loop's generated code is broken: each function fails in Numba at its first
@@ -290,6 +312,8 @@ def test_a_graph_numba_cannot_compile_falls_back_at_its_first_call(tmp_path):
 
 
 @numba_only
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_turned_off_by_the_environment_without_a_warning():
     result = _run("", **{support.ENV_VARIABLE: "0"})
     assert result["WARNINGS"].startswith("0")
@@ -328,6 +352,7 @@ def test_fallback_wrapper_rebuilds_only_for_numba_failures(monkeypatch):
 
 
 @numba_only
+@pytest.mark.compiles
 def test_the_probe_passes_on_this_install():
     assert internals.missing() == []
     assert support.run_probe() == ""

@@ -10,40 +10,15 @@ from numba import njit
 from pytensor.scalar import basic as ps
 from pytensor.tensor.elemwise import DimShuffle
 
-from pylearn_vae.ops import numba_math, vecmath
-from pylearn_vae.ops.numba_math import ContiguousDimShuffle, InlinedComposite, VecExp
-from pylearn_vae.utils.compile import function
-from tests.markers import numba_only
+from pylearn_vae.compile import function
+from pylearn_vae.speedups import numba_math, vecmath
+from pylearn_vae.speedups.numba_math import ContiguousDimShuffle, InlinedComposite, VecExp
+from tests.helpers.markers import numba_only
+from tests.helpers.references import float32_inputs, sigmoid64, softplus64
 
-SPECIAL = np.array(
-    [
-        0.0,
-        -0.0,
-        np.inf,
-        -np.inf,
-        np.nan,
-        1e-45,
-        -1e-45,
-        1e-38,
-        1e-30,
-        88.72,
-        88.73,
-        -87.3,
-        -103.9,
-        -104.1,
-        -1.0,
-        -0.5,
-        0.5,
-        1.0,
-        2.0,
-        1e-8,
-        -1e-8,
-        100.0,
-        -100.0,
-        3e38,
-    ],
-    dtype=np.float32,
-)
+# Accuracy is checked down to subnormal results, as IEEE arithmetic gives them.
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = [pytest.mark.usefixtures("gradual_underflow"), pytest.mark.speedups]
 
 
 def _loop(kernel):
@@ -55,38 +30,19 @@ def _loop(kernel):
     return apply
 
 
-def _inputs(domain):
-    rng = np.random.default_rng(0)
-    wide = (rng.standard_normal(20000) * 10.0 ** rng.integers(-6, 3, 20000)).astype(np.float32)
-    if domain == "positive":
-        return np.concatenate([np.abs(wide), rng.uniform(0, 5, 5000).astype(np.float32), SPECIAL])
-    if domain == "above_minus_one":
-        return np.concatenate([rng.uniform(-1, 3, 10000).astype(np.float32), np.abs(wide), SPECIAL])
-    return np.concatenate([wide, rng.uniform(-90, 90, 10000).astype(np.float32), SPECIAL])
-
-
-def _softplus(x):
-    return np.logaddexp(0.0, x)
-
-
-def _sigmoid(x):
-    with np.errstate(over="ignore"):
-        return np.where(x >= 0, 1.0 / (1.0 + np.exp(-x)), np.exp(x) / (1.0 + np.exp(x)))
-
-
 @pytest.mark.parametrize(
     "kernel, reference, domain",
     [
         (vecmath.exp32, np.exp, "any"),
         (vecmath.log32, np.log, "positive"),
         (vecmath.log1p32, np.log1p, "above_minus_one"),
-        (vecmath.softplus32, _softplus, "any"),
-        (vecmath.sigmoid32, _sigmoid, "any"),
+        (vecmath.softplus32, softplus64, "any"),
+        (vecmath.sigmoid32, sigmoid64, "any"),
         (vecmath.sqrt32, np.sqrt, "positive"),
     ],
 )
 def test_kernel_is_within_a_few_ulp_of_float64(kernel, reference, domain):
-    x = _inputs(domain)
+    x = float32_inputs(domain)
     out = np.empty_like(x)
     _loop(kernel)(x, out)
     with np.errstate(all="ignore"):
@@ -132,6 +88,7 @@ def _all_nodes(fgraph):
 
 
 @numba_only
+@pytest.mark.compiles
 def test_numba_mode_uses_the_vectorised_graph_and_agrees_with_pytensor(bernoulli_graph):
     inputs, outputs = bernoulli_graph
     ours = function(inputs, outputs)
@@ -151,6 +108,7 @@ def test_numba_mode_uses_the_vectorised_graph_and_agrees_with_pytensor(bernoulli
 
 
 @numba_only
+@pytest.mark.compiles
 def test_contiguous_dimshuffle_copies_a_transposed_input_correctly():
     a = pt.matrix("a", dtype="float32")
     out = pt.exp(pt.shape_padleft(a.T)) + 1
@@ -160,6 +118,7 @@ def test_contiguous_dimshuffle_copies_a_transposed_input_correctly():
 
 
 @numba_only
+@pytest.mark.compiles
 def test_fused_loop_with_several_outputs_and_functions_agrees_with_pytensor():
     # One fused loop with two results and both exp and log1p in it: the loop
     # body is our force-inlined storing function (handles_out), including the
@@ -188,6 +147,7 @@ def test_fused_loop_with_several_outputs_and_functions_agrees_with_pytensor():
 
 
 @numba_only
+@pytest.mark.compiles
 def test_matrix_transposes_feed_products_with_a_known_layout():
     a = pt.matrix("a", dtype="float32")
     b = pt.matrix("b", dtype="float32")
@@ -215,6 +175,7 @@ def _fused(f):
 
 
 @numba_only
+@pytest.mark.compiles
 def test_fused_expressions_divide_as_numpy_and_use_the_kernels():
     # The Bernoulli gradient's shape: PyTensor fuses it before the
     # vectorising rewrite runs, so its sigmoid arrives as PyTensor's op; the
@@ -241,6 +202,7 @@ def test_fused_expressions_divide_as_numpy_and_use_the_kernels():
 
 
 @numba_only
+@pytest.mark.compiles
 def test_fused_expressions_keep_pytensor_types_with_mixed_dtypes(float64_graphs):
     # Operators are written out only between values of one float type; an
     # int or float64 operand goes through PyTensor's own function, so the

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pylearn_vae.utils import blas
+from pylearn_vae.speedups import blas
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,10 @@ import warnings
 warnings.simplefilter("error")  # PyTensor's "could not link to a BLAS installation" included
 import numpy as np
 import pytensor, pytensor.tensor as pt
-from pylearn_vae.utils.compile import function
+from pylearn_vae.compile import function
+
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = pytest.mark.speedups
 x = pt.matrix("x", dtype="float32"); w = pt.matrix("w", dtype="float32"); v = pt.vector("v", dtype="float32")
 f = function([x, w, v], [pt.dot(x, w), pt.dot(x, v)], mode="CVM")
 ops = sorted({type(n.op).__name__ for n in f.maker.fgraph.apply_nodes})
@@ -49,6 +52,7 @@ def test_flags_map_blas_names_to_the_prefixed_library():
     assert Path(folder.strip("'")).is_dir()
 
 
+@pytest.mark.subprocess
 def test_c_backend_uses_blas_without_a_warning():
     result = _run("")
     ops = result["OPS"].split()
@@ -58,6 +62,7 @@ def test_c_backend_uses_blas_without_a_warning():
     assert "scipy_openblas" in result["LDFLAGS"]
 
 
+@pytest.mark.subprocess
 def test_a_users_blas_flags_win(tmp_path):
     """An explicitly empty blas__ldflags (no BLAS) is kept: PyTensor's
     fallback code runs, and the results are still right."""
@@ -119,6 +124,7 @@ def _idle_spin_seconds(**settings) -> float:
 @pytest.mark.skipif(
     len(os.sched_getaffinity(0)) < 2, reason="OpenBLAS starts no worker thread on one CPU"
 )
+@pytest.mark.subprocess
 def test_the_programs_blas_threads_stop_spinning_soon_after_a_product():
     # OpenBLAS's default (kept when the user sets it) spins a worker for about
     # 0.1 s after each product; the programs' own setting, some 20 microseconds.

@@ -1,5 +1,5 @@
 """Calls that skip PyTensor's input checks only when the checks would find nothing
-(:class:`pylearn_vae.utils.compile.CheckedOnce`).
+(:class:`pylearn_vae.speedups.CheckedOnce`).
 
 The functions here update shared variables in place, so two that came to
 share one array would corrupt each other: exactly what PyTensor's per-call
@@ -16,14 +16,18 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from pylearn_vae.utils.compile import CheckedOnce, function, resolve_mode
+from pylearn_vae.compile import function, resolve_mode
+from pylearn_vae.speedups import CheckedOnce
+
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = pytest.mark.speedups
 
 F32 = np.float32
 
 
 def _validations(fn):
     """A context counting the calls ``fn`` made with PyTensor's checks."""
-    from pylearn_vae.ops.support import innermost
+    from pylearn_vae.speedups.support import innermost
 
     inner = innermost(fn.function)
     cls = type(inner)
@@ -50,6 +54,7 @@ def _reset(a, b):
     b.set_value(np.ones(5, F32))
 
 
+@pytest.mark.compiles
 def test_calls_after_the_first_skip_the_checks_and_compute_the_same(stepper):
     fn, a, b = stepper
     _reset(a, b)
@@ -68,6 +73,7 @@ def test_calls_after_the_first_skip_the_checks_and_compute_the_same(stepper):
     np.testing.assert_array_equal(b.get_value(), ref_b)
 
 
+@pytest.mark.compiles
 def test_values_replaced_from_outside_send_the_next_call_through_the_checks():
     """Two shared variables set to one array: the next call is PyTensor's checked
     call, and gives what that gives (for a function loaded from the graph
@@ -90,7 +96,7 @@ def test_values_replaced_from_outside_send_the_next_call_through_the_checks():
         fn(x1)
     assert checked.call_count == 1
     got = a.get_value(), b.get_value()
-    from pylearn_vae.ops.support import innermost
+    from pylearn_vae.speedups.support import innermost
 
     aliased()
     innermost(fn.function)(x1)  # PyTensor's own call, with its checks
@@ -112,6 +118,7 @@ def test_values_replaced_from_outside_send_the_next_call_through_the_checks():
     ],
     ids=["list", "float64", "strided", "wrong-length"],
 )
+@pytest.mark.compiles
 def test_arguments_not_exactly_of_the_input_type_get_pytensors_answer(stepper, argument):
     fn, a, b = stepper
     _reset(a, b)
@@ -132,6 +139,7 @@ def test_arguments_not_exactly_of_the_input_type_get_pytensors_answer(stepper, a
     np.testing.assert_array_equal(a.get_value(), before + expected)
 
 
+@pytest.mark.compiles
 def test_keyword_arguments_and_first_failures_take_the_checked_path():
     a = pytensor.shared(np.zeros(3, F32), name="a")
     x = pt.vector("x", dtype="float32", shape=(3,))
@@ -144,6 +152,7 @@ def test_keyword_arguments_and_first_failures_take_the_checked_path():
     np.testing.assert_array_equal(a.get_value(), np.full(3, 2.0, F32))
 
 
+@pytest.mark.compiles
 def test_a_function_reading_a_mutable_argument_is_always_checked():
     x = pt.vector("x", dtype="float32", shape=(3,))
     fn = CheckedOnce(pytensor.function([pytensor.In(x, mutable=True)], x + 1, mode=resolve_mode()))
@@ -161,6 +170,7 @@ def test_a_function_reading_a_mutable_argument_is_always_checked():
     ],
     ids=["copy", "swap", "view"],
 )
+@pytest.mark.compiles
 def test_the_function_itself_never_leaves_two_values_sharing_memory(updates):
     """What a trusted call relies on: PyTensor copies an update that would
     otherwise be another input's array (or a view of it), so the values the
@@ -200,6 +210,7 @@ def _index_function():
     ],
     ids=["longlong", "unaligned"],
 )
+@pytest.mark.compiles
 def test_arrays_filter_would_convert_or_refuse_are_checked(argument):
     fn = _index_function()
     assert fn._inner is not None  # calls of this function may be trusted...
@@ -211,6 +222,7 @@ def test_arrays_filter_would_convert_or_refuse_are_checked(argument):
     assert checked.call_count == 1  # ...but not this one
 
 
+@pytest.mark.compiles
 def test_sparse_scalar_and_borrowed_arguments_keep_the_checks():
     import pytensor.scalar as ps
     import pytensor.sparse as sparse
@@ -233,6 +245,7 @@ def test_sparse_scalar_and_borrowed_arguments_keep_the_checks():
         np.testing.assert_allclose(fn(*args), first)
 
 
+@pytest.mark.compiles
 def test_a_checked_function_can_be_copied():
     import copy
 

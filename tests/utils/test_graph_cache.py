@@ -12,17 +12,18 @@ import pytest
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
+from pylearn_vae.compile import function, resolve_mode
 from pylearn_vae.costs.vae import VAECriterion
 from pylearn_vae.datasets import DenseDesignMatrix
+from pylearn_vae.speedups import graph_cache
+from pylearn_vae.speedups.graph_cache import NotCacheable, graph_key
 from pylearn_vae.training_algorithms.learning_rule import Momentum
 from pylearn_vae.training_algorithms.sgd import SGD
-from pylearn_vae.utils import graph_cache
-from pylearn_vae.utils.compile import function, resolve_mode
-from pylearn_vae.utils.graph_cache import NotCacheable, graph_key
-from tests.conftest import binary_data, make_vae
-from tests.markers import numba_only
+from tests.helpers.markers import numba_only
+from tests.helpers.models import binary_data, make_vae
 
-pytestmark = numba_only  # the cache serves the Numba backend
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = [numba_only, pytest.mark.speedups]  # the cache serves the Numba backend
 
 
 @pytest.fixture
@@ -58,6 +59,7 @@ def _train(steps=3):
     return costs, model.get_param_values()
 
 
+@pytest.mark.compiles
 def test_a_cache_hit_computes_what_a_fresh_compile_does(cache_dir, loads, monkeypatch):
     first = _train()
     entries = sorted(cache_dir.iterdir())
@@ -73,6 +75,7 @@ def test_a_cache_hit_computes_what_a_fresh_compile_does(cache_dir, loads, monkey
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.compiles
 def test_a_damaged_entry_is_compiled_again_and_replaced(cache_dir, loads):
     expected = _train()
     for entry in cache_dir.iterdir():
@@ -119,6 +122,7 @@ def test_the_key_sees_values_properties_shapes_and_updates():
     )
 
 
+@pytest.mark.compiles
 def test_what_the_key_cannot_describe_is_not_cached(cache_dir):
     with pytest.raises(NotCacheable):
         graph_cache._value_key(lambda: 0)

@@ -5,7 +5,7 @@ import platform
 import numpy as np
 import pytest
 
-from pylearn_vae.utils.memory import reuse_freed_memory
+from pylearn_vae.speedups.memory import reuse_freed_memory
 
 
 @pytest.mark.skipif(

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import sys
 {before}
-from pylearn_vae.utils.compile import quicker_numba_compiles
+from pylearn_vae.speedups.process import quicker_numba_compiles
 changed = quicker_numba_compiles()
 import numba
 print(changed, int(numba.config.OPT))
@@ -43,5 +43,6 @@ def probe(before="", **env_extra):
         ("import numba", {}, ["False", "3"]),  # too late to change: left alone
     ],
 )
+@pytest.mark.subprocess
 def test_level_two_unless_chosen_or_too_late(before, env, expected):
     assert probe(before, **env) == expected

@@ -16,23 +16,24 @@ from pathlib import Path
 
 import pytest
 
-from pylearn_vae.ops import internals
-from pylearn_vae.utils.compile import resolve_mode
-from tests.markers import numba_only
+from pylearn_vae.compile import resolve_mode
+from pylearn_vae.speedups import internals
+from tests.helpers.markers import numba_only
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = numba_only
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = [numba_only, pytest.mark.speedups]
 
 SCRIPT = """
 import json, sys, tempfile
 import numpy as np
 import pytensor, pytensor.tensor as pt
 from pytensor.compile import Function
-from pylearn_vae.ops import internals
+from pylearn_vae.speedups import internals
 from pylearn_vae.ops.im2col import Im2Col
-from pylearn_vae.utils import precompile
-from pylearn_vae.utils.compile import function
+from pylearn_vae.speedups import precompile
+from pylearn_vae.compile import function
 from pylearn_vae.utils.rng import SymbolicRNG
 {sabotage}
 rng = SymbolicRNG(seed=3)
@@ -42,8 +43,10 @@ h = pt.tanh(pt.dot(x, W)) + rng.normal((x.shape[0], 3), dtype="float32")
 # (patches: a convolution's op, whose Numba code the child must register)
 patches = Im2Col((2, 2), (2, 2))(x.reshape((x.shape[0], 2, 2, 1)))
 cost = (h ** 2).sum() * np.float32(0.1) + patches.sum() * np.float32(0.01)
-step = function([x], cost, updates=[(W, W - np.float32(0.1) * pytensor.grad(cost, W))],
-                precompile={precompile})
+from pylearn_vae import speedups
+with speedups.second_process_compiles(True):
+    step = function([x], cost, updates=[(W, W - np.float32(0.1) * pytensor.grad(cost, W))],
+                    precompile={precompile})
 chain = [step]
 while not isinstance(chain[-1], Function):
     chain.append(chain[-1].function)
@@ -76,6 +79,8 @@ def _run(tmp_path: Path, precompile: bool, sabotage: str = "") -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_the_first_call_runs_the_code_the_second_process_compiled(tmp_path):
     """With the second process: the first call loads its code from Numba's
     cache. With a second process that fails: the call compiles here. Both
@@ -93,14 +98,18 @@ def test_the_first_call_runs_the_code_the_second_process_compiled(tmp_path):
     assert elsewhere["left"] == [] and failed["left"] == []
 
 
+@pytest.mark.subprocess
+@pytest.mark.cold_cache
 def test_a_process_that_exits_first_leaves_no_compile_running(tmp_path):
     code = (
         "import time, numpy as np, pytensor, pytensor.tensor as pt\n"
-        "from pylearn_vae.utils import precompile\n"
-        "from pylearn_vae.utils.compile import function\n"
+        "from pylearn_vae.speedups import precompile\n"
+        "from pylearn_vae.compile import function\n"
         "precompile._CHILD_CODE = 'import time; time.sleep(600)'\n"
         "x = pt.vector('x', dtype='float32')\n"
-        "step = function([x], pt.exp(x).sum(), precompile=True)\n"
+        "from pylearn_vae import speedups\n"
+        "with speedups.second_process_compiles(True):\n"
+        "    step = function([x], pt.exp(x).sum(), precompile=True)\n"
         "print(step._process.pid, step._job_file)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -117,6 +126,7 @@ def test_a_process_that_exits_first_leaves_no_compile_running(tmp_path):
     assert not Path(job_file).exists()
 
 
+@pytest.mark.compiles
 def test_the_dispatcher_of_a_numba_function_is_where_precompile_looks():
     """``internals.compiled_dispatcher`` reads PyTensor's ``Function.vm.jit_fn``;
     if a PyTensor moves it, compiling elsewhere silently stops (and this fails)."""
@@ -131,6 +141,7 @@ def test_the_dispatcher_of_a_numba_function_is_where_precompile_looks():
     assert len(fn.vm.inputs) == len(fn.maker.fgraph.inputs)
 
 
+@pytest.mark.compiles
 def test_compile_here_compiles_the_signature_the_first_call_uses():
     """The step is compiled ahead of its first call for the argument types it
     is then called with: the call adds no second compiled version."""
@@ -139,8 +150,8 @@ def test_compile_here_compiles_the_signature_the_first_call_uses():
     import pytensor.tensor as pt
     from pytensor.compile import Function
 
-    from pylearn_vae.utils.compile import function
-    from pylearn_vae.utils.precompile import compile_here
+    from pylearn_vae.compile import function
+    from pylearn_vae.speedups.precompile import compile_here
     from pylearn_vae.utils.rng import SymbolicRNG
 
     data = pytensor.shared(np.ones((10, 3), dtype="float32"), name="data")
@@ -157,6 +168,7 @@ def test_compile_here_compiles_the_signature_the_first_call_uses():
     assert len(dispatcher.overloads) == 1
 
 
+@pytest.mark.compiles
 def test_code_numba_already_has_is_not_compiled_elsewhere(monkeypatch, tmp_path):
     """``internals.in_numba_cache`` (a Numba internal, named once) tells a
     function whose code is in Numba's disk cache from one whose code is not;
@@ -165,8 +177,7 @@ def test_code_numba_already_has_is_not_compiled_elsewhere(monkeypatch, tmp_path)
     import numpy as np
     import pytensor.tensor as pt
 
-    from pylearn_vae.ops import support
-    from pylearn_vae.utils import graph_cache, precompile
+    from pylearn_vae.speedups import graph_cache, precompile, support
 
     monkeypatch.setattr(graph_cache, "_cache_dir", lambda: tmp_path)  # graphs rewritten anew
     started = []  # (no process is started: as if none could be)

@@ -7,7 +7,7 @@ r"""The variational autoencoder.
 :class:`~pylearn_vae.models.vae.conditional.Conditional`), and a
 :class:`~pylearn_vae.models.vae.kl.KLIntegrator` for the closed-form KL
 term when one fits. All methods return PyTensor symbolic expressions;
-compile them with :func:`pylearn_vae.utils.compile.function` so that the
+compile them with :func:`pylearn_vae.compile.function` so that the
 random draws they contain advance at every call.
 """
 
@@ -21,6 +21,7 @@ from collections import OrderedDict
 import numpy as np
 import pytensor.tensor as pt
 
+from pylearn_vae.errors import ApproximateKLWarning
 from pylearn_vae.expr.basic import log_sum_exp, mean
 from pylearn_vae.models.model import Model
 from pylearn_vae.models.vae.conditional import Conditional
@@ -31,10 +32,6 @@ from pylearn_vae.utils import check_positive_int, constantX, floatX, safe_update
 from pylearn_vae.utils.rng import make_np_rng
 
 __all__ = ["VAE", "ApproximateKLWarning", "check_num_samples"]
-
-
-class ApproximateKLWarning(UserWarning):
-    """No analytic KL fits the prior/posterior pair; a Monte Carlo estimate is used."""
 
 
 def _as_bool(value, what: str) -> bool:

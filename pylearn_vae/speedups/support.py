@@ -1,13 +1,13 @@
 """Whether this process compiles Numba graphs with the package's speed-ups.
 
-The speed-ups (:mod:`pylearn_vae.ops.numba_math`, the positional linker of
-:mod:`pylearn_vae.ops.numba_linker`) were built against particular PyTensor
+The speed-ups (:mod:`pylearn_vae.speedups.numba_math`, the positional linker of
+:mod:`pylearn_vae.speedups.numba_linker`) were built against particular PyTensor
 and Numba releases. Before a Numba mode gets them, :func:`speedups_enabled`
 checks, once per process, that
 
 1. the user has not turned them off (``PYLEARN_VAE_NUMBA_SPEEDUPS=0``);
-2. every PyTensor internal they use is where they expect it
-   (:func:`pylearn_vae.ops.internals.missing`);
+2. every PyTensor and Numba internal they use is where they expect it
+   (:func:`pylearn_vae.speedups.internals.missing`);
 3. a small probe graph that goes through every speed-up compiles and gives
    the numbers NumPy gives. A success is remembered in PyTensor's compile
    directory for this exact set of versions and this package's source, so
@@ -23,7 +23,7 @@ again with PyTensor's own code. The same happens when that first call
 raises anything while the verdict is pending and the verdict is bad.
 
 If a check fails, or a graph compiled with the speed-ups later fails to
-compile (see :func:`pylearn_vae.utils.compile.function`), the process
+compile (see :func:`pylearn_vae.speedups.compile_function`), the process
 warns once with :class:`SpeedupsUnavailableWarning`, saying why, and
 compiles with PyTensor's own Numba code from then on: slower, never broken.
 """
@@ -42,12 +42,16 @@ import threading
 import warnings
 from pathlib import Path
 
+from pylearn_vae.errors import SpeedupsUnavailableWarning
+from pylearn_vae.speedups import internals
+from pylearn_vae.utils.modes import with_rewrites
+
 __all__ = [
     "SpeedupsUnavailableWarning",
+    "available",
     "speedups_enabled",
     "disable_speedups",
     "speedup_mode",
-    "with_rewrites",
     "uses_speedups",
     "plain_mode",
     "with_fallback",
@@ -69,10 +73,6 @@ __all__ = [
 ENV_VARIABLE = "PYLEARN_VAE_NUMBA_SPEEDUPS"
 
 
-class SpeedupsUnavailableWarning(RuntimeWarning):
-    """The Numba speed-ups cannot be used with this PyTensor/Numba; PyTensor's own code runs."""
-
-
 class _Decision:
     """The process's one decision, made at first use (a lock: monitors and
     steps may be compiled from more than one thread)."""
@@ -89,6 +89,26 @@ class _Decision:
 
 
 _DECISION = _Decision()
+
+#: The speed-ups, other than the Numba backend's, whose absence was reported.
+_REPORTED: set[str] = set()
+
+
+def available(speedup: str) -> bool:
+    """Whether every PyTensor and Numba internal ``speedup`` (a key of
+    :data:`pylearn_vae.speedups.internals.SPEEDUPS`) needs is here; if not,
+    warn once per process and speed-up, naming what is missing."""
+    absent = internals.missing(speedup=speedup)
+    if absent and speedup not in _REPORTED:
+        _REPORTED.add(speedup)
+        warnings.warn(
+            f"pylearn_vae's speed-up '{internals.SPEEDUPS[speedup]}' is off: this "
+            f"installation lacks {', '.join(absent)}. PyTensor's own code runs instead "
+            "(correct, slower). Please report this with the versions of PyTensor and Numba.",
+            SpeedupsUnavailableWarning,
+            stacklevel=2,
+        )
+    return not absent
 
 
 def disable_speedups(reason: str) -> None:
@@ -158,53 +178,53 @@ def settle() -> bool:
 
 
 def speedup_mode(mode):
-    """``mode`` (a Numba mode) with the positional linker and the speed-up rewrites added once."""
-    from pylearn_vae.ops import numba_math
-    from pylearn_vae.ops.numba_linker import PositionalNumbaLinker, positional_numba_linker
+    """``mode`` (a Numba mode) with the positional linker and the speed-up
+    rewrites added once; ``mode`` itself where its parts cannot be copied
+    (:func:`pylearn_vae.speedups.internals.mode_with`)."""
+    from pylearn_vae.speedups import numba_math
+    from pylearn_vae.speedups.numba_linker import PositionalNumbaLinker, positional_numba_linker
 
     if not isinstance(mode.linker, PositionalNumbaLinker):
-        mode = type(mode)(
-            linker=positional_numba_linker(mode.linker),
-            optimizer=mode.provided_optimizer,
-            db=mode.optdb,
-        )
+        linker = positional_numba_linker(mode.linker)
+        positional = None if linker is None else internals.mode_with(mode, linker=linker)
+        if positional is None:
+            return mode
+        mode = positional
     return with_rewrites(mode, numba_math.NUMBA_REWRITES)
-
-
-def with_rewrites(mode, rewrites):
-    """``mode`` with the ``(rewrite, position)`` pairs it does not have yet registered
-    (resolving a mode twice must not add a rewrite twice)."""
-    present = {id(r) for r, _ in getattr(mode.provided_optimizer, "extra_rewrites", ())}
-    extra = [item for item in rewrites if id(item[0]) not in present]
-    return mode.register(*extra) if extra else mode
 
 
 def uses_speedups(mode) -> bool:
     """Whether ``mode`` was made by :func:`speedup_mode`."""
-    from pylearn_vae.ops.numba_linker import PositionalNumbaLinker
-
-    return isinstance(mode.linker, PositionalNumbaLinker)
+    # Not imported here: it needs PyTensor's Numba linker, which may have
+    # moved, and no mode has the positional linker before it is imported.
+    linkers = sys.modules.get("pylearn_vae.speedups.numba_linker")
+    return linkers is not None and isinstance(mode.linker, linkers.PositionalNumbaLinker)
 
 
 def plain_mode(mode):
     """``mode`` without what :func:`speedup_mode` added: PyTensor's own Numba code."""
     if not uses_speedups(mode):
         return mode
-    from pylearn_vae.ops import internals, numba_math
+    from pylearn_vae.speedups import numba_math
 
     ours = {id(rewrite) for rewrite, _ in numba_math.NUMBA_REWRITES}
-    query = copy.copy(mode.provided_optimizer)
-    query.extra_rewrites = [item for item in query.extra_rewrites if id(item[0]) not in ours]
-    linker_class = internals.get("NumbaLinker")
-    linker = linker_class.__new__(linker_class)
-    linker.__dict__.update(mode.linker.__dict__)
-    return type(mode)(linker=linker, optimizer=query, db=mode.optdb)
+    query = internals.rewrite_query(mode)
+    linker = internals.linker_as(mode.linker, internals.get("NumbaLinker"))
+    plain = None
+    if query is not None and linker is not None:
+        query = copy.copy(query)
+        query.extra_rewrites = [item for item in query.extra_rewrites if id(item[0]) not in ours]
+        plain = internals.mode_with(mode, linker=linker, query=query)
+    if plain is None:  # (speedup_mode read the same parts: not expected)
+        from pytensor.compile.mode import get_mode
+
+        return get_mode("NUMBA")
+    return plain
 
 
 def _is_numba_failure(exc: BaseException) -> bool:
-    from numba.core.errors import NumbaError
-
-    return isinstance(exc, NumbaError)
+    error = internals.find("NumbaError")
+    return error is not None and isinstance(exc, error)
 
 
 def _describe(exc: BaseException) -> str:
@@ -260,7 +280,11 @@ class FallbackOnFirstCall:
             return self.function(*args, **kwargs)
         if not speedups_enabled():  # turned off since this was built
             return self._fall_back(*args, **kwargs)
-        saved = _updated_values(self.function) if probe_pending() else None
+        saved = None
+        if probe_pending():
+            saved = _updated_values(self.function)
+            if saved is None and not settle():  # a call that cannot be undone waits
+                return self._fall_back(*args, **kwargs)
         try:
             result = self.function(*args, **kwargs)
         except Exception as exc:
@@ -298,12 +322,15 @@ class FallbackOnFirstCall:
         return getattr(self.function, name)
 
 
-def _updated_values(function) -> list:
-    """The shared variables ``function`` updates, each with a copy of its value."""
-    maker = getattr(function, "maker", None)
+def _updated_values(function) -> list | None:
+    """The shared variables ``function`` updates, each with a copy of its
+    value; None where they are not found (the call cannot be undone)."""
+    specs = internals.input_specs(function)
+    if specs is None:
+        return None
     return [
         (spec.variable, spec.variable.get_value(borrow=False))
-        for spec in getattr(maker, "inputs", ())
+        for spec in specs
         if spec.update is not None and hasattr(spec.variable, "get_value")
     ]
 
@@ -317,9 +344,7 @@ def _restore(saved: list) -> None:
 def _why_unusable() -> tuple[str, _BackgroundProbe | None]:
     """What rules the speed-ups out now ('' if nothing), and the probe still
     running in the background whose verdict is to be awaited (or None)."""
-    from pylearn_vae.ops import internals
-
-    absent = internals.missing()
+    absent = internals.missing(speedup="numba")
     if absent:
         return f"this PyTensor lacks {', '.join(absent)}", None
     marker = probe_marker()
@@ -354,7 +379,7 @@ def _probe_here(marker: Path | None) -> str:
 _PROBE_CODE = (
     "import sys\n"
     "from pathlib import Path\n"
-    "from pylearn_vae.ops.support import _probe_here, same_installation\n"
+    "from pylearn_vae.speedups.support import _probe_here, same_installation\n"
     "if not same_installation(sys.argv[1]):\n"
     "    print('PROBE-ELSEWHERE', flush=True)\n"
     "    raise SystemExit(0)\n"

@@ -1,24 +1,20 @@
 """Numba code of :class:`~pylearn_vae.ops.im2col.Im2Col` and ``Col2Im``.
 
-Importing this module registers both operations with PyTensor's Numba
+:func:`register` registers both operations with PyTensor's Numba
 dispatch (``register_funcify_default_op_cache_key``: the cache key is the
 operation's properties, so compiled loops are reused from Numba's on-disk
-cache). :func:`pylearn_vae.utils.compile.resolve_mode` imports it for
-Numba modes.
+cache). :func:`pylearn_vae.speedups.resolve_mode` calls it for Numba modes.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from pytensor.link.numba.dispatch.basic import (
-    numba_njit,
-    register_funcify_default_op_cache_key,
-)
 
-from pylearn_vae.ops import source_version
 from pylearn_vae.ops.im2col import Col2Im, Im2Col
+from pylearn_vae.speedups import internals, support
+from pylearn_vae.speedups.source import source_version
 
-__all__ = ["VERSION"]
+__all__ = ["VERSION", "register"]
 
 #: Added to PyTensor's cache key of the loops below: changes with the source.
 VERSION = source_version()
@@ -35,8 +31,8 @@ VERSION = source_version()
 # the programs use (NUMBA_OPT=2), which made these copies 4-7x slower.
 
 
-@register_funcify_default_op_cache_key(Im2Col)
 def _numba_im2col(op, node=None, **kwargs):
+    numba_njit = internals.get("numba_njit")
     (kr, kc), (sr, sc), (pr, pc), (oh, ow) = op.kernel_shape, op.stride, op.pad, op.out_shape
 
     @numba_njit
@@ -85,8 +81,8 @@ def _numba_im2col(op, node=None, **kwargs):
     return im2col, VERSION
 
 
-@register_funcify_default_op_cache_key(Col2Im)
 def _numba_col2im(op, node=None, **kwargs):
+    numba_njit = internals.get("numba_njit")
     (kr, kc), (sr, sc), (pr, pc), (oh, ow) = op.kernel_shape, op.stride, op.pad, op.out_shape
     rows, cols = op.image_shape
 
@@ -138,3 +134,22 @@ def _numba_col2im(op, node=None, **kwargs):
         return channels(patches)
 
     return col2im, VERSION
+
+
+_REGISTERED: list[bool] = []
+
+
+def register() -> bool:
+    """Register the loops with PyTensor's Numba dispatch (once); whether they
+    are registered. Where an internal they need has moved
+    (:data:`~pylearn_vae.speedups.internals.REQUIRED`, speed-up
+    ``numba_im2col``) they are not, with one warning, and PyTensor's Numba
+    backend runs the operations' NumPy ``perform``."""
+    if not _REGISTERED:
+        usable = support.available("numba_im2col")
+        if usable:
+            register_op = internals.get("register_funcify_default_op_cache_key")
+            register_op(Im2Col)(_numba_im2col)
+            register_op(Col2Im)(_numba_col2im)
+        _REGISTERED.append(usable)
+    return _REGISTERED[0]

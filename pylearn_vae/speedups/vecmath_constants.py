@@ -1,5 +1,5 @@
 """The float32 constants of the branch-free math (shared by the Numba kernels of
-:mod:`pylearn_vae.ops.vecmath` and the C code of :mod:`pylearn_vae.ops.vecops`).
+:mod:`pylearn_vae.speedups.vecmath` and the C code of :mod:`pylearn_vae.speedups.vecops`).
 
 Polynomial coefficients were fitted for this package by least squares on
 Chebyshev nodes, in float64, then rounded to float32.

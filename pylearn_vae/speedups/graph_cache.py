@@ -3,7 +3,7 @@
 PyTensor caches the Numba code it generates, but it rewrites every graph
 again in every process, a large part of the time from ``scripts/train.py``
 start to the first step (docs/performance.md). This module stores the rewritten graph of each
-function compiled through :func:`pylearn_vae.utils.compile.function` and,
+function compiled through :func:`pylearn_vae.compile.function` and,
 when the same graph is compiled again, builds the function from it.
 
 The entry is found by a key that describes the whole graph before rewriting:
@@ -42,7 +42,8 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.traversal import toposort
 
-from pylearn_vae.ops import internals, source_digest
+from pylearn_vae.speedups import internals, support
+from pylearn_vae.speedups.source import PACKAGE_ROOT, source_digest
 
 __all__ = ["cached_function", "graph_key", "describe_graph", "cache_enabled"]
 
@@ -78,7 +79,7 @@ def _cache_dir() -> Path:
 
 def _source_hash() -> str:
     """Hash of this package's Python source (its rewrites and ops shape the graphs)."""
-    return source_digest(Path(__file__).resolve().parents[1])
+    return source_digest(PACKAGE_ROOT)
 
 
 def _callable_key(fn):
@@ -154,7 +155,9 @@ def _object_key(obj) -> tuple:
 
 
 def _mode_key(mode) -> tuple:
-    query = mode.provided_optimizer
+    query = internals.rewrite_query(mode)
+    if query is None:
+        raise NotCacheable("the mode's rewrites are not found")
     parts = [type(mode.linker).__module__, type(mode.linker).__qualname__]
     for attr in ("include", "require", "exclude"):
         parts.append(tuple(sorted(str(t) for t in getattr(query, attr, ()) or ())))
@@ -248,22 +251,6 @@ class _GraphUnpickler(pickle.Unpickler):
         return self._variables[kind][index]
 
 
-class _StoredOrder:
-    """Replaces a loaded graph's ``toposort``: the node order it was first compiled in.
-
-    PyTensor's Numba cache key of a graph follows its node order (and its
-    class, so the graph stays a plain FunctionGraph), and a rebuilt graph can
-    order independent nodes differently; with the stored order its Numba
-    code is found in the cache. The graph is not rewritten after loading.
-    """
-
-    def __init__(self, order: tuple) -> None:
-        self.order = order
-
-    def __call__(self) -> list:
-        return list(self.order)
-
-
 def _array_constants(order) -> list[Constant]:
     """The array constants of a graph, in a fixed order (first use in ``order``)."""
     found, seen = [], set()
@@ -293,10 +280,14 @@ def _same_values_with_strides(data: np.ndarray, strides) -> bool:
     return True
 
 
-def _store(path: Path, maker, inputs, shared) -> None:
+def _store(path: Path, function, inputs, shared) -> None:
     from pylearn_vae.utils.files import atomic_write
 
-    fgraph = maker.fgraph
+    fgraph = internals.compiled_graph(function)
+    input_specs = internals.input_specs(function)
+    output_specs = internals.output_specs(function)
+    if fgraph is None or input_specs is None or output_specs is None:
+        raise NotCacheable("the compiled function's graph is not found")
     placeholders = {id(v): ("input", k) for k, v in enumerate(inputs)}
     placeholders.update({id(v): ("shared", k) for k, v in enumerate(shared)})
     fgraph_inputs = []
@@ -307,7 +298,7 @@ def _store(path: Path, maker, inputs, shared) -> None:
         fgraph_inputs.append(pid)
     specs = [
         (spec.mutable, spec.borrow, spec.implicit, spec.strict, spec.allow_downcast)
-        for spec in maker.inputs
+        for spec in input_specs
     ]
     order = fgraph.toposort()
     record = {
@@ -317,7 +308,7 @@ def _store(path: Path, maker, inputs, shared) -> None:
         "constant_strides": [c.data.strides for c in _array_constants(order)],
         "update_mapping": dict(fgraph.update_mapping),
         "input_specs": specs,
-        "output_borrow": [spec.borrow for spec in maker.outputs],
+        "output_borrow": [spec.borrow for spec in output_specs],
     }
     buffer = io.BytesIO()
     _GraphPickler(buffer, placeholders).dump(record)
@@ -334,7 +325,12 @@ def _stored_graph(path: Path, record: dict, fgraph_inputs: list) -> FunctionGrap
     order = tuple(record["order"])
     if set(order) != set(fgraph.apply_nodes):
         raise ValueError(f"{path}: the stored node order does not match the graph")
-    fgraph.toposort = _StoredOrder(order)
+    # PyTensor's Numba cache key of a graph follows its node order (and its
+    # class, so the graph stays a plain FunctionGraph), and a rebuilt graph
+    # can order independent nodes differently; with the stored order its
+    # Numba code is found in the cache. The graph is not rewritten after loading.
+    if not internals.fix_node_order(fgraph, order):
+        raise NotCacheable("a graph's node order cannot be fixed")
     # PyTensor's key of an array constant includes its strides, which pickling
     # does not keep (an empty or broadcast array comes back compact).
     for constant, strides in zip(_array_constants(order), record["constant_strides"], strict=True):
@@ -388,7 +384,8 @@ def _load(path: Path, inputs, shared, mode, single: bool):
         on_unused_input="ignore",
     )
     fn = maker.create([spec.value for spec in ins])
-    fn.unpack_single = single
+    if not internals.set_unpack_single(fn, single):
+        raise NotCacheable("a loaded function's outputs cannot be unpacked")
     return fn
 
 
@@ -397,7 +394,7 @@ def cached_function(inputs, outputs, updates, mode, on_stored=None):
     through the cache of rewritten graphs. A graph not found in the cache is
     compiled and stored; ``on_stored(function, path, inputs, shared)``, if
     given, then returns what to give the caller (see
-    :func:`pylearn_vae.utils.precompile.compile_elsewhere`)."""
+    :func:`pylearn_vae.speedups.precompile.compile_elsewhere`)."""
     single = isinstance(outputs, Variable)
     input_list = list(inputs)
     output_list = [outputs] if single else list(outputs)
@@ -406,7 +403,7 @@ def cached_function(inputs, outputs, updates, mode, on_stored=None):
     def compile_plain():
         return pytensor.function(inputs, outputs, updates=update_pairs, mode=mode)
 
-    if not cache_enabled():
+    if not (cache_enabled() and support.available("graph_cache")):
         return compile_plain()
     try:
         key, shared = graph_key(input_list, output_list, update_pairs, mode)
@@ -420,7 +417,7 @@ def cached_function(inputs, outputs, updates, mode, on_stored=None):
             pass
     fn = compile_plain()
     try:
-        _store(path, fn.maker, input_list, shared)
+        _store(path, fn, input_list, shared)
     except (NotCacheable, OSError, pickle.PicklingError, TypeError, AttributeError):
         return fn  # the function works; it is just not cached
     if on_stored is not None:

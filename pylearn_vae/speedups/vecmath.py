@@ -44,7 +44,7 @@ from numba.extending import intrinsic
 
 __all__ = ["exp32", "log32", "log1p32", "softplus32", "sigmoid32", "sqrt32"]
 
-from pylearn_vae.ops.vecmath_constants import (
+from pylearn_vae.speedups.vecmath_constants import (
     A0,
     A1,
     A2,

@@ -2,7 +2,7 @@
 
 PyTensor's C code for an elementwise loop walks its arrays with strides
 known only at run time, one element at a time. With the branch-free float32
-functions of :mod:`pylearn_vae.ops.vecops` inside, that still costs several
+functions of :mod:`pylearn_vae.speedups.vecops` inside, that still costs several
 nanoseconds per element: the compiler cannot turn it into SIMD code.
 :class:`VectorisedElemwise` puts a loop in front of PyTensor's whose
 strides are known when the code is generated, taken from the arrays' static
@@ -18,12 +18,13 @@ dependence between iterations, even where an output overwrites its input
 in place. Any other layout runs PyTensor's own loop.
 
 PyTensor's hook for this (``ScalarOp.c_code_contiguous``) cannot be used:
-``Elemwise._c_all`` fails with an unbound local variable whenever a scalar
+``Elemwise`` then fails with an unbound local variable whenever a scalar
 operation answers it (PyTensor 3.0.7 and 3.3.8). :class:`VectorisedElemwise`
-wraps ``Elemwise._c_all`` instead (named in
-:mod:`pylearn_vae.ops.internals`): where that method is gone or returns
-something else, PyTensor's code runs unchanged. :func:`contiguous_loops` is
-the graph rewrite that puts :class:`VectorisedElemwise` into C modes.
+changes the parts of C code ``Elemwise`` makes instead, through a private
+method of ``Elemwise`` (:func:`pylearn_vae.speedups.internals.extend_elemwise_c_parts`):
+where that method is gone or returns something else, PyTensor's code runs
+unchanged. :func:`contiguous_loops` is the graph rewrite that puts
+:class:`VectorisedElemwise` into C modes.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.math import Sum
 from pytensor.tensor.type import TensorType
 
-from pylearn_vae.ops import internals, source_version
+from pylearn_vae.speedups import internals
+from pylearn_vae.speedups.source import source_version
 
 __all__ = ["VectorisedElemwise", "ContiguousSum", "contiguous_loops", "MARKER"]
 
@@ -172,8 +174,9 @@ static void __attribute__((noinline, hot))
 class VectorisedElemwise(Elemwise):
     """``Elemwise`` whose C code runs a vectorisable loop on contiguous arrays."""
 
-    def _c_all(self, node, nodename, inames, onames, sub):
-        parts = super()._c_all(node, nodename, inames, onames, sub)
+    def vectorised_parts(self, parts, node, nodename, inames, onames):
+        """``parts`` (``Elemwise``'s C code of ``node``) with the vectorisable
+        loop in front of PyTensor's, where it applies."""
         if not (isinstance(parts, tuple) and len(parts) == 5):
             return parts
         loop = _Loop(node, nodename, self.scalar_op)
@@ -317,6 +320,9 @@ class ContiguousSum(COp):
         """
 
 
+internals.extend_elemwise_c_parts(VectorisedElemwise, VectorisedElemwise.vectorised_parts)
+
+
 def _consecutive(axes) -> bool:
     return list(axes) == list(range(axes[0], axes[0] + len(axes)))
 
@@ -341,6 +347,8 @@ def _use_contiguous_sum(fgraph, node):
 
 @node_rewriter([Elemwise, Sum])
 def _use_vectorised_loops(fgraph, node):
+    if not internals.rewrite_positions_hold():  # placed among PyTensor's passes by position
+        return None
     op = node.op
     if isinstance(op, Sum):
         return _use_contiguous_sum.transform(fgraph, node)
@@ -358,6 +366,6 @@ def _use_vectorised_loops(fgraph, node):
 
 def contiguous_loops():
     """The graph rewrite that gives elementwise loops :class:`VectorisedElemwise`'s
-    C code, and its position: after :func:`pylearn_vae.ops.vecops.vectorise_fused_math`
+    C code, and its position: after :func:`pylearn_vae.speedups.vecops.vectorise_fused_math`
     (49.1), before the in-place rewrites (49.5)."""
     return in2out(_use_vectorised_loops, name="pylearn_vae_vectorised_loops"), 49.2

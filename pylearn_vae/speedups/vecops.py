@@ -6,8 +6,8 @@ even goes through double precision), which keeps elementwise loops scalar
 and slow. :func:`use_vectorised_math` is a graph rewrite that swaps them,
 in float32 graphs, for the subclasses below. Each inherits everything
 (gradient, JAX code, printing) from PyTensor's own operation except its
-code: under Numba the kernels of :mod:`pylearn_vae.ops.vecmath` (registered
-in :mod:`pylearn_vae.ops.numba_math`), under the C backend the same
+code: under Numba the kernels of :mod:`pylearn_vae.speedups.vecmath` (registered
+in :mod:`pylearn_vae.speedups.numba_math`), under the C backend the same
 algorithm in C (:data:`C_SUPPORT_CODE`), written with the same float32
 constants. float64 graphs are left alone.
 
@@ -23,8 +23,9 @@ from pytensor.scalar import basic as ps
 from pytensor.scalar import math as psm
 from pytensor.tensor.elemwise import Elemwise
 
-from pylearn_vae.ops import source_version
-from pylearn_vae.ops import vecmath_constants as constants
+from pylearn_vae.speedups import internals
+from pylearn_vae.speedups import vecmath_constants as constants
+from pylearn_vae.speedups.source import source_version
 
 __all__ = [
     "VecExp",
@@ -179,6 +180,8 @@ VECTORISED = {
 
 @node_rewriter([Elemwise])
 def _vectorise_float32_math(fgraph, node):
+    if not internals.rewrite_positions_hold():  # placed among PyTensor's passes by position
+        return None
     scalar_op = node.op.scalar_op
     replacement = VECTORISED.get(type(scalar_op))
     if replacement is None:
@@ -221,6 +224,8 @@ def _vectorised_scalar_graph(composite: ps.Composite) -> ps.Composite | None:
 
 @node_rewriter([Elemwise])
 def _vectorise_fused_math(fgraph, node):
+    if not internals.rewrite_positions_hold():
+        return None
     scalar_op = node.op.scalar_op
     if type(scalar_op) is not ps.Composite:
         return None

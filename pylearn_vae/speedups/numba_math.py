@@ -1,7 +1,7 @@
 """The Numba backend's speed-ups: vectorisable math, inlined fused loops, known layouts.
 
-* The vectorised float32 operations of :mod:`pylearn_vae.ops.vecops` get
-  the Numba kernels of :mod:`pylearn_vae.ops.vecmath`.
+* The vectorised float32 operations of :mod:`pylearn_vae.speedups.vecops` get
+  the Numba kernels of :mod:`pylearn_vae.speedups.vecmath`.
 * Fused elementwise loops (``InlinedComposite``) are compiled inline, with
   the arithmetic written as operators so that it takes the loop's fast-math
   flags.
@@ -9,24 +9,23 @@
   Numba knows at compile time (``ContiguousDimShuffle``).
 
 :data:`NUMBA_REWRITES` are the graph rewrites that put them in a graph;
-:func:`pylearn_vae.ops.support.speedup_mode` adds them to Numba modes.
+:func:`pylearn_vae.speedups.support.speedup_mode` adds them to Numba modes.
 """
 
 from __future__ import annotations
 
 from hashlib import sha256
-from pathlib import Path
 
 import numpy as np
 from numba import njit
 from pytensor import config
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.scalar import basic as ps
-from pytensor.tensor import elemwise as pytensor_elemwise
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
 
-from pylearn_vae.ops import internals, source_version, vecmath
-from pylearn_vae.ops.vecops import (
+from pylearn_vae.speedups import internals, vecmath
+from pylearn_vae.speedups.source import source_version
+from pylearn_vae.speedups.vecops import (
     VECTORISED,
     VecExp,
     VecLog,
@@ -199,7 +198,7 @@ def _numba_inlined_composite(op, node, **kwargs):
         # the expression and stores its results; LLVM inlines the expression
         # into that function and then leaves the (now large) function as a
         # call per element. Providing the storing function ourselves
-        # (``handles_out``), compiled with ``forceinline``, puts the whole
+        # (``internals.mark_storing``), compiled with ``forceinline``, puts the whole
         # expression into the loop body.
         composite = _storing_function(composite, len(op.inputs), len(op.outputs), flags)
     if key is not None:
@@ -223,7 +222,7 @@ def _storing_function(composite, n_inputs: int, n_outputs: int, flags):
     namespace = {"composite": composite}
     exec(compile(src, "<pylearn_vae inlined_composite>", "exec"), namespace)
     inlined = numba_njit(namespace["inlined_composite"], forceinline=True, fastmath=flags)
-    inlined.handles_out = True
+    internals.mark_storing(inlined)
     return inlined
 
 
@@ -261,9 +260,12 @@ class ContiguousDimShuffle(DimShuffle):
     as it is); a non-contiguous input is copied first.
     """
 
-    # PyTensor's C implementation, found next to its own module (the default
-    # path is relative to the module defining the class).
-    c_func_file = str(Path(pytensor_elemwise.__file__).parent / "c_code" / "dimshuffle.c")
+
+# PyTensor 3.0-3.2's DimShuffle reads its C code from a file named relative
+# to the module that defines the class: a subclass names it in full.
+_DIMSHUFFLE_C_FILE = internals.dimshuffle_c_file()
+if _DIMSHUFFLE_C_FILE:
+    ContiguousDimShuffle.c_func_file = _DIMSHUFFLE_C_FILE
 
 
 @register_funcify_and_cache_key(ContiguousDimShuffle)

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from pytensor import config
 
-from pylearn_vae.ops import internals, source_version
+from pylearn_vae.speedups import internals
+from pylearn_vae.speedups.source import source_version
 
 NumbaLinker = internals.get("NumbaLinker")
 
@@ -49,10 +50,9 @@ class PositionalNumbaLinker(NumbaLinker):
         return internals.get("numba_njit")(wrapper, cache=True), key
 
 
-def positional_numba_linker(linker: NumbaLinker) -> PositionalNumbaLinker:
-    """A :class:`PositionalNumbaLinker` with the settings of ``linker``."""
+def positional_numba_linker(linker: NumbaLinker) -> PositionalNumbaLinker | None:
+    """A :class:`PositionalNumbaLinker` with the settings of ``linker``, or None
+    where they cannot be copied (:func:`~pylearn_vae.speedups.internals.linker_as`)."""
     if isinstance(linker, PositionalNumbaLinker):
         return linker
-    new = PositionalNumbaLinker.__new__(PositionalNumbaLinker)
-    new.__dict__.update(linker.__dict__)
-    return new
+    return internals.linker_as(linker, PositionalNumbaLinker)

@@ -8,7 +8,7 @@ the monitoring function is called first. With ``SGD.precompile`` (which
 
 - :func:`compile_elsewhere` starts a child Python that loads the
   monitoring function's rewritten graph from the graph cache
-  (:mod:`pylearn_vae.utils.graph_cache`) and compiles its Numba code for
+  (:mod:`pylearn_vae.speedups.graph_cache`) and compiles its Numba code for
   the argument types it will be called with. Numba stores the result in its
   disk cache, where this process finds it at the function's first call,
   which waits for the child;
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pylearn_vae.ops import internals, support
+from pylearn_vae.speedups import internals, support
 
 __all__ = ["compile_elsewhere", "compile_here", "CompiledElsewhere"]
 
@@ -39,10 +39,10 @@ WAIT_SECONDS = 900
 
 _CHILD_CODE = """
 import sys
-from pylearn_vae.ops.support import same_installation
+from pylearn_vae.speedups.support import same_installation
 if not same_installation(sys.argv[1]):
     raise SystemExit(3)  # other packages: their code would not be this process's
-from pylearn_vae.utils.precompile import _run_job
+from pylearn_vae.speedups.precompile import _run_job
 _run_job(sys.argv[2])
 """
 
@@ -78,11 +78,13 @@ def _signature(function) -> tuple | None:
     explicit inputs' predicted types, the shared values' actual types."""
     import numba
 
-    explicit = {id(spec.variable) for spec in function.maker.inputs if not spec.implicit}
-    cells = getattr(getattr(function, "vm", None), "inputs", None)
-    fgraph_inputs = function.maker.fgraph.inputs
-    if cells is None or len(cells) != len(fgraph_inputs):
+    specs = internals.input_specs(function)
+    cells = internals.vm_input_cells(function)
+    fgraph = internals.compiled_graph(function)
+    if specs is None or cells is None or fgraph is None or len(cells) != len(fgraph.inputs):
         return None
+    explicit = {id(spec.variable) for spec in specs if not spec.implicit}
+    fgraph_inputs = fgraph.inputs
     types = []
     for variable, cell in zip(fgraph_inputs, cells):
         if id(variable) in explicit:
@@ -214,8 +216,10 @@ def _run_job(job_file: str) -> None:
     from pytensor.compile.mode import get_mode
     from pytensor.compile.sharedvalue import SharedVariable
 
-    import pylearn_vae.ops.numba_im2col  # noqa: F401  (the convolutions' Numba code)
-    from pylearn_vae.utils.graph_cache import _load
+    from pylearn_vae.speedups import numba_im2col
+    from pylearn_vae.speedups.graph_cache import _load
+
+    numba_im2col.register()  # the convolutions' Numba code
 
     with open(job_file, "rb") as stream:
         job = pickle.load(stream)
@@ -227,4 +231,7 @@ def _run_job(job_file: str) -> None:
     if job["speedups"]:
         mode = support.speedup_mode(mode)
     function = _load(Path(job["graph"]), inputs, shared, mode, single=False)
-    internals.compiled_dispatcher(function).compile(job["signature"])
+    dispatcher = internals.compiled_dispatcher(function)
+    if dispatcher is None:
+        raise SystemExit(4)  # nothing to compile here: the first call compiles
+    dispatcher.compile(job["signature"])
