@@ -3,8 +3,6 @@ configuration comparison in :mod:`pylearn_vae.config.compare` (nothing is define
 
 from pylearn_vae.config.compare import config_changes, config_differences
 from pylearn_vae.persistence.checkpoint import (
-    APPLIED_HYPERPARAMETERS,
-    apply_hyperparameters,
     load_checkpoint,
     read_checkpoint_info,
     save_checkpoint,
@@ -16,6 +14,4 @@ __all__ = [
     "read_checkpoint_info",
     "config_differences",
     "config_changes",
-    "apply_hyperparameters",
-    "APPLIED_HYPERPARAMETERS",
 ]

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pylearn_vae import persistence
+from pylearn_vae import numerics, persistence
 from pylearn_vae.train_extensions import TrainExtension
+from pylearn_vae.training_algorithms.legacy_state import adopt_saved_bases
 from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
 
 __all__ = ["Train"]
@@ -74,8 +75,9 @@ class Train:
         self.save_freq = int(save_freq)
         self.extensions = list(extensions or [])
         self.allow_overwrite = bool(allow_overwrite)
+        # The run settings below are the job's (pylearn_vae.job.TrainingJob sets them).
         self.quiet = False
-        #: Where scripts/train.py keeps the checkpoint (None: no checkpoints).
+        #: Where the checkpoint is written (None: no checkpoints).
         self.checkpoint_path = None
         self.checkpoint_every = 1
         #: The YAML text the run was built from (stored in checkpoints).
@@ -126,14 +128,18 @@ class Train:
             self.checkpoint_path, self, finished=finished, config_text=self.config_text
         )
 
-    def resume(self, path, overrides: list | None = None) -> dict:
-        """Set up, then restore the state saved in the checkpoint ``path``.
+    def resume(self, path) -> dict:
+        """Set up, then restore the state saved in the checkpoint ``path``; return that state.
 
-        ``overrides`` are hyper-parameter changes written over the saved state
-        (see :func:`pylearn_vae.persistence.checkpoint.apply_hyperparameters`).
+        Checkpoints written before ``SGD`` and its ``Momentum`` rule owned the
+        base learning rate and momentum resume as they would have
+        (:mod:`~pylearn_vae.training_algorithms.legacy_state`).
+        Changed hyper-parameters are applied afterwards, with
+        :meth:`SGD.change_hyperparameters <pylearn_vae.training_algorithms.sgd.SGD.change_hyperparameters>`.
         """
         self.setup()
-        state = persistence.load_checkpoint(path, self, overrides)
+        state = persistence.load_checkpoint(path, self)
+        adopt_saved_bases(state, self.algorithm)
         self._resumed = True
         return state
 
@@ -173,8 +179,13 @@ class Train:
         A checkpoint (if ``checkpoint_path`` is set) is written after every
         ``checkpoint_every`` epochs, before the termination criterion is
         consulted, and when a stop is requested; a run restored with
-        :meth:`resume` continues exactly where the checkpoint left it.
+        :meth:`resume` continues exactly where the checkpoint left it. It all
+        runs under the numerics setting (:func:`pylearn_vae.numerics.applied`).
         """
+        with numerics.applied():
+            self._main_loop()
+
+    def _main_loop(self) -> None:
         if not self._resumed:
             self.setup()
             self._end_of_epoch()

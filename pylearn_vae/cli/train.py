@@ -11,7 +11,7 @@ over.
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import signal
 import sys
 import time
@@ -19,29 +19,12 @@ import traceback
 import warnings
 from pathlib import Path
 
-__all__ = ["main", "train_environ", "checkpoint_path_for"]
+__all__ = ["main"]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NUMERICAL = 3
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
-
-
-def train_environ(config: str) -> dict[str, str]:
-    """The ``PYLEARN2_TRAIN_*`` variables Pylearn2's train.py published."""
-    full_stem = config[: -len(".yaml")] if config.endswith(".yaml") else config
-    directory = os.path.dirname(config)
-    return {
-        "PYLEARN2_TRAIN_FILE_FULL_STEM": full_stem,
-        "PYLEARN2_TRAIN_FILE_STEM": os.path.basename(full_stem),
-        "PYLEARN2_TRAIN_FILE_NAME": os.path.basename(config),
-        "PYLEARN2_TRAIN_BASE_NAME": os.path.basename(config),
-        "PYLEARN2_TRAIN_DIR": directory + "/" if directory else "",
-    }
-
-
-def checkpoint_path_for(config: str) -> str:
-    return train_environ(config)["PYLEARN2_TRAIN_FILE_FULL_STEM"] + "_checkpoint.h5"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,12 +76,14 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> int:
     return code
 
 
-def _load(config: str):
-    from pylearn_vae.config import legacy, yaml_parse
+@contextlib.contextmanager
+def _notices():
+    """Show Pylearn2 names the YAML uses as one-line notices (other warnings pass)."""
+    from pylearn_vae.config import legacy
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", legacy.LegacyNameWarning)
-        obj = yaml_parse.load_path(config, environ=train_environ(config))
+        yield
     for warning in caught:
         if issubclass(warning.category, legacy.LegacyNameWarning):
             print(f"notice: {warning.message}", file=sys.stderr)
@@ -106,165 +91,86 @@ def _load(config: str):
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-    return obj
 
 
-def _unfinished_run(config: str, checkpoint: str) -> str | None:
-    """Why a fresh run of ``config`` would replace an unfinished run's files, or None."""
-    from pylearn_vae.persistence import ModelFileError, read_checkpoint_info
-
-    if not os.path.lexists(checkpoint):
-        return None
+@contextlib.contextmanager
+def _stopping_at_signals(train):
+    """SIGINT and SIGTERM ask ``train`` to stop at the next minibatch boundary."""
+    previous = {}
     try:
-        info = read_checkpoint_info(checkpoint)
-    except ModelFileError as exc:
-        return f"{checkpoint} exists but cannot be read ({exc})"
-    if info["finished"]:
-        return None
-    return f"{checkpoint} holds an unfinished run ({info['epochs_seen']} epochs done)"
+        for name in ("SIGINT", "SIGTERM"):
+            previous[name] = signal.signal(
+                getattr(signal, name),
+                lambda signum, frame: train.request_stop(signal.Signals(signum).name),
+            )
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
 
 
-def _apply_message(config: str, state: dict, changes: list) -> str:
-    applied = state.get("applied", [])
-    lines = [f"applied from {config}: {line}" for line in applied]
-    applied_paths = {line.split(":", 1)[0] for line in applied}
-    others = [path for path, _, _ in changes if path not in applied_paths]
-    if others:
-        lines.append(
-            f"other changes take effect as {config} says (objects are rebuilt from it; their "
-            f"saved state is restored): {', '.join(p or '<root>' for p in others)}"
+def _refusal(exc, config: str) -> int:
+    """The exit status and message for a run that :class:`~pylearn_vae.job.TrainingJob`
+    refused to start."""
+    from pylearn_vae.job import ConfigChanged, ConfigFileError, RunFinished, UnfinishedRun
+
+    if isinstance(exc, RunFinished):
+        print(str(exc), file=sys.stderr, flush=True)
+        return 0
+    if isinstance(exc, ConfigFileError):
+        return _fail(str(exc))
+    message = str(exc)
+    if isinstance(exc, UnfinishedRun):
+        message += (
+            f". Continue it with:\n  {_resume_hint(config)}\nor start over (replacing both) "
+            f"with:\n  python scripts/train.py {config} --restart"
         )
-    return "\n".join(lines)
+    elif isinstance(exc, ConfigChanged):
+        message += "\nResume anyway with --resume --force, or restore the original file."
+    return _fail(message, EXIT_USAGE)
 
 
-class _Exit(Exception):
-    """Ends the program: ``message`` on standard error, then exit ``status``."""
-
-    def __init__(self, message: str, status: int = EXIT_FAILURE, error: bool = True) -> None:
-        super().__init__(message)
-        self.status = status
-        self.error = error
-
-    def report(self) -> int:
-        if self.error:
-            return _fail(str(self), self.status)
-        print(str(self), file=sys.stderr, flush=True)
-        return self.status
-
-
-def _check_arguments(args) -> None:
+def _usage_problem(args) -> str | None:
     if args.epochs is not None and args.epochs < 0:
-        raise _Exit(f"--epochs must be >= 0, got {args.epochs}", EXIT_USAGE)
+        return f"--epochs must be >= 0, got {args.epochs}"
     if args.checkpoint_every < 0:
-        raise _Exit(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}", EXIT_USAGE)
+        return f"--checkpoint-every must be >= 0, got {args.checkpoint_every}"
     if args.force and not args.resume:
-        raise _Exit("--force only makes sense with --resume", EXIT_USAGE)
+        return "--force only makes sense with --resume"
     if args.restart and args.resume:
-        raise _Exit("--restart and --resume contradict each other; choose one", EXIT_USAGE)
+        return "--restart and --resume contradict each other; choose one"
+    return None
 
 
-def _read_config(config: str) -> str:
-    if not Path(config).is_file():
-        problem = "is not a regular file" if os.path.exists(config) else "does not exist"
-        raise _Exit(f"configuration file {config} {problem}", EXIT_USAGE)
-    try:
-        return Path(config).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Exit(f"{config} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-
-
-def _resume_changes(args, config: str, config_text: str, checkpoint: str) -> list:
-    """Check that the run may start (fresh, over an unfinished run, or resumed) and
-    return the changes of a forced resume (``(path, old, new)`` triples)."""
-    from pylearn_vae.config.compare import config_changes, config_differences
-    from pylearn_vae.persistence import read_checkpoint_info
-
-    unfinished = None if args.resume or args.restart else _unfinished_run(config, checkpoint)
-    if unfinished:
-        raise _Exit(
-            f"{unfinished}; a new run would replace it and its best model. Continue it "
-            f"with:\n  {_resume_hint(config)}\nor start over (replacing both) with:\n"
-            f"  python scripts/train.py {config} --restart",
-            EXIT_USAGE,
-        )
-    if not args.resume:
-        return []
-    if not Path(checkpoint).exists():
-        raise _Exit(
-            f"there is no checkpoint to resume from: {checkpoint} does not exist", EXIT_USAGE
-        )
-    info = read_checkpoint_info(checkpoint)
-    if info["finished"]:
-        raise _Exit(
-            f"{config}: the run in {checkpoint} already finished "
-            f"({info['epochs_seen']} epochs); nothing to do",
-            0,
-            error=False,
-        )
-    saved = info["config_yaml"]
-    differences = (
-        config_differences(saved, config_text, f"{checkpoint}:config_yaml") if saved else []
-    )
-    if differences and not args.force:
-        listed = "\n  ".join(differences)
-        raise _Exit(
-            f"{config} differs from the configuration {checkpoint} was made with:\n  {listed}\n"
-            "Resume anyway with --resume --force, or restore the original file.",
-            EXIT_USAGE,
-        )
-    if not differences:
-        return []
-    return config_changes(saved, config_text, old_source=f"{checkpoint}:config_yaml")
-
-
-def _build_train(args, config: str, config_text: str, checkpoint: str):
-    from pylearn_vae.train import Train
-
-    train = _load(config)
-    if not isinstance(train, Train):
-        raise _Exit(
-            f"{config} describes a {type(train).__name__}, expected a pylearn_vae.train.Train"
-        )
-    if args.epochs is not None:
-        from pylearn_vae.termination_criteria import EpochCounter
-
-        train.algorithm.termination_criterion = EpochCounter(args.epochs, new_epochs=False)
-    train.quiet = args.quiet
-    train.config_text = config_text
-    if hasattr(train.algorithm, "precompile"):
-        from pylearn_vae.evaluation import usable_cpus
-
-        # A first run compiles the monitoring function in a second process
-        # while the training step compiles here: seconds saved where there
-        # is a second CPU, a few lost where there is not.
-        train.algorithm.precompile = usable_cpus() > 1
-    if args.checkpoint_every:
-        train.checkpoint_path = checkpoint
-        train.checkpoint_every = args.checkpoint_every
-    return train
-
-
-def _resume(train, config: str, checkpoint: str, changes: list) -> None:
-    state = train.resume(checkpoint, overrides=changes)
-    position = int(state["algorithm"]["resume_position"])
+def _report_resume(config: str, checkpoint: str, resumed) -> None:
     print(
-        f"resumed from {checkpoint} at epoch {train.model.monitor.get_epochs_seen()}"
-        + (f", minibatch {position + 1}" if position else ""),
+        f"resumed from {checkpoint} at epoch {resumed.epochs_seen}"
+        + (f", minibatch {resumed.position + 1}" if resumed.position else ""),
         file=sys.stderr,
         flush=True,
     )
-    if changes:
-        print(_apply_message(config, state, changes), file=sys.stderr, flush=True)
+    lines = [f"applied from {config}: {line}" for line in resumed.applied]
+    if resumed.unapplied:
+        lines.append(
+            f"other changes take effect as {config} says (objects are rebuilt from it; their "
+            f"saved state is restored): {', '.join(p or '<root>' for p in resumed.unapplied)}"
+        )
+    if lines:
+        print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def _resume_hint(config: str) -> str:
     return f"python scripts/train.py {config} --resume"
 
 
-def _failure(exc: BaseException, args, train, config: str, checkpoint: str) -> int:
-    """The exit status and one-paragraph message for an exception out of training."""
+def _failure(exc: BaseException, args, job) -> int:
+    """The exit status and one-paragraph message for an exception out of training
+    (``job``: the :class:`~pylearn_vae.job.TrainingJob`, None if it was not made)."""
     from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
 
+    config = args.config
+    train = job.train if job is not None else None
+    checkpoint = job.checkpoint_path if job is not None else ""
     if isinstance(exc, StopRequested):
         reason = train.algorithm.stop_requested if train is not None else "SIGINT"
         saved = (
@@ -300,42 +206,39 @@ def _failure(exc: BaseException, args, train, config: str, checkpoint: str) -> i
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     config = args.config
-    checkpoint = checkpoint_path_for(config)
-    train = None
-    previous = {}
-    try:
-        _check_arguments(args)
-        from pylearn_vae.cli.common import prepare_process, show_package_log
-        from pylearn_vae.ops.denormals import flushed_denormals
+    problem = _usage_problem(args)
+    if problem:
+        return _fail(problem, EXIT_USAGE)
+    from pylearn_vae.cli.common import show_package_log
+    from pylearn_vae.job import ConfigFileError, JobRefused, TrainingJob
 
-        prepare_process()
-        show_package_log(quiet=args.quiet)
-        config_text = _read_config(config)
-        changes = _resume_changes(args, config, config_text, checkpoint)
-        train = _build_train(args, config, config_text, checkpoint)
-        for name in ("SIGINT", "SIGTERM"):
-            previous[name] = signal.signal(
-                getattr(signal, name),
-                lambda signum, frame: train.request_stop(signal.Signals(signum).name),
-            )
-        start = time.time()
-        print(
-            f"compiling the training and monitoring functions for {config} "
-            "(a first run compiles for ~20 s; later runs reuse the cache)...",
-            file=sys.stderr,
-            flush=True,
+    job = None
+    try:
+        job = TrainingJob(
+            config,
+            epochs=args.epochs,
+            quiet=args.quiet,
+            resume=args.resume,
+            force=args.force,
+            restart=args.restart,
+            checkpoint_every=args.checkpoint_every,
         )
-        if args.resume:
-            _resume(train, config, checkpoint, changes)
-        with flushed_denormals():
-            train.main_loop()
-    except _Exit as stop:
-        return stop.report()
+        show_package_log(quiet=args.quiet)
+        with _notices():
+            train = job.prepare()
+        with _stopping_at_signals(train):
+            start = time.time()
+            print(
+                f"compiling the training and monitoring functions for {config} "
+                "(a first run compiles for ~20 s; later runs reuse the cache)...",
+                file=sys.stderr,
+                flush=True,
+            )
+            job.run(on_resumed=lambda where: _report_resume(config, job.checkpoint_path, where))
+    except (JobRefused, ConfigFileError) as exc:
+        return _refusal(exc, config)
     except (Exception, KeyboardInterrupt) as exc:  # every failure becomes one clear paragraph
-        return _failure(exc, args, train, config, checkpoint)
-    finally:
-        for name, handler in previous.items():
-            signal.signal(getattr(signal, name), handler)
+        return _failure(exc, args, job)
     saved = f"; model saved to {train.save_path}" if train.save_path else ""
     epochs = train.model.monitor.get_epochs_seen()
     print(

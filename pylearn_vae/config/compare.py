@@ -1,45 +1,49 @@
 """Differences between two YAML configurations, found without building anything.
 
 ``train.py --resume`` compares the YAML a run was started from (stored in
-its checkpoint) with the file the user gives now. Both texts are parsed into
-proxies (nothing is imported or called, ``${VAR}`` is left as written) and
-compared key by key.
+its checkpoint) with the file the user gives now. Both are compared as
+parsed proxies (nothing is imported or called), key by key, with every
+``${VAR}`` as written: a file parsed for building (its variables replaced)
+compares by the text it wrote (:class:`~pylearn_vae.config.yaml_parse.ExpandedText`),
+so the run's own file is parsed once.
 """
 
 from __future__ import annotations
 
 from pylearn_vae.config import legacy, yaml_parse
 
-__all__ = ["config_changes", "config_differences"]
+__all__ = [
+    "config_changes",
+    "config_differences",
+    "describe_changes",
+    "parse_as_written",
+    "parsed_changes",
+]
+
+
+def parse_as_written(text: str, source: str = "<string>"):
+    """``text`` parsed into proxies with every ``${VAR}`` left as written."""
+    return yaml_parse.load(text, environ=_PermissiveEnviron(), instantiate=False, source=source)
 
 
 def config_differences(old_text: str, new_text: str, old_source: str = "<checkpoint>") -> list[str]:
     """Human-readable differences between two YAML configurations (parsed, not instantiated)."""
-    return [
-        f"{path or '<root>'}: {old!r} -> {new!r}"
-        for path, old, new in config_changes(old_text, new_text, old_source)
-    ]
-
-
-def _plain(node):
-    """A parsed node as plain dicts, lists and values (``!obj:`` becomes an ``"!obj"`` key)."""
-    if isinstance(node, yaml_parse.ObjectProxy):
-        name = legacy.map_name(node.callable_name) or node.callable_name
-        return {"!obj": name, **{k: _plain(v) for k, v in node.kwargs.items()}}
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if hasattr(node, "name") and hasattr(node, "mark"):
-        return f"!{type(node).__name__}:{getattr(node, 'name', getattr(node, 'path', ''))}"
-    return node
+    return describe_changes(config_changes(old_text, new_text, old_source))
 
 
 def config_changes(old_text: str, new_text: str, old_source: str = "<checkpoint>") -> list:
     """``(dotted path, old value, new value)`` for every difference between two YAML texts."""
-    environ = _PermissiveEnviron()
-    old = _plain(yaml_parse.load(old_text, environ=environ, instantiate=False, source=old_source))
-    new = _plain(yaml_parse.load(new_text, environ=environ, instantiate=False))
+    return parsed_changes(parse_as_written(old_text, old_source), parse_as_written(new_text))
+
+
+def describe_changes(changes: list) -> list[str]:
+    """``"path: old -> new"`` for each ``(path, old, new)`` of :func:`parsed_changes`."""
+    return [f"{path or '<root>'}: {old!r} -> {new!r}" for path, old, new in changes]
+
+
+def parsed_changes(old, new) -> list:
+    """``(dotted path, old value, new value)`` for every difference between two parsed
+    configurations (from ``yaml_parse.load(..., instantiate=False)``, not yet built)."""
     out: list = []
 
     def walk(a, b, path):
@@ -56,8 +60,27 @@ def config_changes(old_text: str, new_text: str, old_source: str = "<checkpoint>
         elif a != b:
             out.append((path, a, b))
 
-    walk(old, new, "")
+    walk(_plain(old), _plain(new), "")
     return out
+
+
+def _plain(node):
+    """A parsed node as plain dicts, lists and values (``!obj:`` becomes an ``"!obj"`` key,
+    a string with variables the text it wrote, each variable as ``${NAME}``)."""
+    if isinstance(node, yaml_parse.ObjectProxy):
+        name = legacy.map_name(node.callable_name) or node.callable_name
+        return {"!obj": name, **{k: _plain(v) for k, v in node.kwargs.items()}}
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, yaml_parse.ExpandedText):
+        return yaml_parse.preprocess(node.written, _PermissiveEnviron())
+    if hasattr(node, "path") and hasattr(node, "mark"):  # !pkl: path
+        return f"!pkl:{_plain(node.path)}"
+    if hasattr(node, "name") and hasattr(node, "mark"):  # !import name
+        return f"!{type(node).__name__}:{node.name}"
+    return node
 
 
 class _PermissiveEnviron(dict):

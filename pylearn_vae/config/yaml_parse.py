@@ -11,13 +11,16 @@ Supported tags:
   (found by name, as ``!obj:`` callables are).
 
 ``${VAR}`` in any string is replaced from the ``environ`` mapping, then from
-the process environment. Anchors and aliases keep their YAML meaning: an
+the process environment; the parsed string (an :class:`ExpandedText`) keeps
+the text as written too. Anchors and aliases keep their YAML meaning: an
 alias refers to the *same* object as its anchor.
 
 Loading happens in two phases: the text is parsed into proxies on a private
 ``yaml.SafeLoader`` subclass (nothing is imported or called, no PyYAML global
 state is touched), then the proxies are instantiated. Every error names the
-file, line and column of the node that caused it.
+file, line and column of the node that caused it. :func:`load` does both;
+``load(..., instantiate=False)`` and :func:`instantiate` do one each, so that
+a program can look at the parsed file before building anything.
 
 A document may hold at most ``MAX_NODES`` nodes once its aliases are
 expanded (a "billion laughs" document is refused before anything reads it in
@@ -53,7 +56,9 @@ __all__ = [
     "MAX_NODES",
     "load",
     "load_path",
+    "instantiate",
     "ConfigError",
+    "ExpandedText",
     "ObjectProxy",
     "accepted_keywords",
     "preprocess",
@@ -103,6 +108,24 @@ class _ImportProxy:
 class _PklProxy:
     path: str
     mark: _Mark
+
+
+class ExpandedText(str):
+    """A parsed string in which ``${VAR}`` was replaced; ``written`` is the text
+    as the file wrote it (configurations are compared as written). Built
+    objects receive plain ``str``.
+
+    >>> text = ExpandedText("run1_best.pkl", "${STEM}_best.pkl")
+    >>> text == "run1_best.pkl", text.written
+    (True, '${STEM}_best.pkl')
+    """
+
+    written: str
+
+    def __new__(cls, value: str, written: str) -> ExpandedText:
+        text = super().__new__(cls, value)
+        text.written = written
+        return text
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -160,9 +183,9 @@ class _ConfigLoader(yaml.SafeLoader):
 
     def construct_text(self, node):
         value = self.construct_scalar(node)
-        if not self.expand_vars:
+        if not self.expand_vars or not _VAR.search(value):
             return value
-        return preprocess(value, self.environ, str(self.mark(node)))
+        return ExpandedText(preprocess(value, self.environ, str(self.mark(node))), value)
 
     def construct_keywords(self, node, deep=True):
         """A mapping's ``(values, marks)``: scalar keys, each given once."""
@@ -464,6 +487,8 @@ class _Instantiator:
             result = {k: self(v) for k, v in node.items()}
         elif isinstance(node, list):
             result = [self(v) for v in node]
+        elif isinstance(node, ExpandedText):
+            return str(node)
         else:
             return node
         self.memo[key] = result
@@ -475,7 +500,7 @@ class _Instantiator:
         # layer does not import the persistence layer that sits above it.
         load_model_file = self.resolve(PKL_LOADER, node.mark)
         try:
-            return load_model_file(node.path)
+            return load_model_file(str(node.path))
         except Exception as exc:
             raise ConfigError(f"!pkl: could not load {node.path!r}: {exc}", str(node.mark)) from exc
 
@@ -679,12 +704,25 @@ def load(
     else:
         text = stream_or_string
         source = source or "<string>"
-    restricted = restrict_to is not None
-    parsed = _parse(text, source, environ, expand_vars=not restricted)
+    parsed = _parse(text, source, environ, expand_vars=restrict_to is None)
     if not instantiate:
         return parsed
+    return _build_objects(parsed, restrict_to)
+
+
+def instantiate(parsed, restrict_to: tuple[str, ...] | None = None):
+    """Build the objects that ``parsed`` (from ``load(..., instantiate=False)``) describes.
+
+    ``restrict_to`` is :func:`load`'s. Building may rename keywords that a
+    file gives under an old Pylearn2 name inside ``parsed``: compare parsed
+    configurations before building them.
+    """
+    return _build_objects(parsed, restrict_to)
+
+
+def _build_objects(parsed, restrict_to: tuple[str, ...] | None):
     resolve, mapper = _default_resolver(restrict_to)
-    result = _Instantiator(resolve, mapper, restricted)(parsed)
+    result = _Instantiator(resolve, mapper, restrict_to is not None)(parsed)
     mapper.report()
     return result
 

@@ -44,18 +44,13 @@ from pylearn_vae.utils.rng import register_rng
 from pylearn_vae.utils.state import Stateful
 
 __all__ = [
-    "APPLIED_HYPERPARAMETERS",
     "Checkpoint",
-    "apply_hyperparameters",
     "load_checkpoint",
     "read_checkpoint",
     "read_checkpoint_info",
     "restore_checkpoint",
     "save_checkpoint",
 ]
-
-#: YAML keys whose new values ``--resume --force`` writes over the checkpoint's state.
-APPLIED_HYPERPARAMETERS = ("learning_rate", "init_momentum")
 
 
 def _shared_rngs(train) -> dict:
@@ -255,13 +250,11 @@ def read_checkpoint_info(path) -> dict:
     return read_checkpoint(path).info()
 
 
-def restore_checkpoint(checkpoint: Checkpoint, train, overrides: list | None = None) -> dict:
+def restore_checkpoint(checkpoint: Checkpoint, train) -> dict:
     """Restore ``train`` (already set up from the same YAML) from a :class:`Checkpoint`.
 
-    What can be checked against ``train`` is checked before anything is changed.
-    ``overrides`` (from :func:`pylearn_vae.config.compare.config_changes`)
-    are applied to the saved state first, with :func:`apply_hyperparameters`;
-    the returned state has an ``"applied"`` entry listing what was changed.
+    What can be checked against ``train`` is checked before anything is
+    changed. Returns the saved state tree.
     """
     where, state = checkpoint.path, checkpoint.state
     params = all_params(train.model)
@@ -282,7 +275,6 @@ def restore_checkpoint(checkpoint: Checkpoint, train, overrides: list | None = N
     )
     rngs = _shared_rngs(train)
     generators = _generator_states(state, rngs, where)
-    applied = apply_hyperparameters(state, overrides or [])
     restore_monitor(train.model, checkpoint.monitor, where)
     set_params(params, checkpoint.params)
     try:
@@ -302,73 +294,9 @@ def restore_checkpoint(checkpoint: Checkpoint, train, overrides: list | None = N
         ) from None
     for name, rng in rngs.items():
         rng.set_value(generators[name], borrow=True)
-    state["applied"] = applied
     return state
 
 
-def load_checkpoint(path, train, overrides: list | None = None) -> dict:
+def load_checkpoint(path, train) -> dict:
     """:func:`read_checkpoint` then :func:`restore_checkpoint`: restore ``train`` from ``path``."""
-    return restore_checkpoint(read_checkpoint(path, train.model), train, overrides)
-
-
-def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _scale_key(tree, key: str, ratio: float) -> None:
-    """Multiply every number stored under ``key`` in ``tree`` (schedule bases) by ``ratio``."""
-    if not isinstance(tree, dict):
-        return
-    for name, value in tree.items():
-        if name == key and _number(value):
-            tree[name] = value * ratio
-        else:
-            _scale_key(value, key, ratio)
-
-
-def _set_key(tree, key: str, value) -> None:
-    if not isinstance(tree, dict):
-        return
-    for name, old in tree.items():
-        if name == key and _number(old):
-            tree[name] = value
-        else:
-            _set_key(old, key, value)
-
-
-def apply_hyperparameters(state: dict, changes: list) -> list[str]:
-    """Write the YAML's new hyper-parameters over a checkpoint's ``state``; say what changed.
-
-    ``changes`` are ``(path, old, new)`` triples from
-    :func:`pylearn_vae.config.compare.config_changes`.
-    A new ``learning_rate`` scales the saved rate, and the bases of the
-    learning-rate schedules, by new/old: with no schedule the rate becomes
-    the YAML's value, and a schedule continues from the scaled rate. A new
-    ``init_momentum`` becomes the momentum (and the momentum adjustor's
-    starting value).
-    """
-    applied = []
-    algorithm = state.get("algorithm", {})
-    for path, old, new in changes:
-        key = path.rsplit(".", 1)[-1]
-        if key == "learning_rate" and _number(new) and _number(old) and old > 0:
-            ratio = new / old
-            before = float(np.asarray(algorithm["learning_rate"]))
-            algorithm["learning_rate"] = np.asarray(before * ratio)
-            for key_name in ("_base_lr", "_init_lr"):
-                _scale_key(algorithm.get("update_callbacks"), key_name, ratio)
-                _scale_key(state.get("extensions"), key_name, ratio)
-            applied.append(
-                f"{path}: {old!r} -> {new!r} (learning rate now {before * ratio:.6g}, "
-                f"was {before:.6g})"
-            )
-        elif key == "init_momentum" and _number(new):
-            rule = algorithm.get("learning_rule", {})
-            if "momentum" in rule:
-                before = float(np.asarray(rule["momentum"]))
-                rule["momentum"] = np.asarray(new)
-                _set_key(state.get("extensions"), "_init_momentum", float(new))
-                applied.append(
-                    f"{path}: {old!r} -> {new!r} (momentum now {new:.6g}, was {before:.6g})"
-                )
-    return applied
+    return restore_checkpoint(read_checkpoint(path, train.model), train)

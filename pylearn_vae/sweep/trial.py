@@ -1,9 +1,9 @@
 """One trial of a sweep: the trial's YAML, trained as ``scripts/train.py`` trains it.
 
 :func:`run_trial` runs inside a Ray worker. It writes the trial's YAML (the
-base YAML with the trial's values) into the trial's working folder, builds
-the :class:`~pylearn_vae.train.Train` object from it with the usual YAML
-machinery, and runs the usual main loop with a checkpoint after every epoch.
+base YAML with the trial's values) into the trial's working folder and runs
+it as a :class:`~pylearn_vae.job.TrainingJob`, the object that runs
+``scripts/train.py``'s jobs, with a checkpoint after every epoch.
 After each epoch (once its checkpoint is on disk) every monitor channel is
 reported to Ray Tune together with a copy of the checkpoint, so that Tune
 can stop the trial, or pause it, move it to another worker and resume it
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pylearn_vae.config import yaml_parse
+from pylearn_vae.errors import TrialDataError
 from pylearn_vae.sweep.overrides import apply_overrides
 
 __all__ = ["TrialPlan", "TrialDataError", "run_trial", "render", "check_node"]
@@ -36,10 +37,6 @@ logger = logging.getLogger(__name__)
 
 #: The file name of a trial's YAML inside its working folder.
 TRIAL_YAML = "trial.yaml"
-
-
-class TrialDataError(RuntimeError):
-    """A data set the trial needs is missing on the node it runs on."""
 
 
 @dataclass(frozen=True)
@@ -95,15 +92,10 @@ def _missing_data(exc: BaseException) -> bool:
     return False
 
 
-def _build(config_path: Path, text: str):
-    """The Train object of the trial YAML (a missing data set names this node)."""
-    from pylearn_vae.cli.train import train_environ
-    from pylearn_vae.train import Train
-
+def _prepared(job):
+    """``job.prepare()``: the trial's Train object (a missing data set names this node)."""
     try:
-        train = yaml_parse.load(
-            text, environ=train_environ(str(config_path)), source=str(config_path)
-        )
+        return job.prepare()
     except Exception as exc:
         if _missing_data(exc):
             data = os.environ.get("PYLEARN2_DATA_PATH", "unset")
@@ -111,11 +103,6 @@ def _build(config_path: Path, text: str):
                 f"node {node_name()} lacks the data (PYLEARN2_DATA_PATH={data}): {exc}"
             ) from exc
         raise
-    if not isinstance(train, Train):
-        raise TypeError(
-            f"{config_path} describes a {type(train).__name__}, expected a pylearn_vae.train.Train"
-        )
-    return train
 
 
 def check_node(plan: TrialPlan) -> str | None:
@@ -124,10 +111,12 @@ def check_node(plan: TrialPlan) -> str | None:
     Loads the data sets (which is what fails on a node without them) but
     compiles nothing.
     """
+    from pylearn_vae.job import TrainingJob
+
     with tempfile.TemporaryDirectory(prefix="sweep-check-") as folder:
-        path = Path(folder) / TRIAL_YAML
+        text = apply_overrides(plan.base_text, plan.base_source, plan.fixed)
         try:
-            _build(path, apply_overrides(plan.base_text, plan.base_source, plan.fixed))
+            _prepared(TrainingJob(Path(folder) / TRIAL_YAML, text=text))
         except TrialDataError as exc:
             return str(exc)
         except Exception as exc:
@@ -142,16 +131,6 @@ def _channels(train) -> dict:
     return values
 
 
-def _files_to_keep(folder: Path, checkpoint: Path) -> list[Path]:
-    """The checkpoint and the models the trial wrote (kept with Tune's checkpoint)."""
-    stem = checkpoint.name[: -len("_checkpoint.h5")]
-    return [
-        p
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.name.startswith(stem) and p.suffix in (".h5", ".hdf5", ".pkl")
-    ]
-
-
 def _restore_files(restored, folder: Path) -> None:
     """Copy the files of Ray Tune's checkpoint ``restored`` (if any) into ``folder``."""
     if restored is None:
@@ -161,8 +140,9 @@ def _restore_files(restored, folder: Path) -> None:
             shutil.copy2(path, folder / path.name)
 
 
-def _reporter(plan: TrialPlan, folder: Path, checkpoint: Path, process: dict):
-    """The epoch callback that reports the monitor channels and the checkpoint to Ray Tune.
+def _reporter(plan: TrialPlan, job, process: dict):
+    """The epoch callback that reports the monitor channels and the checkpoint to Ray Tune
+    (with the checkpoint, the models the trial wrote: ``job.run_files()``).
 
     ``process`` is merged into every report; its ``resumed_from`` entry is
     read at each call, so the caller may set it after a resume.
@@ -180,7 +160,7 @@ def _reporter(plan: TrialPlan, folder: Path, checkpoint: Path, process: dict):
             )
         values.update(sweep_status="running", sweep_reason="", **process)
         with tempfile.TemporaryDirectory(prefix="sweep-ckpt-") as keep:
-            for path in _files_to_keep(folder, checkpoint):
+            for path in job.run_files():
                 shutil.copy2(path, keep)
             tune.report(values, checkpoint=tune.Checkpoint.from_directory(keep))
 
@@ -189,42 +169,36 @@ def _reporter(plan: TrialPlan, folder: Path, checkpoint: Path, process: dict):
 
 def run_trial(config: dict, plan: TrialPlan) -> None:
     """Ray Tune function trainable: train the trial described by ``config``."""
-    from pylearn_vae.cli.common import prepare_process
-
-    # Before anything imports Numba, whose optimisation level it sets as train.py does.
-    prepare_process()
-
     from ray import tune
 
-    from pylearn_vae.cli.train import checkpoint_path_for
-    from pylearn_vae.ops.denormals import flushed_denormals
+    from pylearn_vae.job import RunFinished, TrainingJob
     from pylearn_vae.training_algorithms.sgd import NumericalError
 
     folder = Path.cwd()
     config_path = folder / TRIAL_YAML
     text = plan.trial_yaml(config)
     config_path.write_text(text, encoding="utf-8")
-    checkpoint = Path(checkpoint_path_for(str(config_path)))
     restored = tune.get_checkpoint()
     _restore_files(restored, folder)
-    train = _build(config_path, text)
-    train.quiet = True
-    train.config_text = text
-    train.checkpoint_path = str(checkpoint)
-    train.checkpoint_every = 1
+    # Without Tune's checkpoint the trial starts over, also over what an earlier
+    # attempt left in its folder before it could report.
+    resume = restored is not None
+    job = TrainingJob(config_path, text=text, quiet=True, resume=resume, restart=not resume)
+    try:
+        train = _prepared(job)
+    except RunFinished as done:  # (the checkpoints a trial reports are of unfinished runs)
+        logger.info("%s", done)
+        return
     process = {"resumed_from": 0, "pid": os.getpid(), "node": node_name()}
-    train.epoch_callbacks.append(_reporter(plan, folder, checkpoint, process))
-    with flushed_denormals():
-        try:
-            if restored is not None:
-                train.resume(str(checkpoint))
-                process["resumed_from"] = train.model.monitor.get_epochs_seen()
-                logger.info(
-                    "trial resumed from its checkpoint at epoch %d", process["resumed_from"]
-                )
-            train.main_loop()
-        except NumericalError as exc:
-            logger.warning("trial diverged: %s", exc)
-            values = {plan.metric: math.nan, "epochs_seen": train.model.monitor.get_epochs_seen()}
-            values.update(sweep_status="diverged", sweep_reason=str(exc), **process)
-            tune.report(values)
+
+    def resumed(where) -> None:
+        process["resumed_from"] = where.epochs_seen
+        logger.info("trial resumed from its checkpoint at epoch %d", where.epochs_seen)
+
+    try:
+        job.run(on_resumed=resumed, on_epoch=_reporter(plan, job, process))
+    except NumericalError as exc:
+        logger.warning("trial diverged: %s", exc)
+        values = {plan.metric: math.nan, "epochs_seen": train.model.monitor.get_epochs_seen()}
+        values.update(sweep_status="diverged", sweep_reason=str(exc), **process)
+        tune.report(values)

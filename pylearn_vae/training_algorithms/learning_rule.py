@@ -7,6 +7,8 @@ so that schedules and checkpoints can reach them.
 
 from __future__ import annotations
 
+import numpy as np
+
 from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.training_algorithms.updates import (
     adam_updates,
@@ -67,6 +69,11 @@ class LearningRule(Stateful):
         """Scalar values to report with the monitor (name -> float)."""
         return {}
 
+    def change_init_momentum(self, value: float) -> tuple[float, float] | None:
+        """Start momentum again from ``value`` (a changed ``init_momentum``):
+        ``(momentum before, after)``, or None for a rule without momentum."""
+        return None
+
 
 def _check_fraction(name: str, value, owner: str) -> float:
     value = float(value)
@@ -78,21 +85,36 @@ def _check_fraction(name: str, value, owner: str) -> float:
 class Momentum(LearningRule):
     r"""Momentum: :math:`v \leftarrow \mu v - \eta g,\ p \leftarrow p + v`.
 
+    ``momentum`` is the shared variable the compiled step reads;
+    ``init_momentum`` (a float, saved in checkpoints) is where a
+    ``MomentumAdjustor`` moves it from.
+
     Parameters
     ----------
     init_momentum : float
-        Initial :math:`\mu` in [0, 1); ``MomentumAdjustor`` can change it.
+        Initial :math:`\mu` in [0, 1); kept as float32 holds it.
     nesterov_momentum : bool
         Use Nesterov's variant.
     """
 
-    _state_attributes = ("momentum",)
+    _state_attributes = ("momentum", "init_momentum")
 
     def __init__(self, init_momentum: float, nesterov_momentum: bool = False) -> None:
         super().__init__()
-        self.init_momentum = _check_fraction("init_momentum", init_momentum, "Momentum")
-        self.momentum = sharedX(self.init_momentum, name="momentum")
+        value = _check_fraction("init_momentum", init_momentum, "Momentum")
+        self.momentum = sharedX(value, name="momentum")
+        # The adjustor computes from the value the first step used.
+        self.init_momentum = float(self.momentum.get_value())
         self.nesterov_momentum = bool(nesterov_momentum)
+
+    def load_state_dict(self, state: dict) -> None:
+        if "init_momentum" not in state:
+            # Written before the rule kept its base: the MomentumAdjustor had
+            # it (see training_algorithms.legacy_state), or, if none had run
+            # yet, it would have taken the momentum it found.
+            state = {**state, "init_momentum": float(np.asarray(state["momentum"]))}
+        super().load_state_dict(state)
+        self.init_momentum = float(self.init_momentum)  # a damaged value fails here
 
     def get_updates(self, learning_rate, grads, lr_scalers=None):
         updates, _ = momentum_updates(
@@ -108,6 +130,13 @@ class Momentum(LearningRule):
     def monitoring_values(self) -> dict:
         return {"momentum": float(self.momentum.get_value())}
 
+    def change_init_momentum(self, value: float) -> tuple[float, float]:
+        value = _check_fraction("init_momentum", value, "Momentum")
+        before = float(self.momentum.get_value())
+        self.momentum.set_value(np.asarray(value, dtype=self.momentum.dtype))
+        self.init_momentum = value
+        return before, value
+
 
 class MomentumAdjustor(TrainExtension, Stateful):
     """Move momentum linearly to ``final_momentum`` between epochs ``start`` and ``saturate``.
@@ -115,9 +144,11 @@ class MomentumAdjustor(TrainExtension, Stateful):
     Called after every monitoring step (the first one is before any
     training), like Pylearn2's: with ``start=5, saturate=6`` the momentum is
     the initial one up to the 5th call and the final one from the 6th on.
+    The initial one is the rule's ``init_momentum``; the adjustor owns only
+    its count of calls.
     """
 
-    _state_attributes = ("_initialized", "_init_momentum", "_count")
+    _state_attributes = ("_count",)
 
     def __init__(self, final_momentum: float, start: int, saturate: int) -> None:
         self.final_momentum = _check_fraction("final_momentum", final_momentum, "MomentumAdjustor")
@@ -125,8 +156,6 @@ class MomentumAdjustor(TrainExtension, Stateful):
         self.saturate = int(saturate)
         if self.saturate < self.start:
             raise ValueError(f"MomentumAdjustor: saturate ({saturate}) must be >= start ({start})")
-        self._initialized = False
-        self._init_momentum = None
         self._count = 0
 
     def on_monitor(self, model, dataset, algorithm) -> None:
@@ -136,21 +165,17 @@ class MomentumAdjustor(TrainExtension, Stateful):
                 "MomentumAdjustor needs the SGD learning_rule to be Momentum, got "
                 f"{type(rule).__name__}"
             )
-        if not self._initialized:
-            self._init_momentum = float(rule.momentum.get_value())
-            self._initialized = True
         self._count += 1
-        rule.momentum.set_value(self.current_momentum())
+        rule.momentum.set_value(self.current_momentum(rule.init_momentum))
 
-    def current_momentum(self):
-        import numpy as np
-
+    def current_momentum(self, init_momentum: float) -> np.ndarray:
+        """The momentum the schedule wants now, starting from ``init_momentum``."""
         width = self.saturate - self.start
         if width == 0:
-            value = self.final_momentum if self._count >= self.start else self._init_momentum
+            value = self.final_momentum if self._count >= self.start else init_momentum
         else:
             alpha = min(max((self._count - self.start) / width, 0.0), 1.0)
-            value = self._init_momentum * (1.0 - alpha) + alpha * self.final_momentum
+            value = init_momentum * (1.0 - alpha) + alpha * self.final_momentum
         return np.asarray(value, dtype=np.float32)
 
 

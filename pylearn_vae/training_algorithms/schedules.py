@@ -1,4 +1,11 @@
-"""Learning-rate schedules: per-minibatch and per-epoch."""
+"""Learning-rate schedules: per-minibatch and per-epoch.
+
+A schedule owns only its count of calls. The rate it sets is a function of
+that count and of the algorithm's ``base_learning_rate`` (the YAML's
+``learning_rate``; see :meth:`SGD.change_hyperparameters
+<pylearn_vae.training_algorithms.sgd.SGD.change_hyperparameters>`), so a
+checkpoint restores a schedule by its count alone.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,13 @@ def exponential_decay_lr(base_lr: float, decay_factor: float, step: int, min_lr:
 
     >>> round(exponential_decay_lr(1.0, 2.0, 3, 0.0), 6)
     0.125
+    >>> exponential_decay_lr(1.0, 2.0, 10**6, 1e-5)  # d**t beyond the float range
+    1e-05
     """
-    return max(base_lr / decay_factor**step, min_lr)
+    try:
+        return max(base_lr / decay_factor**step, min_lr)
+    except OverflowError:  # long past min_lr (Pylearn2 stopped computing there too)
+        return min_lr
 
 
 def linear_decay_lr(
@@ -41,12 +53,12 @@ def linear_decay_lr(
 class ExponentialDecay(Stateful):
     r"""Divide the learning rate by ``decay_factor`` after every minibatch.
 
-    :math:`\eta_t = \max(\eta_0 / d^t, \eta_{min})`, where :math:`\eta_0` is
-    the learning rate when training starts (an ``update_callbacks`` entry of
-    ``SGD``).
+    :math:`\eta_t = \max(\eta_0 / d^t, \eta_{min})` after the :math:`t`-th
+    minibatch, where :math:`\eta_0` is the algorithm's ``base_learning_rate``
+    (an ``update_callbacks`` entry of ``SGD``).
     """
 
-    _state_attributes = ("_count", "_base_lr")
+    _state_attributes = ("_count",)
 
     def __init__(self, decay_factor: float, min_lr: float) -> None:
         self.decay_factor = float(decay_factor)
@@ -56,18 +68,21 @@ class ExponentialDecay(Stateful):
         if self.min_lr < 0.0:
             raise ValueError(f"ExponentialDecay: min_lr must be >= 0, got {min_lr}")
         self._count = 0
-        self._base_lr = None
 
     def __call__(self, algorithm) -> None:
-        if self._base_lr is None:
-            self._base_lr = float(algorithm.learning_rate.get_value())
         self._count += 1
-        lr = exponential_decay_lr(self._base_lr, self.decay_factor, self._count, self.min_lr)
-        algorithm.set_learning_rate(lr)
+        base = algorithm.base_learning_rate
+        algorithm.set_learning_rate(
+            exponential_decay_lr(base, self.decay_factor, self._count, self.min_lr)
+        )
 
 
 class LinearDecayOverEpoch(TrainExtension, Stateful):
     """Decay the learning rate linearly over epochs (a Train extension).
+
+    Called after every monitoring step (the first one is before any
+    training), it sets the rate from the algorithm's ``base_learning_rate``
+    and its count of calls (:func:`linear_decay_lr`).
 
     Parameters
     ----------
@@ -79,7 +94,7 @@ class LinearDecayOverEpoch(TrainExtension, Stateful):
         Final learning rate as a fraction of the initial one, in (0, 1].
     """
 
-    _state_attributes = ("_count", "_init_lr")
+    _state_attributes = ("_count",)
 
     def __init__(self, start: int, saturate: int, decay_factor: float) -> None:
         self.start = int(start)
@@ -94,13 +109,10 @@ class LinearDecayOverEpoch(TrainExtension, Stateful):
                 f"LinearDecayOverEpoch: decay_factor must be in (0, 1], got {decay_factor}"
             )
         self._count = 0
-        self._init_lr = None
 
     def on_monitor(self, model, dataset, algorithm) -> None:
-        if self._init_lr is None:
-            self._init_lr = float(algorithm.learning_rate.get_value())
         self._count += 1
-        lr = linear_decay_lr(
-            self._init_lr, self._count, self.start, self.saturate, self.decay_factor
+        base = algorithm.base_learning_rate
+        algorithm.set_learning_rate(
+            linear_decay_lr(base, self._count, self.start, self.saturate, self.decay_factor)
         )
-        algorithm.set_learning_rate(lr)

@@ -12,14 +12,15 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
+from pylearn_vae import speedups
+from pylearn_vae.compile import function, is_jax_mode, resolve_mode
 from pylearn_vae.config.keywords import pylearn2_keywords
 from pylearn_vae.datasets.dense_design_matrix import batch_indices
+from pylearn_vae.errors import NumericalError, StopRequested
 from pylearn_vae.monitor import Monitor
 from pylearn_vae.training_algorithms.learning_rule import LearningRule, MomentumAdjustor
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
 from pylearn_vae.utils import floatX, sharedX, whole_number
-from pylearn_vae.utils.compile import function, is_jax_mode, place_on_jax_device, resolve_mode
-from pylearn_vae.utils.precompile import compile_here
 from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import make_np_rng, register_rng, rng_updates
 from pylearn_vae.utils.state import Stateful, random_state_from_dict, random_state_to_dict
@@ -32,14 +33,6 @@ __all__ = [
     "NumericalError",
     "StopRequested",
 ]
-
-
-class NumericalError(FloatingPointError):
-    """Training produced a NaN or infinite value."""
-
-
-class StopRequested(Exception):
-    """Training stopped at a minibatch boundary because a stop was requested."""
 
 
 def _positive_learning_rate(value) -> float:
@@ -96,8 +89,10 @@ class SGD:
     Parameters
     ----------
     learning_rate : float
-        Initial learning rate (a shared variable, ``self.learning_rate``,
-        that schedules change).
+        Initial learning rate. ``self.learning_rate`` is the shared variable
+        the compiled step reads (schedules set it); ``self.base_learning_rate``
+        (a float, saved in checkpoints) is the value schedules compute from:
+        this one as float32 holds it, until :meth:`change_hyperparameters`.
     cost : Cost
         The objective to minimise.
     batch_size : int
@@ -147,6 +142,8 @@ class SGD:
         update_callbacks = _callbacks(update_callbacks)
         learning_rule = _learning_rule(learning_rule)
         self.learning_rate = sharedX(lr, name="learning_rate")
+        # The rate the first step uses, which the schedules decay from.
+        self.base_learning_rate = float(self.learning_rate.get_value())
         self.cost = cost
         self.batch_size = batch_size
         self.monitoring_batch_size = monitoring_batch_size
@@ -161,11 +158,6 @@ class SGD:
         self.monitor = None
         self.model = None
         self.progress = None
-        #: On a first run (Numba, graphs not yet cached), compile the
-        #: monitoring function in a second process while this one compiles
-        #: the training step (``scripts/train.py`` turns this on; see
-        #: :mod:`pylearn_vae.utils.precompile`).
-        self.precompile = False
         self._train_functions: dict = {}
         self._data = None
         #: Set (to a reason such as "SIGINT") to stop at the next minibatch boundary.
@@ -200,7 +192,7 @@ class SGD:
         self._mode = resolve_mode(self.theano_function_mode)
         self._static = is_jax_mode(self._mode)
         if self._static:
-            place_on_jax_device(self._data)
+            speedups.keep_on_device(self._data, self._mode)
         # One step function per batch size where shapes must be static (JAX),
         # else one for all. The full-size step is compiled now in both cases:
         # it creates the learning rule's state, which a checkpoint may restore
@@ -215,11 +207,13 @@ class SGD:
             batch_size=self.monitoring_batch_size,
             mode=self.theano_function_mode,
             extra=self._monitoring_values,
-            precompile=self.precompile,
+            precompile=True,
         )
-        if self.precompile and self.monitoring_dataset is not None and not self._static:
-            # The step's code compiles now, beside the monitoring function's.
-            compile_here(self._step_function(self.batch_size))
+        if self.monitoring_dataset is not None and not self._static:
+            # Where the monitoring function's code compiles in a second
+            # process (speedups.second_process_compiles), the step's compiles
+            # here meanwhile.
+            speedups.compile_now(self._step_function(self.batch_size))
 
     def _compile_step(self, batch_size):
         model = self.model
@@ -305,6 +299,7 @@ class SGD:
         }
         return {
             "learning_rate": np.array(self.learning_rate.get_value()),
+            "base_learning_rate": self.base_learning_rate,
             "rng": random_state_to_dict(self.rng),
             "epoch_rng": self._epoch_rng_state if self._epoch_rng_state is not None else {},
             "resume_position": self._resume_position,
@@ -318,8 +313,47 @@ class SGD:
         channel both read this shared variable."""
         self.learning_rate.set_value(np.asarray(value, dtype=self.learning_rate.dtype))
 
+    def change_hyperparameters(
+        self,
+        learning_rate: tuple[float, float] | None = None,
+        init_momentum: tuple[float, float] | None = None,
+    ) -> dict[str, tuple[float, float]]:
+        """Apply YAML values that changed from ``old`` to ``new`` (``(old, new)`` pairs)
+        to a run in progress, such as one restored from a checkpoint.
+
+        ``learning_rate``: the current rate and ``base_learning_rate`` are
+        multiplied by new/old, so a schedule goes on from where it was, scaled.
+        ``init_momentum``: the momentum and the rule's ``init_momentum``
+        become the new value (a learning rule without momentum has neither).
+
+        Returns
+        -------
+        dict
+            ``{"learning_rate": (before, after)}`` and ``{"momentum": (before,
+            after)}`` for what changed: the value the next step would have
+            used and the one it will use (before rounding to float32).
+        """
+        changed = {}
+        if learning_rate is not None:
+            old, new = (_positive_learning_rate(value) for value in learning_rate)
+            before = float(self.learning_rate.get_value())
+            self.base_learning_rate *= new / old
+            self.set_learning_rate(before * (new / old))
+            changed["learning_rate"] = (before, before * (new / old))
+        if init_momentum is not None:
+            momentum = self.learning_rule.change_init_momentum(init_momentum[1])
+            if momentum is not None:
+                changed["momentum"] = momentum
+        return changed
+
     def load_state_dict(self, state: dict) -> None:
         self.set_learning_rate(state["learning_rate"])
+        # A checkpoint written before SGD kept the base has none: the rate it
+        # was at stands in (what a schedule's first call would have taken);
+        # legacy_state.adopt_saved_bases gives the one its schedules kept.
+        self.base_learning_rate = float(
+            state.get("base_learning_rate", self.learning_rate.get_value())
+        )
         random_state_from_dict(self.rng, state["rng"])
         self._epoch_rng_state = state["epoch_rng"] or None
         self._resume_position = int(state["resume_position"])

@@ -10,6 +10,7 @@ import numpy as np
 import pytensor
 import pytest
 
+from pylearn_vae.compile import function
 from pylearn_vae.training_algorithms.learning_rule import (
     Adam,
     LearningRule,
@@ -20,7 +21,6 @@ from pylearn_vae.training_algorithms.learning_rule import (
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
 from pylearn_vae.training_algorithms.sgd import SGD
 from pylearn_vae.utils import sharedX
-from pylearn_vae.utils.compile import function
 
 A = np.array([1.0, 4.0, 0.5], dtype="float32")
 P0 = np.array([1.0, -2.0, 3.0], dtype="float32")
@@ -50,6 +50,7 @@ def reference(update, steps=5):
     return np.array(out)
 
 
+@pytest.mark.compiles
 def test_plain_sgd_with_lr_scaler():
     got = run(LearningRule(), scale=0.5)
     want = reference(lambda p, g, s, t: p - 0.5 * LR * g)
@@ -57,6 +58,7 @@ def test_plain_sgd_with_lr_scaler():
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.compiles
 def test_momentum(nesterov):
     mu = 0.9
 
@@ -70,6 +72,7 @@ def test_momentum(nesterov):
     )
 
 
+@pytest.mark.compiles
 def test_rmsprop():
     decay = 0.9
 
@@ -81,6 +84,7 @@ def test_rmsprop():
     np.testing.assert_allclose(run(RMSProp(decay=decay)), reference(update), rtol=1e-5)
 
 
+@pytest.mark.compiles
 def test_adam():
     b1, b2, eps = 0.9, 0.999, 1e-8
 
@@ -193,3 +197,113 @@ def test_sgd_refuses_a_batch_size_that_is_not_a_positive_whole_number(bad):
 def test_sgd_takes_a_whole_float_batch_size_as_an_int():
     algorithm = SGD(learning_rate=0.1, batch_size=100.0)
     assert algorithm.batch_size == 100 and isinstance(algorithm.batch_size, int)
+
+
+# -- one owner per hyper-parameter: SGD's base rate, the Momentum rule's init_momentum --
+
+
+def f32(value) -> float:
+    return float(np.float32(value))
+
+
+def test_schedules_keep_only_their_count():
+    algo = _algorithm(lr=1e-3, momentum=0.5)
+    decay = ExponentialDecay(decay_factor=1.5, min_lr=0.0)
+    linear = LinearDecayOverEpoch(start=2, saturate=4, decay_factor=0.1)
+    adjustor = MomentumAdjustor(final_momentum=0.9, start=1, saturate=3)
+    for _ in range(3):
+        decay(algo)
+        linear.on_monitor(None, None, algo)
+        adjustor.on_monitor(None, None, algo)
+    assert [s.state_dict() for s in (decay, linear, adjustor)] == [{"_count": 3}] * 3
+    assert algo.base_learning_rate == f32(1e-3)
+    assert algo.learning_rule.init_momentum == f32(0.5)
+
+
+def test_exponential_decay_follows_the_algorithms_base_rate():
+    """A changed learning rate scales the current rate at once and the schedule
+    from then on, by new / old."""
+    algo = _algorithm(lr=1e-3)
+    decay = ExponentialDecay(decay_factor=1.5, min_lr=1e-6)
+    for _ in range(3):
+        decay(algo)
+    changed = algo.change_hyperparameters(learning_rate=(1e-3, 3e-3))
+    before = f32(f32(1e-3) / 1.5**3)
+    assert changed == {"learning_rate": (before, before * (3e-3 / 1e-3))}
+    assert float(algo.learning_rate.get_value()) == f32(before * 3)
+    assert algo.base_learning_rate == f32(1e-3) * (3e-3 / 1e-3)
+    seen = []
+    for _ in range(2):
+        decay(algo)
+        seen.append(float(algo.learning_rate.get_value()))
+    assert seen == [f32(f32(1e-3) * (3e-3 / 1e-3) / 1.5**t) for t in (4, 5)]
+
+
+def test_linear_decay_follows_the_algorithms_base_rate():
+    algo = _algorithm(lr=1.0)
+    linear = LinearDecayOverEpoch(start=2, saturate=4, decay_factor=0.1)
+    linear.on_monitor(None, None, algo)
+    algo.change_hyperparameters(learning_rate=(1.0, 0.5))
+    seen = []
+    for _ in range(3):
+        linear.on_monitor(None, None, algo)
+        seen.append(float(algo.learning_rate.get_value()))
+    np.testing.assert_allclose(seen, [0.35, 0.2, 0.05], rtol=1e-6)
+
+
+def test_exponential_decay_past_the_float_range_stays_at_min_lr():
+    algo = _algorithm(lr=1e-3)
+    decay = ExponentialDecay(decay_factor=1.001, min_lr=1e-5)
+    decay.load_state_dict({"_count": 10**7})  # 1.001 ** 10**7 overflows a float
+    decay(algo)
+    assert float(algo.learning_rate.get_value()) == f32(1e-5)
+
+
+def test_restored_schedules_continue_exactly():
+    """Saved and restored (SGD, schedule, adjustor), a run goes on as if never stopped."""
+
+    def objects():
+        algo = SGD(
+            learning_rate=0.02,
+            learning_rule=Momentum(0.3),
+            update_callbacks=[ExponentialDecay(decay_factor=1.1, min_lr=0.0)],
+        )
+        return algo, MomentumAdjustor(final_momentum=0.9, start=2, saturate=6)
+
+    def advance(algo, adjustor, steps):
+        out = []
+        for _ in range(steps):
+            algo.update_callbacks[0](algo)
+            adjustor.on_monitor(None, None, algo)
+            momentum = float(algo.learning_rule.momentum.get_value())
+            out.append((float(algo.learning_rate.get_value()), momentum))
+        return out
+
+    first, first_adjustor = objects()
+    advance(first, first_adjustor, 3)
+    first.change_hyperparameters(learning_rate=(0.02, 0.01), init_momentum=(0.3, 0.4))
+    state, adjustor_state = first.state_dict(), first_adjustor.state_dict()
+    second, second_adjustor = objects()
+    second.load_state_dict(state)
+    second_adjustor.load_state_dict(adjustor_state)
+    assert second.base_learning_rate == first.base_learning_rate == f32(0.02) * 0.5
+    assert second.learning_rule.init_momentum == 0.4
+    assert advance(second, second_adjustor, 4) == advance(first, first_adjustor, 4)
+
+
+def test_change_hyperparameters_checks_values_and_rules():
+    algo = _algorithm(lr=0.1, momentum=0.5)
+    assert algo.change_hyperparameters(init_momentum=(0.5, 0.7)) == {"momentum": (0.5, 0.7)}
+    assert float(algo.learning_rule.momentum.get_value()) == f32(0.7)
+    assert algo.learning_rule.init_momentum == 0.7
+    adjustor = MomentumAdjustor(final_momentum=0.9, start=1, saturate=3)
+    adjustor.on_monitor(None, None, algo)
+    adjustor.on_monitor(None, None, algo)
+    assert float(algo.learning_rule.momentum.get_value()) == f32(0.7 * 0.5 + 0.5 * 0.9)
+    with pytest.raises(ValueError, match="init_momentum must be in \\[0, 1\\), got 1.5"):
+        algo.change_hyperparameters(init_momentum=(0.5, 1.5))
+    with pytest.raises(ValueError, match="learning_rate must be a positive number, got 0"):
+        algo.change_hyperparameters(learning_rate=(0.1, 0))
+    plain = SGD(learning_rate=0.1)
+    assert plain.change_hyperparameters(init_momentum=(0.5, 0.6)) == {}
+    assert plain.change_hyperparameters() == {}

@@ -1,0 +1,309 @@
+"""One training job: a YAML file trained as ``scripts/train.py`` and a sweep trial train it.
+
+:class:`TrainingJob` is the one object that runs a training job; the
+programs construct it with arguments and keep only what is theirs (the
+terminal, exit codes and signals; Ray Tune's reports). It owns:
+
+* the YAML, read once and parsed once: the parsed file is compared with the
+  YAML a checkpoint was made with (both as written, ``${VAR}`` unexpanded),
+  then built;
+* Pylearn2's ``PYLEARN2_TRAIN_*`` variables for ``${...}`` in it
+  (:func:`train_environ`);
+* the run's files, named after the file's stem: the checkpoint
+  ``<stem>_checkpoint.h5`` and the models the YAML saves as ``<stem>.pkl``,
+  ``<stem>_best.pkl``, ... (:meth:`TrainingJob.run_files`);
+* how the run starts: fresh (refused next to an unfinished run's
+  checkpoint), over it (``restart``), or from it (``resume``; ``force``
+  accepts a changed YAML and applies a changed ``learning_rate`` or
+  ``init_momentum`` through :meth:`SGD.change_hyperparameters
+  <pylearn_vae.training_algorithms.sgd.SGD.change_hyperparameters>`);
+* the epoch budget, quiet reports and how often a checkpoint is written;
+* the process settings (:func:`pylearn_vae.speedups.prepare_process`) and
+  whether a second process compiles while this one does.
+
+A library user who calls :meth:`Train.main_loop <pylearn_vae.train.Train.main_loop>`
+directly gets none of these.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pylearn_vae import speedups
+from pylearn_vae.config import yaml_parse
+from pylearn_vae.config.compare import describe_changes, parse_as_written, parsed_changes
+from pylearn_vae.errors import (
+    ConfigChanged,
+    ConfigFileError,
+    JobRefused,
+    RunFinished,
+    UnfinishedRun,
+)
+from pylearn_vae.evaluation import usable_cpus
+from pylearn_vae.persistence import ModelFileError, read_checkpoint_info
+from pylearn_vae.termination_criteria import EpochCounter
+from pylearn_vae.train import Train
+
+__all__ = [
+    "ConfigChanged",
+    "ConfigFileError",
+    "JobRefused",
+    "Resumed",
+    "RunFinished",
+    "TrainingJob",
+    "UnfinishedRun",
+    "train_environ",
+]
+
+#: Suffixes of the model files a run writes (kept with a sweep trial's checkpoint).
+MODEL_SUFFIXES = (".h5", ".hdf5", ".pkl")
+
+
+def train_environ(config: str) -> dict[str, str]:
+    """The ``PYLEARN2_TRAIN_*`` variables Pylearn2's train.py published for ``config``.
+
+    >>> train_environ("runs/exp.yaml")["PYLEARN2_TRAIN_FILE_FULL_STEM"]
+    'runs/exp'
+    """
+    full_stem = config[: -len(".yaml")] if config.endswith(".yaml") else config
+    directory = os.path.dirname(config)
+    return {
+        "PYLEARN2_TRAIN_FILE_FULL_STEM": full_stem,
+        "PYLEARN2_TRAIN_FILE_STEM": os.path.basename(full_stem),
+        "PYLEARN2_TRAIN_FILE_NAME": os.path.basename(config),
+        "PYLEARN2_TRAIN_BASE_NAME": os.path.basename(config),
+        "PYLEARN2_TRAIN_DIR": directory + "/" if directory else "",
+    }
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Where a resumed run goes on, and what ``force`` applied to it."""
+
+    #: Epochs done.
+    epochs_seen: int
+    #: Minibatches of the current epoch already done (0: it starts at an epoch boundary).
+    position: int
+    #: ``"path: old -> new (learning rate now ..., was ...)"`` for each applied change.
+    applied: list[str] = field(default_factory=list)
+    #: Paths of the other changes (their objects are rebuilt from the YAML).
+    unapplied: list[str] = field(default_factory=list)
+
+
+class TrainingJob:
+    """Train the ``Train`` object that the YAML file ``config`` describes.
+
+    Parameters
+    ----------
+    config : str or path
+        The YAML file. Its stem names the run's files and fills
+        ``${PYLEARN2_TRAIN_*}``.
+    text : str, optional
+        The file's text, when the caller has it already (it is not read again).
+    epochs : int, optional
+        Train until this many epochs in total (replaces the YAML's
+        termination criterion).
+    quiet : bool
+        Do not log the per-epoch monitor report.
+    resume : bool
+        Continue from the checkpoint (refused if there is none, and when it
+        finished or its YAML differs, unless ``force``).
+    force : bool
+        With ``resume``: accept a changed YAML; a changed ``learning_rate``
+        or ``init_momentum`` is applied to the restored state.
+    restart : bool
+        Start over although an unfinished run's checkpoint exists.
+    checkpoint_every : int
+        Write the checkpoint every this many epochs (0: never).
+    """
+
+    def __init__(
+        self,
+        config,
+        *,
+        text: str | None = None,
+        epochs: int | None = None,
+        quiet: bool = False,
+        resume: bool = False,
+        force: bool = False,
+        restart: bool = False,
+        checkpoint_every: int = 1,
+    ) -> None:
+        if epochs is not None and epochs < 0:
+            raise ValueError(f"TrainingJob: epochs must be >= 0, got {epochs}")
+        if checkpoint_every < 0:
+            raise ValueError(f"TrainingJob: checkpoint_every must be >= 0, got {checkpoint_every}")
+        if force and not resume:
+            raise ValueError("TrainingJob: force=True needs resume=True")
+        if restart and resume:
+            raise ValueError("TrainingJob: restart and resume contradict each other; choose one")
+        self.config = os.fspath(config)
+        self.text = text
+        self.epochs = epochs
+        self.quiet = bool(quiet)
+        self.resume = bool(resume)
+        self.force = bool(force)
+        self.restart = bool(restart)
+        self.checkpoint_every = int(checkpoint_every)
+        #: ``${PYLEARN2_TRAIN_*}`` values for the YAML.
+        self.environ = train_environ(self.config)
+        self.checkpoint_path = self.environ["PYLEARN2_TRAIN_FILE_FULL_STEM"] + "_checkpoint.h5"
+        #: The ``Train`` object, once :meth:`prepare` built it.
+        self.train: Train | None = None
+        #: ``(path, old, new)`` for each way the YAML differs from a resumed checkpoint's.
+        self.changes: list = []
+
+    # -- building -----------------------------------------------------------------
+    def prepare(self) -> Train:
+        """Apply the process settings, check that the run may start, and build it.
+
+        Raises :class:`JobRefused` (or a subclass) when the run may not start
+        as asked, :class:`ConfigFileError` for a file that is not a training
+        YAML, and the YAML parser's errors. Returns the ``Train`` object
+        (built once; later calls return it).
+        """
+        if self.train is not None:
+            return self.train
+        speedups.prepare_process()
+        text = self._read() if self.text is None else self.text
+        if not (self.resume or self.restart):
+            self._refuse_to_replace_an_unfinished_run()
+        saved = self._saved_config() if self.resume else ""
+        parsed = yaml_parse.load(text, environ=self.environ, instantiate=False, source=self.config)
+        if saved:
+            old = parse_as_written(saved, f"{self.checkpoint_path}:config_yaml")
+            self.changes = parsed_changes(old, parsed)
+            if self.changes and not self.force:
+                differences = describe_changes(self.changes)
+                raise ConfigChanged(
+                    f"{self.config} differs from the configuration {self.checkpoint_path} "
+                    "was made with:\n  " + "\n  ".join(differences),
+                    differences,
+                )
+        train = yaml_parse.instantiate(parsed)
+        if not isinstance(train, Train):
+            raise ConfigFileError(
+                f"{self.config} describes a {type(train).__name__}, expected a "
+                "pylearn_vae.train.Train"
+            )
+        self._configure(train, text)
+        self.train = train
+        return train
+
+    def _read(self) -> str:
+        path = Path(self.config)
+        if not path.is_file():
+            problem = "is not a regular file" if path.exists() else "does not exist"
+            raise JobRefused(f"configuration file {self.config} {problem}")
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigFileError(
+                f"{self.config} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+            ) from None
+
+    def _refuse_to_replace_an_unfinished_run(self) -> None:
+        checkpoint = self.checkpoint_path
+        if not os.path.lexists(checkpoint):
+            return
+        try:
+            info = read_checkpoint_info(checkpoint)
+        except ModelFileError as exc:
+            reason = f"{checkpoint} exists but cannot be read ({exc})"
+        else:
+            if info["finished"]:
+                return
+            reason = f"{checkpoint} holds an unfinished run ({info['epochs_seen']} epochs done)"
+        raise UnfinishedRun(f"{reason}; a new run would replace it and its best model")
+
+    def _saved_config(self) -> str:
+        """The YAML the checkpoint to resume from was made with ("" if it kept none)."""
+        if not Path(self.checkpoint_path).exists():
+            raise JobRefused(
+                f"there is no checkpoint to resume from: {self.checkpoint_path} does not exist"
+            )
+        info = read_checkpoint_info(self.checkpoint_path)
+        if info["finished"]:
+            raise RunFinished(
+                f"{self.config}: the run in {self.checkpoint_path} already finished "
+                f"({info['epochs_seen']} epochs); nothing to do"
+            )
+        return info["config_yaml"]
+
+    def _configure(self, train: Train, text: str) -> None:
+        if self.epochs is not None:
+            train.algorithm.termination_criterion = EpochCounter(self.epochs, new_epochs=False)
+        train.quiet = self.quiet
+        train.config_text = text
+        if self.checkpoint_every:
+            train.checkpoint_path = self.checkpoint_path
+            train.checkpoint_every = self.checkpoint_every
+
+    # -- running ------------------------------------------------------------------
+    def run(
+        self,
+        on_resumed: Callable[[Resumed], None] | None = None,
+        on_epoch: Callable[[Train], None] | None = None,
+    ) -> Train:
+        """Train (after :meth:`prepare`, which is called if it was not); return the ``Train``.
+
+        ``on_resumed(resumed)`` is called once a checkpoint is restored
+        (:class:`Resumed`), before training goes on; ``on_epoch(train)`` at
+        the end of every epoch, once its checkpoint is written
+        (``Train.epoch_callbacks``). Where there is a second CPU, a first
+        run compiles the monitoring function in a second process while this
+        one compiles the training step.
+        """
+        train = self.prepare()
+        if on_epoch is not None:
+            train.epoch_callbacks.append(on_epoch)
+        with speedups.second_process_compiles(usable_cpus() > 1):
+            if self.resume:
+                resumed = self._restore(train)
+                if on_resumed is not None:
+                    on_resumed(resumed)
+            train.main_loop()
+        return train
+
+    def _restore(self, train: Train) -> Resumed:
+        state = train.resume(self.checkpoint_path)
+        applied: dict[str, str] = {}
+        for path, old, new in self.changes:
+            key = path.rsplit(".", 1)[-1]
+            if key == "learning_rate" and _number(new) and _number(old) and old > 0:
+                changed = train.algorithm.change_hyperparameters(learning_rate=(old, new))
+                before, after = changed["learning_rate"]
+                note = f"learning rate now {after:.6g}, was {before:.6g}"
+            elif key == "init_momentum" and _number(new):
+                changed = train.algorithm.change_hyperparameters(init_momentum=(old, new))
+                if "momentum" not in changed:
+                    continue
+                before, after = changed["momentum"]
+                note = f"momentum now {after:.6g}, was {before:.6g}"
+            else:
+                continue
+            applied[path] = f"{path}: {old!r} -> {new!r} ({note})"
+        return Resumed(
+            epochs_seen=train.model.monitor.get_epochs_seen(),
+            position=int(state["algorithm"]["resume_position"]),
+            applied=list(applied.values()),
+            unapplied=[path for path, _, _ in self.changes if path not in applied],
+        )
+
+    def run_files(self) -> list[Path]:
+        """The files of the run next to its YAML: the checkpoint and the model files
+        whose names start with the file's stem (``<stem>.pkl``, ``<stem>_best.h5``, ...)."""
+        stem = Path(self.environ["PYLEARN2_TRAIN_FILE_FULL_STEM"])
+        return [
+            path
+            for path in sorted(stem.parent.iterdir())
+            if path.is_file() and path.name.startswith(stem.name) and path.suffix in MODEL_SUFFIXES
+        ]
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
