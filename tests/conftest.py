@@ -1,22 +1,59 @@
-"""Shared test configuration: strict PyTensor flags and small model factories."""
+"""Shared test configuration: strict PyTensor flags, skips for absent extras,
+and the real binarized MNIST data. Helpers shared by test modules live in
+:mod:`tests.helpers`."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
+
 import pytensor
 import pytest
 
-from pylearn_vae.models.mlp import MLP, RectifiedLinear
-from pylearn_vae.models.vae import VAE
-from pylearn_vae.models.vae.conditional import BernoulliVector, DiagonalGaussian
-from pylearn_vae.models.vae.prior import DiagonalGaussianPrior
+from pylearn_vae import numerics, speedups
+from pylearn_vae.cli import download_binarized_mnist
+from tests.helpers.paths import MIRROR
+
+#: Markers that say what each test needs, checked (tests/needs.py).
+pytest_plugins = ["tests.needs"]
+
+#: Imports Ray at the top, so --doctest-modules must not import it where the
+#: [sweep] extra is absent (only the sweep tests import it, after their skip).
+collect_ignore = ["helpers/ray_callbacks.py"]
+
+#: Marker -> (module it needs, the reason a test so marked is skipped without it).
+EXTRAS = {
+    "jax": ("jax", "the JAX backend needs the [jax] extra"),
+    "ray": ("ray.tune", "sweeps need Ray Tune, the [sweep] extra"),
+    "viz": ("matplotlib", "plotting needs matplotlib, the [viz] extra"),
+}
 
 
 def pytest_runtest_setup(item):
-    """Tests marked ``jax`` (or run with a JAX fixture parameter so marked)
-    are skipped when the optional [jax] extra is not installed."""
-    if item.get_closest_marker("jax") is not None:
-        pytest.importorskip("jax", reason="the JAX backend needs the [jax] extra")
+    """Tests marked ``jax`` (or run with a JAX fixture parameter so marked),
+    ``ray`` or ``viz`` are skipped when that optional extra is not installed;
+    tests marked ``speedups`` (of the speed machinery itself) when the switch
+    turned it off."""
+    for marker, (module, reason) in EXTRAS.items():
+        if item.get_closest_marker(marker) is not None:
+            pytest.importorskip(module, reason=reason)
+    if item.get_closest_marker("speedups") is not None and not speedups.enabled():
+        pytest.skip(f"a test of the speed-ups, which {speedups.ENV_VARIABLE}=0 turned off")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def declared_numerics():
+    """The tests compute under the numerics setting the library applies when
+    it trains and evaluates (flush-to-zero unless PYLEARN_VAE_FLUSH_DENORMALS=0)."""
+    with numerics.applied():
+        yield
+
+
+@pytest.fixture
+def gradual_underflow():
+    """IEEE subnormals for one test (kernel accuracy near the underflow
+    threshold, the flush-to-zero setting itself), whatever the setting."""
+    with numerics.flushed_denormals(False):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,52 +65,6 @@ def strict_pytensor():
         on_opt_error="raise", on_shape_error="raise", warn_float64="raise"
     ):
         yield
-
-
-def make_vae(
-    nvis=12,
-    nhid=3,
-    hidden=8,
-    seed=0,
-    irange=0.1,
-    learn_prior=True,
-    layer=RectifiedLinear,
-    prior=None,
-    posterior=None,
-    **kwargs,
-) -> VAE:
-    """A small Bernoulli-output VAE shaped like the seed model (a diagonal
-    Gaussian prior and posterior unless ``prior`` or ``posterior`` is given)."""
-    return VAE(
-        nvis=nvis,
-        nhid=nhid,
-        prior=DiagonalGaussianPrior() if prior is None else prior,
-        conditional=BernoulliVector(
-            name="conditional",
-            mlp=MLP(
-                layer_name="decoder", layers=[layer(layer_name="h_1", dim=hidden, irange=irange)]
-            ),
-        ),
-        posterior=posterior
-        or DiagonalGaussian(
-            name="posterior",
-            mlp=MLP(
-                layer_name="encoder", layers=[layer(layer_name="h_e_1", dim=hidden, irange=irange)]
-            ),
-        ),
-        learn_prior=learn_prior,
-        seed=seed,
-        **kwargs,
-    )
-
-
-def binary_data(n, nvis, seed=0, prototypes=4, flip=0.05) -> np.ndarray:
-    """Binary vectors: noisy copies of a few random prototypes (learnable structure)."""
-    rng = np.random.default_rng(seed)
-    protos = rng.random((prototypes, nvis)) < 0.5
-    picks = protos[rng.integers(0, prototypes, size=n)]
-    flips = rng.random((n, nvis)) < flip
-    return (picks ^ flips).astype("float32")
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +80,24 @@ def float64_graphs():
     """Allow float64 variables (for finite-difference checks)."""
     with pytensor.config.change_flags(warn_float64="ignore"):
         yield
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The real binarized MNIST mirror (``../shared`` beside the clone)."""
+    if not (MIRROR / "binarized_mnist_train.amat").exists():
+        pytest.fail(
+            f"the binarized MNIST mirror is expected at {MIRROR} (../shared beside the clone)"
+        )
+    return MIRROR
+
+
+@pytest.fixture(scope="session")
+def mnist_root(tmp_path_factory, mirror) -> Path:
+    """A data root with the three real splits installed from the mirror."""
+    root = tmp_path_factory.mktemp("data")
+    code = download_binarized_mnist.main(
+        ["--source", str(mirror), "--data-path", str(root), "--quiet"]
+    )
+    assert code == 0
+    return root

@@ -11,10 +11,10 @@ import numpy as np
 import pytensor.tensor as pt
 import pytest
 
+from pylearn_vae.compile import function
 from pylearn_vae.costs.vae import VAECriterion
 from pylearn_vae.utils import floatX
-from pylearn_vae.utils.compile import function
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 BATCH, NVIS, NHID, S = 16, 12, 3, 3
 
@@ -57,6 +57,7 @@ def _jax_or_skip():
 
 
 @pytest.mark.parametrize("mode", ["NUMBA", pytest.param("JAX", marks=pytest.mark.jax)])
+@pytest.mark.compiles
 def test_backend_matches_c_backend(mode, inputs, reference):
     if mode == "JAX":
         _jax_or_skip()
@@ -72,6 +73,7 @@ def test_backend_matches_c_backend(mode, inputs, reference):
 
 
 @pytest.mark.jax
+@pytest.mark.compiles
 def test_jax_draws_fresh_noise_with_internal_rngs():
     _jax_or_skip()
     v = make_vae(nvis=NVIS, nhid=NHID, irange=0.5, seed=12)
@@ -93,6 +95,7 @@ def test_jax_draws_fresh_noise_with_internal_rngs():
 
 
 @pytest.mark.jax
+@pytest.mark.compiles
 def test_jax_sgd_trains_and_saves_without_jax_arrays(tmp_path):
     """The training set is an input of every step: as a NumPy array JAX copied
     all of it at each call (66 ms per step for binarized MNIST on the CPU).
@@ -100,11 +103,11 @@ def test_jax_sgd_trains_and_saves_without_jax_arrays(tmp_path):
     jax = _jax_or_skip()
     import h5py
 
+    from pylearn_vae import persistence
     from pylearn_vae.datasets import DenseDesignMatrix
+    from pylearn_vae.persistence.hdf5_file import read_tree, write_tree
     from pylearn_vae.training_algorithms.learning_rule import Momentum
     from pylearn_vae.training_algorithms.sgd import SGD
-    from pylearn_vae.utils import serial
-    from pylearn_vae.utils.hdf5 import read_tree, write_tree
 
     model = make_vae(nvis=NVIS, nhid=NHID, irange=0.5, seed=13)
     data = DenseDesignMatrix(X=binary_data(4 * BATCH, NVIS, seed=4))
@@ -133,10 +136,10 @@ def test_jax_sgd_trains_and_saves_without_jax_arrays(tmp_path):
     assert len(objective) == 2 and objective[1] < objective[0]
 
     assert isinstance(model.get_params()[0].get_value(borrow=True), jax.Array)
-    serial.save(tmp_path / "model.pkl", model)
+    persistence.save(tmp_path / "model.pkl", model)
     pickled = (tmp_path / "model.pkl").read_bytes()
     assert b"jax._src" not in pickled and b"jaxlib" not in pickled
-    loaded = serial.load(tmp_path / "model.pkl").get_param_values()
+    loaded = persistence.load(tmp_path / "model.pkl").get_param_values()
     for a, b in zip(loaded, after, strict=True):
         np.testing.assert_array_equal(a, b)
     state = algo.state_dict()
@@ -149,6 +152,7 @@ def test_jax_sgd_trains_and_saves_without_jax_arrays(tmp_path):
 
 
 @pytest.mark.jax
+@pytest.mark.compiles
 def test_jax_steps_of_every_batch_size_share_one_set_of_velocities():
     """JAX compiles one step per batch size; the last, smaller batch must move
     the same velocities as the others, and a checkpoint must find them all

@@ -35,6 +35,7 @@ def test_batches_and_validation():
 
 
 @pytest.mark.parametrize("axes", [("b", 0, 1, "c"), ("b", "c", 0, 1), ("c", 0, 1, "b")])
+@pytest.mark.compiles
 def test_vector_round_trip_uses_b01c_flattening(axes):
     space = Conv2DSpace((2, 3), num_channels=2, axes=axes)
     vec = VectorSpace(12)

@@ -23,10 +23,10 @@ LIMIT = 50
 
 #: ``module:qualname`` -> why the function may be longer than ``LIMIT``.
 ALLOWED = {
-    "pylearn_vae.ops.vecops:_support_code": (
+    "pylearn_vae.speedups.vecops:_support_code": (
         "a C source template (the float32 exp, log, log1p, softplus and sigmoid kernels); "
         "split into pieces, the C would be harder to read and to compare with "
-        "pylearn_vae.ops.vecmath, which it mirrors statement for statement"
+        "pylearn_vae.speedups.vecmath, which it mirrors statement for statement"
     ),
 }
 

@@ -19,23 +19,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.aliases import ALIASES
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pylearn_vae"
 PERSISTENCE = "pylearn_vae.persistence"
 # Modules the persistence layer sits below (see pylearn_vae/persistence/__init__.py).
 ABOVE_PERSISTENCE = (
+    "pylearn_vae.job",
     "pylearn_vae.train",
     "pylearn_vae.training_algorithms",
     "pylearn_vae.train_extensions",
     "pylearn_vae.cli",
     "pylearn_vae.evaluation",
     "pylearn_vae.gui",
-)
-ALIASES = (
-    "pylearn_vae.utils.serial",
-    "pylearn_vae.utils.hdf5",
-    "pylearn_vae.utils.safe_pickle",
-    "pylearn_vae.checkpoint",
 )
 
 
@@ -260,12 +257,7 @@ LAYERS = (
     ),
     (
         "backends",
-        (
-            "pylearn_vae.ops",
-            "pylearn_vae.utils.compile",
-            "pylearn_vae.utils.graph_cache",
-            "pylearn_vae.utils.precompile",
-        ),
+        ("pylearn_vae.ops", "pylearn_vae.speedups", "pylearn_vae.numerics", "pylearn_vae.compile"),
     ),
     ("maths", ("pylearn_vae.expr",)),
     ("models and data", ("pylearn_vae.models", "pylearn_vae.datasets", "pylearn_vae.testing")),
@@ -274,12 +266,16 @@ LAYERS = (
         "measuring",
         ("pylearn_vae.monitor", "pylearn_vae.evaluation", "pylearn_vae.termination_criteria"),
     ),
-    ("persistence", ("pylearn_vae.persistence", *ALIASES)),
+    ("persistence", ("pylearn_vae.persistence",)),
     (
         "training",
         ("pylearn_vae.train", "pylearn_vae.train_extensions", "pylearn_vae.training_algorithms"),
     ),
+    ("jobs", ("pylearn_vae.job",)),
     ("programs", ("pylearn_vae.cli", "pylearn_vae.gui", "pylearn_vae.sweep")),
+    # Re-exports under earlier import paths (Pylearn2's utils.serial among
+    # them); nothing in the package imports them.
+    ("old paths", ALIASES),
 )
 
 
@@ -314,6 +310,28 @@ def test_the_layer_check_can_fail():
     assert _edges("pylearn_vae.models.mlp", tree, set(MODULES)) == {"pylearn_vae.train"}
 
 
+def imports_of_programs(modules: dict, package: str) -> list[str]:
+    """Imports of ``pylearn_vae.cli`` (the command lines) by modules of ``package``."""
+    known = set(MODULES)
+    return [
+        f"{name} imports {target}"
+        for name, tree in modules.items()
+        if name == package or name.startswith(package + ".")
+        for target in _edges(name, tree, known)
+        if target == "pylearn_vae.cli" or target.startswith("pylearn_vae.cli.")
+    ]
+
+
+def test_the_sweep_runs_jobs_without_the_command_lines():
+    """A library layer does not import a program: the sweep and the training
+    command line both run :class:`pylearn_vae.job.TrainingJob`."""
+    assert imports_of_programs(MODULES, "pylearn_vae.sweep") == []
+    sabotage = {"pylearn_vae.sweep.trial": ast.parse("from pylearn_vae.cli.train import main")}
+    assert imports_of_programs(sabotage, "pylearn_vae.sweep") == [
+        "pylearn_vae.sweep.trial imports pylearn_vae.cli.train"
+    ]
+
+
 def test_no_module_imports_a_private_name_from_another_package():
     """``from pylearn_vae.a import _x`` in ``pylearn_vae.b``: use a public name instead."""
 
@@ -331,3 +349,33 @@ def test_no_module_imports_a_private_name_from_another_package():
         and package(target) != package(module)
     ]
     assert found == []
+
+
+#: The speed machinery's package: the rest of the package reaches it only
+#: through the names this package itself exports (docs/architecture.md).
+WING = "pylearn_vae.speedups"
+
+
+def wing_reach_ins(modules: dict) -> list[str]:
+    """Imports of the wing's inner modules (or of names it does not export)
+    by modules outside it."""
+    import pylearn_vae.speedups as wing
+
+    found = []
+    for module, tree in modules.items():
+        if module == WING or module.startswith(WING + "."):
+            continue
+        for target, name, _ in imports(module, tree):
+            if target.startswith(WING + "."):
+                found.append(f"{module} imports {target}")
+            elif target == WING and name is not None and name not in wing.__all__:
+                found.append(f"{module} imports {WING}.{name}")
+    return found
+
+
+def test_the_rest_of_the_package_reaches_the_speedups_only_through_their_interface():
+    assert wing_reach_ins(MODULES) == []
+    sabotage = {"pylearn_vae.monitor": ast.parse("from pylearn_vae.speedups.graph_cache import x")}
+    assert wing_reach_ins(sabotage) == [
+        "pylearn_vae.monitor imports pylearn_vae.speedups.graph_cache"
+    ]

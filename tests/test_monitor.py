@@ -8,7 +8,7 @@ import pytest
 from pylearn_vae.costs.vae import VAECriterion
 from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.monitor import Monitor, _combine
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 
 def _numpy_posterior(vae, x):
@@ -36,6 +36,7 @@ def monitored():
     return vae, x, monitor
 
 
+@pytest.mark.compiles
 def test_channels_are_exact_over_the_whole_set(monitored):
     vae, x, monitor = monitored
     values = monitor()
@@ -60,6 +61,7 @@ def test_channels_are_exact_over_the_whole_set(monitored):
     assert values["valid_objective"] > values["valid_kl_divergence_term"] > 0
 
 
+@pytest.mark.compiles
 def test_one_forward_pass_serves_every_channel(monitored):
     vae, _, monitor = monitored
     (fn,) = monitor._functions.values()
@@ -73,6 +75,7 @@ def test_one_forward_pass_serves_every_channel(monitored):
     assert len(products) == sum(p.ndim == 2 for p in vae.get_params())
 
 
+@pytest.mark.compiles
 def test_records_accumulate_and_pickle_without_functions(monitored):
     vae, _, monitor = monitored
     before = len(monitor.channels["valid_objective"].val_record)
@@ -89,6 +92,7 @@ def test_records_accumulate_and_pickle_without_functions(monitored):
     assert "Epochs seen: 1" in monitor.format_report()
 
 
+@pytest.mark.compiles
 def test_state_without_the_total_seconds_field_loads_and_a_bad_one_is_named(monitored):
     # Files written before total_seconds_last_epoch existed have no such field.
     _, _, monitor = monitored

@@ -11,9 +11,10 @@ import pytest
 from pylearn_vae.costs.vae import VAECriterion
 from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.models.mlp import MLP, Linear, Sigmoid
-from tests.conftest import make_vae
+from tests.helpers.models import make_vae
 
 
+@pytest.mark.compiles
 def test_censor_updates_is_modify_updates_under_its_old_name():
     layer = Linear(layer_name="h", dim=3, irange=1.0, max_col_norm=0.5)
     mlp = MLP(layers=[layer], nvis=4, seed=0)

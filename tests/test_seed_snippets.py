@@ -179,6 +179,7 @@ def test_train_warns_when_the_dataset_has_no_yaml(saved_models, caplog):
     assert "not built from YAML" in caplog.text
 
 
+@pytest.mark.compiles
 def test_show_samples_snippet_writes_a_png(saved_models, data_root, monkeypatch, caplog):
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(data_root))
     monkeypatch.delenv("PYLEARN2_VIEWER_COMMAND", raising=False)
@@ -192,6 +193,7 @@ def test_show_samples_snippet_writes_a_png(saved_models, data_root, monkeypatch,
     written[0].unlink()
 
 
+@pytest.mark.compiles
 def test_print_nll_snippet(saved_models, data_root, monkeypatch, float64_graphs):
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(data_root))
     model = serial.load(saved_models[1]["h5"])

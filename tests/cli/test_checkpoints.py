@@ -14,82 +14,15 @@ import h5py
 import numpy as np
 import pytest
 
+from pylearn_vae import persistence
 from pylearn_vae.config import yaml_parse
-from pylearn_vae.utils import serial
-from pylearn_vae.utils.serial import ModelFileError
+from pylearn_vae.persistence import ModelFileError
+from tests.helpers.paths import REPO
+from tests.helpers.runs import CONFIG, finish, start, write_config
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 BATCHES_PER_EPOCH = 20
-
-CONFIG = """\
-!obj:pylearn_vae.train.Train {
-    dataset: &train !obj:pylearn_vae.datasets.binarized_mnist.BinarizedMNIST { which_set: 'train', stop: 2000 },
-    model: !obj:pylearn_vae.models.vae.VAE {
-        nvis: 784, nhid: 8, seed: 3,
-        prior: !obj:pylearn_vae.models.vae.prior.DiagonalGaussianPrior {},
-        conditional: !obj:pylearn_vae.models.vae.conditional.BernoulliVector {
-            name: 'conditional',
-            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-                !obj:pylearn_vae.models.mlp.RectifiedLinear { layer_name: 'h', dim: 32, irange: 0.05 } ] } },
-        posterior: !obj:pylearn_vae.models.vae.conditional.DiagonalGaussian {
-            name: 'posterior',
-            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-                !obj:pylearn_vae.models.mlp.RectifiedLinear { layer_name: 'h', dim: 32, irange: 0.05 } ] } },
-    },
-    algorithm: !obj:pylearn_vae.training_algorithms.sgd.SGD {
-        batch_size: 100, learning_rate: LR,
-        learning_rule: !obj:pylearn_vae.training_algorithms.learning_rule.Momentum { init_momentum: 0.5 },
-        monitoring_dataset: { 'train': *train,
-            'valid': !obj:pylearn_vae.datasets.binarized_mnist.BinarizedMNIST { which_set: 'valid', stop: 500 } },
-        cost: !obj:pylearn_vae.costs.vae.VAECriterion {},
-        termination_criterion: !obj:pylearn_vae.termination_criteria.EpochCounter { max_epochs: 3 },
-        update_callbacks: [
-            !obj:pylearn_vae.training_algorithms.sgd.ExponentialDecay { decay_factor: 1.001, min_lr: 1e-5 },
-            !obj:tests.cli.helpers.Progress { path: '${PYLEARN2_TRAIN_DIR}progress.txt', pause_at: PAUSE },
-        ],
-    },
-    extensions: [
-        !obj:pylearn_vae.train_extensions.best_params.MonitorBasedSaveBest {
-            channel_name: 'valid_objective', save_path: '${PYLEARN2_TRAIN_FILE_FULL_STEM}_best.pkl' },
-        !obj:pylearn_vae.training_algorithms.learning_rule.MomentumAdjustor { final_momentum: 0.9, start: 1, saturate: 3 },
-    ],
-    save_path: '${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl',
-}
-"""
-
-
-def write_config(folder: Path, lr="0.01", pause_at=0) -> Path:
-    """The test run's YAML in ``folder``; with ``pause_at``, the run holds after
-    that many minibatches (counted from the start) until :func:`release`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "run.yaml"
-    path.write_text(CONFIG.replace("LR", lr).replace("PAUSE", str(pause_at)))
-    return path
-
-
-def env(mnist_root):
-    return {**os.environ, "PYLEARN2_DATA_PATH": str(mnist_root), "PYTHONPATH": str(REPO)}
-
-
-def start(config, mnist_root, *extra, mode=None):
-    environment = env(mnist_root)
-    if mode is not None:
-        flags = environment.get("PYTENSOR_FLAGS", "")
-        environment["PYTENSOR_FLAGS"] = ",".join(f for f in (flags, f"mode={mode}") if f)
-    return subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "train.py"), str(config), "--quiet", *extra],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(proc, timeout=600):
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, err
 
 
 def wait_until_held(folder: Path, proc, timeout=600):
@@ -122,7 +55,7 @@ def straight(tmp_path_factory, mnist_root):
     config = write_config(folder)
     code, err = finish(start(config, mnist_root))
     assert code == 0, err
-    return serial.load(folder / "run.pkl")
+    return persistence.load(folder / "run.pkl")
 
 
 def assert_same_run(model, reference):
@@ -132,6 +65,7 @@ def assert_same_run(model, reference):
     assert model.monitor.get_epochs_seen() == 3
 
 
+@pytest.mark.subprocess
 def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, mnist_root, straight):
     config = write_config(tmp_path, pause_at=BATCHES_PER_EPOCH + 8)
     proc = start(config, mnist_root)
@@ -143,15 +77,16 @@ def test_sigkill_mid_epoch_then_resume_is_bit_exact(tmp_path, mnist_root, straig
     code, err = finish(start(config, mnist_root, "--resume"))
     assert code == 0, err
     assert "resumed from" in err and "at epoch 1" in err
-    assert_same_run(serial.load(tmp_path / "run.pkl"), straight)
+    assert_same_run(persistence.load(tmp_path / "run.pkl"), straight)
     assert_same_run(
-        serial.load(tmp_path / "run_checkpoint.h5".replace("_checkpoint.h5", ".pkl")), straight
+        persistence.load(tmp_path / "run_checkpoint.h5".replace("_checkpoint.h5", ".pkl")), straight
     )
     code, err = finish(start(config, mnist_root, "--resume"))
     assert code == 0 and "already finished" in err
 
 
 @pytest.mark.jax
+@pytest.mark.subprocess
 def test_jax_run_killed_mid_epoch_resumes_and_finishes(tmp_path, mnist_root):
     """On JAX the step is compiled per batch size and the learning rule's
     velocities must exist before the checkpoint is restored. The resumed run
@@ -164,13 +99,13 @@ def test_jax_run_killed_mid_epoch_resumes_and_finishes(tmp_path, mnist_root):
     wait_until_held(tmp_path, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    from pylearn_vae.checkpoint import read_checkpoint_info
+    from pylearn_vae.persistence import read_checkpoint_info
 
     assert read_checkpoint_info(tmp_path / "run_checkpoint.h5")["epochs_seen"] == 1
     code, err = finish(start(config, mnist_root, "--resume", mode="JAX"))
     assert code == 0, err
     assert "resumed from" in err and "at epoch 1" in err
-    model = serial.load(tmp_path / "run.pkl")
+    model = persistence.load(tmp_path / "run.pkl")
     assert model.monitor.get_epochs_seen() == 3
     assert all(np.isfinite(v).all() for v in model.get_param_values())
     objective = model.monitor.channels["valid_objective"].val_record
@@ -180,6 +115,7 @@ def test_jax_run_killed_mid_epoch_resumes_and_finishes(tmp_path, mnist_root):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.subprocess
 def test_signal_stops_at_a_minibatch_checkpoints_and_resumes_exactly(
     tmp_path, mnist_root, straight, sig, code
 ):
@@ -197,9 +133,10 @@ def test_signal_stops_at_a_minibatch_checkpoints_and_resumes_exactly(
     returncode, err = finish(start(config, mnist_root, "--resume"))
     assert returncode == 0, err
     assert re.search(r"resumed from .* at epoch 1, minibatch \d+", err)
-    assert_same_run(serial.load(tmp_path / "run.pkl"), straight)
+    assert_same_run(persistence.load(tmp_path / "run.pkl"), straight)
 
 
+@pytest.mark.subprocess
 def test_resume_refuses_a_changed_config_unless_forced(tmp_path, mnist_root):
     config = write_config(tmp_path)
     proc = start(config, mnist_root, "--epochs", "1")
@@ -213,9 +150,10 @@ def test_resume_refuses_a_changed_config_unless_forced(tmp_path, mnist_root):
     assert code == 2 and "algorithm.learning_rate: 0.01 -> 0.02" in err and "--force" in err
     code, err = finish(start(config, mnist_root, "--resume", "--force", "--epochs", "2"))
     assert code == 0, err
-    assert serial.load(tmp_path / "run.pkl").monitor.get_epochs_seen() == 2
+    assert persistence.load(tmp_path / "run.pkl").monitor.get_epochs_seen() == 2
 
 
+@pytest.mark.subprocess
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, mnist_root):
     config = write_config(tmp_path, lr="1e30")
     code, err = finish(start(config, mnist_root))
@@ -226,11 +164,11 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, mnist_roo
     ), err
     assert "lower learning_rate" in err and "--resume --force" in err
     checkpoint = tmp_path / "run_checkpoint.h5"
-    model = serial.load(
+    model = persistence.load(
         tmp_path / "run_best.pkl"
     )  # saved after the initial monitoring, still finite
     assert all(np.isfinite(v).all() for v in model.get_param_values())
-    from pylearn_vae.checkpoint import read_checkpoint_info
+    from pylearn_vae.persistence import read_checkpoint_info
 
     assert read_checkpoint_info(checkpoint)["epochs_seen"] == 0
 
@@ -238,7 +176,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path, mnist_roo
 SAVER = """
 import sys, numpy as np
 from pylearn_vae.config import yaml_parse
-from pylearn_vae.utils import serial
+from pylearn_vae import persistence
 model = yaml_parse.load(sys.argv[2])
 params = model.get_params()
 version = int(sys.argv[3])
@@ -246,7 +184,7 @@ while True:
     version += 1
     for p in params:
         p.set_value(np.full(p.get_value().shape, version, dtype="float32"))
-    serial.save(sys.argv[1], model)
+    persistence.save(sys.argv[1], model)
     print(version, flush=True)
 """
 
@@ -259,6 +197,7 @@ BIG_MODEL = BIG_MODEL.replace("dim: 32", "dim: 1500")
 
 
 @pytest.mark.parametrize("suffix", [".pkl", ".h5"])
+@pytest.mark.subprocess
 def test_kill_during_save_leaves_old_or_new_file(tmp_path, suffix):
     """A writer saving again and again is killed at a random moment after its
     first complete save; the file is then one whole version, never a mix, and
@@ -280,7 +219,7 @@ def test_kill_during_save_leaves_old_or_new_file(tmp_path, suffix):
         proc.wait()
         reported = [int(line) for line in proc.stdout.read().split()] or [first]
         proc.stdout.close()
-        model = serial.load(path)
+        model = persistence.load(path)
         values = {float(v.flat[0]) for v in model.get_param_values()}
         assert len(values) == 1, values  # one complete version, never a mix
         assert all(np.all(v == next(iter(values))) for v in model.get_param_values())
@@ -299,31 +238,31 @@ def test_hdf5_model_files_and_their_errors(tmp_path, monkeypatch):
 
     model = yaml_parse.load(BIG_MODEL.replace("dim: 1500", "dim: 16"))
     path = tmp_path / "m.h5"
-    serial.save(path, model)
-    clone = serial.load(path)
+    persistence.save(path, model)
+    clone = persistence.load(path)
     for a, b in zip(model.get_param_values(), clone.get_param_values()):
         assert np.array_equal(a, b)
     truncated = tmp_path / "t.h5"
     truncated.write_bytes(path.read_bytes()[:2000])
     with pytest.raises(ModelFileError, match="not a readable HDF5 file.*truncated or corrupt"):
-        serial.load(truncated)
+        persistence.load(truncated)
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as handle:
         handle["x"] = np.zeros(3)
     with pytest.raises(ModelFileError, match="an HDF5 file but not a pylearn_vae model"):
-        serial.load(other)
+        persistence.load(other)
     newer = tmp_path / "newer.h5"
     shutil.copy(path, newer)
     with h5py.File(newer, "r+") as handle:
         handle.attrs["format_version"] = 99
     with pytest.raises(ModelFileError, match="format version 99, newer than"):
-        serial.load(newer)
+        persistence.load(newer)
     missing = tmp_path / "missing.h5"
     shutil.copy(path, missing)
     with h5py.File(missing, "r+") as handle:
         del handle["params/posterior_mu_W"]
     with pytest.raises(ModelFileError, match="parameter 'posterior_mu_W' is missing"):
-        serial.load(missing)
+        persistence.load(missing)
     wrong = tmp_path / "wrong.h5"
     shutil.copy(path, wrong)
     with h5py.File(wrong, "r+") as handle:
@@ -333,13 +272,13 @@ def test_hdf5_model_files_and_their_errors(tmp_path, monkeypatch):
         ModelFileError,
         match=r"parameter 'prior_mu' has shape \(3,\) in the file, the model needs \(8,\)",
     ):
-        serial.load(wrong)
+        persistence.load(wrong)
     evil = tmp_path / "evil.h5"
     shutil.copy(path, evil)
     with h5py.File(evil, "r+") as handle:
         handle.attrs["model_yaml"] = "!obj:os.system {command: 'touch /tmp/pylearn_vae_h5_pwned'}"
     with pytest.raises(ModelFileError, match="os.system may not be used here"):
-        serial.load(evil)
+        persistence.load(evil)
     assert not Path("/tmp/pylearn_vae_h5_pwned").exists()
     before = path.read_bytes()
 
@@ -348,6 +287,6 @@ def test_hdf5_model_files_and_their_errors(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(ModelFileError, match="the disk is full"):
-        serial.save(path, model)
+        persistence.save(path, model)
     monkeypatch.undo()
     assert path.read_bytes() == before

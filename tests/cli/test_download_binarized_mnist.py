@@ -1,24 +1,17 @@
 """scripts/download_binarized_mnist.py against a local server, folders and the mirror."""
 
 import gzip
-import http.server
 import socket
-import threading
 
 import numpy as np
 import pytest
 
 from pylearn_vae.cli.download_binarized_mnist import KNOWN_SHA256, main
 from pylearn_vae.datasets.binarized_mnist import BinarizedMNIST
+from tests.helpers.downloads import Server, amat, installed, leftovers
 
 ROWS = {"train": 12, "valid": 5, "test": 4}
 ROW_ARGS = ["--expected-rows", ",".join(f"{k}={v}" for k, v in ROWS.items())]
-
-
-def amat(rows, seed=0) -> bytes:
-    data = (np.random.default_rng(seed).random((rows, 784)) < 0.3).astype("uint8")
-    text = "\n".join(" ".join("01"[v] for v in row) for row in data) + "\n"
-    return text.encode(), data
 
 
 def synthetic():
@@ -28,62 +21,13 @@ def synthetic():
     return files, arrays
 
 
-class Server:
-    """A loopback HTTP server serving ``files``; ``drop`` names files cut off mid-way."""
-
-    def __init__(self, files, drop=()):
-        outer = self
-        self.files, self.drop = files, set(drop)
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                name = self.path.rsplit("/", 1)[-1]
-                body = outer.files.get(name)
-                if body is None:
-                    self.send_error(404, "Not Found")
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if name in outer.drop:
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                self.wfile.write(body)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/data/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def run(source, root, *extra):
     return main(
         ["--source", str(source), "--data-path", str(root), *ROW_ARGS, "--timeout", "10", *extra]
     )
 
 
-def installed(root):
-    folder = root / "binarized_mnist"
-    return sorted(p.name for p in folder.glob("*.npy")) if folder.exists() else []
-
-
-def leftovers(root):
-    folder = root / "binarized_mnist"
-    return [p.name for p in folder.iterdir() if p.name.startswith(".")] if folder.exists() else []
-
-
+@pytest.mark.network
 def test_http_success_and_dataset_reads_it(tmp_path, monkeypatch):
     files, arrays = synthetic()
     with Server(files) as server:
@@ -96,6 +40,7 @@ def test_http_success_and_dataset_reads_it(tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.network
 def test_gzip_source(tmp_path):
     files, arrays = synthetic()
     gz = {name + ".gz": gzip.compress(body) for name, body in files.items()}
@@ -106,6 +51,7 @@ def test_gzip_source(tmp_path):
     )
 
 
+@pytest.mark.network
 def test_404_names_the_url(tmp_path, capsys):
     files, _ = synthetic()
     del files["binarized_mnist_valid.amat"]
@@ -137,6 +83,7 @@ def test_404_names_the_url(tmp_path, capsys):
     ],
     ids=["truncated", "bad-value", "wrong-length", "too-few-rows", "not-binary"],
 )
+@pytest.mark.network
 def test_bad_files_install_nothing(tmp_path, capsys, mutate, message):
     files, _ = synthetic()
     files["binarized_mnist_train.amat"] = mutate(files["binarized_mnist_train.amat"])
@@ -148,6 +95,7 @@ def test_bad_files_install_nothing(tmp_path, capsys, mutate, message):
     assert installed(tmp_path) == [] and leftovers(tmp_path) == []
 
 
+@pytest.mark.network
 def test_connection_dropped_mid_file(tmp_path, capsys):
     files, _ = synthetic()
     with Server(files, drop={"binarized_mnist_train.amat"}) as server:
@@ -156,6 +104,7 @@ def test_connection_dropped_mid_file(tmp_path, capsys):
     assert installed(tmp_path) == [] and leftovers(tmp_path) == []
 
 
+@pytest.mark.network
 def test_unreachable_host_suggests_a_mirror(tmp_path, capsys):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pylearn_vae.cli.download_binarized_mnist import main, max_split_bytes
-from tests.cli.test_download_binarized_mnist import Server, amat, installed, leftovers
+from tests.helpers.downloads import Server, amat, installed, leftovers
 
 ROWS = 4
 ARGS = ["--splits", "test", "--expected-rows", f"test={ROWS}", "--timeout", "5"]
@@ -101,6 +101,7 @@ def test_gzip_bomb_is_refused(tmp_path, capsys):
     assert installed(tmp_path / "root") == []
 
 
+@pytest.mark.network
 def test_announced_oversize_is_refused(tmp_path, capsys):
     body = amat(ROWS)[0] * 3
     with Server({NAME: body}) as server:
@@ -143,6 +144,7 @@ class _Streaming:
         self.httpd.server_close()
 
 
+@pytest.mark.network
 def test_endless_body_stops_at_the_size_limit(tmp_path, capsys):
     server = _Streaming(b"0 " * 4096, 0.0)
     try:
@@ -168,6 +170,7 @@ def _assert_stopped_by_the_deadline(server, root, capsys) -> None:
     assert installed(root) == [] and leftovers(root) == []
 
 
+@pytest.mark.network
 def test_trickling_server_meets_the_deadline(tmp_path, capsys):
     _assert_stopped_by_the_deadline(_Streaming(b"0", 0.5), tmp_path / "root", capsys)
 
@@ -198,6 +201,7 @@ class _TricklingHeaders:
         self.listener.close()
 
 
+@pytest.mark.network
 def test_headers_trickled_one_byte_at_a_time_meet_the_deadline(tmp_path, capsys):
     """Each byte comes well within the socket timeout (5 s), so only the
     deadline can end it."""

@@ -44,6 +44,7 @@ def test_each_entry_point_resolves_to_a_function(name):
     assert callable(getattr(importlib.import_module(module), function))
 
 
+@pytest.mark.subprocess
 def test_an_installed_command_runs():
     """The README's install (pip install -e .) puts the commands next to the interpreter."""
     command = shutil.which("pylearn-vae-train", path=str(Path(sys.executable).parent))

@@ -8,10 +8,11 @@ import numpy as np
 import pytensor.tensor as pt
 import pytest
 
+from pylearn_vae import persistence
 from pylearn_vae.cli import evaluate, plot_monitor, show_samples
+from pylearn_vae.compile import function
 from pylearn_vae.evaluation import ImportanceSampler, combine_log_means, mean_and_stderr
-from pylearn_vae.utils import floatX, serial
-from pylearn_vae.utils.compile import function
+from pylearn_vae.utils import floatX
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +29,14 @@ def valid_x(mnist_root):
     )
 
 
+@pytest.mark.compiles
 def test_evaluate_gives_the_compiled_functions_contiguous_batches(
     small_mnist_model, valid_x, monkeypatch
 ):
     """A strided subsample (the CLI's data[::stride]) made Numba compile an
     'A'-layout version of each function, whose matrix products copied the batch
     (with a NumbaPerformanceWarning on a cold cache)."""
-    sampler = ImportanceSampler(serial.load(small_mnist_model), 1, 1, seed=3)
+    sampler = ImportanceSampler(persistence.load(small_mnist_model), 1, 1, seed=3)
     seen = []
 
     def record(X, batch_index):
@@ -49,11 +51,13 @@ def test_evaluate_gives_the_compiled_functions_contiguous_batches(
     assert seen == [(0, True), (1, True), (2, True)]
 
 
+@pytest.mark.compiles
+@pytest.mark.subprocess
 def test_two_worker_processes_give_exactly_the_numbers_of_one(small_mnist_model, valid_x):
     """Each batch's noise comes from (seed, batch index), so the split over
     processes does not change the numbers (beyond float32 rounding: the
     workers' BLAS runs on fewer threads, which sums in another order)."""
-    sampler = ImportanceSampler(serial.load(small_mnist_model), 30, 8, seed=4)
+    sampler = ImportanceSampler(persistence.load(small_mnist_model), 30, 8, seed=4)
     x = valid_x[:90]
     alone = sampler.evaluate(x, batch_size=20, progress=False, workers=1)
     shared = sampler.evaluate(x, batch_size=20, progress=False, workers=2)
@@ -69,8 +73,9 @@ def test_two_worker_processes_give_exactly_the_numbers_of_one(small_mnist_model,
     assert other["nll"] != alone["nll"]
 
 
+@pytest.mark.compiles
 def test_the_elbo_is_the_mean_log_weight_and_agrees_with_the_criterion(small_mnist_model, valid_x):
-    model = serial.load(small_mnist_model)
+    model = persistence.load(small_mnist_model)
     sampler = ImportanceSampler(model, 400, 100, seed=5)
     log_likelihood, elbo = sampler.estimates(valid_x[:100], 0)
     assert (elbo < log_likelihood).all()  # Jensen, per example
@@ -78,12 +83,14 @@ def test_the_elbo_is_the_mean_log_weight_and_agrees_with_the_criterion(small_mni
     assert elbo.mean() == pytest.approx(criterion, abs=0.5)
 
 
+@pytest.mark.compiles
+@pytest.mark.subprocess
 def test_a_killed_worker_is_an_error_not_a_hang(small_mnist_model, valid_x, monkeypatch):
     from concurrent.futures.process import BrokenProcessPool
 
     import pylearn_vae.evaluation as evaluation
 
-    sampler = ImportanceSampler(serial.load(small_mnist_model), 5, 5, seed=6)
+    sampler = ImportanceSampler(persistence.load(small_mnist_model), 5, 5, seed=6)
     monkeypatch.setattr(evaluation, "_worker_batch", _die)
     with pytest.raises(BrokenProcessPool):
         sampler.evaluate(valid_x[:40], batch_size=20, progress=False, workers=2)
@@ -112,8 +119,9 @@ def read_png(path):
     return np.frombuffer(rows, np.uint8).reshape(height, width + 1)[:, 1:]
 
 
+@pytest.mark.compiles
 def test_is_estimate_bounds_elbo_and_stabilises_with_k(small_mnist_model, valid_x):
-    model = serial.load(small_mnist_model)
+    model = persistence.load(small_mnist_model)
     estimates = {
         k: ImportanceSampler(model, k, sample_chunk=50, seed=1).log_likelihood(valid_x).mean()
         for k in (1, 10, 100, 300)
@@ -125,8 +133,9 @@ def test_is_estimate_bounds_elbo_and_stabilises_with_k(small_mnist_model, valid_
     assert abs(estimates[300] - estimates[100]) < 0.25 * abs(estimates[100] - estimates[1])
 
 
+@pytest.mark.compiles
 def test_chunked_equals_unchunked_with_the_same_noise(small_mnist_model, valid_x):
-    model = serial.load(small_mnist_model)
+    model = persistence.load(small_mnist_model)
     eps = pt.tensor3(dtype=floatX())
     model.posterior.sample_from_epsilon = lambda shape: eps
     X = model.get_input_space().make_theano_batch()
@@ -147,6 +156,8 @@ def test_standard_error():
     assert se == pytest.approx(np.sqrt(((values - values.mean()) ** 2).sum() / 999) / np.sqrt(1000))
 
 
+@pytest.mark.compiles
+@pytest.mark.subprocess
 def test_evaluate_script_is_deterministic_and_writes_json(
     small_mnist_model, data_env, tmp_path, capsys
 ):
@@ -170,6 +181,7 @@ def test_evaluate_script_is_deterministic_and_writes_json(
     assert a["num_examples"] == 200 and a["num_samples"] == 20 and a["nll_stderr"] > 0
 
 
+@pytest.mark.compiles
 def test_show_samples_writes_grids(small_mnist_model, data_env, tmp_path):
     out = tmp_path / "s.png"
     assert (
@@ -228,9 +240,19 @@ def test_show_samples_writes_grids(small_mnist_model, data_env, tmp_path):
     assert read_png(out3).shape == (2 * 29 + 1, 6 * 29 + 1)
 
 
-def test_monitor_scripts(small_mnist_model, tmp_path, capsys):
+@pytest.mark.compiles
+def test_monitor_scripts(small_mnist_model, capsys):
     assert plot_monitor.main([str(small_mnist_model)]) == 0
     assert "  valid_objective" in capsys.readouterr().out
+    assert plot_monitor.print_main([str(small_mnist_model)]) == 0
+    assert "epochs seen: 3" in capsys.readouterr().out
+
+
+@pytest.mark.viz
+@pytest.mark.compiles
+def test_plot_monitor_draws_the_channels(small_mnist_model, tmp_path):
+    import matplotlib.image
+
     out = tmp_path / "c.png"
     assert (
         plot_monitor.main(
@@ -244,21 +266,18 @@ def test_monitor_scripts(small_mnist_model, tmp_path, capsys):
         )
         == 0
     )
-    import matplotlib.image
-
     image = matplotlib.image.imread(out)
     assert image.shape[:2] == (500, 800) and image.min() < image.max()
-    assert plot_monitor.print_main([str(small_mnist_model)]) == 0
-    assert "epochs seen: 3" in capsys.readouterr().out
 
 
+@pytest.mark.compiles
 def test_bad_arguments_give_clear_errors(small_mnist_model, tmp_path, capsys):
     assert plot_monitor.main([str(small_mnist_model), "--channels", "nope"]) == 1
     assert "unknown channel(s) nope; available:" in capsys.readouterr().err
     assert show_samples.main([str(tmp_path / "missing.pkl")]) == 1
     assert "does not exist" in capsys.readouterr().err
     not_model = tmp_path / "list.pkl"
-    serial.save(not_model, [1, 2])
+    persistence.save(not_model, [1, 2])
     assert evaluate.main([str(not_model)]) == 1
     assert "holds a list, not a pylearn_vae VAE model" in capsys.readouterr().err
     garbage = tmp_path / "g.pkl"
@@ -273,7 +292,7 @@ def test_samples_per_call_keep_the_widest_activation_bounded():
     from pylearn_vae.evaluation import ACTIVATION_FLOATS_PER_CALL, samples_per_call
     from pylearn_vae.models.mlp import MLP, Deconv, Linear, SpaceConverter
     from pylearn_vae.space import Conv2DSpace, VectorSpace
-    from tests.conftest import make_vae
+    from tests.helpers.models import make_vae
 
     seed_like = make_vae(nvis=784, nhid=32, hidden=200)
     assert samples_per_call(seed_like, 5000, 100) == 200

@@ -17,8 +17,9 @@ import pytest
 from pylearn_vae.config import yaml_parse
 from pylearn_vae.monitor import Monitor, MonitorChannel
 from pylearn_vae.persistence import save
-from tests.cli.test_hostile_cli import run_script
-from tests.utils.test_hostile_hdf5 import MODEL_YAML, forge_string_length
+from tests.helpers.configs import MODEL_YAML
+from tests.helpers.hostile_hdf5 import forge_string_length
+from tests.helpers.runs import run_script
 
 LIMIT = 3 << 30
 ABSURD = 0xFFFF_FFF0  # the largest length a variable-length string header can declare, nearly
@@ -89,6 +90,7 @@ def files(tmp_path_factory):
         ),
     ],
 )
+@pytest.mark.subprocess
 def test_model_programs_refuse_lying_attributes_in_bounded_memory(files, script, name, message):
     code, err, _ = cli(script, files / name)
     assert code == 1, err
@@ -98,6 +100,7 @@ def test_model_programs_refuse_lying_attributes_in_bounded_memory(files, script,
     assert "Traceback" not in err and "MemoryError" not in err
 
 
+@pytest.mark.subprocess
 def test_fresh_run_next_to_a_checkpoint_with_a_lying_attribute(files):
     code, err, _ = cli("train.py", files / "run.yaml")
     assert code == 2, err
@@ -110,6 +113,7 @@ def test_fresh_run_next_to_a_checkpoint_with_a_lying_attribute(files):
     assert "Traceback" not in err
 
 
+@pytest.mark.subprocess
 def test_the_limit_leaves_room_for_a_good_file(files):
     """The address-space limit alone does not make the programs fail."""
     code, err, out = cli("print_monitor.py", files / "good.h5")

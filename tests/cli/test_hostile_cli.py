@@ -6,48 +6,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import h5py
 import pytest
 
+from pylearn_vae import persistence
 from pylearn_vae.config import yaml_parse
-from pylearn_vae.utils import serial
-from tests.utils import hostile_pickles as hp
-from tests.utils.test_hostile_hdf5 import MODEL_YAML
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-# Sets the address-space limit inside the child, then runs the script as __main__ (a
-# preexec_fn would make subprocess fork a process that may hold JAX's threads).
-_LIMITED = (
-    "import resource, runpy, sys; limit = int(sys.argv.pop(1)); "
-    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); sys.argv.pop(0); "
-    "runpy.run_path(sys.argv[0], run_name='__main__')"
-)
-
-
-def run_script(
-    script: str, *args, cwd=None, address_space: int | None = None
-) -> subprocess.CompletedProcess:
-    """Run ``scripts/<script>`` with ``args`` in a subprocess, capturing its text output.
-
-    ``address_space`` limits the child's virtual memory to that many bytes.
-    """
-    command = [str(REPO / "scripts" / script), *map(str, args)]
-    if address_space is not None:
-        command = ["-c", _LIMITED, str(address_space), *command]
-    return subprocess.run(
-        [sys.executable, *command],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
+from tests.helpers import hostile_pickles as hp
+from tests.helpers.configs import MODEL_YAML
+from tests.helpers.runs import run_script
 
 
 def cli(script: str, *args, cwd=None):
@@ -59,7 +26,7 @@ def cli(script: str, *args, cwd=None):
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli_hostile")
     model = yaml_parse.load(MODEL_YAML)
-    serial.save(folder / "good.h5", model)
+    persistence.save(folder / "good.h5", model)
     os.mkfifo(folder / "fifo.pkl")
     os.mkfifo(folder / "fifo.h5")
     (folder / "zero.pkl").symlink_to("/dev/zero")
@@ -105,6 +72,7 @@ def files(tmp_path_factory):
         ),
     ],
 )
+@pytest.mark.subprocess
 def test_model_programs_refuse_hostile_files(files, script, name, message):
 
     code, err = cli(script, files / name)
@@ -115,6 +83,7 @@ def test_model_programs_refuse_hostile_files(files, script, name, message):
     assert not (files / hp.MARKER).exists()
 
 
+@pytest.mark.subprocess
 def test_train_refuses_a_fifo_config_and_hostile_yaml_with_locations(tmp_path):
     os.mkfifo(tmp_path / "fifo.yaml")
     code, err = cli("train.py", tmp_path / "fifo.yaml")
@@ -140,6 +109,7 @@ def test_train_refuses_a_fifo_config_and_hostile_yaml_with_locations(tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.subprocess
 def test_fresh_run_next_to_a_fifo_checkpoint_is_refused(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("!obj:pylearn_vae.train.Train {}\n")
@@ -150,6 +120,7 @@ def test_fresh_run_next_to_a_fifo_checkpoint_is_refused(tmp_path):
     assert "--restart" in err and "--resume" in err
 
 
+@pytest.mark.subprocess
 def test_migrate_yaml_refuses_deep_nesting_and_fifos(tmp_path):
     deep = tmp_path / "deep.yaml"
     deep.write_text("[" * 50_000 + "]" * 50_000)

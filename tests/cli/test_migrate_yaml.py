@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from pylearn_vae.cli.migrate_yaml import main, migrate_text
-from pylearn_vae.cli.train import train_environ
 from pylearn_vae.config import legacy, yaml_parse
+from pylearn_vae.job import train_environ
 from pylearn_vae.termination_criteria import EpochCounter
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +93,7 @@ def test_unmigratable_names_are_reported_with_lines(tmp_path, capsys):
     assert main([str(src), "--check"]) == 1
 
 
+@pytest.mark.subprocess
 def test_script_entry_point(tmp_path):
     src = tmp_path / "seed.yaml"
     src.write_text(seed_yaml())
@@ -122,6 +123,7 @@ def _train_one_short_epoch(text: str, tmp_path: Path, name: str):
 
 
 @pytest.mark.slow
+@pytest.mark.compiles
 def test_seed_yaml_runs_unchanged_and_migrated_identically(tmp_path, mnist_root, monkeypatch):
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(mnist_root))
     original = seed_yaml()

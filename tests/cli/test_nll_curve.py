@@ -6,11 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pylearn_vae.utils import serial
+import pytest
+
+from pylearn_vae import persistence
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.compiles
+@pytest.mark.subprocess
 def test_one_row_per_model_with_its_own_epochs_time_and_estimates(
     small_mnist_model, mnist_root, tmp_path
 ):
@@ -25,7 +29,7 @@ def test_one_row_per_model_with_its_own_epochs_time_and_estimates(
     )
     assert run.returncode == 0, run.stderr
     (row,) = json.loads(out.read_text())
-    monitor = serial.load(small_mnist_model).monitor
+    monitor = persistence.load(small_mnist_model).monitor
     seconds = monitor.channels["seconds_per_epoch"].val_record
     assert row["epochs"] == monitor.get_epochs_seen() == 3
     assert row["training_seconds"] == sum(float(s) for s in seconds) > 0
@@ -35,6 +39,7 @@ def test_one_row_per_model_with_its_own_epochs_time_and_estimates(
     assert f"| 3 | {row['training_seconds']:,.0f} |" in run.stdout
 
 
+@pytest.mark.subprocess
 def test_a_model_that_is_not_there_is_named(tmp_path):
     run = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "nll_curve.py"), str(tmp_path / "no.h5")],

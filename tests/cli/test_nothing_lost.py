@@ -12,12 +12,11 @@ import h5py
 import numpy as np
 import pytest
 
-from pylearn_vae.checkpoint import load_checkpoint, read_checkpoint_info
-from pylearn_vae.cli.train import train_environ
+from pylearn_vae import persistence
 from pylearn_vae.config import yaml_parse
-from pylearn_vae.utils import serial
-from pylearn_vae.utils.serial import ModelFileError
-from tests.cli.test_checkpoints import finish, start, write_config
+from pylearn_vae.job import train_environ
+from pylearn_vae.persistence import ModelFileError, load_checkpoint, read_checkpoint_info
+from tests.helpers.runs import finish, start, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +51,7 @@ def snapshot(folder: Path) -> dict:
     return {name: (folder / name).read_bytes() for name in FILES}
 
 
+@pytest.mark.subprocess
 def test_fresh_run_next_to_an_unfinished_run_is_refused(finished_run, tmp_path, mnist_root):
     config = copy_run(finished_run, tmp_path / "run")
     before = snapshot(config.parent)
@@ -65,6 +65,7 @@ def test_fresh_run_next_to_an_unfinished_run_is_refused(finished_run, tmp_path, 
     assert code == 2 and "--restart and --resume contradict each other" in err
 
 
+@pytest.mark.subprocess
 def test_a_finished_run_may_be_run_again_and_restart_replaces(finished_run, tmp_path, mnist_root):
     """A fresh run with -inf initial biases stops before saving anything: the
     "unchanged" message is true, byte for byte."""
@@ -84,6 +85,7 @@ def test_a_finished_run_may_be_run_again_and_restart_replaces(finished_run, tmp_
     assert snapshot(config.parent) == before
 
 
+@pytest.mark.subprocess
 def test_resume_from_a_checkpoint_with_an_infinite_bias_is_refused(
     finished_run, tmp_path, mnist_root
 ):
@@ -99,6 +101,7 @@ def test_resume_from_a_checkpoint_with_an_infinite_bias_is_refused(
     assert snapshot(config.parent) == before
 
 
+@pytest.mark.subprocess
 def test_forced_resume_applies_the_new_learning_rate_and_says_so(
     finished_run, tmp_path, mnist_root
 ):
@@ -111,7 +114,7 @@ def test_forced_resume_applies_the_new_learning_rate_and_says_so(
         r"\(learning rate now 9\.\d+e-06, was 0\.0098\d*\)",
         err,
     ), err
-    rates = serial.load(config.parent / "run.pkl").monitor.channels["learning_rate"].val_record
+    rates = persistence.load(config.parent / "run.pkl").monitor.channels["learning_rate"].val_record
     assert rates[1] == pytest.approx(0.01 / 1.001**20, rel=1e-4)  # the first run's epoch
     assert rates[2] == pytest.approx(1e-5, rel=1e-4)  # ExponentialDecay's min_lr, from the new rate
 
@@ -205,6 +208,8 @@ DAMAGED = [
 @pytest.mark.parametrize(
     ("group", "change", "match"), [pytest.param(g, c, m, id=i) for i, g, _, c, m in DAMAGED]
 )
+@pytest.mark.compiles
+@pytest.mark.subprocess
 def test_damaged_checkpoint_fields_are_located(
     finished_run, set_up_train, tmp_path, group, change, match
 ):
@@ -239,8 +244,9 @@ def test_damaged_checkpoint_fields_are_located(
         ),
     ],
 )
+@pytest.mark.subprocess
 def test_stored_config_yaml_is_checked(finished_run, tmp_path, value, match):
-    from pylearn_vae.checkpoint import config_differences
+    from pylearn_vae.config.compare import config_differences
     from pylearn_vae.config.yaml_parse import ConfigError
 
     path = tmp_path / "run_checkpoint.h5"

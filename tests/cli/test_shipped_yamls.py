@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from pylearn_vae import persistence
-from pylearn_vae.cli.train import train_environ
 from pylearn_vae.config import yaml_parse
+from pylearn_vae.job import train_environ
 from pylearn_vae.models.vae.conditional import HouseholderFlowGaussian
 from pylearn_vae.models.vae.prior import VampPrior
 from pylearn_vae.train import Train
@@ -53,6 +53,8 @@ def _shrink(text: str, save_path: Path) -> str:
 
 
 @pytest.mark.usefixtures("deliberate_float64")  # the VampPrior's pairwise log-density
+@pytest.mark.compiles
+@pytest.mark.subprocess
 def test_the_vamp_prior_configuration_trains_and_its_best_model_loads(data, tmp_path):
     best = tmp_path / "vamp_best.h5"
     text = _shrink((YAML / "vamp_vae_mnist.yaml").read_text(), best)

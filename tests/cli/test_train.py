@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pylearn_vae.cli.train import main, train_environ
-from pylearn_vae.utils import serial
+from pylearn_vae import persistence
+from pylearn_vae.cli.train import main
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_YAML = REPO / "yaml" / "vae_mnist.yaml"
@@ -41,17 +41,6 @@ SMALL_YAML = """\
 """
 
 
-def test_train_environ_matches_pylearn2():
-    env = train_environ("runs/exp.yaml")
-    assert env == {
-        "PYLEARN2_TRAIN_FILE_FULL_STEM": "runs/exp",
-        "PYLEARN2_TRAIN_FILE_STEM": "exp",
-        "PYLEARN2_TRAIN_FILE_NAME": "exp.yaml",
-        "PYLEARN2_TRAIN_BASE_NAME": "exp.yaml",
-        "PYLEARN2_TRAIN_DIR": "runs/",
-    }
-
-
 def _subset_copy(tmp_path, config=SEED_YAML) -> Path:
     """A YAML of yaml/, with smaller splits (the test split is ordered by class: shuffle it)."""
     text = config.read_text()
@@ -65,6 +54,7 @@ def _subset_copy(tmp_path, config=SEED_YAML) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.compiles
 def test_seed_yaml_trains_two_epochs_on_a_subset(tmp_path, mnist_root, monkeypatch, capsys):
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(mnist_root))
     config = _subset_copy(tmp_path)
@@ -93,7 +83,7 @@ def test_seed_yaml_trains_two_epochs_on_a_subset(tmp_path, mnist_root, monkeypat
     assert out.count("Monitoring step:") == 3
     best = tmp_path / "vae_mnist_best.h5"
     assert best.exists()
-    model = serial.load(best)
+    model = persistence.load(best)
     valid = model.monitor.channels["valid_objective"].val_record
     assert len(valid) == 3 and valid[-1] < valid[0] - 1.0, valid
     examples = model.monitor.channels["examples_seen"].val_record
@@ -112,13 +102,14 @@ def test_seed_yaml_trains_two_epochs_on_a_subset(tmp_path, mnist_root, monkeypat
 
 
 @pytest.mark.slow
+@pytest.mark.compiles
 def test_conv_yaml_trains_an_epoch_on_a_subset(tmp_path, mnist_root, monkeypatch, capsys):
     """yaml/conv_vae_mnist.yaml (convolutional encoder, Deconv decoder) learns."""
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(mnist_root))
     config = _subset_copy(tmp_path, CONV_YAML)
     assert main([str(config), "--epochs", "1", "--quiet"]) == 0
     assert "finished 1 epoch in " in capsys.readouterr().err
-    model = serial.load(tmp_path / "conv_vae_mnist_best.h5")
+    model = persistence.load(tmp_path / "conv_vae_mnist_best.h5")
     assert [layer.layer_name for layer in model.conditional.mlp.layers] == [
         "h_d_1",
         "to_maps",
@@ -131,6 +122,7 @@ def test_conv_yaml_trains_an_epoch_on_a_subset(tmp_path, mnist_root, monkeypatch
     assert len(valid) == 2 and valid[0] > 500 and valid[1] < 250, valid
 
 
+@pytest.mark.subprocess
 def test_script_runs_in_a_subprocess_and_saves(tmp_path):
     config = tmp_path / "small.yaml"
     config.write_text(SMALL_YAML.replace("LR", "0.05"))
@@ -142,7 +134,7 @@ def test_script_runs_in_a_subprocess_and_saves(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "finished 2 epochs" in proc.stderr
-    model = serial.load(tmp_path / "small.pkl")
+    model = persistence.load(tmp_path / "small.pkl")
     objective = model.monitor.channels["train_objective"].val_record
     assert len(objective) == 3 and objective[-1] < objective[0]
 
@@ -163,6 +155,7 @@ def test_errors_are_one_paragraph_with_location(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.compiles
 def test_diverging_run_stops_with_a_clear_message(tmp_path, capsys):
     config = tmp_path / "nan.yaml"
     config.write_text(SMALL_YAML.replace("LR", "1e30"))

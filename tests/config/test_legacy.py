@@ -69,6 +69,7 @@ PYLEARN2_TEST_CONFIG = """\
 """
 
 
+@pytest.mark.compiles
 def test_pylearn2_test_style_config_trains_unchanged():
     with pytest.warns(legacy.LegacyNameWarning, match="migrate_yaml.py"):
         train = yaml_parse.load(PYLEARN2_TEST_CONFIG)

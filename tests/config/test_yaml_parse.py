@@ -4,12 +4,12 @@ import pickle
 
 import pytest
 
+from pylearn_vae import persistence
 from pylearn_vae.config import yaml_parse
 from pylearn_vae.config.legacy import LegacyNameWarning
 from pylearn_vae.config.yaml_parse import ConfigError, ObjectProxy
 from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.models.mlp import Linear, RectifiedLinear
-from pylearn_vae.utils import serial
 
 
 def test_obj_tag_builds_objects_with_keyword_arguments():
@@ -62,7 +62,7 @@ def test_parse_without_instantiating_imports_nothing():
 
 def test_pkl_tag_loads_through_safe_loader(tmp_path):
     path = tmp_path / "d.pkl"
-    serial.save(path, {"k": [1, 2]})
+    persistence.save(path, {"k": [1, 2]})
     assert yaml_parse.load(f"!pkl: '{path}'") == {"k": [1, 2]}
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(pickle.dumps(print))

@@ -19,7 +19,7 @@ from pylearn_vae.train import Train
 from pylearn_vae.train_extensions.kl_warm_up import KLWarmUp
 from pylearn_vae.training_algorithms.learning_rule import Adam
 from pylearn_vae.training_algorithms.sgd import SGD
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 #: Small graphs, many of them: compile quickly.
 MODE = "FAST_COMPILE"
@@ -71,6 +71,7 @@ def test_bad_warm_up_lengths_are_refused(bad):
         KLWarmUp(epochs=bad)
 
 
+@pytest.mark.compiles
 def test_the_weight_scales_only_the_kl_gradient():
     """With weight 0 the prior gets no gradient (it appears only in the KL
     term); with weight 1 it does, in the same compiled function."""
@@ -111,6 +112,7 @@ def _train(cost, extensions, epochs, seed=0, learning_rate=3e-3):
     return model.monitor
 
 
+@pytest.mark.compiles
 def test_a_warm_up_run_records_its_weight_and_the_true_objective():
     monitor = _train(VAECriterion(kl_weight=0.0), [KLWarmUp(epochs=2)], epochs=4)
     weights = monitor.channels["train_kl_weight"].val_record
@@ -126,6 +128,7 @@ def test_a_warm_up_run_records_its_weight_and_the_true_objective():
     np.testing.assert_allclose(objective, np.add(*terms), rtol=0.05)
 
 
+@pytest.mark.compiles
 def test_importance_weighted_training_lowers_its_objective():
     monitor = _train(ImportanceSamplingCriterion(num_samples=5), [], epochs=8, learning_rate=1e-2)
     objective = monitor.channels["train_objective"].val_record
@@ -133,6 +136,7 @@ def test_importance_weighted_training_lowers_its_objective():
     assert objective[-1] < objective[0] - 1.0
 
 
+@pytest.mark.compiles
 def test_a_several_sample_bound_trains_as_pylearn2_configured_it():
     """Pylearn2's own cost test trained ``VAECriterion(num_samples=2)``: the
     objective falls, and each record is the sum of its two terms."""

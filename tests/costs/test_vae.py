@@ -4,13 +4,14 @@ import numpy as np
 import pytensor.tensor as pt
 import pytest
 
+from pylearn_vae.compile import function
 from pylearn_vae.costs.cost import Cost
 from pylearn_vae.costs.vae import ImportanceSamplingCriterion, VAECriterion
 from pylearn_vae.utils import floatX
-from pylearn_vae.utils.compile import function
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 
+@pytest.mark.compiles
 def test_objective_is_kl_plus_expectation_with_shared_noise():
     v = make_vae(irange=0.5, seed=3)
     X = v.get_input_space().make_theano_batch()

@@ -4,11 +4,11 @@ import numpy as np
 import pytensor.tensor as pt
 import pytest
 
+from pylearn_vae.compile import function
 from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.datasets.binarized_mnist import BinarizedMNIST
 from pylearn_vae.models.mlp import MLP, SpaceConverter
 from pylearn_vae.space import Conv2DSpace
-from pylearn_vae.utils.compile import function
 
 
 def test_topo_space_and_views_follow_axes():
@@ -60,6 +60,7 @@ def test_binarized_mnist_views(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.compiles
 def test_binarized_mnist_rows_are_the_images_a_conv_encoder_sees(tmp_path, monkeypatch):
     """A SpaceConverter to Conv2DSpace([28, 28], 1), as yaml/conv_vae_mnist.yaml's
     encoder starts, turns design-matrix rows into the dataset's topological view."""

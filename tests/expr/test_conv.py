@@ -6,6 +6,7 @@ import pytensor.tensor as pt
 import pytest
 from scipy import signal
 
+from pylearn_vae.compile import function
 from pylearn_vae.expr.conv import (
     border_padding,
     conv2d,
@@ -15,7 +16,7 @@ from pylearn_vae.expr.conv import (
     mean_pool,
     pool_output_shape,
 )
-from pylearn_vae.utils.compile import function
+from tests.helpers.references import reference_transpose
 
 IMAGE, KERNEL = (7, 6), (3, 2)
 CASES = [("valid", (2, 3)), ("full", (1, 1)), ("half", (1, 2)), ((2, 1), (2, 2))]
@@ -39,20 +40,6 @@ def reference_conv(x, W, border_mode, stride):
         ]
     )
     return out[:, :, :: stride[0], :: stride[1]]
-
-
-def reference_transpose(x, W, out_shape, stride, pad):
-    """Every input pixel adds its value times the kernel to a block of the
-    output, with NumPy loops; then the padding is cut off."""
-    b, _, rows, cols = x.shape
-    (kr, kc), (sr, sc), (pr, pc) = W.shape[2:], stride, pad
-    full = np.zeros((b, W.shape[1], out_shape[0] + 2 * pr + kr, out_shape[1] + 2 * pc + kc))
-    for n in range(b):
-        for i in range(x.shape[1]):
-            for r in range(rows):
-                for c in range(cols):
-                    full[n, :, r * sr : r * sr + kr, c * sc : c * sc + kc] += x[n, i, r, c] * W[i]
-    return full[:, :, pr : pr + out_shape[0], pc : pc + out_shape[1]]
 
 
 def reference_pool(x, pool, stride, reduce):
@@ -118,6 +105,7 @@ def test_output_shapes():
         pool_output_shape((4, 4), (5, 1), (1, 1))
 
 
+@pytest.mark.compiles
 def test_convolution_matches_scipy(results, data):
     x, W = data
     for (mode, stride), out in zip(CASES, results):
@@ -127,6 +115,7 @@ def test_convolution_matches_scipy(results, data):
         np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.compiles
 def test_transposed_convolution_matches_numpy_loops(results, data):
     _, W = data
     for y, out, (_, shape, stride, pad) in zip(
@@ -149,6 +138,7 @@ def test_border_modes():
             border_padding(bad, (3, 3))
 
 
+@pytest.mark.compiles
 def test_pooling_matches_numpy_and_covers_the_edges(results, data):
     x, _ = data
     max22, mean33 = results[len(CASES) : len(CASES) + 2]
@@ -163,6 +153,7 @@ def test_pooling_matches_numpy_and_covers_the_edges(results, data):
 
 
 @pytest.mark.parametrize("mode", ["NUMBA", "CVM", pytest.param("JAX", marks=pytest.mark.jax)])
+@pytest.mark.compiles
 def test_gradients_match_finite_differences(data, mode):
     # Static shapes: JAX traces only graphs whose shapes are known.
     (in_shape, out_shape, stride, pad) = TRANSPOSED[1]

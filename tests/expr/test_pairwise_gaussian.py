@@ -43,6 +43,7 @@ def _inputs(seed, shape=(3, 6, 5), k=4, log_sigma_shift=-1.0):
 
 
 @pytest.mark.parametrize("reflect", [False, True])
+@pytest.mark.compiles
 def test_it_equals_the_broadcast_formula_with_a_samples_axis(reflect):
     x, mu, log_sigma, v = _inputs(0)
     out = pairwise_log_diag_gaussian(x, mu, log_sigma, reflect_along=v if reflect else None)
@@ -53,6 +54,7 @@ def test_it_equals_the_broadcast_formula_with_a_samples_axis(reflect):
 
 
 @pytest.mark.parametrize("reflect", [False, True])
+@pytest.mark.compiles
 def test_small_sigmas_keep_float32_accuracy(reflect):
     # sigma down to about 1e-3: the expanded squares reach 1e6 or more and
     # cancel to O(1) at a sample near its component's mean, where a float32
@@ -73,6 +75,7 @@ def test_small_sigmas_keep_float32_accuracy(reflect):
 
 
 @pytest.mark.parametrize("reflect", [False, True])
+@pytest.mark.compiles
 def test_its_gradient_matches_the_broadcast_formulas(reflect):
     x, mu, log_sigma, v = (pt.as_tensor(a.astype("float64")) for a in _inputs(2, shape=(7, 5)))
     if reflect:
@@ -108,6 +111,7 @@ def _posterior(cls, **kwargs):
     ],
     ids=["diagonal", "one reflection", "two reflections (broadcast default)"],
 )
+@pytest.mark.compiles
 def test_each_posterior_scores_pairs_as_its_own_log_density(posterior):
     rng = np.random.default_rng(4)
     k, d = 5, 3

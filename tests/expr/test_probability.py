@@ -28,6 +28,7 @@ def _rand(rng, shape, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype("float32")
 
 
+@pytest.mark.compiles
 def test_log_bernoulli_matches_closed_form(densities):
     rng = np.random.default_rng(1)
     shape = (3, 4, 7)
@@ -41,6 +42,7 @@ def test_log_bernoulli_matches_closed_form(densities):
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.compiles
 def test_log_bernoulli_is_finite_for_extreme_logits(densities):
     x = np.array([[[1.0, 0.0, 1.0, 0.0]]], dtype="float32")
     logits = np.array([[[200.0, -200.0, -200.0, 200.0]]], dtype="float32")
@@ -50,6 +52,7 @@ def test_log_bernoulli_is_finite_for_extreme_logits(densities):
     np.testing.assert_allclose(out, [[-400.0]], rtol=1e-6)
 
 
+@pytest.mark.compiles
 def test_log_diag_gaussian_matches_closed_form(densities):
     rng = np.random.default_rng(2)
     shape = (2, 5, 6)
@@ -61,6 +64,7 @@ def test_log_diag_gaussian_matches_closed_form(densities):
     np.testing.assert_allclose(out, np.log(pdf).sum(axis=-1), rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.compiles
 def test_kl_hand_computed_value(densities):
     # KL(N(1, 0.5^2) || N(0, 2^2)) = log(2/0.5) + (0.25 + 1)/(2*4) - 0.5
     expected = math.log(4.0) + 1.25 / 8.0 - 0.5
@@ -70,6 +74,7 @@ def test_kl_hand_computed_value(densities):
     np.testing.assert_allclose(out[3], [[[expected]]], rtol=1e-6)
 
 
+@pytest.mark.compiles
 def test_kl_matches_monte_carlo(densities):
     """Analytic KL against a 400k-sample Monte Carlo estimate (tolerance 4 standard errors)."""
     rng = np.random.default_rng(3)
@@ -88,12 +93,14 @@ def test_kl_matches_monte_carlo(densities):
     assert analytic > 0.0
 
 
+@pytest.mark.compiles
 def test_kl_is_zero_for_equal_distributions(densities):
     rng = np.random.default_rng(4)
     m, ls = _rand(rng, (2, 3, 5)), _rand(rng, (2, 3, 5))
     np.testing.assert_allclose(densities(m, m, ls, m, ls)[2], np.zeros((2, 3)), atol=1e-6)
 
 
+@pytest.mark.compiles
 def test_log_sum_exp_stable_and_exact():
     A = pt.matrix(dtype=floatX())
     f = pytensor.function(
@@ -113,6 +120,7 @@ def test_log_sum_exp_stable_and_exact():
     assert np.all(np.isneginf(f(all_neg_inf)[0]))
 
 
+@pytest.mark.compiles
 def test_log_diag_gaussian_is_finite_for_tiny_sigma():
     """x == mu exactly with sigma = e^-60: (x - mu)^2 * exp(-2 log sigma) would be 0 * inf."""
     x = pt.vector(dtype=floatX())

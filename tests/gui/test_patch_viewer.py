@@ -91,6 +91,7 @@ def test_show_without_a_viewer_writes_a_png_and_says_where(monkeypatch, caplog):
         path.unlink()
 
 
+@pytest.mark.subprocess
 def test_show_runs_the_configured_viewer_on_the_png(monkeypatch, tmp_path):
     copy = tmp_path / "seen.png"
     script = f"import shutil, sys; shutil.copy(sys.argv[1], {str(copy)!r})"

@@ -7,6 +7,7 @@ import pytensor.tensor as pt
 import pytest
 from scipy import signal
 
+from pylearn_vae.compile import function
 from pylearn_vae.errors import UnsupportedOptionError
 from pylearn_vae.models.mlp import (
     MLP,
@@ -20,7 +21,6 @@ from pylearn_vae.models.vae import VAE
 from pylearn_vae.models.vae.conditional import BernoulliVector, DiagonalGaussian
 from pylearn_vae.models.vae.prior import DiagonalGaussianPrior
 from pylearn_vae.space import Conv2DSpace, VectorSpace
-from pylearn_vae.utils.compile import function
 from pylearn_vae.utils.rng import make_np_rng
 
 
@@ -73,6 +73,7 @@ class _ChannelwiseRectifier:
     [{}, {"tied_b": True}, {"nonlinearity": _ChannelwiseRectifier()}],
     ids=["untied biases", "tied biases", "nonlinearity not marked elementwise"],
 )
+@pytest.mark.compiles
 def test_fprop_matches_a_direct_computation(options):
     layer = ConvElemwise if "nonlinearity" in options else ConvRectifiedLinear
     mlp = conv_mlp(
@@ -102,6 +103,7 @@ def test_fprop_matches_a_direct_computation(options):
     np.testing.assert_allclose(f(data), pooled, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.compiles
 def test_max_kernel_norm_and_lr_scalers():
     conv = conv_mlp(max_kernel_norm=0.1, W_lr_scale=0.5, b_lr_scale=2.0).layers[1]
     assert list(conv.get_lr_scalers().values()) == [0.5, 2.0]
@@ -147,6 +149,7 @@ def test_bad_arguments_are_refused():
         conv_mlp(kernel_shape=[5, 5])
 
 
+@pytest.mark.compiles
 def test_vae_allows_convolutional_encoding_networks():
     """Pylearn2's scenario: a SpaceConverter and a ConvRectifiedLinear encoder,
     a 10-sample lower bound on 4x4 inputs."""
@@ -186,6 +189,7 @@ def test_vae_allows_convolutional_encoding_networks():
     np.testing.assert_allclose(bound, 16 * np.log(0.5), rtol=0.02)
 
 
+@pytest.mark.compiles
 def test_vae_decoder_can_grow_images_with_full_convolutions():
     """z (16) -> 2x2x4 images -> 'full' 3x3 convolution -> 4x4x2 -> Bernoulli means (16)."""
     decoder = MLP(
@@ -219,6 +223,7 @@ def test_vae_decoder_can_grow_images_with_full_convolutions():
     np.testing.assert_allclose(bound, 16 * np.log(0.5), rtol=0.02)
 
 
+@pytest.mark.compiles
 def test_stacked_convolutions_pass_channels_last_arrays_without_copies():
     # KernelLayer.detector applies the bias and nonlinearity to the matrix
     # product's channels-last array, so the next layer's Im2Col reads that

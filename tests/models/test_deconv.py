@@ -8,6 +8,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
+from pylearn_vae.compile import function
 from pylearn_vae.errors import UnsupportedOptionError
 from pylearn_vae.models.mlp import (
     MLP,
@@ -21,8 +22,7 @@ from pylearn_vae.models.vae import VAE
 from pylearn_vae.models.vae.conditional import BernoulliVector, DiagonalGaussian
 from pylearn_vae.models.vae.prior import DiagonalGaussianPrior
 from pylearn_vae.space import Conv2DSpace, VectorSpace
-from pylearn_vae.utils.compile import function
-from tests.expr.test_conv import reference_transpose
+from tests.helpers.references import reference_transpose
 
 
 def deconv_mlp(**kwargs):
@@ -79,6 +79,7 @@ def test_spaces_and_parameters():
     assert cut.b.get_value().shape == (3,)
 
 
+@pytest.mark.compiles
 def test_fprop_matches_numpy_loops(fprop_and_grads):
     untied, tied, f = fprop_and_grads
     data = np.random.default_rng(0).normal(size=(2, 12)).astype("float32")
@@ -94,6 +95,7 @@ def test_fprop_matches_numpy_loops(fprop_and_grads):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.compiles
 def test_gradients_match_finite_differences(fprop_and_grads):
     untied, _, f = fprop_and_grads
     layer = untied.layers[1]
@@ -114,6 +116,7 @@ def test_gradients_match_finite_differences(fprop_and_grads):
         np.testing.assert_allclose((grad * step).sum(), (plus - minus) / (2 * h), rtol=2e-2)
 
 
+@pytest.mark.compiles
 def test_max_kernel_norm_clips_each_output_channel():
     layer = deconv_mlp(max_kernel_norm=0.1, W_lr_scale=0.5).layers[1]
     assert list(layer.get_lr_scalers().values()) == [0.5]
@@ -142,6 +145,7 @@ def test_bad_arguments_are_refused():
         deconv_mlp(pad_out=3)
 
 
+@pytest.mark.compiles
 def test_convolutional_vae_with_a_deconv_decoder_trains_its_bound():
     """8x8 images: stride-2 convolution to 4x4x3 -> 2-d latent -> 4x4x3 maps ->
     Deconv back to 8x8 logits; the bound is near 64 log(1/2) with tiny weights

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+import pytest
 
 from pylearn_vae.models.mlp import MLP, GatedLinear
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 
+@pytest.mark.compiles
 def test_gated_units_multiply_the_linear_half_by_the_sigmoid_of_the_gate():
     layer = GatedLinear(layer_name="g", dim=4, irange=0.5, init_bias=0.1, gate_init_bias=-1.0)
     mlp = MLP(layers=[layer], nvis=3, seed=0)
@@ -25,6 +27,7 @@ def test_gated_units_multiply_the_linear_half_by_the_sigmoid_of_the_gate():
     np.testing.assert_allclose(f(xv), want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.compiles
 def test_a_vae_with_gated_layers_gets_gradients_for_both_halves():
     model = make_vae(nvis=10, nhid=2, hidden=6, layer=GatedLinear)
     x = pt.matrix("x", dtype="float32")

@@ -18,6 +18,7 @@ from pylearn_vae.models.mlp import (
 from pylearn_vae.space import CompositeSpace, VectorSpace
 
 
+@pytest.mark.compiles
 def test_top_level_mlp_initialises_and_computes():
     mlp = MLP(
         nvis=4,
@@ -104,6 +105,7 @@ def test_lr_scalers_and_duplicate_layer_names():
         )
 
 
+@pytest.mark.compiles
 def test_max_col_norm_constrains_updates():
     mlp = MLP(nvis=3, layers=[Linear(layer_name="l", dim=2, irange=0.1, max_col_norm=1.0)])
     W = mlp.layers[0].W
@@ -114,6 +116,7 @@ def test_max_col_norm_constrains_updates():
     np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
 
 
+@pytest.mark.compiles
 def test_composite_layer_outputs_tuple():
     mlp = MLP(
         nvis=3,

@@ -4,7 +4,6 @@ import contextlib
 import csv
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -13,9 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ray import tune
+import pytest
 
-from tests.sweep.conftest import REPO, write_sweep
+from tests.helpers.configs import write_sweep
+from tests.helpers.paths import REPO
 
 RAY = Path(sys.executable).with_name("ray")
 
@@ -119,6 +119,9 @@ def head_node(tmp_path: Path, mnist_root: Path):
     assert not left, f"Ray processes outlived the head node: {left}"
 
 
+@pytest.mark.ray
+@pytest.mark.network
+@pytest.mark.subprocess
 def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mnist_root):
     sweep = write_sweep(
         tmp_path, "epochs: 2\nscheduler: fifo\nsearch_space:\n  model.seed: grid(1, 2, 3)\n"
@@ -164,32 +167,19 @@ def test_sweep_on_a_head_node_and_resume_after_the_driver_is_killed(tmp_path, mn
         assert _pids(trial_dir) == pids_before[trial] and len(pids_before[trial]) == 2
 
 
-class DieBetweenCheckpointAndState(tune.Callback):
-    """Kill the driver where Ray Tune can leave a state naming a deleted checkpoint.
-
-    When a trial's second checkpoint arrives, Ray Tune calls this callback,
-    then deletes the trial's first checkpoint (it keeps one), then saves its
-    experiment state, which until then names the first. This callback does
-    that deletion itself and ends the driver at once, as a SIGKILL landing in
-    between would.
-    """
-
-    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
-        if trial.last_result.get("epochs_seen") == 2 and not trial.last_result["resumed_from"]:
-            shutil.rmtree(Path(checkpoint.path).with_name("checkpoint_000000"))
-            os._exit(9)
-
-
 DRIVER = """
 import sys
 from pylearn_vae.sweep import load_spec
 from pylearn_vae.sweep.runner import run_sweep
-from tests.sweep.test_cluster_sweep import DieBetweenCheckpointAndState
+from tests.helpers.ray_callbacks import DieBetweenCheckpointAndState
 spec, out, address = sys.argv[1:]
 run_sweep(load_spec(spec), out, address=address, callbacks=[DieBetweenCheckpointAndState()])
 """
 
 
+@pytest.mark.ray
+@pytest.mark.network
+@pytest.mark.subprocess
 def test_a_driver_killed_before_recording_a_checkpoint_resumes_from_it(tmp_path, mnist_root):
     sweep = write_sweep(
         tmp_path, "epochs: 3\nscheduler: fifo\nsearch_space:\n  model.seed: grid(4)\n"

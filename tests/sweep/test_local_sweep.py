@@ -2,18 +2,17 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 
 import pytest
-from ray import tune
 
+from pylearn_vae import persistence
 from pylearn_vae.sweep import load_spec
 from pylearn_vae.sweep.runner import run_sweep, start_ray, worker_env
-from pylearn_vae.utils import serial
-from tests.sweep.conftest import REPO, write_sweep
+from tests.helpers.configs import write_sweep
+from tests.helpers.paths import REPO
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +36,8 @@ def local_ray(mnist_root):
                     os.environ[key] = value
 
 
+@pytest.mark.ray
+@pytest.mark.subprocess
 def test_asha_stops_bad_trials_and_the_best_yaml_reproduces(local_ray, tmp_path):
     # The two good trials have the same rate (ASHA keeps a trial whose result
     # at a rung equals the best recorded there) and start first, one per CPU.
@@ -83,25 +84,17 @@ def test_asha_stops_bad_trials_and_the_best_yaml_reproduces(local_ray, tmp_path)
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    model = serial.load(out / "best.pkl")
+    model = persistence.load(out / "best.pkl")
     record = model.monitor.channels["valid_objective"].val_record
     assert len(record) == 3  # before training, then after each of 2 epochs
     assert float(record[best.best_epoch]) == best.best
 
 
-class KillAfterFirstCheckpoint(tune.Callback):
-    """SIGKILL the worker of the first trial that registers a checkpoint, once."""
-
-    def __init__(self) -> None:
-        self.killed = None
-
-    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
-        if self.killed is None:
-            self.killed = trial.trial_id
-            os.kill(int(trial.last_result["pid"]), signal.SIGKILL)
-
-
+@pytest.mark.ray
+@pytest.mark.subprocess
 def test_a_killed_worker_resumes_from_its_checkpoint(local_ray, tmp_path):
+    from tests.helpers.ray_callbacks import KillAfterFirstCheckpoint
+
     # Two identical trials: the killed one must end with the very numbers of the other.
     path = write_sweep(
         tmp_path,

@@ -9,7 +9,8 @@ from pylearn_vae.sweep.overrides import apply_overrides
 from pylearn_vae.sweep.runner import make_plan
 from pylearn_vae.sweep.spec import SweepSpecError, load_spec, parse_spec
 from pylearn_vae.sweep.trial import check_node, render
-from tests.sweep.conftest import BASE_YAML, REPO, write_sweep
+from tests.helpers.configs import BASE_YAML, write_sweep
+from tests.helpers.paths import REPO
 
 SPACE = """\
 epochs: 4
@@ -253,6 +254,7 @@ class FakeResult:
 
 
 def test_each_trial_gets_its_status_and_reason(tmp_path):
+    pytest.importorskip("pandas", reason="comes with the sweep extra (ray[tune])")
     from pylearn_vae.sweep.runner import _row
 
     spec = load_spec(write_sweep(tmp_path, "epochs: 2\nsearch_space: {model.nhid: [3]}\n"))
@@ -325,6 +327,7 @@ def test_trials_on_a_storage_uri_are_found_resumed_and_restarted(tmp_path):
 
 
 def test_an_unreadable_saved_state_is_named_on_resume(tmp_path):
+    pytest.importorskip("pyarrow", reason="comes with the sweep extra (ray[tune])")
     from pylearn_vae.sweep.runner import SweepError, _recover_deleted_checkpoints
 
     trials = tmp_path / "trials"

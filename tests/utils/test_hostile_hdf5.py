@@ -11,32 +11,19 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import struct
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+from pylearn_vae import persistence
 from pylearn_vae.config import yaml_parse
-from pylearn_vae.utils import serial
-from pylearn_vae.utils.serial import ModelFileError
-from tests.utils.audit import outside_effects, recording
+from pylearn_vae.persistence import ModelFileError
+from tests.helpers.audit import outside_effects, recording
+from tests.helpers.configs import MODEL_YAML
+from tests.helpers.hostile_hdf5 import forge_string_length
 
-MODEL_YAML = """\
-!obj:pylearn_vae.models.vae.VAE {
-    nvis: 12, nhid: 3, seed: 1,
-    prior: !obj:pylearn_vae.models.vae.prior.DiagonalGaussianPrior {},
-    conditional: !obj:pylearn_vae.models.vae.conditional.BernoulliVector {
-        name: 'conditional',
-        mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-            !obj:pylearn_vae.models.mlp.RectifiedLinear { layer_name: 'h', dim: 5, irange: 0.1 } ] } },
-    posterior: !obj:pylearn_vae.models.vae.conditional.DiagonalGaussian {
-        name: 'posterior',
-        mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-            !obj:pylearn_vae.models.mlp.RectifiedLinear { layer_name: 'h', dim: 5, irange: 0.1 } ] } },
-}
-"""
 PARAM = "posterior_mu_W"  # a (5, 3) weight matrix
 BIAS = "posterior_mu_b"
 MARKER = "pwned"
@@ -570,8 +557,8 @@ def folder(tmp_path_factory):
     channel.val_record, channel.epoch_record = [110.5, 99.25], [0, 1]
     channel.batch_record, channel.example_record, channel.time_record = [0, 5], [0, 500], [0.0, 1.5]
     Monitor.get_monitor(model).channels["valid_objective"] = channel
-    serial.save(folder / "good.h5", model)
-    serial.save(folder / "good.pkl", model)
+    persistence.save(folder / "good.h5", model)
+    persistence.save(folder / "good.pkl", model)
     with h5py.File(folder / "secret.h5", "w") as handle:
         handle["x"] = np.full((5, 3), 7.0, "float32")
         handle["params"] = np.zeros(3)
@@ -580,7 +567,7 @@ def folder(tmp_path_factory):
     (folder / "evil.pkl").write_bytes(pickle.dumps(_Evil(str(folder / MARKER))))
     os.mkfifo(folder / "fifo")
     # Import everything a model file needs, so that loading opens no module files.
-    serial.load(folder / "good.h5")
+    persistence.load(folder / "good.h5")
     return folder
 
 
@@ -604,7 +591,7 @@ def test_crafted_hdf5_model_is_refused(folder, change, match):
         change(handle, folder)
     with recording() as events:
         with pytest.raises(ModelFileError, match=match) as info:
-            serial.load(path)
+            persistence.load(path)
     assert str(path) in str(info.value)
     assert outside_effects(events, path, SECRET) == []
     assert not (folder / MARKER).exists()
@@ -613,7 +600,7 @@ def test_crafted_hdf5_model_is_refused(folder, change, match):
 
 
 def test_the_good_file_keeps_its_monitor_history(folder):
-    channel = serial.load(folder / "good.h5").monitor.channels["valid_objective"]
+    channel = persistence.load(folder / "good.h5").monitor.channels["valid_objective"]
     assert channel.val_record == [110.5, 99.25] and channel.example_record == [0, 500]
     assert channel.time_record == [0.0, 1.5]
 
@@ -627,7 +614,7 @@ def test_the_good_file_loads_and_dollar_variables_stay_literal(folder, monkeypat
             if name.startswith("conditional_h_"):
                 handle["params"].move(name, name.replace("_h_", "_${HOME}_"))
     monkeypatch.setenv("HOME", "/leaked")
-    model = serial.load(path)
+    model = persistence.load(path)
     names = [p.name for p in model.get_params()]
     assert any("${HOME}" in n for n in names), names
     assert not any("/leaked" in n for n in names)
@@ -648,11 +635,11 @@ def test_fifos_devices_and_folders_are_refused_up_front(folder, name):
     with pytest.raises(
         ModelFileError, match=rf"file {path} is {kind}; give the path of a regular file"
     ):
-        serial.load(path)
+        persistence.load(path)
 
 
 def test_non_finite_models_are_never_saved(folder):
-    model = serial.load(folder / "good.h5")
+    model = persistence.load(folder / "good.h5")
     bias = next(p for p in model.get_params() if p.name == BIAS)
     value = bias.get_value()
     value[0] = -np.inf
@@ -664,26 +651,8 @@ def test_non_finite_models_are_never_saved(folder):
             ModelFileError,
             match=rf"not saving {target}: parameter 'posterior_mu_b' has infinite values; the previous file \(if any\) is unchanged",
         ):
-            serial.save(target, model)
+            persistence.save(target, model)
         assert target.read_bytes() == before
-
-
-def forge_string_length(path, value: str, length: int) -> None:
-    """Make the header of the string attribute holding ``value`` declare ``length`` bytes.
-
-    h5py stores a ``str`` attribute as a variable-length string: the header
-    holds its length and the address of the global heap collection ("GCOL")
-    that holds the text. ``value`` must occur once in the file.
-    """
-    data = bytearray(Path(path).read_bytes())
-    encoded = value.encode()
-    text_at = data.find(encoded)
-    heap_at = data.rfind(b"GCOL", 0, text_at)
-    descriptor = struct.pack("<IQ", len(encoded), heap_at)
-    at = data.find(descriptor)
-    assert text_at > 0 and heap_at > 0 and at > 0 and data.find(descriptor, at + 1) < 0
-    data[at : at + 4] = struct.pack("<I", length)
-    Path(path).write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize(
@@ -701,6 +670,6 @@ def test_a_forged_string_length_is_refused_with_the_file_named(folder, length, m
         text = handle.attrs["model_yaml"]
     forge_string_length(path, text, length)
     with pytest.raises(ModelFileError, match=match) as info:
-        serial.load(path)
+        persistence.load(path)
     assert str(info.value).startswith(str(path))
     path.unlink()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from pylearn_vae.utils.progress import progress_bar
 
 
@@ -19,6 +21,7 @@ def test_a_bar_asked_for_is_drawn_on_stderr_and_erased(capsys):
     assert err.endswith("\r") and last_line.strip() == ""  # erased: blanks, back to column 0
 
 
+@pytest.mark.subprocess
 def test_no_bar_in_a_pipe():
     code = (
         "from pylearn_vae.utils.progress import progress_bar\n"

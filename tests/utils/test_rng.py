@@ -5,11 +5,12 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
+from pylearn_vae.compile import function
 from pylearn_vae.utils import constantX, floatX, sharedX, using_floatX
-from pylearn_vae.utils.compile import function
 from pylearn_vae.utils.rng import SymbolicRNG, make_np_rng, rng_updates, shared_noise
 
 
+@pytest.mark.compiles
 def test_function_draws_fresh_noise_each_call():
     srng = SymbolicRNG(7)
     f = function([], srng.normal(size=(4,)))
@@ -18,6 +19,7 @@ def test_function_draws_fresh_noise_each_call():
     assert a.dtype == np.dtype(floatX())
 
 
+@pytest.mark.compiles
 def test_same_seed_same_noise_and_different_seed_different_noise():
     def draws(seed):
         srng = SymbolicRNG(seed)
@@ -31,6 +33,7 @@ def test_same_seed_same_noise_and_different_seed_different_noise():
     assert not np.allclose(a[0][0], c[0][0])
 
 
+@pytest.mark.compiles
 def test_two_draws_in_one_graph_are_independent():
     srng = SymbolicRNG(3)
     f = function([], [srng.normal(size=(50,)), srng.normal(size=(50,))])
@@ -38,12 +41,14 @@ def test_two_draws_in_one_graph_are_independent():
     assert not np.allclose(x, y)
 
 
+@pytest.mark.compiles
 def test_uniform_range():
     f = function([], SymbolicRNG(1).uniform(size=(1000,), low=2.0, high=3.0))
     u = f()
     assert u.min() >= 2.0 and u.max() < 3.0
 
 
+@pytest.mark.compiles
 def test_rng_updates_finds_every_draw_and_plain_function_repeats():
     srng = SymbolicRNG(5)
     x = srng.normal(size=(2,)) + srng.uniform(size=(2,))
@@ -85,6 +90,7 @@ def test_floatx_helpers(float64_graphs):
             pass
 
 
+@pytest.mark.compiles
 def test_normal_draws_have_normal_moments():
     f = function([], SymbolicRNG(8).normal(size=(200_000,), avg=1.5, std=2.0))
     x = f().astype("float64")
@@ -95,6 +101,7 @@ def test_normal_draws_have_normal_moments():
     assert abs((np.abs(z) < 1.0).mean() - 0.682689) < 0.005
 
 
+@pytest.mark.compiles
 def test_normal_uses_both_box_muller_values_and_any_size():
     srng = SymbolicRNG(4)
     n = pt.iscalar("n")
@@ -114,6 +121,7 @@ def test_normal_uses_both_box_muller_values_and_any_size():
     assert np.isfinite(odd).all() and np.isfinite(vector_size).all()
 
 
+@pytest.mark.compiles
 def test_shared_noise_replays_draws_for_the_next_expressions_only():
     srng, other = SymbolicRNG(8), SymbolicRNG(9)
     n = pt.iscalar("n")

@@ -7,17 +7,18 @@ import pickle
 import numpy as np
 import pytest
 
-from pylearn_vae.utils import serial
-from pylearn_vae.utils.compile import function
-from pylearn_vae.utils.serial import ModelFileError, UnsafePickleError
-from tests.conftest import binary_data, make_vae
+from pylearn_vae import persistence
+from pylearn_vae.compile import function
+from pylearn_vae.persistence import ModelFileError, UnsafePickleError
+from tests.helpers.models import binary_data, make_vae
 
 
+@pytest.mark.compiles
 def test_model_round_trip_gives_same_criterion(tmp_path):
     vae = make_vae(irange=0.5, seed=4)
     path = tmp_path / "m.pkl"
-    serial.save(path, vae)
-    clone = serial.load(path)
+    persistence.save(path, vae)
+    clone = persistence.load(path)
     assert [p.name for p in clone.get_params()] == [p.name for p in vae.get_params()]
     for a, b in zip(vae.get_param_values(), clone.get_param_values()):
         np.testing.assert_array_equal(a, b)
@@ -46,7 +47,7 @@ def test_pickle_naming_a_function_is_refused_and_not_run(tmp_path):
         UnsafePickleError,
         match=r"refers to (posix|os)\.system, which is not on pylearn_vae's allow-list",
     ):
-        serial.load(path)
+        persistence.load(path)
     assert not os.path.exists(marker)
 
 
@@ -55,24 +56,24 @@ def test_pylearn2_pickle_gets_a_clear_message(tmp_path):
     # A minimal pickle that names pylearn2.models.mlp.MLP (protocol 0 GLOBAL).
     path.write_bytes(b"cpylearn2.models.mlp\nMLP\n.")
     with pytest.raises(UnsafePickleError, match="written by Pylearn2/Theano"):
-        serial.load(path)
+        persistence.load(path)
 
 
 def test_corrupt_and_missing_files(tmp_path):
     path = tmp_path / "broken.pkl"
-    serial.save(path, make_vae())
+    persistence.save(path, make_vae())
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ModelFileError, match="is not a valid pylearn_vae model file"):
-        serial.load(path)
+        persistence.load(path)
     with pytest.raises(ModelFileError, match="does not exist"):
-        serial.load(tmp_path / "none.pkl")
+        persistence.load(tmp_path / "none.pkl")
     with pytest.raises(ModelFileError, match="unknown extension '.txt'"):
-        serial.save(tmp_path / "m.txt", 1)
+        persistence.save(tmp_path / "m.txt", 1)
 
 
 def test_full_disk_keeps_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "m.pkl"
-    serial.save(path, {"version": 1})
+    persistence.save(path, {"version": 1})
     real_fsync = os.fsync
 
     def full_disk(fd):
@@ -80,7 +81,7 @@ def test_full_disk_keeps_previous_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(ModelFileError, match="the disk is full; the previous file .* is unchanged"):
-        serial.save(path, {"version": 2})
+        persistence.save(path, {"version": 2})
     monkeypatch.setattr(os, "fsync", real_fsync)
-    assert serial.load(path) == {"version": 1}
+    assert persistence.load(path) == {"version": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.pkl"]  # no temporary left behind

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pylearn_vae.compile import function
 from pylearn_vae.costs.vae import VAECriterion
 from pylearn_vae.training_algorithms.learning_rule import Momentum
 from pylearn_vae.utils import sharedX
-from pylearn_vae.utils.compile import function
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 
 def test_sharedX_has_the_static_shape_of_its_value():
@@ -22,6 +22,7 @@ def test_sharedX_has_the_static_shape_of_its_value():
         w.set_value(np.zeros((4, 3), "float32"))
 
 
+@pytest.mark.compiles
 def test_training_step_reads_no_parameter_shape_at_run_time():
     model = make_vae(nvis=10, nhid=3, hidden=6)
     X = sharedX(binary_data(20, 10), name="X")

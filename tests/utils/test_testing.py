@@ -42,6 +42,7 @@ def test_assert_contains_checks_membership():
         testing.assert_contains(("b",), "W")
 
 
+@pytest.mark.subprocess
 def test_the_helpers_still_check_under_python_dash_O():
     code = (
         "from pylearn_vae.utils import testing\n"

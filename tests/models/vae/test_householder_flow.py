@@ -14,7 +14,7 @@ import pytest
 from pylearn_vae.models.mlp import MLP, RectifiedLinear
 from pylearn_vae.models.vae import ApproximateKLWarning
 from pylearn_vae.models.vae.conditional import HouseholderFlowGaussian, householder
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 MODE = "FAST_COMPILE"
 
@@ -27,6 +27,7 @@ def _posterior(num_flows=2):
     )
 
 
+@pytest.mark.compiles
 def test_a_reflection_is_orthogonal_and_its_own_inverse():
     rng = np.random.default_rng(0)
     z, v = (rng.standard_normal((4, 3)).astype("float32") for _ in range(2))
@@ -48,6 +49,7 @@ def flow():
     return posterior, [p.astype("float32") for p in params]
 
 
+@pytest.mark.compiles
 def test_the_log_density_integrates_to_one(flow):
     posterior, params = flow
     axis = np.linspace(-7, 7, 281)
@@ -60,6 +62,7 @@ def test_the_log_density_integrates_to_one(flow):
     assert total == pytest.approx(1.0, abs=2e-3)
 
 
+@pytest.mark.compiles
 def test_a_sample_scores_as_its_noise_under_the_base_gaussian(flow):
     posterior, params = flow
     eps = np.random.default_rng(2).standard_normal((500, 1, 2)).astype("float32")
@@ -71,6 +74,7 @@ def test_a_sample_scores_as_its_noise_under_the_base_gaussian(flow):
     np.testing.assert_allclose(log_q[:, 0], want, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.compiles
 def test_samples_have_the_flows_full_covariance(flow):
     posterior, params = flow
     eps = np.random.default_rng(3).standard_normal((40000, 1, 2)).astype("float32")
@@ -89,6 +93,7 @@ def test_samples_have_the_flows_full_covariance(flow):
     np.testing.assert_allclose(expectation[0], h @ mu, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.compiles
 def test_a_vae_with_the_flow_uses_monte_carlo_kl_and_trains():
     vae = make_vae(nvis=10, nhid=2, posterior=_posterior())
     assert vae.kl_integrator is None

@@ -12,7 +12,7 @@ from pylearn_vae.models.vae.kl import (
     registered_integrators,
 )
 from pylearn_vae.models.vae.prior import DiagonalGaussianPrior, Prior
-from tests.conftest import make_vae
+from tests.helpers.models import make_vae
 
 
 def _posterior(cls=DiagonalGaussian):

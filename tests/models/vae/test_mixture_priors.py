@@ -18,7 +18,7 @@ from pylearn_vae.expr.probability import (
 )
 from pylearn_vae.models.vae import ApproximateKLWarning
 from pylearn_vae.models.vae.prior import MixtureOfGaussiansPrior, VampPrior
-from tests.conftest import make_vae
+from tests.helpers.models import make_vae
 
 # The pairwise Gaussian log-density runs in float64 on purpose.
 pytestmark = pytest.mark.usefixtures("deliberate_float64")
@@ -77,6 +77,7 @@ def _mixture_parameters(vae):
     return mu, log_sigma, np.full(len(mu), -np.log(len(mu)))
 
 
+@pytest.mark.compiles
 def test_the_density_integrates_to_one(vae):
     model, log_p = vae
     grid, cell = _grid(model.nhid)
@@ -84,6 +85,7 @@ def test_the_density_integrates_to_one(vae):
     assert total == pytest.approx(1.0, abs=2e-3)
 
 
+@pytest.mark.compiles
 def test_the_log_density_matches_a_direct_formula(vae):
     model, log_p = vae
     z = np.random.default_rng(1).standard_normal((50, model.nhid)).astype("float32") * 2
@@ -91,6 +93,7 @@ def test_the_log_density_matches_a_direct_formula(vae):
     np.testing.assert_allclose(log_p(z), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.compiles
 def test_samples_follow_the_mixture(vae):
     model, _ = vae
     means, log_sigmas, log_w = _mixture_parameters(model)
@@ -104,6 +107,7 @@ def test_samples_follow_the_mixture(vae):
     np.testing.assert_allclose((draws**2).mean(0), second, rtol=0.05, atol=0.05)
 
 
+@pytest.mark.compiles
 def test_the_kl_term_is_monte_carlo_without_a_warning(vae):
     model, _ = vae
     x = pt.matrix("x", dtype="float32")
@@ -116,6 +120,7 @@ def test_the_kl_term_is_monte_carlo_without_a_warning(vae):
     assert all(np.isfinite(g).all() and np.abs(g).sum() > 0 for g in values)
 
 
+@pytest.mark.compiles
 def test_a_one_component_mixture_gives_the_closed_form_kl_by_monte_carlo():
     model = make_vae(nvis=6, nhid=3, prior=MixtureOfGaussiansPrior(num_components=1))
     _randomise(model.prior, seed=3)
@@ -129,6 +134,7 @@ def test_a_one_component_mixture_gives_the_closed_form_kl_by_monte_carlo():
     np.testing.assert_allclose(got, want, rtol=0.05, atol=0.03)
 
 
+@pytest.mark.compiles
 def test_the_mixture_log_density_has_the_right_gradient(float64_graphs):
     rng = np.random.default_rng(2)
     z = rng.standard_normal((5, 3))

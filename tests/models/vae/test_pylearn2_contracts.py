@@ -14,6 +14,7 @@ import pytensor.tensor as pt
 import pytest
 from scipy import stats
 
+from pylearn_vae.compile import function
 from pylearn_vae.costs.vae import ImportanceSamplingCriterion, VAECriterion
 from pylearn_vae.models.mlp import MLP, CompositeLayer, Linear, RectifiedLinear
 from pylearn_vae.models.vae import VAE
@@ -22,9 +23,8 @@ from pylearn_vae.models.vae.conditional import BernoulliVector, Conditional, Dia
 from pylearn_vae.models.vae.kl import DiagonalGaussianPriorPosteriorKL, find_integrator_for
 from pylearn_vae.models.vae.prior import DiagonalGaussianPrior, Prior
 from pylearn_vae.space import CompositeSpace, VectorSpace
-from pylearn_vae.utils.compile import function
 from pylearn_vae.utils.rng import SymbolicRNG
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 D = 5  # width of every distribution below
 PRIOR_MU = np.array([1.0, -1.0, 0.5, 0.0, 2.0], dtype="float32")
@@ -201,6 +201,7 @@ def test_conditional_initialize_parameters_wires_the_mlp():
     ]
 
 
+@pytest.mark.compiles
 def test_conditional_delegates_weights_lr_scalers_and_updates_to_its_mlp():
     conditional, mlp = ready(TwoHeaded, W_lr_scale=0.25, max_col_norm=0.01)
     np.testing.assert_array_equal(conditional.get_weights(), mlp.get_weights())
@@ -303,6 +304,7 @@ def compiled():
     return values, first, second
 
 
+@pytest.mark.compiles
 def test_prior_samples_and_log_density(compiled):
     values, out, again = compiled
     assert out["prior_sample"].shape == (10, D)
@@ -313,6 +315,7 @@ def test_prior_samples_and_log_density(compiled):
     assert spread.max() < 6
 
 
+@pytest.mark.compiles
 def test_bernoulli_vector_numbers(compiled):
     values, out, _ = compiled
     S, samples = values["S"], values["samples3"]
@@ -325,6 +328,7 @@ def test_bernoulli_vector_numbers(compiled):
     np.testing.assert_allclose(out["bern_log"], expected, rtol=1e-4)
 
 
+@pytest.mark.compiles
 def test_diagonal_gaussian_numbers(compiled):
     values, out, again = compiled
     mu, log_sigma, eps = values["mu"], values["log_sigma"], values["eps3"]
@@ -337,6 +341,7 @@ def test_diagonal_gaussian_numbers(compiled):
     assert out["epsilon"].shape == (2, 10, D)
 
 
+@pytest.mark.compiles
 def test_noise_is_seeded_from_the_vae_rng(compiled):
     _, out, again = compiled
     np.testing.assert_array_equal(out["gauss_sample"], out["twin_sample"])
@@ -344,6 +349,7 @@ def test_noise_is_seeded_from_the_vae_rng(compiled):
     assert not np.array_equal(out["epsilon"], again["epsilon"])
 
 
+@pytest.mark.compiles
 def test_encode_conditional_params_is_the_mlp_output(compiled):
     _, out, _ = compiled
     np.testing.assert_array_equal(out["enc_mu"], out["mlp_mu"])
@@ -379,6 +385,7 @@ def test_vae_get_weights_are_the_encoders():
     np.testing.assert_array_equal(W, vae.posterior.mlp.layers[0].W.get_value())
 
 
+@pytest.mark.compiles
 def test_a_script_renamed_from_theano_runs_with_plain_pytensor_function(
     float64_graphs, monkeypatch
 ):
@@ -440,6 +447,7 @@ def gaussian_visible_channels():
     return dict(zip(channels, (float(v) for v in f(data))))
 
 
+@pytest.mark.compiles
 def test_vae_reports_the_conditionals_channels(gaussian_visible_channels):
     ch = gaussian_visible_channels
     for who in ("posterior", "conditional"):

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
         ("test_vae_cost_is_criterion.yaml", "ImportanceSamplingCriterion"),
     ],
 )
+@pytest.mark.compiles
 def test_pylearn2_test_configuration_trains_from_the_tree_root(name, cost, monkeypatch):
     monkeypatch.chdir(ROOT)
     train = yaml_parse.load_path(f"pylearn_vae/models/tests/{name}")

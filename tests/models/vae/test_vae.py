@@ -7,6 +7,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
+from pylearn_vae.compile import function
 from pylearn_vae.costs.vae import ImportanceSamplingCriterion, VAECriterion
 from pylearn_vae.models.mlp import MLP, Linear, RectifiedLinear, Tanh
 from pylearn_vae.models.vae import VAE, ApproximateKLWarning
@@ -15,8 +16,7 @@ from pylearn_vae.models.vae.kl import DiagonalGaussianPriorPosteriorKL
 from pylearn_vae.models.vae.prior import DiagonalGaussianPrior, Prior
 from pylearn_vae.space import SpaceMismatchError
 from pylearn_vae.utils import floatX, sharedX, using_floatX
-from pylearn_vae.utils.compile import function
-from tests.conftest import binary_data, make_vae
+from tests.helpers.models import binary_data, make_vae
 
 NVIS, NHID = 12, 3
 
@@ -82,6 +82,7 @@ def everything(vae):
     return lambda x: dict(zip(names, f(x)))
 
 
+@pytest.mark.compiles
 def test_shapes_for_one_and_several_samples(everything, data):
     out = everything(data)
     n = len(data)
@@ -121,6 +122,7 @@ def test_shapes_for_one_and_several_samples(everything, data):
         assert out[name].shape == ()
 
 
+@pytest.mark.compiles
 def test_values_are_consistent(everything, data):
     out = everything(data)
     np.testing.assert_allclose(
@@ -135,6 +137,7 @@ def test_values_are_consistent(everything, data):
     np.testing.assert_allclose(out["mon_posterior_sigma_std"], sig.std(), rtol=1e-4)
 
 
+@pytest.mark.compiles
 def test_bernoulli_samples_are_binary(everything, data):
     out = everything(data)
     for name in ("samples", "rec", "rec_noisy"):
@@ -142,6 +145,7 @@ def test_bernoulli_samples_are_binary(everything, data):
     assert 0.0 < out["samples"].mean() < 1.0 or out["samples"].size < 50
 
 
+@pytest.mark.compiles
 def test_successive_calls_draw_fresh_noise(everything, data):
     a, b = everything(data), everything(data)
     for name in ("lb1", "is3", "samples", "z_p", "rec_noisy", "z_q3"):
@@ -151,6 +155,7 @@ def test_successive_calls_draw_fresh_noise(everything, data):
     np.testing.assert_array_equal(a["rec_means"], b["rec_means"])
 
 
+@pytest.mark.compiles
 def test_identical_seeds_give_identical_noise(data):
     def run(seed):
         v = make_vae(nvis=NVIS, nhid=NHID, irange=0.5, seed=seed)
@@ -165,6 +170,7 @@ def test_identical_seeds_give_identical_noise(data):
     assert not np.array_equal(a[0][0], c[0][0])
 
 
+@pytest.mark.compiles
 def test_fixed_noise_identities(vae, data):
     """With shared noise: IS(k=1) == ELBO with Monte Carlo KL, and ELBO == E - KL."""
     eps = pt.tensor3("eps", dtype=floatX())
@@ -186,6 +192,7 @@ def test_fixed_noise_identities(vae, data):
     assert not np.allclose(a, c)  # the Monte Carlo KL differs from the analytic one
 
 
+@pytest.mark.compiles
 def test_importance_sampling_estimate_grows_with_k():
     v = make_vae(nvis=NVIS, nhid=NHID, seed=2)
     # Large random weights everywhere (the default output layers start near zero),
@@ -203,6 +210,7 @@ def test_importance_sampling_estimate_grows_with_k():
     assert np.mean([elbo(x) for _ in range(5)]) < means[2]
 
 
+@pytest.mark.compiles
 def test_gradient_matches_finite_differences(float64_graphs):
     with using_floatX("float64"):
         v = make_vae(nvis=5, nhid=2, hidden=4, irange=0.5, seed=5, layer=Tanh)
@@ -233,6 +241,7 @@ def test_gradient_matches_finite_differences(float64_graphs):
     assert checked == v.get_total_params() > 50
 
 
+@pytest.mark.compiles
 def test_sgd_with_momentum_lowers_the_criterion():
     v = make_vae(nvis=NVIS, nhid=NHID, hidden=16, irange=0.1, seed=7)
     x = binary_data(500, NVIS, seed=8)
@@ -259,6 +268,7 @@ def test_sgd_with_momentum_lowers_the_criterion():
     assert after < before - 2.0, (before, after)
 
 
+@pytest.mark.compiles
 def test_importance_sampling_criterion_is_differentiable(vae, data):
     X = vae.get_input_space().make_theano_batch()
     cost = ImportanceSamplingCriterion(num_samples=4)
@@ -289,6 +299,7 @@ def test_params_and_learn_prior():
         make_vae(learn_prior=2)
 
 
+@pytest.mark.compiles
 def test_set_vae_twice_raises(vae):
     with pytest.raises(RuntimeError, match="already belongs to another VAE"):
         vae.prior.set_vae(vae)
@@ -316,6 +327,7 @@ def test_parameter_names_must_be_unique():
         )
 
 
+@pytest.mark.compiles
 def test_bernoulli_refuses_reparametrization(vae):
     with pytest.raises(ValueError, match="cannot sample with the reparametrization trick"):
         vae.conditional.sample_from_conditional(
@@ -325,6 +337,7 @@ def test_bernoulli_refuses_reparametrization(vae):
         vae.conditional.sample_from_epsilon((2, 3))
 
 
+@pytest.mark.compiles
 def test_fallback_to_monte_carlo_kl_warns_once(data):
     v = VAE(
         nvis=NVIS,
@@ -353,6 +366,7 @@ def test_fallback_to_monte_carlo_kl_warns_once(data):
 # --- bad input -----------------------------------------------------------------
 
 
+@pytest.mark.compiles
 def test_data_width_must_match_nvis(vae):
     with pytest.raises(
         SpaceMismatchError, match="data has 5 columns but VectorSpace\\(dim=12\\) expects 12"
@@ -365,6 +379,7 @@ def test_data_width_must_match_nvis(vae):
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+@pytest.mark.compiles
 def test_num_samples_must_be_positive_integer(vae, bad):
     X = vae.get_input_space().make_theano_batch()
     with pytest.raises(ValueError, match="num_samples must be an integer >= 1"):

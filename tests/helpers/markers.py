@@ -1,11 +1,11 @@
-"""Markers shared by test modules (not in conftest: subprocess scripts import
-conftest's factories, and this module decides the backend when imported)."""
+"""Markers shared by test modules (a module of its own: it decides the
+backend when imported, which the factories' importers need not do)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pylearn_vae.utils.compile import is_numba_mode, resolve_mode
+from pylearn_vae.compile import is_numba_mode, resolve_mode
 
 #: For tests of the Numba backend only (the suite's default pass runs them).
 numba_only = pytest.mark.skipif(
