@@ -21,6 +21,9 @@ import pytest
 from pylearn_vae.speedups import internals, support
 from tests.helpers.markers import numba_only
 
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = pytest.mark.speedups
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,9 +37,6 @@ from pylearn_vae.datasets import DenseDesignMatrix
 from pylearn_vae.training_algorithms.learning_rule import Momentum
 from pylearn_vae.training_algorithms.sgd import SGD
 from tests.helpers.models import binary_data, make_vae
-
-# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
-pytestmark = pytest.mark.speedups
 
 model = make_vae(nvis=12, nhid=3, hidden=8, seed=2)
 data = DenseDesignMatrix(X=binary_data(200, 12, seed=1))

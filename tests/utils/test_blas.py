@@ -11,6 +11,9 @@ import pytest
 
 from pylearn_vae.speedups import blas
 
+# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
+pytestmark = pytest.mark.speedups
+
 REPO = Path(__file__).resolve().parents[2]
 
 PROGRAM = """
@@ -20,8 +23,6 @@ import numpy as np
 import pytensor, pytensor.tensor as pt
 from pylearn_vae.compile import function
 
-# Tests of the speed machinery itself: skipped when PYLEARN_VAE_SPEEDUPS=0 turns it off.
-pytestmark = pytest.mark.speedups
 x = pt.matrix("x", dtype="float32"); w = pt.matrix("w", dtype="float32"); v = pt.vector("v", dtype="float32")
 f = function([x, w, v], [pt.dot(x, w), pt.dot(x, v)], mode="CVM")
 ops = sorted({type(n.op).__name__ for n in f.maker.fgraph.apply_nodes})
