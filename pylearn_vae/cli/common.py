@@ -7,15 +7,7 @@ import sys
 
 from pylearn_vae.errors import CLIError
 
-__all__ = ["CLIError", "load_model", "prepare_process", "run", "show_package_log"]
-
-
-def prepare_process() -> None:
-    """Process settings for a program whose main job is training or evaluating
-    (:func:`pylearn_vae.speedups.prepare_process`; none while the speed-ups are off)."""
-    from pylearn_vae import speedups
-
-    speedups.prepare_process()
+__all__ = ["CLIError", "load_model", "run", "show_package_log"]
 
 
 class _ToStandardStream(logging.Handler):

@@ -7,7 +7,8 @@ import json
 import sys
 from concurrent.futures.process import BrokenProcessPool
 
-from pylearn_vae.cli.common import CLIError, load_model, prepare_process, run
+from pylearn_vae import speedups
+from pylearn_vae.cli.common import CLIError, load_model, run
 
 __all__ = ["main"]
 
@@ -105,7 +106,7 @@ def _write_json(path: str, result: dict) -> None:
 def _body(args) -> int:
     from pylearn_vae.evaluation import ImportanceSampler, samples_per_call, usable_cpus
 
-    prepare_process()
+    speedups.prepare_process()
 
     _check_args(args)
     model = load_model(args.model)
