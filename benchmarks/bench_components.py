@@ -140,7 +140,7 @@ def main(argv=None) -> None:
     if args.threads:
         set_threads(args.threads)
     from pylearn_vae import numerics
-    from pylearn_vae.cli.common import prepare_process
+    from pylearn_vae.speedups import prepare_process
 
     prepare_process()
     try:

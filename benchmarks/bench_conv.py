@@ -152,7 +152,7 @@ def one_thread_count(args) -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from pylearn_vae.cli.common import prepare_process
+    from pylearn_vae.speedups import prepare_process
 
     prepare_process()  # as scripts/train.py does
     runners, compile_times = {}, {}

@@ -102,7 +102,7 @@ def main(argv=None) -> None:
     p.add_argument("--workers", type=int, default=None, help="default: one per usable CPU")
     p.add_argument("--cli", action="store_true", help="also time scripts/evaluate.py")
     args = p.parse_args(argv)
-    from pylearn_vae.cli.common import prepare_process
+    from pylearn_vae.speedups import prepare_process
 
     prepare_process()  # as scripts/evaluate.py does
     from bench_train import seed_model  # the same seed architecture as the training benchmark

@@ -510,7 +510,7 @@ def main(argv=None) -> None:
     )
     args = p.parse_args(argv)
     args.epoch = args.epoch or bool(args.cli)
-    from pylearn_vae.cli.common import prepare_process
+    from pylearn_vae.speedups import prepare_process
 
     prepare_process()  # as scripts/train.py does
     if args.threads:

@@ -87,7 +87,7 @@ def test_user_set_ldflags_reads_the_environment_and_rc_file(tmp_path, monkeypatc
 
 IDLE_SPIN = """
 import resource, sys, time
-from pylearn_vae.cli.common import prepare_process
+from pylearn_vae.speedups import prepare_process
 prepare_process()  # as the command-line programs start
 import numpy as np
 from scipy.linalg import blas  # SciPy's OpenBLAS: the one Numba's products call
