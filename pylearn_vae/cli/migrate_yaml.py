@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 from pylearn_vae.config import keywords, legacy
+from pylearn_vae.config.yaml_parse import BoundedSafeLoader
 
 __all__ = ["main", "migrate_text", "Edit", "Problem"]
 
@@ -34,7 +35,7 @@ class Problem:
     message: str
 
 
-class _Composer(yaml.SafeLoader):
+class _Composer(BoundedSafeLoader):
     """Composes nodes (with positions) without constructing anything."""
 
 
@@ -161,6 +162,11 @@ def main(argv=None) -> int:
         return 2
     try:
         new_text, edits, problems = migrate_text(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        print(f"error: {where}: {exc.problem or exc}", file=sys.stderr)
+        return 2
     except yaml.YAMLError as exc:
         print(f"error: {path} is not valid YAML: {exc}", file=sys.stderr)
         return 2

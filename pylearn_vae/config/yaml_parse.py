@@ -52,6 +52,7 @@ from pylearn_vae.config.errors import ConfigError
 from pylearn_vae.errors import UnsupportedOptionError
 
 __all__ = [
+    "BoundedSafeLoader",
     "MAX_DEPTH",
     "MAX_NODES",
     "load",
@@ -169,7 +170,31 @@ _FLOAT_RE = re.compile(
 )
 
 
-class _ConfigLoader(yaml.SafeLoader):
+class BoundedSafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing flow collections (``[ ]``, ``{ }``) nested
+    more than ``MAX_DEPTH`` deep as it scans them.
+
+    PyYAML's scanner re-checks every open flow collection at each token, so a
+    file of N nested brackets takes time in N squared (a 100 KB file of ``[``
+    took 38 s); stopping at the bracket bounds it. Every YAML reader of the
+    package derives from this class. (It hooks the scanner's
+    ``fetch_flow_collection_start`` and reads ``flow_level``, PyYAML names
+    unchanged since 2006; ``tests/config/test_yaml_limits.py`` fails if the
+    hook stops being called.)
+    """
+
+    def fetch_flow_collection_start(self, TokenClass):
+        if self.flow_level >= MAX_DEPTH:
+            raise yaml.scanner.ScannerError(
+                None,
+                None,
+                f"this YAML is nested more than {MAX_DEPTH} levels deep; flatten it",
+                self.get_mark(),
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
+
+class _ConfigLoader(BoundedSafeLoader):
     """YAML's safe loader with Pylearn2's tags (``!obj:``, ``!import``, ``!float``,
     ``!pkl:``), located errors and ``${VAR}`` expansion. :func:`_make_loader`
     makes a subclass per load that sets ``source``, ``environ`` and ``expand_vars``."""

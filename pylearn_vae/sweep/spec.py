@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
-from pylearn_vae.config.yaml_parse import dump
+from pylearn_vae.config.yaml_parse import BoundedSafeLoader, dump
 from pylearn_vae.errors import SweepSpecError
 
 __all__ = ["Dimension", "SweepSpec", "SweepSpecError", "load_spec", "parse_spec", "SCHEDULERS"]
@@ -109,7 +109,7 @@ class SweepSpec:
     where: dict = field(default_factory=dict, compare=False)
 
 
-class _Composer(yaml.SafeLoader):
+class _Composer(BoundedSafeLoader):
     """Composes nodes only (marks are kept); PyYAML's global loaders stay untouched."""
 
 

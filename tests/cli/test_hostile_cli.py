@@ -105,7 +105,9 @@ def test_train_refuses_a_fifo_config_and_hostile_yaml_with_locations(tmp_path):
     deep = tmp_path / "deep.yaml"
     deep.write_text("[" * 50_000 + "]" * 50_000)
     code, err = cli("train.py", deep)
-    assert code == 1 and f"{deep}: this YAML is nested too deeply to parse" in err, err
+    assert (
+        code == 1 and f"{deep}, line 1, column 101: invalid YAML: this YAML is nested more" in err
+    ), err
     assert "Traceback" not in err
 
 
@@ -125,7 +127,9 @@ def test_migrate_yaml_refuses_deep_nesting_and_fifos(tmp_path):
     deep = tmp_path / "deep.yaml"
     deep.write_text("[" * 50_000 + "]" * 50_000)
     code, err = cli("migrate_yaml.py", deep, "--check")
-    assert code == 2 and f"error: {deep} is nested too deeply to parse" in err, err
+    assert (
+        code == 2 and f"error: {deep}, line 1, column 101: this YAML is nested more than 100" in err
+    ), err
     os.mkfifo(tmp_path / "f.yaml")
     code, err = cli("migrate_yaml.py", tmp_path / "f.yaml")
     assert code == 2 and "is not a regular file" in err

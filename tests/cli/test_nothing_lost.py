@@ -240,7 +240,7 @@ def test_damaged_checkpoint_fields_are_located(
         (np.arange(3), r"attribute 'config_yaml' is a ndarray, expected a string"),
         (
             "[" * 5000 + "]" * 5000,
-            r"run_checkpoint\.h5:config_yaml: this YAML is nested too deeply",
+            r"run_checkpoint\.h5:config_yaml, line 1, column 101: invalid YAML: this YAML is nested more",
         ),
     ],
 )
