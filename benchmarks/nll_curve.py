@@ -25,6 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pylearn_vae.cli.common import say  # noqa: E402
+
 
 def monitor_summary(path: str) -> dict:
     """Epochs, training seconds and validation objective recorded in a saved model."""
@@ -33,7 +35,8 @@ def monitor_summary(path: str) -> dict:
     try:
         monitor = load_model(path).monitor
     except CLIError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        say(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     epochs = monitor.get_epochs_seen()
 
     def record(name):
@@ -59,7 +62,8 @@ def evaluate(path: str, num_samples: int, max_examples: int, seed: int) -> dict:
             command += ["--max-examples", str(max_examples)]
         run = subprocess.run(command, capture_output=True, text=True)
         if run.returncode != 0:
-            raise SystemExit(f"scripts/evaluate.py failed on {path}:\n{run.stderr}")
+            say(f"error: scripts/evaluate.py failed on {path}:\n{run.stderr}", file=sys.stderr)
+            raise SystemExit(1)
         return json.loads(out.read_text())
 
 
@@ -71,6 +75,14 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the rows to this file")
     args = p.parse_args(argv)
+    if args.json:
+        from pylearn_vae.utils.files import ModelFileError, check_output_path
+
+        try:
+            check_output_path(args.json)
+        except ModelFileError as exc:
+            say(f"error: {exc}", file=sys.stderr)
+            return 1
     rows = []
     for path in args.models:
         row = {"model": path, **monitor_summary(path)}
@@ -83,24 +95,30 @@ def main(argv=None) -> int:
             evaluation_seconds=result["seconds"],
         )
         rows.append(row)
-        print(f"{path}: epoch {row['epochs']}, NLL {row['nll']:.2f}", file=sys.stderr, flush=True)
+        say(f"{path}: epoch {row['epochs']}, NLL {row['nll']:.2f}", file=sys.stderr, flush=True)
     rows.sort(key=lambda row: row["epochs"])
-    print(
+    say(
         f"test NLL, K={args.num_samples}, on {rows[0]['num_examples']} test images "
         "(training seconds: sum of seconds_per_epoch; with monitoring: sum of "
         "total_seconds_last_epoch)"
     )
-    print("| epoch | training (s) | with monitoring (s) | valid_objective | NLL | -ELBO | model |")
-    print("|---|---|---|---|---|---|---|")
+    say("| epoch | training (s) | with monitoring (s) | valid_objective | NLL | -ELBO | model |")
+    say("|---|---|---|---|---|---|---|")
     for row in rows:
-        print(
+        say(
             f"| {row['epochs']} | {row['training_seconds']:,.0f} | "
             f"{row['seconds_with_monitoring']:,.0f} | {row['valid_objective']:.2f} | "
             f"{row['nll']:.2f} ± {row['nll_stderr']:.2f} | {row['negative_elbo']:.2f} | "
             f"`{Path(row['model']).name}` |"
         )
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        from pylearn_vae.utils.files import ModelFileError, atomic_write_text
+
+        try:
+            atomic_write_text(args.json, json.dumps(rows, indent=2))
+        except ModelFileError as exc:
+            say(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -26,7 +26,8 @@ works. The modules that raise them re-export them under their old names
     ├── JobRefused                          a training job would lose or repeat work
     │   ├── UnfinishedRun                   a fresh run next to an unfinished one
     │   ├── RunFinished                     resuming a finished run: nothing to do
-    │   └── ConfigChanged                   resuming with another YAML (without force)
+    │   ├── ConfigChanged                   resuming with another YAML (without force)
+    │   └── OutputInUse                     another process is writing the same files
     ├── SweepError (RuntimeError)           a sweep cannot start or continue
     │   └── TrialDataError                  a trial's node lacks a data set
     └── CLIError                            a program's one-line user error
@@ -41,6 +42,8 @@ works. The modules that raise them re-export them under their old names
 from __future__ import annotations
 
 import pickle
+
+from pylearn_vae.text import escape
 
 __all__ = [
     "PylearnVAEError",
@@ -58,6 +61,7 @@ __all__ = [
     "JobRefused",
     "UnfinishedRun",
     "RunFinished",
+    "OutputInUse",
     "ConfigChanged",
     "SweepError",
     "TrialDataError",
@@ -74,12 +78,22 @@ class PylearnVAEError(Exception):
     """The base of every error pylearn_vae raises on purpose."""
 
 
-class ConfigError(PylearnVAEError, ValueError):
+class _OneLineMessage:
+    """Errors whose message quotes text from a file or a server (a name, a tag,
+    a header): the message is one line with every non-printable character
+    escaped (:func:`pylearn_vae.text.escape`), so that it cannot drive a
+    terminal or forge a line of its own."""
+
+    def __init__(self, message="", *args) -> None:
+        super().__init__(escape(message), *args)
+
+
+class ConfigError(_OneLineMessage, PylearnVAEError, ValueError):
     """An error in a YAML configuration, located by file, line and column."""
 
     def __init__(self, message: str, where: str | None = None) -> None:
-        self.where = where
-        self.detail = message
+        self.where = None if where is None else escape(where)
+        self.detail = escape(message)
         super().__init__(f"{where}: {message}" if where else message)
 
 
@@ -103,7 +117,7 @@ class ConfigFileError(ConfigError):
     """A training job's configuration file is not UTF-8 text, or describes no ``Train``."""
 
 
-class ModelFileError(PylearnVAEError, ValueError):
+class ModelFileError(_OneLineMessage, PylearnVAEError, ValueError):
     """A model file cannot be read or written."""
 
 
@@ -119,11 +133,11 @@ class DataMissingError(PylearnVAEError, FileNotFoundError):
     """A data set file is not installed."""
 
 
-class DataFormatError(PylearnVAEError, ValueError):
+class DataFormatError(_OneLineMessage, PylearnVAEError, ValueError):
     """The text is not a valid binarized MNIST split."""
 
 
-class DownloadError(PylearnVAEError, RuntimeError):
+class DownloadError(_OneLineMessage, PylearnVAEError, RuntimeError):
     """A split could not be fetched or verified; the message says why."""
 
 
@@ -151,6 +165,11 @@ class ConfigChanged(JobRefused):
     def __init__(self, message: str, differences=()) -> None:
         super().__init__(message)
         self.differences = list(differences)
+
+
+class OutputInUse(JobRefused):
+    """Another running process holds the lock on a file this run would write
+    (its checkpoint or a model it saves); the message names that process."""
 
 
 class SweepError(PylearnVAEError, RuntimeError):

@@ -18,6 +18,10 @@ terminal, exit codes and signals; Ray Tune's reports). It owns:
   ``init_momentum`` through :meth:`SGD.change_hyperparameters
   <pylearn_vae.training_algorithms.sgd.SGD.change_hyperparameters>`);
 * the epoch budget, quiet reports and how often a checkpoint is written;
+* one run at a time per output: from :meth:`TrainingJob.prepare` to the end
+  of :meth:`TrainingJob.run` it holds the locks (:mod:`pylearn_vae.utils.locks`)
+  of its checkpoint and of every model file the YAML saves, so a second run
+  writing any of them stops at once with :class:`OutputInUse`;
 * the process settings (:func:`pylearn_vae.speedups.prepare_process`) and
   whether a second process compiles while this one does.
 
@@ -27,8 +31,10 @@ directly gets none of these.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +46,7 @@ from pylearn_vae.errors import (
     ConfigChanged,
     ConfigFileError,
     JobRefused,
+    OutputInUse,
     RunFinished,
     UnfinishedRun,
 )
@@ -47,11 +54,13 @@ from pylearn_vae.evaluation import usable_cpus
 from pylearn_vae.persistence import ModelFileError, read_checkpoint_info
 from pylearn_vae.termination_criteria import EpochCounter
 from pylearn_vae.train import Train
+from pylearn_vae.utils import locks
 
 __all__ = [
     "ConfigChanged",
     "ConfigFileError",
     "JobRefused",
+    "OutputInUse",
     "Resumed",
     "RunFinished",
     "TrainingJob",
@@ -119,6 +128,9 @@ class TrainingJob:
         Start over although an unfinished run's checkpoint exists.
     checkpoint_every : int
         Write the checkpoint every this many epochs (0: never).
+    lock_wait : float
+        Seconds to wait for another process's lock on this run's files before
+        refusing to start (a sweep trial waits for its own earlier attempt).
     """
 
     def __init__(
@@ -132,6 +144,7 @@ class TrainingJob:
         force: bool = False,
         restart: bool = False,
         checkpoint_every: int = 1,
+        lock_wait: float = 0.0,
     ) -> None:
         if epochs is not None and epochs < 0:
             raise ValueError(f"TrainingJob: epochs must be >= 0, got {epochs}")
@@ -149,6 +162,7 @@ class TrainingJob:
         self.force = bool(force)
         self.restart = bool(restart)
         self.checkpoint_every = int(checkpoint_every)
+        self.lock_wait = float(lock_wait)
         #: ``${PYLEARN2_TRAIN_*}`` values for the YAML.
         self.environ = train_environ(self.config)
         self.checkpoint_path = self.environ["PYLEARN2_TRAIN_FILE_FULL_STEM"] + "_checkpoint.h5"
@@ -156,6 +170,8 @@ class TrainingJob:
         self.train: Train | None = None
         #: ``(path, old, new)`` for each way the YAML differs from a resumed checkpoint's.
         self.changes: list = []
+        self._locks = contextlib.ExitStack()
+        weakref.finalize(self, self._locks.close)
 
     # -- building -----------------------------------------------------------------
     def prepare(self) -> Train:
@@ -169,6 +185,14 @@ class TrainingJob:
         if self.train is not None:
             return self.train
         speedups.prepare_process()
+        try:
+            return self._prepare()
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self) -> Train:
+        self._locks.enter_context(locks.hold([self.checkpoint_path], self.lock_wait))
         text = self._read() if self.text is None else self.text
         if not (self.resume or self.restart):
             self._refuse_to_replace_an_unfinished_run()
@@ -191,8 +215,13 @@ class TrainingJob:
                 "pylearn_vae.train.Train"
             )
         self._configure(train, text)
+        self._locks.enter_context(locks.hold(output_paths(train), self.lock_wait))
         self.train = train
         return train
+
+    def close(self) -> None:
+        """Release the output locks (:meth:`run` does when it ends)."""
+        self._locks.close()
 
     def _read(self) -> str:
         path = Path(self.config)
@@ -261,12 +290,15 @@ class TrainingJob:
         train = self.prepare()
         if on_epoch is not None:
             train.epoch_callbacks.append(on_epoch)
-        with speedups.second_process_compiles(usable_cpus() > 1):
-            if self.resume:
-                resumed = self._restore(train)
-                if on_resumed is not None:
-                    on_resumed(resumed)
-            train.main_loop()
+        try:
+            with speedups.second_process_compiles(usable_cpus() > 1):
+                if self.resume:
+                    resumed = self._restore(train)
+                    if on_resumed is not None:
+                        on_resumed(resumed)
+                train.main_loop()
+        finally:
+            self.close()
         return train
 
     def _restore(self, train: Train) -> Resumed:
@@ -303,6 +335,13 @@ class TrainingJob:
             for path in sorted(stem.parent.iterdir())
             if path.is_file() and path.name.startswith(stem.name) and path.suffix in MODEL_SUFFIXES
         ]
+
+
+def output_paths(train: Train) -> list[str]:
+    """The model files ``train`` saves: its ``save_path`` and each extension's."""
+    paths = [train.save_path]
+    paths += [getattr(extension, "save_path", None) for extension in train.extensions]
+    return [path for path in paths if path]
 
 
 def _number(value) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from pylearn_vae.job import (
     ConfigChanged,
     ConfigFileError,
     JobRefused,
+    OutputInUse,
     RunFinished,
     TrainingJob,
     UnfinishedRun,
@@ -159,7 +161,34 @@ def test_a_run_reads_and_parses_its_yaml_once(tmp_path, monkeypatch):
     criterion = train.algorithm.termination_criterion
     assert isinstance(criterion, EpochCounter) and criterion.max_epochs == 2
     assert train.save_path == str(tmp_path / "run.pkl")  # ${PYLEARN2_TRAIN_FILE_FULL_STEM}
+    job.close()  # (its output locks; run() releases them when it ends)
     assert TrainingJob(config, checkpoint_every=0).prepare().checkpoint_path is None
+
+
+def test_a_second_job_writing_the_same_files_stops_at_once_naming_the_first(tmp_path):
+    config = write_config(tmp_path / "a")
+    first = TrainingJob(config)
+    first.prepare()
+    holder = rf"is being written by another run: process {os.getpid()} \(.*\), started 20"
+    with pytest.raises(OutputInUse, match=rf"run_checkpoint\.h5 {holder}"):
+        TrainingJob(config, restart=True).prepare()
+    # Another YAML, whose model file is the first run's:
+    shared = str(tmp_path / "a" / "run.pkl")
+    other = write_config(
+        tmp_path / "b", CONFIG.replace("'${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl'", f"'{shared}'")
+    )
+    with pytest.raises(OutputInUse, match=rf"run\.pkl {holder}"):
+        TrainingJob(other).prepare()
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        ".run.pkl.lock",
+        ".run_checkpoint.h5.lock",
+        "run.yaml",
+    ]  # nothing written but the locks
+    first.close()
+    second = TrainingJob(other)
+    second.prepare()  # (the refused job released the lock it had taken)
+    second.close()
+    TrainingJob(config).prepare()
 
 
 @pytest.mark.compiles

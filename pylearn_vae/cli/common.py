@@ -25,8 +25,10 @@ class _ToStandardStream(logging.Handler):
 
     def emit(self, record) -> None:
         try:
+            from pylearn_vae.text import terminal_safe
+
             stream = getattr(sys, self.stream_name)
-            stream.write(self.format(record) + "\n")
+            stream.write(terminal_safe(self.format(record)) + "\n")
             stream.flush()
         except Exception:
             self.handleError(record)
@@ -58,13 +60,39 @@ def load_model(path: str):
     return model
 
 
+def say(*objects, sep: str = " ", end: str = "\n", file=None, flush: bool = False) -> None:
+    """``print`` for the programs: text from files or servers cannot drive the terminal.
+
+    Every character that is not printable (escape sequences, carriage
+    returns, right-to-left overrides) is written as a Python escape; only
+    line breaks are kept (:func:`pylearn_vae.text.terminal_safe`).
+    """
+    from pylearn_vae.text import terminal_safe
+
+    text = terminal_safe(sep.join(str(o) for o in objects))
+    print(text, end=end, file=sys.stdout if file is None else file, flush=flush)
+
+
+def check_output(path) -> None:
+    """Refuse an output path the package's writer would refuse, before any work.
+
+    See :func:`pylearn_vae.utils.files.check_output_path`.
+    """
+    from pylearn_vae.utils.files import ModelFileError, check_output_path
+
+    try:
+        check_output_path(path)
+    except ModelFileError as exc:
+        raise CLIError(str(exc)) from None
+
+
 def run(body, argv_args) -> int:
     """Run ``body(args)``, turning expected failures into one-line messages."""
     try:
         return body(argv_args) or 0
     except CLIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        say("error: interrupted", file=sys.stderr)
         return 130

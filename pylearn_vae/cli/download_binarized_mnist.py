@@ -40,6 +40,7 @@ import numpy as np
 
 from pylearn_vae import __version__
 from pylearn_vae.cli.amat import AmatError, parse_amat
+from pylearn_vae.cli.common import say
 from pylearn_vae.datasets.binarized_mnist import NUM_PIXELS, SPLIT_ROWS
 from pylearn_vae.errors import DownloadError
 from pylearn_vae.utils.data_path import DEFAULT_DATA_PATH_HELP, data_path
@@ -100,7 +101,7 @@ def _sha256(array: np.ndarray) -> str:
 
 def _log(message: str, quiet: bool = False) -> None:
     if not quiet:
-        print(message, file=sys.stderr, flush=True)
+        say(message, file=sys.stderr, flush=True)
 
 
 class _Progress:
@@ -529,7 +530,7 @@ def _checksum_accepted(split, array, digest, location, allow_mismatch, quiet) ->
             "nothing was installed. If you trust this copy (copies of the public "
             "files may be ordered differently), rerun with --allow-checksum-mismatch"
         )
-    print(
+    say(
         f"warning: {split}: SHA-256 {digest} differs from the known {known}; "
         "installing it anyway (--allow-checksum-mismatch)",
         file=sys.stderr,
@@ -616,10 +617,10 @@ def main(argv=None) -> int:
             allow_mismatch=args.allow_checksum_mismatch,
         )
     except (DownloadError, ModelFileError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted; nothing partial was installed", file=sys.stderr)
+        say("error: interrupted; nothing partial was installed", file=sys.stderr)
         return 130
     if mismatches:
         _log(

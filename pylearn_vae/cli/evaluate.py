@@ -8,7 +8,7 @@ import sys
 from concurrent.futures.process import BrokenProcessPool
 
 from pylearn_vae import speedups
-from pylearn_vae.cli.common import CLIError, load_model, run
+from pylearn_vae.cli.common import CLIError, check_output, load_model, run, say
 
 __all__ = ["main"]
 
@@ -59,6 +59,8 @@ def _check_args(args) -> None:
         raise CLIError("--num-samples and --batch-size must be >= 1")
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    if args.json:
+        check_output(args.json)
 
 
 def _examples(args, nvis: int):
@@ -79,15 +81,15 @@ def _examples(args, nvis: int):
 
 def _print_result(args, result: dict) -> None:
     """The NLL, the negative ELBO and the work done, one line each on standard output."""
-    print(
+    say(
         f"{args.which_set} NLL (importance sampling, K={args.num_samples}): "
         f"{result['nll']:.3f} +- {result['nll_stderr']:.3f} nats"
     )
-    print(
+    say(
         f"{args.which_set} negative ELBO (mean of the {args.num_samples} log-weights): "
         f"{result['negative_elbo']:.3f} +- {result['negative_elbo_stderr']:.3f} nats"
     )
-    print(
+    say(
         f"{result['num_examples']} examples, {args.num_samples} samples each, {result['seconds']:.1f} s"
     )
 
@@ -115,7 +117,7 @@ def _body(args) -> int:
     sampler = ImportanceSampler(model, args.num_samples, chunk, seed=args.seed)
     batches = -(-data.shape[0] // args.batch_size)
     workers = min(args.workers or usable_cpus(), batches)
-    print(
+    say(
         f"evaluating {args.model} on {data.shape[0]} {args.which_set} examples with "
         f"{args.num_samples} importance samples each ({chunk} per call, "
         f"{workers} worker{'s' if workers > 1 else ''})...",

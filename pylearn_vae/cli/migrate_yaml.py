@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from pylearn_vae.cli.common import say
 from pylearn_vae.config import keywords, legacy
 from pylearn_vae.config.yaml_parse import BoundedSafeLoader
 
@@ -152,35 +153,35 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     path = Path(args.input)
     if path.exists() and not path.is_file():
-        print(f"error: {path} is not a regular file (a FIFO, device or folder)", file=sys.stderr)
+        say(f"error: {path} is not a regular file (a FIFO, device or folder)", file=sys.stderr)
         return 2
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+        say(f"error: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     try:
         new_text, edits, problems = migrate_text(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-        print(f"error: {where}: {exc.problem or exc}", file=sys.stderr)
+        say(f"error: {where}: {exc.problem or exc}", file=sys.stderr)
         return 2
     except yaml.YAMLError as exc:
-        print(f"error: {path} is not valid YAML: {exc}", file=sys.stderr)
+        say(f"error: {path} is not valid YAML: {exc}", file=sys.stderr)
         return 2
     except RecursionError:
-        print(f"error: {path} is nested too deeply to parse", file=sys.stderr)
+        say(f"error: {path} is nested too deeply to parse", file=sys.stderr)
         return 2
     for edit in edits:
-        print(f"{path}:{edit.line}: {edit.old} -> {edit.new}", file=sys.stderr)
+        say(f"{path}:{edit.line}: {edit.old} -> {edit.new}", file=sys.stderr)
     for problem in problems:
-        print(f"{path}:{problem.line}: cannot migrate: {problem.message}", file=sys.stderr)
+        say(f"{path}:{problem.line}: cannot migrate: {problem.message}", file=sys.stderr)
     summary = f"{path}: {len(edits)} change(s), {len(problems)} problem(s)"
     if args.check:
         needs = bool(edits or problems)
-        print(summary + ("; needs migration" if needs else "; up to date"), file=sys.stderr)
+        say(summary + ("; needs migration" if needs else "; up to date"), file=sys.stderr)
         return 1 if needs else 0
     if args.in_place or args.output:
         from pylearn_vae.utils.files import atomic_write
@@ -190,9 +191,9 @@ def main(argv=None) -> int:
         try:
             atomic_write(target, lambda handle: handle.write(data))
         except Exception as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            say(f"error: {exc}", file=sys.stderr)
             return 2
     else:
         sys.stdout.write(new_text)
-    print(summary, file=sys.stderr)
+    say(summary, file=sys.stderr)
     return 1 if problems else 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pylearn_vae.cli.common import CLIError, load_model, run
+from pylearn_vae.cli.common import CLIError, check_output, load_model, run, say
 
 __all__ = ["main", "print_main"]
 
@@ -32,11 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _plot(args) -> int:
+    if args.channels:
+        check_output(args.out)
     monitor = _monitor(args.model)
     if not args.channels:
-        print("channels:")
+        say("channels:")
         for name in sorted(monitor.channels):
-            print(f"  {name}")
+            say(f"  {name}")
         return 0
     names = [c.strip() for c in args.channels.split(",") if c.strip()]
     unknown = [c for c in names if c not in monitor.channels]
@@ -70,7 +72,7 @@ def _plot(args) -> int:
         raise CLIError(f"cannot write {args.out}: {exc}") from None
     finally:
         plt.close(fig)
-    print(f"wrote {args.out}", file=sys.stderr)
+    say(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
@@ -80,11 +82,11 @@ def main(argv=None) -> int:
 
 def _print(args) -> int:
     monitor = _monitor(args.model)
-    print(f"epochs seen: {monitor.get_epochs_seen()}, examples seen: {monitor.get_examples_seen()}")
+    say(f"epochs seen: {monitor.get_epochs_seen()}, examples seen: {monitor.get_examples_seen()}")
     for name in sorted(monitor.channels):
         record = monitor.channels[name].val_record
         if record:
-            print(
+            say(
                 f"{name}: {record[-1]:.6g}"
                 if isinstance(record[-1], float)
                 else f"{name}: {record[-1]}"

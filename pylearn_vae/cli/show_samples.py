@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from pylearn_vae.cli.common import CLIError, load_model, run
+from pylearn_vae.cli.common import CLIError, check_output, load_model, run, say
 
 __all__ = ["main"]
 
@@ -40,6 +40,7 @@ def _body(args) -> int:
 
     if args.rows < 1 or args.cols < 1 or args.scale < 1:
         raise CLIError("--rows, --cols and --scale must be >= 1")
+    check_output(args.out)
     model = load_model(args.model)
     try:
         h, w = image_shape_for(model.nvis)
@@ -75,7 +76,7 @@ def _body(args) -> int:
         if args.reconstruct
         else "samples" + (" and means" if args.show_means else "")
     )
-    print(
+    say(
         f"wrote {n} {what} to {args.out} ({grid.shape[1] * args.scale} x {grid.shape[0] * args.scale} pixels)",
         file=sys.stderr,
     )

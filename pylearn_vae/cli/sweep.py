@@ -16,6 +16,8 @@ import math
 import sys
 from pathlib import Path
 
+from pylearn_vae.cli.common import say
+
 __all__ = ["main", "format_table", "default_out_dir"]
 
 EXIT_FAILURE = 1
@@ -101,7 +103,7 @@ def format_table(rows, keys, metric: str) -> str:
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> int:
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    say(f"error: {message}", file=sys.stderr, flush=True)
     return code
 
 
@@ -140,9 +142,9 @@ def _report(result, spec, quiet: bool, resume: str) -> int:
     """Print the results table and files of a finished sweep; return the exit status."""
     keys = [d.key for d in spec.dimensions]
     if not quiet:
-        print(format_table(result.rows, keys, spec.metric))
+        say(format_table(result.rows, keys, spec.metric))
     for name, path in result.files.items():
-        print(f"{name}: {path}", file=sys.stderr)
+        say(f"{name}: {path}", file=sys.stderr)
     if result.unfinished:
         return _fail(
             f"the sweep stopped with {result.unfinished} trial(s) unfinished; continue it "
@@ -151,7 +153,7 @@ def _report(result, spec, quiet: bool, resume: str) -> int:
         )
     if result.best is None:
         return _fail("no trial finished an epoch without failing; see the reasons above")
-    print(
+    say(
         f"best: trial {result.best.trial_id}, {spec.metric} {result.best.best:.6g}; train it with:"
         f"  python scripts/train.py {result.files['best_yaml']}",
         file=sys.stderr,
@@ -182,7 +184,7 @@ def main(argv=None) -> int:
     resume = _resume_command(args)
     where = args.address or "the local Ray instance"
     resuming = " (resuming)" if args.resume else ""
-    print(
+    say(
         f"sweeping {args.sweep} on {where}; results in {out}{resuming}", file=sys.stderr, flush=True
     )
     try:

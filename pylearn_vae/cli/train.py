@@ -19,6 +19,8 @@ import traceback
 import warnings
 from pathlib import Path
 
+from pylearn_vae.cli.common import say
+
 __all__ = ["main"]
 
 EXIT_FAILURE = 1
@@ -72,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> int:
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    say(f"error: {message}", file=sys.stderr, flush=True)
     return code
 
 
@@ -86,7 +88,7 @@ def _notices():
         yield
     for warning in caught:
         if issubclass(warning.category, legacy.LegacyNameWarning):
-            print(f"notice: {warning.message}", file=sys.stderr)
+            say(f"notice: {warning.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
@@ -115,7 +117,7 @@ def _refusal(exc, config: str) -> int:
     from pylearn_vae.job import ConfigChanged, ConfigFileError, RunFinished, UnfinishedRun
 
     if isinstance(exc, RunFinished):
-        print(str(exc), file=sys.stderr, flush=True)
+        say(str(exc), file=sys.stderr, flush=True)
         return 0
     if isinstance(exc, ConfigFileError):
         return _fail(str(exc))
@@ -143,7 +145,7 @@ def _usage_problem(args) -> str | None:
 
 
 def _report_resume(config: str, checkpoint: str, resumed) -> None:
-    print(
+    say(
         f"resumed from {checkpoint} at epoch {resumed.epochs_seen}"
         + (f", minibatch {resumed.position + 1}" if resumed.position else ""),
         file=sys.stderr,
@@ -156,7 +158,7 @@ def _report_resume(config: str, checkpoint: str, resumed) -> None:
             f"saved state is restored): {', '.join(p or '<root>' for p in resumed.unapplied)}"
         )
     if lines:
-        print("\n".join(lines), file=sys.stderr, flush=True)
+        say("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def _resume_hint(config: str) -> str:
@@ -228,7 +230,7 @@ def main(argv=None) -> int:
             train = job.prepare()
         with _stopping_at_signals(train):
             start = time.time()
-            print(
+            say(
                 f"compiling the training and monitoring functions for {config} "
                 "(a first run compiles for ~20 s; later runs reuse the cache)...",
                 file=sys.stderr,
@@ -241,7 +243,7 @@ def main(argv=None) -> int:
         return _failure(exc, args, job)
     saved = f"; model saved to {train.save_path}" if train.save_path else ""
     epochs = train.model.monitor.get_epochs_seen()
-    print(
+    say(
         f"finished {epochs} epoch{'' if epochs == 1 else 's'} in "
         f"{time.time() - start:.1f} s{saved}",
         file=sys.stderr,

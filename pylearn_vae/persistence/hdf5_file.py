@@ -9,8 +9,10 @@ whose tree holds anything pylearn_vae never writes:
   than HDF5's built-in ones;
 * non-numeric datasets (object references, strings, compound types), a
   dataset declaring more than ``MAX_DATASET_BYTES`` (or all of them more than
-  ``MAX_TOTAL_BYTES``), a tree deeper than ``MAX_DEPTH`` or larger than
-  ``MAX_OBJECTS``;
+  ``MAX_TOTAL_BYTES``, each hard link counted), a dataset that stores fewer
+  bytes than its shape declares (unwritten chunks, which read as fill values,
+  or compressed ones, which expand: reading either costs memory the file does
+  not hold), a tree deeper than ``MAX_DEPTH`` or larger than ``MAX_OBJECTS``;
 * attributes other than single strings and numbers, more than
   ``MAX_ATTRIBUTES`` on one object, one declaring more than
   ``MAX_ATTRIBUTE_BYTES`` or all of them more than ``MAX_TOTAL_ATTRIBUTE_BYTES``.
@@ -77,6 +79,8 @@ MAX_ATTRIBUTE_BYTES = 16 << 20
 MAX_TOTAL_ATTRIBUTE_BYTES = 64 << 20
 MAX_TEXT_CHARS = 1 << 20
 MAX_JSON_CHARS = 16 << 20
+# A chunk may be larger than its dataset's data up to this (h5py's own chunks are).
+_SMALL_CHUNK = 1 << 20
 # Deflate, shuffle, Fletcher-32: built into HDF5 (no plugin is loaded for them).
 _BUILTIN_FILTERS = frozenset({1, 2, 3})
 
@@ -182,6 +186,23 @@ def _dataset_problem(dset) -> str | None:
     size = math.prod(shape) * dtype.itemsize
     if size > MAX_DATASET_BYTES:
         return f"declares shape {shape} ({size:,} bytes), more than pylearn_vae reads"
+    if dset.chunks is not None:
+        chunk = math.prod(dset.chunks) * dtype.itemsize
+        if chunk > max(size, _SMALL_CHUNK):
+            # HDF5 reads (and decompresses) whole chunks.
+            return (
+                f"stores its {size:,} bytes in chunks of {chunk:,} bytes; reading one would "
+                "cost that much memory"
+            )
+    stored = dset.id.get_storage_size()
+    if stored < size:
+        # Unwritten chunks read as fill values and compressed ones expand: memory
+        # would follow the declared shape, not the file. pylearn_vae writes every
+        # dataset whole and uncompressed.
+        return (
+            f"declares {size:,} bytes but stores {stored:,} (unwritten or compressed data, "
+            "which pylearn_vae never writes)"
+        )
     return None
 
 

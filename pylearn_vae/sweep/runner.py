@@ -31,9 +31,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pylearn_vae.errors import SweepError
+from pylearn_vae.errors import ModelFileError, SweepError
 from pylearn_vae.sweep.spec import SweepSpec, SweepSpecError
 from pylearn_vae.sweep.trial import TrialPlan, check_node, run_trial
+from pylearn_vae.utils.files import atomic_write_text
 
 __all__ = [
     "SweepError",
@@ -48,6 +49,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 EXPERIMENT = "trials"
+#: The file sweep.py puts in each trials folder it makes: ``--restart``
+#: deletes only a folder that holds it.
+MARKER = ".pylearn_vae_sweep"
+MARKER_TEXT = "made by pylearn_vae's sweep.py; sweep.py --restart may delete this folder\n"
 TERMINATION_KEY = "algorithm.termination_criterion"
 
 
@@ -256,7 +261,7 @@ class _Manifest:
     def write(self, spec: SweepSpec) -> None:
         record = {"sweep": str(spec.path), "sweep_text": spec.text, "base": str(spec.base)}
         record["base_text"] = spec.base_text
-        self.path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+        atomic_write_text(self.path, json.dumps(record, indent=1))
 
     def differences(self, spec: SweepSpec) -> list[str]:
         try:
@@ -378,30 +383,23 @@ def write_results(rows: list, out_dir: Path, spec: SweepSpec, plan: TrialPlan) -
     keys = [d.key for d in spec.dimensions]
     columns = ["trial_id", *keys, spec.metric, "best_epoch", "epochs", "status", "reason"]
     csv_path = out_dir / "results.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in rows:
-            values = [row.config.get(k, "") for k in keys]
-            writer.writerow(
-                [
-                    row.trial_id,
-                    *values,
-                    row.best,
-                    row.best_epoch,
-                    row.epochs,
-                    row.status,
-                    row.reason,
-                ]
-            )
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(columns)
+    for row in rows:
+        values = [row.config.get(k, "") for k in keys]
+        writer.writerow(
+            [row.trial_id, *values, row.best, row.best_epoch, row.epochs, row.status, row.reason]
+        )
+    atomic_write_text(csv_path, table.getvalue())
     json_path = out_dir / "results.json"
-    json_path.write_text(
+    atomic_write_text(
+        json_path,
         json.dumps(
             {"metric": spec.metric, "mode": spec.mode, "trials": [asdict(r) for r in rows]},
             indent=1,
             default=str,
         ),
-        encoding="utf-8",
     )
     files = {"csv": csv_path, "json": json_path}
     best = rows[0] if rows and rows[0].status in ("completed", "stopped early") else None
@@ -417,7 +415,7 @@ def write_results(rows: list, out_dir: Path, spec: SweepSpec, plan: TrialPlan) -
             f"bit:  {env} python scripts/train.py ...)\n"
         )
         best_path = out_dir / "best.yaml"
-        best_path.write_text(header + plan.trial_yaml(values), encoding="utf-8")
+        atomic_write_text(best_path, header + plan.trial_yaml(values))
         files["best_yaml"] = best_path
     return files
 
@@ -430,16 +428,57 @@ def _experiment_path(storage_path: str) -> str:
 
 
 def _experiment_exists(experiment: str) -> bool:
-    """Whether Ray Tune has trials at ``experiment`` (a folder, or a URI on cloud storage)."""
+    """Whether ``experiment`` (a folder, or a URI on cloud storage) holds anything
+    but sweep.py's marker: trials, or files someone else put there."""
     if "://" not in experiment:
-        return Path(experiment).exists()
+        folder = Path(experiment)
+        if not folder.is_dir() or folder.is_symlink():
+            return folder.exists() or folder.is_symlink()
+        return any(entry.name != MARKER for entry in folder.iterdir())
     from pyarrow import fs  # Ray Tune reads and writes URIs through pyarrow too
 
     filesystem, path = fs.FileSystem.from_uri(experiment)
-    return filesystem.get_file_info(path).type != fs.FileType.NotFound
+    if filesystem.get_file_info(path).type == fs.FileType.NotFound:
+        return False
+    listing = filesystem.get_file_info(fs.FileSelector(path))
+    return any(info.base_name != MARKER for info in listing)
+
+
+def _mark_experiment(experiment: str) -> None:
+    """Make the trials folder with the marker that lets ``--restart`` delete it later."""
+    if "://" not in experiment:
+        Path(experiment).mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(experiment) / MARKER, MARKER_TEXT)
+        return
+    from pyarrow import fs
+
+    filesystem, path = fs.FileSystem.from_uri(experiment)
+    filesystem.create_dir(path, recursive=True)
+    with filesystem.open_output_stream(f"{path}/{MARKER}") as stream:
+        stream.write(MARKER_TEXT.encode())
+
+
+def _is_marked(experiment: str) -> bool:
+    """Whether ``experiment`` is a trials folder sweep.py made (a real folder with its marker)."""
+    if "://" not in experiment:
+        folder = Path(experiment)
+        if folder.is_symlink() or not folder.is_dir():
+            return False
+        marker = folder / MARKER
+        return marker.is_file() and not marker.is_symlink()
+    from pyarrow import fs
+
+    filesystem, path = fs.FileSystem.from_uri(experiment)
+    return filesystem.get_file_info(f"{path}/{MARKER}").type == fs.FileType.File
 
 
 def _delete_experiment(experiment: str) -> None:
+    """Delete a trials folder sweep.py made; refuse any other."""
+    if not _is_marked(experiment):
+        raise SweepError(
+            f"{experiment} was not made by sweep.py (it holds no {MARKER} file), so --restart "
+            "does not delete it; move it away or give another --out"
+        )
     if "://" not in experiment:
         shutil.rmtree(experiment)
         return
@@ -532,9 +571,13 @@ def _prepare_out_dir(
                 "(deleting its trials) with --restart"
             )
         _delete_experiment(experiment)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        manifest.write(spec)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            manifest.write(spec)
+            _mark_experiment(experiment)
+    except (OSError, ModelFileError) as exc:
+        raise SweepError(f"cannot prepare the output folder {out_dir}: {exc}") from None
 
 
 def _tuner(
@@ -620,7 +663,12 @@ def run_sweep(
         if started_here:
             ray.shutdown()
     rows = _sorted([_row(result, spec, timing.seconds) for result in grid], spec.mode)
-    files = write_results(rows, out_dir, spec, plan)
+    try:
+        files = write_results(rows, out_dir, spec, plan)
+    except ModelFileError as exc:
+        raise SweepError(
+            f"the sweep finished but its results could not be written: {exc}"
+        ) from None
     best = rows[0] if "best_yaml" in files else None
     unfinished = sum(row.status == "unfinished" for row in rows)
     return SweepResult(rows, best, out_dir, unfinished, files, timings)

@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from pathlib import Path
 from pylearn_vae.config import yaml_parse
 from pylearn_vae.errors import TrialDataError
 from pylearn_vae.sweep.overrides import apply_overrides
+from pylearn_vae.utils.files import atomic_write_text
 
 __all__ = ["TrialPlan", "TrialDataError", "run_trial", "render", "check_node"]
 
@@ -73,11 +75,12 @@ def render(value) -> str:
 def node_name() -> str:
     """``host (ip)`` of this machine, for messages about a node."""
     host = socket.gethostname()
+    ray = sys.modules.get("ray")  # (in a Ray worker; not imported just for a message)
+    if ray is None:
+        return host
     try:
-        import ray
-
         ip = ray.util.get_node_ip_address()
-    except Exception:  # outside Ray, or Ray cannot tell
+    except Exception:  # Ray cannot tell
         return host
     return f"{host} ({ip})"
 
@@ -177,13 +180,17 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     folder = Path.cwd()
     config_path = folder / TRIAL_YAML
     text = plan.trial_yaml(config)
-    config_path.write_text(text, encoding="utf-8")
+    atomic_write_text(config_path, text)
     restored = tune.get_checkpoint()
     _restore_files(restored, folder)
     # Without Tune's checkpoint the trial starts over, also over what an earlier
     # attempt left in its folder before it could report.
     resume = restored is not None
-    job = TrainingJob(config_path, text=text, quiet=True, resume=resume, restart=not resume)
+    # (An earlier attempt of this trial, in a worker Ray is still stopping,
+    # may hold the locks of its files for a moment.)
+    job = TrainingJob(
+        config_path, text=text, quiet=True, resume=resume, restart=not resume, lock_wait=120
+    )
     try:
         train = _prepared(job)
     except RunFinished as done:  # (the checkpoints a trial reports are of unfinished runs)

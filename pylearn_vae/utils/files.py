@@ -1,8 +1,19 @@
-"""Files written whole or not at all, and paths checked before they are opened.
+"""The package's one writer, and paths checked before they are opened.
 
-:func:`atomic_path` / :func:`atomic_write` write to a temporary file in the
-target's folder, flush and fsync it, and rename it over the target: a crash
-or a full disk mid-write leaves the previous file intact.
+Every file a program or benchmark writes goes through :func:`atomic_path`
+(or :func:`atomic_write` / :func:`atomic_write_text`), which
+
+* writes to a temporary file in the target's folder, flushes and fsyncs it,
+  and renames it over the target: a crash, a signal or a full disk mid-write
+  leaves the previous file intact;
+* refuses, before writing anything, a target that exists and is not a
+  regular file (a folder, FIFO, device or socket), so that
+  ``--json /dev/null`` never replaces a device node;
+* replaces a symbolic link at the target as a link: the link itself becomes
+  the new file, and whatever it points to is never opened or changed;
+* keeps the permission bits (and, when run as root, the owner) of the
+  regular file it replaces; a new file gets the usual ``0o666 & ~umask``.
+
 :func:`check_regular_file` refuses FIFOs, devices and folders before anything
 opens them (reading a FIFO can block for ever, reading ``/dev/zero`` never
 ends).
@@ -23,6 +34,8 @@ __all__ = [
     "ModelFileError",
     "atomic_path",
     "atomic_write",
+    "atomic_write_text",
+    "check_output_path",
     "check_regular_file",
     "regular_file_problem",
 ]
@@ -42,15 +55,7 @@ def regular_file_problem(path) -> str | None:
         return f"cannot be read: {exc.strerror}"
     if stat.S_ISREG(mode):
         return None
-    if stat.S_ISDIR(mode):
-        return "is a directory"
-    if stat.S_ISFIFO(mode):
-        return "is a FIFO (named pipe)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "is a device"
-    if stat.S_ISSOCK(mode):
-        return "is a socket"
-    return "is not a regular file"
+    return f"is {_kind(mode)}"
 
 
 def check_regular_file(path, what: str = "file") -> None:
@@ -69,28 +74,89 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
+def _kind(mode: int) -> str:
+    """What a file of ``mode`` is, for "<path> is ..." ("a FIFO (named pipe)", ...)."""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
-    On any error the temporary file is removed and the previous ``path`` is
-    left as it was; an ``OSError`` becomes a :class:`ModelFileError` saying
-    what happened (a full disk is named as such).
+
+def _replaced_file(path: Path):
+    """The ``lstat`` of what ``path`` names now (None if nothing), refusing what
+    the writer must never replace."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ModelFileError(f"cannot save {path}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(found.st_mode) or stat.S_ISLNK(found.st_mode):
+        return found
+    raise ModelFileError(
+        f"cannot save {path}: it is {_kind(found.st_mode)}, not a regular file; "
+        "give the path of a regular file or a new name"
+    )
+
+
+def _take_over(tmp: str, replaced) -> None:
+    """Give the temporary file the mode (and owner, as root) of the file it replaces."""
+    if replaced is None or not stat.S_ISREG(replaced.st_mode):
+        os.chmod(tmp, 0o666 & ~_umask())
+        return
+    if os.geteuid() == 0 and hasattr(os, "chown"):
+        try:
+            os.chown(tmp, replaced.st_uid, replaced.st_gid)
+        except OSError:
+            pass
+    os.chmod(tmp, stat.S_IMODE(replaced.st_mode) & 0o777)
+
+
+def check_output_path(path) -> None:
+    """Raise :class:`ModelFileError` now if :func:`atomic_path` would refuse ``path``.
+
+    Programs call it on their output flags before the work, so that a
+    mistyped ``--json`` is refused at once rather than after an hour.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ModelFileError(f"cannot save {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    _replaced_file(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
+
+    See the module's docstring for what is refused and kept. On any error
+    the temporary file is removed and the previous ``path`` is left as it
+    was; an ``OSError`` becomes a :class:`ModelFileError` saying what
+    happened (a full disk is named as such).
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    check_output_path(path)
+    replaced = _replaced_file(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ModelFileError(f"cannot save {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        _take_over(tmp, replaced)
         yield Path(tmp)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+        _replaced_file(path)  # (again: something may have been put there meanwhile)
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -128,3 +194,9 @@ def atomic_write(path, write) -> None:
         with open(tmp, "wb") as handle:
             write(handle)
             handle.flush()
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` as UTF-8 through :func:`atomic_write`."""
+    data = text.encode("utf-8")
+    atomic_write(path, lambda handle: handle.write(data))

@@ -12,6 +12,8 @@ import sys
 
 from tqdm import tqdm
 
+from pylearn_vae.text import escape
+
 __all__ = ["progress_bar"]
 
 
@@ -27,13 +29,13 @@ def progress_bar(
 
     ``enabled`` None means: draw it only if standard error is a terminal.
     Redraws at most twice a second, so updating it once per training step
-    costs about a microsecond.
+    costs about a microsecond. The description is escaped for the terminal.
     """
     if enabled is None:
         enabled = sys.stderr.isatty()
     return tqdm(
         total=total,
-        desc=description,
+        desc=escape(description),  # (it may name a file or a server's URL)
         unit=unit,
         unit_scale=unit_scale,
         initial=initial,

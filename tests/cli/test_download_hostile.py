@@ -9,6 +9,7 @@ import gzip
 import http.server
 import os
 import socket
+import stat
 import threading
 import time
 
@@ -208,7 +209,7 @@ def test_headers_trickled_one_byte_at_a_time_meet_the_deadline(tmp_path, capsys)
     _assert_stopped_by_the_deadline(_TricklingHeaders(0.3), tmp_path / "root", capsys)
 
 
-def test_installed_fifo_is_replaced_not_read(tmp_path):
+def test_an_installed_fifo_is_neither_read_nor_replaced(tmp_path, capsys):
     source = tmp_path / "source"
     source.mkdir()
     text, data = amat(ROWS)
@@ -216,5 +217,10 @@ def test_installed_fifo_is_replaced_not_read(tmp_path):
     folder = tmp_path / "root" / "binarized_mnist"
     folder.mkdir(parents=True)
     os.mkfifo(folder / "binarized_mnist_test.npy")
+    assert run(source, tmp_path / "root") == 1  # (reading it would block for ever)
+    err = capsys.readouterr().err
+    assert "binarized_mnist_test.npy: it is a FIFO (named pipe), not a regular file" in err, err
+    assert stat.S_ISFIFO(os.lstat(folder / "binarized_mnist_test.npy").st_mode)
+    os.unlink(folder / "binarized_mnist_test.npy")
     assert run(source, tmp_path / "root") == 0
     assert np.array_equal(np.load(folder / "binarized_mnist_test.npy"), data)

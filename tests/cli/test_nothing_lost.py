@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import h5py
@@ -63,6 +64,35 @@ def test_fresh_run_next_to_an_unfinished_run_is_refused(finished_run, tmp_path, 
     assert snapshot(config.parent) == before
     code, err = finish(start(config, mnist_root, "--resume", "--restart"))
     assert code == 2 and "--restart and --resume contradict each other" in err
+
+
+@pytest.mark.subprocess
+def test_one_run_at_a_time_per_yaml_and_a_killed_runs_lock_needs_no_flag(tmp_path, mnist_root):
+    """A second run of the same YAML (fresh over it, or resuming it) stops at
+    once naming the running one; once that one is killed, a run starts."""
+    config = write_config(tmp_path / "run", pause_at=5)
+    first = start(config, mnist_root)
+    try:
+        paused = config.parent / "progress.txt.paused"
+        deadline = time.monotonic() + 300
+        while not paused.exists():
+            assert first.poll() is None, first.communicate()[1]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for flag in ("--restart", "--resume"):
+            code, err = finish(start(config, mnist_root, flag))
+            assert code == 2, err
+            assert (
+                f"error: {config.parent / 'run_checkpoint.h5'} is being written by another run: "
+                f"process {first.pid} (" in err
+            ), err
+            assert "Traceback" not in err
+        assert first.poll() is None  # the first run was not disturbed
+    finally:
+        first.kill()
+        first.wait()
+    code, err = finish(start(config, mnist_root, "--restart", "--epochs", "1"))
+    assert code == 0, err
 
 
 @pytest.mark.subprocess

@@ -1,5 +1,7 @@
 """Sweep files, dotted-key overrides and their errors (no Ray needed)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -306,7 +308,7 @@ def test_trials_on_a_storage_uri_are_found_resumed_and_restarted(tmp_path):
     # Ray Tune accepts cloud URIs for trial storage; a file:// URI goes
     # through the same pyarrow file-system layer as s3:// or gs://.
     pytest.importorskip("pyarrow", reason="comes with the sweep extra (ray[tune])")
-    from pylearn_vae.sweep.runner import SweepError, _experiment_path, _prepare_out_dir
+    from pylearn_vae.sweep.runner import MARKER, SweepError, _experiment_path, _prepare_out_dir
 
     spec = load_spec(
         write_sweep(tmp_path, "epochs: 2\ntrials: 1\nsearch_space:\n  model.nhid: [2, 3]\n")
@@ -317,15 +319,18 @@ def test_trials_on_a_storage_uri_are_found_resumed_and_restarted(tmp_path):
         _prepare_out_dir(spec, out, experiment, resume=True, restart=False)
     _prepare_out_dir(spec, out, experiment, resume=False, restart=False)
     trials = tmp_path / "storage" / experiment.rsplit("/", 1)[1]
-    trials.mkdir(parents=True)
+    assert (trials / MARKER).is_file()  # made by the sweep: --restart may delete it
+    _prepare_out_dir(spec, out, experiment, resume=False, restart=False)  # (only the marker)
     (trials / "trial_0").write_text("a trial")
     _prepare_out_dir(spec, out, experiment, resume=True, restart=False)  # found: may resume
     with pytest.raises(SweepError, match="holds a sweep already"):
         _prepare_out_dir(spec, out, experiment, resume=False, restart=False)
     _prepare_out_dir(spec, out, experiment, resume=False, restart=True)
-    assert not trials.exists()
+    assert sorted(p.name for p in trials.iterdir()) == [MARKER]  # the trials went
 
 
+@pytest.mark.ray  # (Ray Tune reads its own saved state)
+@pytest.mark.network
 def test_an_unreadable_saved_state_is_named_on_resume(tmp_path):
     pytest.importorskip("pyarrow", reason="comes with the sweep extra (ray[tune])")
     from pylearn_vae.sweep.runner import SweepError, _recover_deleted_checkpoints
@@ -336,3 +341,74 @@ def test_an_unreadable_saved_state_is_named_on_resume(tmp_path):
     with pytest.raises(SweepError, match="cannot read Ray Tune's saved state") as caught:
         _recover_deleted_checkpoints(str(trials))
     assert str(trials) in str(caught.value) and "--restart" in str(caught.value)
+
+
+@pytest.mark.parametrize("storage", ["folder", "uri"])
+def test_restart_deletes_only_a_trials_folder_the_sweep_made(tmp_path, storage):
+    from pylearn_vae.sweep.runner import MARKER, SweepError, _experiment_path, _prepare_out_dir
+
+    if storage == "uri":
+        pytest.importorskip("pyarrow", reason="comes with the sweep extra (ray[tune])")
+    spec = load_spec(
+        write_sweep(tmp_path, "epochs: 2\ntrials: 1\nsearch_space:\n  model.nhid: [2, 3]\n")
+    )
+    out = tmp_path / "out"
+    where = f"file://{out}" if storage == "uri" else str(out)
+    experiment = _experiment_path(where)
+    trials = out / "trials"
+    trials.mkdir(parents=True)
+    (trials / "thesis.tex").write_text("years of work")  # not the sweep's
+    with pytest.raises(SweepError, match=rf"was not made by sweep\.py \(it holds no {MARKER}"):
+        _prepare_out_dir(spec, out, experiment, resume=False, restart=True)
+    assert (trials / "thesis.tex").read_text() == "years of work"
+    # A marker that is a link to a file elsewhere does not count either.
+    (tmp_path / "elsewhere").write_text("x")
+    (trials / MARKER).symlink_to(tmp_path / "elsewhere")
+    if storage == "folder":
+        with pytest.raises(SweepError, match="was not made by sweep.py"):
+            _prepare_out_dir(spec, out, experiment, resume=False, restart=True)
+        assert (trials / "thesis.tex").exists()
+    # A trials folder that is itself a link is never followed.
+    (trials / MARKER).unlink()
+    moved = tmp_path / "moved"
+    trials.rename(moved)
+    (moved / MARKER).write_text("planted")
+    trials.symlink_to(moved)
+    if storage == "folder":
+        with pytest.raises(SweepError, match="was not made by sweep.py"):
+            _prepare_out_dir(spec, out, experiment, resume=False, restart=True)
+        assert (moved / "thesis.tex").exists()
+    # The folder a sweep made is deleted by --restart and made again.
+    trials.unlink()
+    _prepare_out_dir(spec, out, experiment, resume=False, restart=False)
+    (trials / "trial_0").mkdir()
+    _prepare_out_dir(spec, out, experiment, resume=False, restart=True)
+    assert sorted(p.name for p in trials.iterdir()) == [MARKER]
+
+
+def test_sweep_outputs_replace_planted_links_without_following_them(tmp_path):
+    from pylearn_vae.sweep.runner import TrialRow, _Manifest, write_results
+
+    spec = load_spec(
+        write_sweep(tmp_path, "epochs: 2\ntrials: 1\nsearch_space:\n  model.nhid: [2, 3]\n")
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("do not overwrite")
+    names = ("results.csv", "results.json", "best.yaml", "sweep.json")
+    for name in names:
+        (out / name).symlink_to(victim)
+    row = TrialRow("t0", {"model.nhid": 3}, "completed", -90.5, 2, 2)
+    files = write_results([row], out, spec, make_plan(spec))
+    _Manifest(out).write(spec)
+    assert set(files) == {"csv", "json", "best_yaml"}
+    assert victim.read_text() == "do not overwrite"
+    for name in names:
+        assert not (out / name).is_symlink() and (out / name).stat().st_size > 0
+    assert "t0,3,-90.5,2,2,completed" in (out / "results.csv").read_text()
+    os.mkfifo(out / "fifo")
+    (out / "results.csv").unlink()
+    os.rename(out / "fifo", out / "results.csv")
+    with pytest.raises(Exception, match="it is a FIFO"):
+        write_results([row], out, spec, make_plan(spec))

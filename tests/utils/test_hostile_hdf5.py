@@ -227,7 +227,42 @@ def _make_cases():
     add(
         "five unwritten 1 GiB datasets",
         many_large,
-        r"its datasets declare more than 4,294,967,296 bytes in total",
+        r"dataset /fill\d declares 1,073,741,820 bytes but stores 0 \(unwritten or compressed",
+    )
+    add(
+        "an unwritten dataset under /params",
+        lambda h, f: h["params"].create_dataset("unused", shape=(10**6,), dtype="f4"),
+        r"dataset /params/unused declares 4,000,000 bytes but stores 0",
+    )
+
+    def hard_linked_fill(h, f):
+        h["monitor"].create_dataset("fill", shape=(2**20,), dtype="f8", chunks=(2**17,))
+        for i in range(3):
+            h["monitor"][f"again{i}"] = h["monitor/fill"]
+
+    add(
+        "an unwritten dataset hard-linked three times",
+        hard_linked_fill,
+        r"dataset /monitor/(fill|again\d) declares 8,388,608 bytes but stores 0",
+    )
+    add(
+        "zeros compressed 1000 to 1",
+        lambda h, f: h["monitor"].create_dataset(
+            "zeros", data=np.zeros(2**22, "float32"), chunks=(2**18,), compression="gzip"
+        ),
+        r"dataset /monitor/zeros declares 16,777,216 bytes but stores \d",
+    )
+    add(
+        "12 bytes in one 4 MiB chunk (a 2 GiB one costs 2 GiB to read)",
+        lambda h, f: _replace(
+            h["params"],
+            BIAS,
+            data=np.zeros(3, "float32"),
+            maxshape=(None,),
+            chunks=(2**20,),
+            compression="gzip",
+        ),
+        r"stores its 12 bytes in chunks of 4,194,304 bytes",
     )
     add(
         "wrong shape",
