@@ -580,6 +580,17 @@ def _prepare_out_dir(
         raise SweepError(f"cannot prepare the output folder {out_dir}: {exc}") from None
 
 
+def _check_cpus(spec: SweepSpec, cpus: float) -> None:
+    """Refuse a sweep none of whose trials could start on a cluster of ``cpus`` CPUs
+    (Ray Tune would wait for them for ever)."""
+    if spec.cpus_per_trial > cpus:
+        raise SweepError(
+            f"{spec.where.get('cpus_per_trial', spec.path)}: cpus_per_trial is "
+            f"{spec.cpus_per_trial}, but the Ray cluster has {cpus:g} CPU(s), so no trial could "
+            "start; lower cpus_per_trial, or run on a larger cluster (--num-cpus, --address)"
+        )
+
+
 def _tuner(
     spec: SweepSpec, plan: TrialPlan, experiment: str, storage_path: str, resume: bool, callbacks
 ):
@@ -651,6 +662,7 @@ def run_sweep(
     started_here = start_ray(address, num_cpus, spec.cpus_per_trial, temp_dir, ray_log_level)
     timings["ray_start_seconds"] = time.monotonic() - start
     try:
+        _check_cpus(spec, ray.cluster_resources().get("CPU", 0))
         start = time.monotonic()
         check_nodes(plan)
         timings["node_check_seconds"] = time.monotonic() - start

@@ -38,13 +38,21 @@ from __future__ import annotations
 
 import ast
 import difflib
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
-from pylearn_vae.config.yaml_parse import BoundedSafeLoader, dump
-from pylearn_vae.errors import SweepSpecError
+from pylearn_vae.config.yaml_parse import (
+    MAX_DEPTH,
+    BoundedSafeLoader,
+    ConfigError,
+    check_node_graph,
+    dump,
+)
+from pylearn_vae.errors import ModelFileError, SweepSpecError
+from pylearn_vae.utils.files import read_text_file
 
 __all__ = ["Dimension", "SweepSpec", "SweepSpecError", "load_spec", "parse_spec", "SCHEDULERS"]
 
@@ -66,6 +74,11 @@ _KEYS = {
     "max_failures": (int, 2),
     "cpus_per_trial": (int, 1),
 }
+
+#: The most values one search-space key may list or range over, and the most
+#: trials a whole sweep may plan (grid points times draws).
+MAX_GRID_VALUES = 10_000
+MAX_TRIALS = 100_000
 
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.S)
 _CALL_START = re.compile(r"^\s*[A-Za-z_]\w*\s*\(")
@@ -117,7 +130,16 @@ def compose(text: str, source: str):
     """The YAML node tree of ``text`` (anchors resolved to shared nodes)."""
     loader = _Composer(text)
     try:
-        return loader.get_single_node()
+        root = loader.get_single_node()
+        if root is not None:
+            check_node_graph(root, source)
+        return root
+    except ConfigError as exc:  # (too many values through aliases, or too deep)
+        raise SweepSpecError(exc.detail, exc.where) from None
+    except RecursionError:
+        raise SweepSpecError(
+            f"this YAML is nested more than {MAX_DEPTH} levels deep; flatten it", source
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise SweepSpecError(f"invalid YAML: {exc.problem or exc}", locate(source, mark)) from None
@@ -143,15 +165,28 @@ def _scalar(node, kind: type, source: str, key: str):
     if not isinstance(node, yaml.ScalarNode):
         raise SweepSpecError(f"{key} must be a single value, got a {_shape(node)}", where)
     raw = node.value
+    name = "an integer" if kind is int else "a number"
     try:
         if kind is int:
             return int(raw)
         if kind is float:
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
     except ValueError:
-        name = "an integer" if kind is int else "a number"
-        raise SweepSpecError(f"{key} must be {name}, got {raw!r}", where) from None
+        raise SweepSpecError(f"{key} must be {name}, got {_short(raw)}", where) from None
     return raw
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    """``text`` for a message, cut to ``limit`` characters (a 5,000-digit number...)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _short(raw: str, limit: int = 40) -> str:
+    """``raw`` quoted for a message, cut to ``limit`` characters."""
+    return repr(raw) if len(raw) <= limit else f"{raw[:limit]!r}... ({len(raw):,} characters)"
 
 
 def _shape(node) -> str:
@@ -159,16 +194,16 @@ def _shape(node) -> str:
         return "mapping"
     if isinstance(node, yaml.SequenceNode):
         return "list"
-    return f"value {node.value!r}"
+    return f"value {_short(node.value)}"
 
 
 def _literals(args: str, name: str, where: str) -> list:
     try:
         values = ast.literal_eval(f"[{args}]")
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, RecursionError, MemoryError):
         raise SweepSpecError(
-            f"cannot read the arguments of {name}({args}): write numbers or quoted strings "
-            "separated by commas",
+            f"cannot read the arguments of {name}({_cut(args)}): write numbers or quoted "
+            "strings separated by commas",
             where,
         ) from None
     return values
@@ -179,7 +214,7 @@ def _numbers(values: list, name: str, where: str, count: int, integers: bool = F
     ok = all(
         isinstance(v, int) and not isinstance(v, bool)
         if integers
-        else isinstance(v, int | float) and not isinstance(v, bool)
+        else isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
         for v in values
     )
     if len(values) != count or not ok:
@@ -211,9 +246,20 @@ def _call(key: str, name: str, args: str, where: str) -> Dimension:
             raise SweepSpecError(f"range() takes 1 to 3 integers, got {len(values)}", where)
         _numbers(values, name, where, len(values), integers=True)
         try:
-            values = list(range(*values))
+            grid = range(*values)
         except ValueError as exc:  # a zero step
-            raise SweepSpecError(f"range({args}): {exc}", where) from None
+            raise SweepSpecError(f"range({_cut(args)}): {exc}", where) from None
+        try:
+            size = f"{len(grid):,}" if len(grid) > MAX_GRID_VALUES else ""
+        except OverflowError:  # more values than a machine word counts
+            size = "more than 2**63"
+        if size:
+            raise SweepSpecError(
+                f"range({_cut(args)}) has {size} values, more than the "
+                f"{MAX_GRID_VALUES:,} a sweep may try",
+                where,
+            )
+        values = list(grid)
     if not values:
         raise SweepSpecError(f"{name}() needs at least one value", where)
     kind = "grid" if name == "range" else name
@@ -241,8 +287,12 @@ def _dimension(text: str, key_node, value, source: str) -> Dimension:
 
 
 def _read_value(text: str, key_node, value, source: str) -> Dimension:
-    key = key_node.value
     where = locate(source, key_node.start_mark)
+    if not isinstance(key_node, yaml.ScalarNode):
+        raise SweepSpecError(
+            f"a search-space key must be a dotted path, got a {_shape(key_node)}", where
+        )
+    key = key_node.value
     if not re.fullmatch(r"[A-Za-z_]\w*(\.(\w+))*", key):
         raise SweepSpecError(
             f"search-space key {key!r} is not a dotted path such as algorithm.learning_rate",
@@ -281,12 +331,12 @@ def _read_value(text: str, key_node, value, source: str) -> Dimension:
 
 #: Limits of the top-level values: key -> (test, what the message says is expected).
 _LIMITS = {
-    "epochs": (lambda v: v >= 1, "an integer >= 1"),
-    "trials": (lambda v: v >= 1, "an integer >= 1"),
-    "grace_period": (lambda v: v >= 1, "an integer >= 1"),
-    "reduction_factor": (lambda v: v > 1, "a number > 1"),
-    "max_failures": (lambda v: v >= 0, "an integer >= 0"),
-    "cpus_per_trial": (lambda v: v >= 1, "an integer >= 1"),
+    "epochs": (lambda v: 1 <= v <= 1_000_000, "an integer from 1 to 1,000,000"),
+    "trials": (lambda v: 1 <= v <= MAX_TRIALS, f"an integer from 1 to {MAX_TRIALS:,}"),
+    "grace_period": (lambda v: 1 <= v <= 1_000_000, "an integer from 1 to 1,000,000"),
+    "reduction_factor": (lambda v: 1 < v <= 1000, "a number above 1 and at most 1000"),
+    "max_failures": (lambda v: 0 <= v <= 1000, "an integer from 0 to 1000"),
+    "cpus_per_trial": (lambda v: 1 <= v <= 4096, "an integer from 1 to 4096"),
     "mode": (lambda v: v in ("min", "max"), "min or max"),
     "scheduler": (lambda v: v in SCHEDULERS, " or ".join(SCHEDULERS)),
 }
@@ -301,8 +351,10 @@ def _top_level(root, source: str) -> tuple[dict, dict]:
     values: dict = {}
     where: dict = {}
     for key_node, value in root.value:
-        key = key_node.value
         here = locate(source, key_node.start_mark)
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise SweepSpecError(f"a key must be a name, got a {_shape(key_node)}", here)
+        key = key_node.value
         if key not in _KEYS:
             close = difflib.get_close_matches(str(key), list(_KEYS), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
@@ -348,16 +400,36 @@ def _check_limits(values: dict, where: dict) -> None:
     for key, (ok, expected) in _LIMITS.items():
         # An absent key takes its default, which is always in range.
         if key in values and not ok(values[key]):
-            raise SweepSpecError(f"{key} must be {expected}, got {values[key]!r}", where[key])
+            raise SweepSpecError(
+                f"{key} must be {expected}, got {_cut(repr(values[key]))}", where[key]
+            )
 
 
-def _read_text(path: Path, what: str, where: str) -> str:
+def _check_size(values: dict, dimensions, where: dict) -> None:
+    """Refuse a sweep whose grid points times draws exceed :data:`MAX_TRIALS`."""
+    total = values.get("trials", 1)
+    for dimension in dimensions:
+        if dimension.kind == "grid":
+            total *= len(dimension.options)
+    if total > MAX_TRIALS:
+        raise SweepSpecError(
+            f"the sweep would run {total:,} trials (grid points times trials), more than "
+            f"{MAX_TRIALS:,}",
+            where["search_space"],
+        )
+
+
+#: The largest sweep file and base YAML read (a FIFO or /dev/zero is refused).
+MAX_SWEEP_FILE_BYTES = 1 << 20
+MAX_BASE_BYTES = 16 << 20
+
+
+def _read_text(path: Path, what: str, where: str, limit: int) -> str:
     """The UTF-8 text of ``path``, else an error saying that ``what`` cannot be read."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        raise SweepSpecError(f"cannot read {what}: {reason}", where) from None
+        return read_text_file(path, what, limit)
+    except ModelFileError as exc:
+        raise SweepSpecError(f"cannot read {exc}", where) from None
 
 
 def parse_spec(text: str, source: str, base_dir: Path | None = None) -> SweepSpec:
@@ -369,9 +441,10 @@ def parse_spec(text: str, source: str, base_dir: Path | None = None) -> SweepSpe
     values, where = _top_level(root, source)
     dimensions = _dimensions(text, values["search_space"], source, where["search_space"])
     _check_limits(values, where)
+    _check_size(values, dimensions, where)
     base_dir = base_dir if base_dir is not None else Path(".")
     base = (base_dir / values["base"]).resolve()
-    base_text = _read_text(base, f"the base YAML {base}", where["base"])
+    base_text = _read_text(base, "the base YAML", where["base"], MAX_BASE_BYTES)
     scalars = {k: v for k, v in values.items() if k not in ("base", "search_space")}
     return SweepSpec(
         path=Path(source),
@@ -387,5 +460,5 @@ def parse_spec(text: str, source: str, base_dir: Path | None = None) -> SweepSpe
 def load_spec(path) -> SweepSpec:
     """Read and parse the sweep file at ``path``; ``base`` is relative to its folder."""
     path = Path(path)
-    text = _read_text(path, "the sweep file", str(path))
+    text = _read_text(path, "the sweep file", str(path), MAX_SWEEP_FILE_BYTES)
     return parse_spec(text, str(path), base_dir=path.parent)

@@ -37,6 +37,7 @@ __all__ = [
     "atomic_write_text",
     "check_output_path",
     "check_regular_file",
+    "read_text_file",
     "regular_file_problem",
 ]
 
@@ -66,6 +67,37 @@ def check_regular_file(path, what: str = "file") -> None:
     problem = regular_file_problem(path)
     if problem is not None:
         raise ModelFileError(f"{what} {path} {problem}; give the path of a regular file")
+
+
+def read_text_file(path, what: str = "file", limit: int = 16 << 20) -> str:
+    """The UTF-8 text of the regular file ``path``, read in bounded time and memory.
+
+    Opened without blocking and checked on the open file (a FIFO, device or
+    folder is refused even if it replaced the file a moment before); at most
+    ``limit`` bytes are read (a larger file is refused). Raises
+    :class:`ModelFileError` naming ``what`` and ``path``.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        problem = (
+            "does not exist" if exc.errno == errno.ENOENT else f"cannot be read: {exc.strerror}"
+        )
+        raise ModelFileError(f"{what} {path} {problem}") from None
+    with open(fd, "rb", closefd=True) as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ModelFileError(f"{what} {path} is {_kind(mode)}; give the path of a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ModelFileError(f"{what} {path} is larger than {limit:,} bytes; refusing to read it")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFileError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
 
 
 def _umask() -> int:

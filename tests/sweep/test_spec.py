@@ -1,6 +1,7 @@
 """Sweep files, dotted-key overrides and their errors (no Ray needed)."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -95,7 +96,11 @@ def test_bad_search_space_is_a_located_error(tmp_path, line, message, column):
             r"epochs must be an integer, got 'two'",
             2,
         ),
-        ("epochs: 0\nsearch_space: {model.nhid: 3}\n", r"epochs must be an integer >= 1, got 0", 2),
+        (
+            "epochs: 0\nsearch_space: {model.nhid: 3}\n",
+            r"epochs must be an integer from 1 to 1,000,000, got 0",
+            2,
+        ),
         (
             "epochs: 2\nscheduler: pbt\nsearch_space: {model.nhid: 3}\n",
             r"scheduler must be asha or hyperband or fifo",
@@ -412,3 +417,114 @@ def test_sweep_outputs_replace_planted_links_without_following_them(tmp_path):
     os.rename(out / "fifo", out / "results.csv")
     with pytest.raises(Exception, match="it is a FIFO"):
         write_results([row], out, spec, make_plan(spec))
+
+
+def _spec_error(tmp_path, body: str) -> str:
+    with pytest.raises(SweepSpecError) as caught:
+        load_spec(write_sweep(tmp_path, body))
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("epochs: 1e400\n", r"epochs must be an integer, got '1e400'"),
+        ("epochs: " + "9" * 5000 + "\n", r"epochs must be an integer, got '9{40}'\.\.\. \(5,000"),
+        ("epochs: 2\nreduction_factor: 1e400\n", r"reduction_factor must be a number, got"),
+        ("epochs: 10000000\n", r"epochs must be an integer from 1 to 1,000,000, got 10000000"),
+        ("epochs: 2\ntrials: 1000000\n", r"trials must be an integer from 1 to 100,000"),
+        ("epochs: 2\ncpus_per_trial: 100000\n", r"cpus_per_trial must be an integer from 1"),
+        ("epochs: 2\n[a]: 1\n", r"line \d+, column 1: a key must be a name, got a list"),
+    ],
+)
+def test_top_level_numbers_and_keys_are_bounded_and_located(tmp_path, body, message):
+    text = f"search_space:\n  model.nhid: [2, 3]\n{body}"
+    assert re.search(message, _spec_error(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("uniform(0, 1e400)", r"uniform\(\) takes 2 numbers, got 0, inf"),
+        ("range(100000000)", r"range\(100000000\) has 100,000,000 values, more than the 10,000"),
+        ("range(10**30)", r"cannot read the arguments of range"),
+        ("range(" + "1" * 40 + ")", r"has more than 2\*\*63 values, more than"),
+        ("randint(0, " + "9" * 5000 + ")", r"arguments of randint\(0, 9+\.\.\. \(5,003 char"),
+        ("choice(" + "(" * 5000 + ")", r"cannot read the arguments of choice"),
+    ],
+)
+def test_search_space_values_are_bounded_in_time_and_memory(tmp_path, value, message):
+    import time
+
+    start = time.perf_counter()
+    error = _spec_error(tmp_path, f"epochs: 2\nsearch_space:\n  model.nhid: {value}\n")
+    assert time.perf_counter() - start < 2
+    assert re.search(message, error), error
+    assert len(error) < 400
+
+
+def test_grid_points_times_trials_are_bounded(tmp_path):
+    error = _spec_error(
+        tmp_path,
+        "epochs: 2\ntrials: 100\nsearch_space:\n"
+        "  model.nhid: range(1000)\n  model.seed: range(2)\n",
+    )
+    assert "the sweep would run 200,000 trials (grid points times trials)" in error
+
+
+def test_deep_block_nesting_is_a_located_error(tmp_path):
+    deep = "".join(" " * i + f"k{i}:\n" for i in range(600)) + " " * 600 + "x: 1\n"
+    error = _spec_error(tmp_path, "epochs: 2\nsearch_space:\n  a: 1\nz:\n" + deep)
+    assert "nested" in error and "levels deep" in error
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
+def test_a_sweep_file_or_base_that_is_not_a_small_regular_file_is_refused_at_once(tmp_path, kind):
+    folder = tmp_path / kind
+    folder.mkdir()
+    sweep = write_sweep(folder, "epochs: 2\nsearch_space:\n  model.nhid: [2]\n")
+    base = folder / "base.yaml"
+    base.unlink()
+    if kind == "fifo":
+        os.mkfifo(base)
+        expected = "is a FIFO (named pipe); give the path of a regular file"
+    elif kind == "device":
+        base.symlink_to("/dev/zero")
+        expected = "is a device; give the path of a regular file"
+    else:
+        with base.open("wb") as handle:
+            handle.truncate((16 << 20) + 1)  # (sparse)
+        expected = "is larger than 16,777,216 bytes"
+    with pytest.raises(
+        SweepSpecError,
+        match=rf"line 1, column 1: cannot read the base YAML \S+ {re.escape(expected)}",
+    ):
+        load_spec(sweep)
+    base.unlink()
+    os.rename(sweep, base)
+    os.mkfifo(sweep)
+    with pytest.raises(SweepSpecError, match="cannot read the sweep file .* is a FIFO"):
+        load_spec(sweep)
+
+
+def test_a_trial_needing_more_cpus_than_the_cluster_has_is_refused():
+    from pylearn_vae.sweep.runner import SweepError, _check_cpus
+    from pylearn_vae.sweep.spec import SweepSpec
+
+    spec = SweepSpec(
+        path=REPO / "s.yaml",
+        text="",
+        base=REPO,
+        base_text="",
+        epochs=1,
+        dimensions=(),
+        cpus_per_trial=3,
+        where={"cpus_per_trial": "s.yaml, line 4, column 1"},
+    )
+    _check_cpus(spec, 4.0)
+    with pytest.raises(
+        SweepError,
+        match=r"s\.yaml, line 4, column 1: cpus_per_trial is 3, but "
+        r"the Ray cluster has 2 CPU\(s\), so no trial could start",
+    ):
+        _check_cpus(spec, 2.0)

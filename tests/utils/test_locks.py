@@ -17,6 +17,7 @@ from pylearn_vae.errors import ModelFileError, OutputInUse
 from pylearn_vae.utils import locks
 from tests.helpers.paths import REPO
 
+
 def _start_holder(target):
     """A process that holds ``target``'s lock until killed (once it printed "held")."""
     holder = subprocess.Popen(
