@@ -32,6 +32,7 @@ works. The modules that raise them re-export them under their old names
     │   └── TrialDataError                  a trial's node lacks a data set
     └── CLIError                            a program's one-line user error
     StopRequested (Exception)               not an error: training was asked to stop
+    Terminated (KeyboardInterrupt)          not an error: SIGTERM or SIGHUP arrived
 
     PylearnVAEWarning (UserWarning)
     ├── LegacyNameWarning                   Pylearn2 names mapped
@@ -67,6 +68,7 @@ __all__ = [
     "TrialDataError",
     "CLIError",
     "StopRequested",
+    "Terminated",
     "PylearnVAEWarning",
     "LegacyNameWarning",
     "ApproximateKLWarning",
@@ -203,3 +205,15 @@ class ApproximateKLWarning(PylearnVAEWarning):
 
 class SpeedupsUnavailableWarning(PylearnVAEWarning, RuntimeWarning):
     """The Numba speed-ups cannot be used with this PyTensor/Numba; PyTensor's own code runs."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived while a program ran: raised in its main thread,
+    as Ctrl-C raises ``KeyboardInterrupt``, so that ``finally`` blocks stop its
+    workers (see :func:`pylearn_vae.cli.common.stop_signals`)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum

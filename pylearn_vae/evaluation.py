@@ -292,7 +292,8 @@ def evaluate_in_workers(sampler: ImportanceSampler, batches, workers: int):
     (from the cache after the first run) and gets ``usable_cpus() // workers``
     BLAS threads. A worker that dies raises
     :class:`concurrent.futures.process.BrokenProcessPool`; on any error or
-    interruption the batches not yet started are cancelled.
+    interruption the batches not yet started are cancelled and the workers
+    are stopped at once.
     """
     threads = str(max(1, usable_cpus() // workers))
     pool = ProcessPoolExecutor(
@@ -301,11 +302,20 @@ def evaluate_in_workers(sampler: ImportanceSampler, batches, workers: int):
         initializer=_start_worker,
         initargs=(sampler.model, sampler.num_samples, sampler.sample_chunk, sampler.seed),
     )
+    before = set(multiprocessing.active_children())
+    started: list = []
     try:
         # map() submits every batch now, so every worker process starts
         # inside this block and reads its BLAS thread count at start.
         with _environment(dict.fromkeys(_BLAS_THREAD_VARIABLES, threads)):
             results = pool.map(_worker_batch, batches)
+        started = [child for child in multiprocessing.active_children() if child not in before]
         yield from results
+    except BaseException:
+        # Interrupted (a signal, an error): stop the workers now rather than
+        # wait for their batches, so that the program ends at once.
+        for child in started:
+            child.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -43,6 +43,55 @@ def _seconds_field(state: dict, key: str, missing: float | None = None) -> float
     return float(value)
 
 
+#: The most channels a stored monitor may hold (a run has a few dozen).
+MAX_CHANNELS = 10_000
+_RECORD_NAMES = ("val_record", "epoch_record", "batch_record", "example_record", "time_record")
+_NUMBERS = (int, float, np.integer, np.floating)
+
+
+def _is_number(value) -> bool:
+    """A Python or NumPy number, or a 0-d numeric array (as a shared value's ``get_value()``)."""
+    if isinstance(value, _NUMBERS):
+        return True
+    return type(value) is np.ndarray and value.ndim == 0 and value.dtype.kind in "biuf"
+
+
+def _check_channel_names(names, field: str) -> None:
+    """Refuse channel names that are not distinct strings, or too many of them
+    (a file repeating one name 300,000 times kept the monitor readers busy for hours)."""
+    if len(names) > MAX_CHANNELS:
+        raise ValueError(
+            f"monitor field {field!r} lists {len(names):,} channels, more than {MAX_CHANNELS:,}"
+        )
+    for name in names:
+        if not isinstance(name, str):
+            raise ValueError(
+                f"monitor field {field!r} holds a {type(name).__name__}, not a channel name"
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"monitor field {field!r} names a channel more than once")
+
+
+def _check_unpickled_channels(channels) -> None:
+    """The channels of a monitor read from a pickle: named, and flat lists of numbers
+    of one length (a value that is a list of lists could be a DAG that never
+    finishes printing)."""
+    if not isinstance(channels, dict):
+        raise ValueError("the monitor's channels are not a mapping")
+    _check_channel_names(list(channels), "channels")
+    for name, channel in channels.items():
+        if type(channel) is not MonitorChannel or channel.__dict__.get("name") != name:
+            raise ValueError(f"monitor channel {name!r} is not a channel of that name")
+        lengths = set()
+        for key in _RECORD_NAMES:
+            record = channel.__dict__.get(key)
+            if type(record) is not list or not all(map(_is_number, record)):
+                raise ValueError(f"monitor channel {name!r}: {key} is not a list of numbers")
+            lengths.add(len(record))
+        if len(lengths) != 1:
+            raise ValueError(f"monitor channel {name!r}: its records differ in length")
+
+
 class MonitorChannel:
     """The history of one channel, in Pylearn2's layout."""
 
@@ -327,6 +376,7 @@ class Monitor:
         order, stored = state.get("channel_order"), state.get("channels")
         if not isinstance(order, list) or not isinstance(stored, dict):
             raise ValueError("monitor fields 'channel_order' and 'channels' are malformed")
+        _check_channel_names(order, "channel_order")
         restored = {}
         for name in order:
             data = stored.get(name) if isinstance(name, str) else None
@@ -345,6 +395,8 @@ class Monitor:
                 record = np.asarray(data.get(key))
                 if record.shape != values.shape or record.dtype.kind not in "iuf":
                     raise ValueError(f"monitor channel {name!r}: {key} does not match val_record")
+                if record.dtype.kind == "f" and not np.isfinite(record).all():
+                    raise ValueError(f"monitor channel {name!r}: {key} holds NaN or infinity")
                 setattr(channel, key, [convert(v) for v in record])
             restored[name] = channel
         self._epochs_seen = counters["epochs_seen"]
@@ -365,6 +417,7 @@ class Monitor:
 
     def __setstate__(self, state) -> None:
         self.__dict__.update(state)
+        _check_unpickled_channels(self.__dict__.get("channels"))
         self._functions = {}
         self._build = None
         self._extra = None

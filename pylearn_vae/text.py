@@ -5,7 +5,7 @@ or a server's header may hold terminal control sequences (which move the
 cursor, rewrite the title or the screen) or a newline followed by a forged
 ``error:`` line. :func:`escape` writes every character that is not printable
 as a Python escape (``\\x1b``, ``\\n``, ``\\u202e``); :func:`terminal_safe`
-does the same but keeps the line breaks of a message the package wrote.
+does the same but keeps the line breaks and tabs of a message the package wrote.
 The programs pass everything they print through :func:`terminal_safe`, and
 the package escapes file text with :func:`escape` where it puts it in a message.
 """
@@ -39,8 +39,11 @@ def escape(text) -> str:
 
 
 def terminal_safe(text) -> str:
-    """:func:`escape` for each line of ``text``, keeping its ``\\n`` line breaks."""
+    """:func:`escape` for each line of ``text``, keeping its line breaks and tabs
+    (the monitor's report indents with tabs, as Pylearn2's does)."""
     text = str(text)
     if text.isprintable():
         return text
-    return "\n".join(escape(line) for line in text.split("\n"))
+    return "\n".join(
+        "\t".join(escape(part) for part in line.split("\t")) for line in text.split("\n")
+    )

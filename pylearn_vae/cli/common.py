@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import signal
 import sys
+import threading
 
-from pylearn_vae.errors import CLIError
+from pylearn_vae.errors import CLIError, Terminated
 
-__all__ = ["CLIError", "load_model", "run", "show_package_log"]
+__all__ = [
+    "CLIError",
+    "Terminated",
+    "check_output",
+    "interrupted",
+    "load_model",
+    "program",
+    "run",
+    "say",
+    "show_package_log",
+    "stop_signals",
+]
 
 
 class _ToStandardStream(logging.Handler):
@@ -86,13 +101,59 @@ def check_output(path) -> None:
         raise CLIError(str(exc)) from None
 
 
-def run(body, argv_args) -> int:
-    """Run ``body(args)``, turning expected failures into one-line messages."""
+@contextlib.contextmanager
+def stop_signals():
+    """While inside: SIGTERM and SIGHUP raise :class:`Terminated` (SIGINT raises
+    ``KeyboardInterrupt`` as always). Outside the main thread: no change."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
     try:
-        return body(argv_args) or 0
-    except CLIError as exc:
-        say(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        say("error: interrupted", file=sys.stderr)
-        return 130
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, raise_terminated)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def interrupted(exc: KeyboardInterrupt, note: str = "") -> int:
+    """Say that the program was stopped by a signal; return its exit status (128 + number)."""
+    signum = getattr(exc, "signum", signal.SIGINT)
+    what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    say(f"error: {what}{note}", file=sys.stderr, flush=True)
+    return 128 + signum
+
+
+def program(main):
+    """Decorate a program's ``main(argv)``: SIGINT, SIGTERM and SIGHUP end it
+    promptly with a one-line message (and status 128 + the signal's number)
+    wherever they arrive, after its ``finally`` blocks ran."""
+
+    @functools.wraps(main)
+    def wrapped(argv=None) -> int:
+        with stop_signals():
+            try:
+                return main(argv)
+            except KeyboardInterrupt as exc:
+                return interrupted(exc)
+
+    return wrapped
+
+
+def run(body, argv_args) -> int:
+    """Run ``body(args)``, turning expected failures into one-line messages and
+    SIGINT, SIGTERM and SIGHUP into a prompt stop that says so."""
+    with stop_signals():
+        try:
+            return body(argv_args) or 0
+        except CLIError as exc:
+            say(f"error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as exc:
+            return interrupted(exc)

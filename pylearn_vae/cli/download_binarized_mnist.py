@@ -40,11 +40,16 @@ import numpy as np
 
 from pylearn_vae import __version__
 from pylearn_vae.cli.amat import AmatError, parse_amat
-from pylearn_vae.cli.common import say
+from pylearn_vae.cli.common import interrupted, program, say
 from pylearn_vae.datasets.binarized_mnist import NUM_PIXELS, SPLIT_ROWS
 from pylearn_vae.errors import DownloadError
 from pylearn_vae.utils.data_path import DEFAULT_DATA_PATH_HELP, data_path
-from pylearn_vae.utils.files import ModelFileError, atomic_write, regular_file_problem
+from pylearn_vae.utils.files import (
+    ModelFileError,
+    atomic_write,
+    read_text_file,
+    regular_file_problem,
+)
 from pylearn_vae.utils.progress import progress_bar
 
 __all__ = ["main", "DEFAULT_SOURCE", "SOURCE_ENV", "KNOWN_SHA256", "DownloadError"]
@@ -268,8 +273,9 @@ def _fetch_http(
 ) -> None:
     """Download the http(s) URL ``location`` into the open binary ``handle``."""
     response = _open_http(location, timeout, budget)
-    total = response.headers.get("Content-Length")
-    total = int(total) if total and total.isdigit() else None
+    total = response.headers.get("Content-Length", "")
+    # (ASCII digits only: "²".isdigit() is true, and int() refuses it.)
+    total = int(total) if total.isascii() and total.isdigit() and len(total) < 20 else None
     if total is not None and total > budget.limit:
         response.close()
         raise DownloadError(
@@ -282,7 +288,9 @@ def _fetch_http(
         with response:
             # read1 returns what has arrived, so a trickling server meets the deadline.
             done = _copy(response.read1, handle, progress, 1 << 20, budget, location)
-    except (http.client.IncompleteRead, ConnectionError, TimeoutError, OSError) as exc:
+    except (http.client.HTTPException, ValueError, ConnectionError, TimeoutError, OSError) as exc:
+        # (HTTPException: a cut body or an over-long line; ValueError: a chunk
+        # size that is not hexadecimal, which http.client lets through.)
         raise DownloadError(
             f"the download of {location} was cut off after {done} bytes"
             + (f" of {total}" if total else "")
@@ -390,10 +398,12 @@ def _installed_ok(target: Path, rows: int) -> bool:
 
 
 def _read_manifest(folder: Path) -> dict:
+    """The install record, or an empty one if it is missing or unusable (it is rewritten)."""
     try:
-        return json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
+        manifest = json.loads(read_text_file(folder / MANIFEST, "the manifest", 1 << 20))
+    except (ModelFileError, ValueError, RecursionError):
         return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
@@ -585,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@program
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     source = args.source or os.environ.get(SOURCE_ENV) or DEFAULT_SOURCE
@@ -619,9 +630,8 @@ def main(argv=None) -> int:
     except (DownloadError, ModelFileError) as exc:
         say(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        say("error: interrupted; nothing partial was installed", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return interrupted(exc, "; nothing partial was installed")
     if mismatches:
         _log(
             f"done; {mismatches} split(s) differ from the known checksums and were installed "

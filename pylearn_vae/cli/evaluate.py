@@ -8,7 +8,7 @@ import sys
 from concurrent.futures.process import BrokenProcessPool
 
 from pylearn_vae import speedups
-from pylearn_vae.cli.common import CLIError, check_output, load_model, run, say
+from pylearn_vae.cli.common import CLIError, check_output, load_model, program, run, say
 
 __all__ = ["main"]
 
@@ -138,5 +138,6 @@ def _body(args) -> int:
     return 0
 
 
+@program
 def main(argv=None) -> int:
     return run(_body, build_parser().parse_args(argv))

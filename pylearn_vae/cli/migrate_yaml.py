@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pylearn_vae.cli.common import say
+from pylearn_vae.cli.common import program, say
 from pylearn_vae.config import keywords, legacy
 from pylearn_vae.config.yaml_parse import BoundedSafeLoader
 
@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@program
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     path = Path(args.input)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pylearn_vae.cli.common import CLIError, check_output, load_model, run, say
+from pylearn_vae.cli.common import CLIError, check_output, load_model, program, run, say
 
 __all__ = ["main", "print_main"]
 
@@ -76,6 +76,7 @@ def _plot(args) -> int:
     return 0
 
 
+@program
 def main(argv=None) -> int:
     return run(_plot, build_parser().parse_args(argv))
 
@@ -94,6 +95,7 @@ def _print(args) -> int:
     return 0
 
 
+@program
 def print_main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="print_monitor.py", description="Print the final value of every monitor channel."

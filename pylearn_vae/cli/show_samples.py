@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from pylearn_vae.cli.common import CLIError, check_output, load_model, run, say
+from pylearn_vae.cli.common import CLIError, check_output, load_model, program, run, say
 
 __all__ = ["main"]
 
@@ -83,5 +83,6 @@ def _body(args) -> int:
     return 0
 
 
+@program
 def main(argv=None) -> int:
     return run(_body, build_parser().parse_args(argv))

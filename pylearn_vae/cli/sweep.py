@@ -16,7 +16,7 @@ import math
 import sys
 from pathlib import Path
 
-from pylearn_vae.cli.common import say
+from pylearn_vae.cli.common import interrupted, program, say
 
 __all__ = ["main", "format_table", "default_out_dir"]
 
@@ -161,6 +161,7 @@ def _report(result, spec, quiet: bool, resume: str) -> int:
     return 0
 
 
+@program
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     problem = _usage_problem(args)
@@ -200,8 +201,8 @@ def main(argv=None) -> int:
         )
     except (SweepError, SweepSpecError) as exc:
         return _fail(str(exc), EXIT_USAGE)
-    except KeyboardInterrupt:
-        return _fail(f"interrupted; continue the sweep with:  {resume}", 130)
+    except KeyboardInterrupt as exc:
+        return interrupted(exc, f"; continue the sweep with:  {resume}")
     except Exception as exc:
         if args.debug:
             raise

@@ -19,14 +19,14 @@ import traceback
 import warnings
 from pathlib import Path
 
-from pylearn_vae.cli.common import say
+from pylearn_vae.cli.common import interrupted, program, say
 
 __all__ = ["main"]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NUMERICAL = 3
-EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,10 +97,10 @@ def _notices():
 
 @contextlib.contextmanager
 def _stopping_at_signals(train):
-    """SIGINT and SIGTERM ask ``train`` to stop at the next minibatch boundary."""
+    """SIGINT, SIGTERM and SIGHUP ask ``train`` to stop at the next minibatch boundary."""
     previous = {}
     try:
-        for name in ("SIGINT", "SIGTERM"):
+        for name in EXIT_SIGNAL:
             previous[name] = signal.signal(
                 getattr(signal, name),
                 lambda signum, frame: train.request_stop(signal.Signals(signum).name),
@@ -182,7 +182,7 @@ def _failure(exc: BaseException, args, job) -> int:
         )
         return _fail(f"{exc}{saved}", EXIT_SIGNAL.get(reason, EXIT_FAILURE))
     if isinstance(exc, KeyboardInterrupt):
-        return _fail("interrupted", EXIT_SIGNAL["SIGINT"])
+        return interrupted(exc)
     if isinstance(exc, NumericalError):
         kept = (
             f"the last good checkpoint {checkpoint} and the best model are unchanged. "
@@ -205,6 +205,7 @@ def _failure(exc: BaseException, args, job) -> int:
     )
 
 
+@program
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     config = args.config

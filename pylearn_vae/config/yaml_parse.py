@@ -39,6 +39,7 @@ import difflib
 import importlib
 import inspect
 import json
+import math
 import os
 import re
 import stat
@@ -268,11 +269,33 @@ class _ConfigLoader(BoundedSafeLoader):
     def construct_float(self, node):
         value = self.construct_scalar(node)
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             raise ConfigError(
-                f"!float expects a number, got {value!r}", str(self.mark(node))
+                f"!float expects a number, got {_cut(value)!r}", str(self.mark(node))
             ) from None
+        return self._finite(number, value, node)
+
+    def construct_yaml_float(self, node):
+        return self._finite(super().construct_yaml_float(node), node.value, node)
+
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # more digits than Python converts (4,300)
+            raise ConfigError(
+                f"the integer {_cut(node.value)} is too long to be a number", str(self.mark(node))
+            ) from None
+
+    def _finite(self, number: float, text: str, node) -> float:
+        """``number``, unless it is infinite and ``text`` does not spell infinity (1e400)."""
+        if math.isinf(number) and "inf" not in str(text).lower():
+            raise ConfigError(
+                f"{_cut(text)} is too large for a float (it would be infinity); write .inf if "
+                "you mean infinity",
+                str(self.mark(node)),
+            )
+        return number
 
     def construct_pkl(self, node):
         return _PklProxy(self.construct_text(node), self.mark(node))
@@ -291,6 +314,8 @@ _ConfigLoader.add_multi_constructor("!obj:", _ConfigLoader.construct_obj)
 _ConfigLoader.add_multi_constructor("!import:", _ConfigLoader.construct_import)
 _ConfigLoader.add_constructor("!import", lambda loader, node: loader.construct_import("", node))
 _ConfigLoader.add_constructor("!float", _ConfigLoader.construct_float)
+_ConfigLoader.add_constructor("tag:yaml.org,2002:float", _ConfigLoader.construct_yaml_float)
+_ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)
 _ConfigLoader.add_constructor("!pkl:", _ConfigLoader.construct_pkl)
 _ConfigLoader.add_constructor(None, _ConfigLoader.construct_undefined)
 
@@ -302,6 +327,12 @@ def _make_loader(source: str, environ: Mapping[str, str] | None, expand_vars: bo
     """
     attributes = {"source": source, "environ": environ, "expand_vars": expand_vars}
     return type("_Loader", (_ConfigLoader,), attributes)
+
+
+def _cut(text, limit: int = 40) -> str:
+    """``text`` for a message, cut to ``limit`` characters (a 5,000-digit number...)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 # --- phase 1: parse ------------------------------------------------------------

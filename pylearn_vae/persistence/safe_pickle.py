@@ -42,7 +42,7 @@ _SEED_SEQUENCE_FIELDS = ("entropy", "n_children_spawned", "pool", "pool_size", "
 _SEED_SEQUENCE_CHECKSUMS = frozenset({0x3EAA222, 0xC464C19, 0xF88304A})
 # Rebuilding a SeedSequence costs about pool_size * (pool_size + seed words)
 # hash steps; NumPy's default pool is 4 words and a seed a few words.
-_MAX_POOL_SIZE = 1024
+_MAX_POOL_SIZE = 64  # (NumPy never makes another than 4)
 _MAX_SEED_WORDS = 4096
 
 
@@ -297,6 +297,23 @@ def _prescan(data: bytes) -> None:
         raise pickle.UnpicklingError(f"malformed pickle: {exc}") from None
 
 
+# What a dict key or set item may be: hashing a tuple hashes what it holds, so
+# a key that is a deep tuple DAG (a few hundred bytes of pickle) would take
+# for ever. A model's dicts are keyed by names.
+_KEY_TYPES = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _checked_key(key):
+    if type(key) in _KEY_TYPES or (
+        type(key) is tuple and all(type(part) in _KEY_TYPES for part in key)
+    ):
+        return key
+    raise _Refused(
+        f"uses a {type(key).__name__} holding containers as a dictionary key or set item "
+        "(a model's are names)"
+    )
+
+
 class _SafeUnpickler(pickle._Unpickler):
     """Python's own unpickler with its opcode table narrowed.
 
@@ -410,19 +427,27 @@ class _SafeUnpickler(pickle._Unpickler):
         value = self.stack.pop()
         key = self.stack.pop()
         self._container((dict, collections.OrderedDict), "SETITEM")
-        self.stack[-1][key] = value
+        self.stack[-1][_checked_key(key)] = value
 
     def _load_setitems(self):
         items = self.pop_mark()
         self._container((dict, collections.OrderedDict), "SETITEMS")
         target = self.stack[-1]
         for i in range(0, len(items) - 1, 2):
-            target[items[i]] = items[i + 1]
+            target[_checked_key(items[i])] = items[i + 1]
 
     def _load_additems(self):
         items = self.pop_mark()
         self._container((set,), "ADDITEMS")
-        self.stack[-1].update(items)
+        self.stack[-1].update(_checked_key(item) for item in items)
+
+    def _load_dict(self):
+        items = self.pop_mark()
+        self.append({_checked_key(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)})
+
+    def _load_frozenset(self):
+        items = self.pop_mark()
+        self.append(frozenset(_checked_key(item) for item in items))
 
     def _refuse_opcode(self):
         raise _Refused("uses an opcode that is not allowed")
@@ -436,6 +461,8 @@ class _SafeUnpickler(pickle._Unpickler):
     dispatch[pickle.SETITEM[0]] = _load_setitem
     dispatch[pickle.SETITEMS[0]] = _load_setitems
     dispatch[pickle.ADDITEMS[0]] = _load_additems
+    dispatch[pickle.DICT[0]] = _load_dict
+    dispatch[pickle.FROZENSET[0]] = _load_frozenset
     for _code in (
         pickle.INST,
         pickle.OBJ,

@@ -22,24 +22,42 @@ __all__ = ["MODEL_PACKAGES", "build_model"]
 #: Where the classes named by a file's stored YAML may come from.
 MODEL_PACKAGES = ("pylearn_vae.models", "pylearn_vae.space")
 
-# Keywords that size a model's parameters.
-_SIZE_KEYWORDS = ("nvis", "nhid", "dim")
+# Integer keywords that allocate nothing (a seed may be any integer). Every
+# other integer in the stored YAML, whatever its keyword (nvis, dim,
+# num_components, num_pseudo_inputs, num_flows, a kernel shape's entries, a
+# keyword a future component adds), is taken as a size and must be one the
+# stored parameters allow: nothing is trusted by name.
+_NOT_SIZES = frozenset({"seed"})
+
+
+def _integers(value):
+    """The integers in a keyword's value (itself, or inside lists and tuples)."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if not isinstance(item, yaml_parse.ObjectProxy | dict):
+                yield from _integers(item)
 
 
 def _check_sizes(parsed, bound: SizeBound, where: str) -> None:
-    """Refuse sizes in the parsed YAML that the stored parameters do not allow."""
+    """Refuse integers in the parsed YAML that the stored parameters do not allow."""
     stack = [parsed]
     while stack:
         node = stack.pop()
         if isinstance(node, yaml_parse.ObjectProxy):
-            for key in _SIZE_KEYWORDS:
-                value = node.kwargs.get(key)
-                if isinstance(value, int) and not bound.allows(value):
-                    raise ModelFileError(
-                        f"{where}: model_yaml asks for {key}: {value} at "
-                        f"{node.key_marks.get(key, node.mark)}, but no parameter stored in the "
-                        "file has that size; refusing to build the model"
-                    )
+            for key, value in node.kwargs.items():
+                if key in _NOT_SIZES:
+                    continue
+                for number in _integers(value):
+                    if not bound.allows(number):
+                        raise ModelFileError(
+                            f"{where}: model_yaml asks for {key}: {number} at "
+                            f"{node.key_marks.get(key, node.mark)}, but no parameter stored in "
+                            "the file has that size; refusing to build the model"
+                        )
             stack.extend(node.kwargs.values())
         elif isinstance(node, dict):
             stack.extend(node.values())

@@ -418,7 +418,7 @@ def cached_function(inputs, outputs, updates, mode, on_stored=None):
     fn = compile_plain()
     try:
         _store(path, fn, input_list, shared)
-    except (NotCacheable, OSError, pickle.PicklingError, TypeError, AttributeError):
+    except Exception:  # a full disk, a read-only cache, a graph that does not pickle:
         return fn  # the function works; it is just not cached
     if on_stored is not None:
         return on_stored(fn, path, input_list, shared)

@@ -31,9 +31,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pylearn_vae.errors import ModelFileError, SweepError
+from pylearn_vae.errors import ModelFileError, OutputInUse, SweepError
 from pylearn_vae.sweep.spec import SweepSpec, SweepSpecError
 from pylearn_vae.sweep.trial import TrialPlan, check_node, run_trial
+from pylearn_vae.utils import locks
 from pylearn_vae.utils.files import atomic_write_text
 
 __all__ = [
@@ -653,6 +654,31 @@ def run_sweep(
     plan = make_plan(spec)
     storage_path = storage or str(out_dir)
     experiment = _experiment_path(storage_path)
+    if not out_dir.is_dir():
+        try:
+            out_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise SweepError(f"cannot make the output folder {out_dir}: {exc.strerror}") from None
+    try:
+        with locks.hold([out_dir / "sweep.json"]):  # one sweep at a time per folder
+            return _run_sweep(
+                spec,
+                out_dir,
+                plan,
+                (experiment, storage_path),
+                (resume, restart),
+                (address, num_cpus, temp_dir, ray_log_level),
+                callbacks,
+            )
+    except (OutputInUse, ModelFileError) as exc:
+        raise SweepError(str(exc)) from None
+
+
+def _run_sweep(spec, out_dir, plan, storage, how, ray_settings, callbacks) -> SweepResult:
+    """:func:`run_sweep` once it holds the output folder's lock."""
+    experiment, storage_path = storage
+    resume, restart = how
+    address, num_cpus, temp_dir, ray_log_level = ray_settings
     _prepare_out_dir(spec, out_dir, experiment, resume, restart)
 
     import ray

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import http.server
+import json
 import os
 import socket
 import stat
@@ -209,13 +210,19 @@ def test_headers_trickled_one_byte_at_a_time_meet_the_deadline(tmp_path, capsys)
     _assert_stopped_by_the_deadline(_TricklingHeaders(0.3), tmp_path / "root", capsys)
 
 
-def test_an_installed_fifo_is_neither_read_nor_replaced(tmp_path, capsys):
+def _source_and_data_folder(tmp_path):
+    """A local source holding the test split, and the (empty) data folder: (source, folder, data)."""
     source = tmp_path / "source"
     source.mkdir()
     text, data = amat(ROWS)
     (source / NAME).write_bytes(text)
     folder = tmp_path / "root" / "binarized_mnist"
     folder.mkdir(parents=True)
+    return source, folder, data
+
+
+def test_an_installed_fifo_is_neither_read_nor_replaced(tmp_path, capsys):
+    source, folder, data = _source_and_data_folder(tmp_path)
     os.mkfifo(folder / "binarized_mnist_test.npy")
     assert run(source, tmp_path / "root") == 1  # (reading it would block for ever)
     err = capsys.readouterr().err
@@ -224,3 +231,70 @@ def test_an_installed_fifo_is_neither_read_nor_replaced(tmp_path, capsys):
     os.unlink(folder / "binarized_mnist_test.npy")
     assert run(source, tmp_path / "root") == 0
     assert np.array_equal(np.load(folder / "binarized_mnist_test.npy"), data)
+
+
+class _RawAnswer:
+    """A loopback server answering every request with the bytes ``answer`` (then closing)."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/data/"
+        self.answer = answer
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    connection.sendall(self.answer)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.listener.close()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(
+    ("head", "body", "expected"),
+    [
+        # A length in superscript digits ("²".isdigit() is true; int() refuses it) is ignored.
+        (b"Content-Length: \xc2\xb2\r\n", None, None),
+        (b"Transfer-Encoding: chunked\r\n", b"1" * 100_000 + b"\r\n", "was cut off after 0 bytes"),
+        (b"Transfer-Encoding: chunked\r\n", b"zz\r\nab\r\n0\r\n\r\n", "was cut off after 0 bytes"),
+        (b"Content-Length: 99999999999999999999999999\r\n", None, None),
+    ],
+)
+def test_odd_http_framing_is_a_one_line_error_or_ignored(tmp_path, capsys, head, body, expected):
+    text, data = amat(ROWS)
+    answer = b"HTTP/1.1 200 OK\r\n" + head + b"Connection: close\r\n\r\n" + (body or text)
+    with _RawAnswer(answer) as server:
+        code = run(server.url, tmp_path / "root")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if expected is None:
+        assert code == 0, err
+        folder = tmp_path / "root" / "binarized_mnist"
+        assert np.array_equal(np.load(folder / "binarized_mnist_test.npy"), data)
+    else:
+        assert code == 1 and err.splitlines()[-1].startswith("error: ") and expected in err, err
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [b"[1, 2]", b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe", b"fifo"],
+    ids=["a list", "100,000 deep", "not UTF-8", "a FIFO"],
+)
+def test_an_unusable_install_record_is_rewritten(tmp_path, manifest):
+    source, folder, _ = _source_and_data_folder(tmp_path)
+    if manifest == b"fifo":
+        os.mkfifo(folder / "manifest.json")
+        assert run(source, tmp_path / "root") == 1  # (the writer refuses to replace it)
+        return
+    (folder / "manifest.json").write_bytes(manifest)
+    assert run(source, tmp_path / "root") == 0
+    record = json.loads((folder / "manifest.json").read_text())
+    assert set(record) == {"test"}

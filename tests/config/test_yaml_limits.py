@@ -143,3 +143,25 @@ def test_restricted_mode_leaves_variables_as_written(monkeypatch):
         restrict_to=MODELS,
     )
     assert layer.layer_name == "${SECRET_TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: " + "9" * 5000, r"column 4: the integer 9{40}\.\.\. \(5,000 characters\) is too long"),
+        ("a: 1e400", r"column 4: 1e400 is too large for a float \(it would be infinity\)"),
+        ("a: -1e400", r"column 4: -1e400 is too large for a float"),
+        ("a: !float 1e999", r"column 4: 1e999 is too large for a float"),
+    ],
+)
+def test_numbers_that_overflow_are_located_errors(text, message):
+    with pytest.raises(ConfigError, match=rf"^n\.yaml, line 1, {message}"):
+        yaml_parse.load(text, source="n.yaml", instantiate=False)
+
+
+def test_infinity_written_as_such_is_kept():
+    assert yaml_parse.load("a: .inf\nb: -.Inf\nc: 1.5e300\n", instantiate=False) == {
+        "a": float("inf"),
+        "b": float("-inf"),
+        "c": 1.5e300,
+    }

@@ -528,3 +528,16 @@ def test_a_trial_needing_more_cpus_than_the_cluster_has_is_refused():
         r"the Ray cluster has 2 CPU\(s\), so no trial could start",
     ):
         _check_cpus(spec, 2.0)
+
+
+def test_one_sweep_at_a_time_per_output_folder(tmp_path):
+    from pylearn_vae.sweep.runner import SweepError, run_sweep
+    from pylearn_vae.utils import locks
+
+    spec = load_spec(write_sweep(tmp_path, "epochs: 1\nsearch_space:\n  model.nhid: [2, 3]\n"))
+    out = tmp_path / "out"
+    out.mkdir()
+    with locks.hold([out / "sweep.json"]):  # (as a running sweep holds it)
+        with pytest.raises(SweepError, match=r"sweep\.json is being written by another run"):
+            run_sweep(spec, out)
+    assert sorted(p.name for p in out.iterdir()) == [".sweep.json.lock"]  # nothing else

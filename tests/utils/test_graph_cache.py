@@ -88,6 +88,47 @@ def test_a_damaged_entry_is_compiled_again_and_replaced(cache_dir, loads):
     assert loads[0] >= 1
 
 
+@pytest.mark.compiles
+@pytest.mark.parametrize("problem", ["full", "read-only", "a file"])
+def test_a_cache_that_cannot_be_written_only_costs_the_compile(tmp_path, monkeypatch, problem):
+    """A full disk, a read-only folder or a file where the folder should be:
+    training goes on with the same numbers, and nothing is stored."""
+    import errno
+    import os
+
+    from pylearn_vae.utils import files
+
+    expected = _train(steps=2)
+    folder = tmp_path / "graphs"
+    monkeypatch.setattr(graph_cache, "_cache_dir", lambda: folder)
+    monkeypatch.setenv("PYLEARN_VAE_GRAPH_CACHE", "1")
+    if problem == "full":
+
+        def no_space(path, write):  # what the package's writer raises on ENOSPC
+            raise files.ModelFileError(f"could not save {path}: the disk is full")
+
+        monkeypatch.setattr(files, "atomic_write", no_space)
+    elif problem == "read-only":
+        folder.mkdir()
+        folder.chmod(0o500)
+        if os.access(folder, os.W_OK):  # (root writes anyway: make the write fail as it would)
+            monkeypatch.setattr(
+                files.tempfile,
+                "mkstemp",
+                lambda *a, **k: (_ for _ in ()).throw(PermissionError(errno.EACCES, "denied")),
+            )
+    else:
+        folder.write_text("not a folder")
+    got = _train(steps=2)
+    for a, b in zip(got[0] + got[1], expected[0] + expected[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    if problem == "full":
+        assert not any(folder.iterdir())
+    elif problem == "read-only":
+        folder.chmod(0o700)
+        assert not any(folder.iterdir())
+
+
 f32 = np.float32
 
 

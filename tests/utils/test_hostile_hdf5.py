@@ -8,6 +8,7 @@ file a payload would create).
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -405,6 +406,13 @@ def _make_cases():
         "batch_size 2.5": lambda f: _vae_with("batch_size: 2.5"),
         "layer dim 10**9": lambda f: MODEL_YAML.replace("dim: 5", "dim: 1000000000", 1),
         "nvis 10**9": lambda f: MODEL_YAML.replace("nvis: 12", "nvis: 1000000000"),
+        # Every integer is a size unless it allocates nothing (a seed), whatever its
+        # keyword: a mixture prior's components, a flow count, a list's entries.
+        "num_components 10**9": lambda f: MODEL_YAML.replace(
+            "DiagonalGaussianPrior {}", "MixtureOfGaussiansPrior { num_components: 1000000000 }"
+        ),
+        "an unknown keyword's 10**9": lambda f: _vae_with("future_size: 1000000000"),
+        "10**9 inside a list": lambda f: _vae_with("shape: [4, 1000000000]"),
     }
     matches = {
         "billion laughs": r"expands to more than 100,000 values",
@@ -420,6 +428,9 @@ def _make_cases():
         "batch_size 2.5": r"batch_size must be an integer, got 2.5",
         "layer dim 10**9": r"model_yaml asks for dim: 1000000000 at \S+model_yaml, line 7, column \d+, but no parameter",
         "nvis 10**9": r"model_yaml asks for nvis: 1000000000 at \S+, line 2, column 5",
+        "num_components 10**9": r"model_yaml asks for num_components: 1000000000 at \S+, line 3",
+        "an unknown keyword's 10**9": r"model_yaml asks for future_size: 1000000000",
+        "10**9 inside a list": r"model_yaml asks for shape: 1000000000",
         "!pkl: of a hostile pickle": r"!pkl: may not be used in the YAML stored in a model",
         "!pkl: of a good model (reads outside)": r"!pkl: may not be used",
         "!pkl: nested in a VAE": r"!pkl: may not be used",
@@ -567,6 +578,37 @@ def _make_cases():
         ),
         r"monitor channel 'valid_objective': epoch_record does not match val_record",
     )
+
+    def channel_order(names):
+        def change(h, f):
+            tree = json.loads(h["monitor"].attrs["json"])
+            tree["channel_order"] = names
+            h["monitor"].attrs["json"] = json.dumps(tree)
+
+        return change
+
+    add(
+        "one channel name 300,000 times in channel_order",
+        channel_order(["valid_objective"] * 300_000),
+        r"monitor field 'channel_order' lists 300,000 channels, more than 10,000",
+    )
+    add(
+        "a channel named three times",
+        channel_order(["valid_objective"] * 3),
+        r"monitor field 'channel_order' names a channel more than once",
+    )
+    add(
+        "a channel name that is a number",
+        channel_order([5]),
+        r"monitor field 'channel_order' holds a int, not a channel name",
+    )
+    add(
+        "an infinite epoch in the monitor",
+        lambda h, f: _replace(
+            h["monitor/channels/valid_objective"], "epoch_record", data=np.array([0.0, np.inf])
+        ),
+        r"monitor channel 'valid_objective': epoch_record holds NaN or infinity",
+    )
     add(
         "monitor values as references",
         lambda h, f: _replace(
@@ -631,6 +673,16 @@ def test_crafted_hdf5_model_is_refused(folder, change, match):
     assert outside_effects(events, path, SECRET) == []
     assert not (folder / MARKER).exists()
     assert not Path(str(folder / MARKER) + ".npy").exists()
+    path.unlink()
+
+
+def test_a_large_seed_is_not_taken_for_a_size(folder):
+    path = folder / "seeded.h5"
+    shutil.copy(folder / "good.h5", path)
+    with h5py.File(path, "r+") as handle:
+        handle.attrs["model_yaml"] = MODEL_YAML.replace("seed: 1", "seed: 4000000000")
+    model = persistence.load(path)
+    assert [p.get_value().shape for p in model.get_params()]
     path.unlink()
 
 

@@ -1,0 +1,156 @@
+"""Every program stops promptly on SIGINT, SIGTERM or SIGHUP, sent to it alone
+or to its process group: it says so, exits with 128 + the signal's number and
+leaves no process behind (evaluation workers included).
+
+Each program runs in a new session with a unique token in its environment;
+after it ends, no process on the machine may still carry the token.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.paths import REPO
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "PYLEARN_VAE_SIGNAL_TEST"
+
+
+def _carrying(token: str) -> list[int]:
+    """The processes whose environment holds ``TOKEN=token``."""
+    found = []
+    needle = f"{TOKEN}={token}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _start(args, mnist_root, token):
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PYLEARN2_DATA_PATH": str(mnist_root),
+        TOKEN: token,
+    }
+    return subprocess.Popen(
+        [sys.executable, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for(proc, text: str, timeout: float = 300) -> None:
+    """Read the program's standard error until a line holds ``text``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            pytest.fail(f"the program ended before saying {text!r} ({proc.wait()})")
+        if text in line:
+            return
+    pytest.fail(f"the program did not say {text!r} in {timeout} s")
+
+
+@pytest.mark.subprocess
+@pytest.mark.compiles  # (the model fixture trains in this process)
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [
+        (signal.SIGINT, False),
+        (signal.SIGINT, True),  # (as Ctrl-C in a terminal)
+        (signal.SIGTERM, False),
+        (signal.SIGTERM, True),
+        # (Sent to the group, SIGHUP also ends multiprocessing's resource
+        # tracker, which then prints its own tracebacks: Python's, not ours.)
+        (signal.SIGHUP, False),
+    ],
+    ids=["SIGINT", "SIGINT-group", "SIGTERM", "SIGTERM-group", "SIGHUP"],
+)
+def test_evaluate_with_workers_stops_at_once_and_leaves_no_worker(
+    small_mnist_model, mnist_root, signum, group
+):
+    token = uuid.uuid4().hex
+    proc = _start(
+        [
+            str(REPO / "scripts" / "evaluate.py"),
+            str(small_mnist_model),
+            "--num-samples",
+            "5000",
+            "--workers",
+            "2",
+            "--batch-size",
+            "50",
+        ],
+        mnist_root,
+        token,
+    )
+    try:
+        _wait_for(proc, "evaluating ")
+        time.sleep(3)  # (the workers are computing)
+        assert len(_carrying(token)) >= 2
+        start = time.monotonic()
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert elapsed < 10, elapsed
+    assert "Traceback" not in err, err
+    expected = (
+        "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    )
+    assert err.strip().splitlines()[-1] == f"error: {expected}", err
+    assert proc.returncode == 128 + signum
+    deadline = time.monotonic() + 5
+    while _carrying(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _carrying(token) == []
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_training_stopped_while_it_builds_says_so(tmp_path, mnist_root, signum):
+    """A signal before the first minibatch (while the YAML is built and the
+    functions compile) ends the run with a message too."""
+    from tests.helpers.configs import SMALL_MNIST_YAML
+
+    config = tmp_path / "run.yaml"
+    config.write_text(SMALL_MNIST_YAML.replace("PATH", str(tmp_path / "run.pkl")))
+    token = uuid.uuid4().hex
+    proc = _start([str(REPO / "scripts" / "train.py"), str(config)], mnist_root, token)
+    try:
+        _wait_for(proc, "compiling the training and monitoring functions")
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "Traceback" not in err, err
+    assert f"stopped by {signal.Signals(signum).name}" in err or "stopped at" in err, err
+    assert proc.returncode == 128 + signum, err
+    time.sleep(0.5)
+    assert _carrying(token) == []
