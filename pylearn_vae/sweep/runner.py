@@ -35,7 +35,7 @@ from pylearn_vae.errors import ModelFileError, OutputInUse, SweepError
 from pylearn_vae.sweep.spec import SweepSpec, SweepSpecError
 from pylearn_vae.sweep.trial import TrialPlan, check_node, run_trial
 from pylearn_vae.utils import locks
-from pylearn_vae.utils.files import atomic_write_text
+from pylearn_vae.utils.files import atomic_write_text, read_text_file
 
 __all__ = [
     "SweepError",
@@ -266,9 +266,11 @@ class _Manifest:
 
     def differences(self, spec: SweepSpec) -> list[str]:
         try:
-            record = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return [f"{self.path} cannot be read ({exc})"]
+            record = json.loads(read_text_file(self.path, "the sweep record", 64 << 20))
+        except (ModelFileError, ValueError, RecursionError) as exc:
+            return [f"{self.path} cannot be read ({type(exc).__name__}: {exc})"]
+        if not isinstance(record, dict):
+            return [f"{self.path} is not the record of a sweep"]
         changed = []
         if record.get("sweep_text") != spec.text:
             changed.append(f"{spec.path} changed since the sweep started")

@@ -541,3 +541,26 @@ def test_one_sweep_at_a_time_per_output_folder(tmp_path):
         with pytest.raises(SweepError, match=r"sweep\.json is being written by another run"):
             run_sweep(spec, out)
     assert sorted(p.name for p in out.iterdir()) == [".sweep.json.lock"]  # nothing else
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, r"cannot be read \((RecursionError|ValueError)"),
+        (b"[1, 2]", r"is not the record of a sweep"),
+        (b"\xff", r"cannot be read \(ModelFileError: .* is not UTF-8 text"),
+        (None, r"cannot be read \(ModelFileError: .* is a FIFO"),
+    ],
+    ids=["100,000 deep", "a list", "not UTF-8", "a FIFO"],
+)
+def test_a_damaged_sweep_record_is_named_on_resume(tmp_path, record, message):
+    from pylearn_vae.sweep.runner import _Manifest
+
+    spec = load_spec(write_sweep(tmp_path, "epochs: 1\nsearch_space:\n  model.nhid: [2, 3]\n"))
+    manifest = _Manifest(tmp_path)
+    if record is None:
+        os.mkfifo(manifest.path)
+    else:
+        manifest.path.write_bytes(record)
+    (problem,) = manifest.differences(spec)
+    assert re.search(message, problem), problem
