@@ -282,9 +282,25 @@ class _ConfigLoader(BoundedSafeLoader):
     def construct_yaml_int(self, node):
         try:
             return super().construct_yaml_int(node)
-        except ValueError:  # more digits than Python converts (4,300)
+        except ValueError:  # "!!int abc", or more digits than Python converts (4,300)
             raise ConfigError(
-                f"the integer {_cut(node.value)} is too long to be a number", str(self.mark(node))
+                f"{_cut(node.value)!r} is not an integer Python can read", str(self.mark(node))
+            ) from None
+
+    def construct_object(self, node, deep=False):
+        # PyYAML's own constructors (timestamps, !!bool, !!float, ...) fail with
+        # ValueError, KeyError or AttributeError on values they cannot read.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ConfigError, yaml.YAMLError):
+            raise
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+            raise ConfigError(
+                f"cannot read the {node.tag.rsplit(':', 1)[-1]} value {_cut(node.value)!r} "
+                f"({type(exc).__name__}: {_cut(exc, 80)})"
+                if isinstance(node, yaml.ScalarNode)
+                else f"cannot read this value ({type(exc).__name__}: {_cut(exc, 80)})",
+                str(self.mark(node)),
             ) from None
 
     def _finite(self, number: float, text: str, node) -> float:

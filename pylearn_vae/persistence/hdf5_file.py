@@ -368,9 +368,10 @@ def open_file(path, kind: str) -> h5py.File:
             _check_tree(handle, str(path), attributes)
     except BaseException as exc:
         handle.close()
-        if isinstance(exc, OSError | KeyError | ValueError | TypeError) and not isinstance(
-            exc, ModelFileError
-        ):
+        # (h5py raises RuntimeError for some damaged objects, e.g. a zero-size attribute)
+        if isinstance(
+            exc, OSError | KeyError | ValueError | TypeError | RuntimeError | AttributeError
+        ) and not isinstance(exc, ModelFileError):
             raise ModelFileError(
                 f"{path}: damaged HDF5 file ({type(exc).__name__}: {exc})"
             ) from None
@@ -386,7 +387,15 @@ def reading(path, kind: str) -> Iterator[h5py.File]:
     with open_file(path, kind) as handle:
         try:
             yield handle
-        except (KeyError, ValueError, TypeError, OSError, RecursionError) as exc:
+        except (
+            KeyError,
+            ValueError,
+            TypeError,
+            OSError,
+            RecursionError,
+            RuntimeError,  # (h5py, on some damaged objects)
+            AttributeError,  # (a dataset where a group belongs: /params, /monitor, /state)
+        ) as exc:
             if isinstance(exc, ModelFileError):
                 raise
             raise ModelFileError(

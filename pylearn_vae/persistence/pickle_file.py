@@ -55,8 +55,17 @@ def load_pickle(path):
     except OSError as exc:
         raise ModelFileError(f"cannot read {path}: {exc.strerror}") from exc
     obj = loads(data, str(path))
-    check_finite_params(obj, str(path))
-    problem = sizes_problem(obj)
+    if isinstance(obj, type):
+        raise ModelFileError(f"{path} holds the class {obj.__name__}, not a model")
+    try:
+        check_finite_params(obj, str(path))
+        problem = sizes_problem(obj)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # (the objects' state came from the file: any part may be missing)
+        raise ModelFileError(
+            f"{path} is not a valid pylearn_vae model file ({type(exc).__name__}: {exc})"
+        ) from None
     if problem:
         raise ModelFileError(f"{path}: {problem}; the file is damaged or crafted")
     return obj

@@ -17,6 +17,7 @@ import io
 import math
 import pickle
 import pickletools
+import reprlib
 from struct import error as struct_error
 
 import numpy as np
@@ -25,6 +26,18 @@ from pylearn_vae.errors import UnsafePickleError
 from pylearn_vae.utils.files import ModelFileError
 
 __all__ = ["UnsafePickleError", "loads"]
+
+
+# Values quoted in refusals: a file can make a structure whose full repr (or
+# hash) takes time and memory doubling with each level of nesting.
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 2, 60, 60
+_BRIEF.maxtuple = _BRIEF.maxlist = _BRIEF.maxdict = _BRIEF.maxset = 4
+
+
+def _brief(value) -> str:
+    """A short repr of ``value`` for a message, in bounded time."""
+    return _BRIEF.repr(value)
 
 
 class _Refused(Exception):
@@ -54,19 +67,19 @@ def _check_dtype(dtype) -> np.dtype:
         or dtype.subdtype is not None
         or dtype.hasobject
     ):
-        raise _Refused(f"dtype {dtype!r} is not a plain numeric type")
+        raise _Refused(f"dtype {_brief(dtype)} is not a plain numeric type")
     return dtype
 
 
 def _check_shape(shape) -> int:
     if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
-        raise _Refused(f"array shape {shape!r} is not a tuple of non-negative integers")
+        raise _Refused(f"array shape {_brief(shape)} is not a tuple of non-negative integers")
     return math.prod(shape)
 
 
 def _safe_dtype(spec, align=False, copy=False) -> np.dtype:
     if not isinstance(spec, str) or len(spec) > 8:
-        raise _Refused(f"dtype {spec!r} is not a plain numeric type name")
+        raise _Refused(f"dtype {_brief(spec)} is not a plain numeric type name")
     return _check_dtype(np.dtype(spec, bool(align), bool(copy)))
 
 
@@ -81,7 +94,7 @@ def _safe_frombuffer(buffer, dtype, shape, order):
             f"the file gives {len(buffer)}"
         )
     if order not in ("C", "F"):
-        raise _Refused(f"array order {order!r} is not 'C' or 'F'")
+        raise _Refused(f"array order {_brief(order)} is not 'C' or 'F'")
     # What NumPy's own ``_frombuffer`` (the name its protocol-5 pickles of
     # contiguous arrays call) does: a view of the buffer, with no copy, so the
     # array is writeable exactly when the file stored it so (a bytearray).
@@ -95,7 +108,7 @@ def _bit_generator(name):
         return _BIT_GENERATORS[name]()
     if isinstance(name, type) and name in _BIT_GENERATORS.values():
         return name()
-    raise _Refused(f"bit generator {name!r} is not one of {', '.join(_BIT_GENERATORS)}")
+    raise _Refused(f"bit generator {_brief(name)} is not one of {', '.join(_BIT_GENERATORS)}")
 
 
 def _safe_bit_generator_ctor(bit_generator="MT19937"):
@@ -107,7 +120,7 @@ def _safe_bit_generator_ctor(bit_generator="MT19937"):
 
 def _check_ctor(ctor) -> None:
     if ctor is not None and ctor is not _safe_bit_generator_ctor:
-        raise _Refused(f"bit generator constructor {ctor!r} is not NumPy's")
+        raise _Refused(f"bit generator constructor {_brief(ctor)} is not NumPy's")
 
 
 def _safe_randomstate_ctor(bit_generator_name="MT19937", bit_generator_ctor=None):
@@ -148,7 +161,7 @@ def _rebuild_seed_sequence(seq: np.random.SeedSequence, state) -> None:
     entropy, n_children_spawned, pool, pool_size, spawn_key = state
     if type(pool_size) is not int or pool_size > _MAX_POOL_SIZE:
         raise _Refused(
-            f"gives a numpy.random.SeedSequence the pool_size {pool_size!r}, "
+            f"gives a numpy.random.SeedSequence the pool_size {_brief(pool_size)}, "
             f"expected an integer of at most {_MAX_POOL_SIZE}"
         )
     if entropy is None:  # NumPy's constructor would draw fresh entropy from the system
@@ -193,10 +206,10 @@ def _safe_unpickle_seed_sequence(cls, checksum, state):
     """Stands for NumPy's ``__pyx_unpickle_SeedSequence``: an empty
     SeedSequence that BUILD then fills (or ``state``, when given here)."""
     if cls is not np.random.SeedSequence:
-        raise _Refused(f"{cls!r} is not numpy.random.SeedSequence")
+        raise _Refused(f"{_brief(cls)} is not numpy.random.SeedSequence")
     if type(checksum) is not int or checksum not in _SEED_SEQUENCE_CHECKSUMS:
         raise _Refused(
-            f"names a numpy.random.SeedSequence layout {checksum!r} that is not "
+            f"names a numpy.random.SeedSequence layout {_brief(checksum)} that is not "
             f"({', '.join(_SEED_SEQUENCE_FIELDS)})"
         )
     seq = cls.__new__(cls)
@@ -390,8 +403,8 @@ class _SafeUnpickler(pickle._Unpickler):
         self.append(self._new(cls, args, kwargs))
 
     def _new(self, cls, args, kwargs):
-        if cls not in self._classes:
-            raise _Refused(f"creates {cls!r}, which a model file may not create")
+        if not isinstance(cls, type) or cls not in self._classes:  # (a class before hashing it)
+            raise _Refused(f"creates {_brief(cls)}, which a model file may not create")
         if args != () or kwargs != {}:
             raise _Refused(f"creates {cls.__qualname__} with constructor arguments")
         return cls.__new__(cls)
@@ -406,6 +419,9 @@ class _SafeUnpickler(pickle._Unpickler):
             return
         if not (type(inst) in self._classes or isinstance(inst, _BUILDABLE)):
             raise _Refused(f"sets the state of a {type(inst).__name__}, which is not allowed")
+        if isinstance(inst, np.dtype) and type(self.stack[-1]) is not tuple:
+            # (NumPy fails with a SystemError on anything else)
+            raise _Refused("sets the state of a numpy.dtype with something other than a tuple")
         pickle._Unpickler.load_build(self)
 
     def _container(self, kinds, opcode):
@@ -507,6 +523,7 @@ def loads(data: bytes, where: str):
         MemoryError,
         OverflowError,
         RecursionError,
+        SystemError,  # (NumPy's C code refusing a state it was given)
         struct_error,
     ) as exc:
         raise ModelFileError(

@@ -11,13 +11,19 @@ is built (building allocates the parameters).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from pylearn_vae.config import yaml_parse
 from pylearn_vae.persistence.checks import SizeBound
 from pylearn_vae.utils.files import ModelFileError
+from pylearn_vae.utils.limits import memory_budget
 
 __all__ = ["MODEL_PACKAGES", "build_model"]
+
+#: Address space a model's build may map beyond 32 bytes per stored number
+#: (its objects; a new malloc arena when built on a thread reserves 64 MiB).
+BUILD_ROOM = 192 << 20
 
 #: Where the classes named by a file's stored YAML may come from.
 MODEL_PACKAGES = ("pylearn_vae.models", "pylearn_vae.space")
@@ -73,13 +79,29 @@ def build_model(text: str, where: str, stored_shapes: Iterable[tuple[int, ...]])
     when the result is not a model (has no ``get_params``).
     """
     source = f"{where}:model_yaml"
+    stored_shapes = [tuple(shape) for shape in stored_shapes]
     bound = SizeBound(stored_shapes)
+    # Building allocates the model's parameters, which must then match the
+    # stored ones: a few times what the file stores (as float64), plus room
+    # for the objects themselves, bounds it whatever the sizes say.
+    budget = BUILD_ROOM + 4 * 8 * sum(math.prod(shape) for shape in stored_shapes)
     try:
         parsed = yaml_parse.load(text, restrict_to=MODEL_PACKAGES, source=source, instantiate=False)
         _check_sizes(parsed, bound, where)
-        model = yaml_parse.load(text, restrict_to=MODEL_PACKAGES, source=source)
+        with memory_budget(budget):
+            model = yaml_parse.instantiate(parsed, restrict_to=MODEL_PACKAGES)
     except yaml_parse.ConfigError as exc:
+        if "MemoryError" in str(exc):
+            raise ModelFileError(
+                f"{where}: building the model its YAML describes needs more than the "
+                f"{budget:,} bytes its stored parameters justify; refusing it"
+            ) from None
         raise ModelFileError(f"{where}: cannot rebuild the model: {exc}") from None
+    except MemoryError:
+        raise ModelFileError(
+            f"{where}: building the model its YAML describes needs more than the "
+            f"{budget:,} bytes its stored parameters justify; refusing it"
+        ) from None
     if not callable(getattr(model, "get_params", None)):
         raise ModelFileError(f"{where}: model_yaml describes a {type(model).__name__}, not a model")
     return model

@@ -128,8 +128,9 @@ class _Composer(BoundedSafeLoader):
 
 def compose(text: str, source: str):
     """The YAML node tree of ``text`` (anchors resolved to shared nodes)."""
-    loader = _Composer(text)
+    loader = None
     try:
+        loader = _Composer(text)  # (checks the characters: a NUL byte is refused here)
         root = loader.get_single_node()
         if root is not None:
             check_node_graph(root, source)
@@ -146,7 +147,8 @@ def compose(text: str, source: str):
     except yaml.YAMLError as exc:
         raise SweepSpecError(f"invalid YAML: {exc}", source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def locate(source: str, mark) -> str:
@@ -443,7 +445,12 @@ def parse_spec(text: str, source: str, base_dir: Path | None = None) -> SweepSpe
     _check_limits(values, where)
     _check_size(values, dimensions, where)
     base_dir = base_dir if base_dir is not None else Path(".")
-    base = (base_dir / values["base"]).resolve()
+    try:
+        base = (base_dir / values["base"]).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte; a link loop (3.11)
+        raise SweepSpecError(
+            f"base {_short(values['base'])} is not a usable path: {exc}", where["base"]
+        ) from None
     base_text = _read_text(base, "the base YAML", where["base"], MAX_BASE_BYTES)
     scalars = {k: v for k, v in values.items() if k not in ("base", "search_space")}
     return SweepSpec(

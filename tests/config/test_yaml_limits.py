@@ -148,7 +148,11 @@ def test_restricted_mode_leaves_variables_as_written(monkeypatch):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("a: " + "9" * 5000, r"column 4: the integer 9{40}\.\.\. \(5,000 characters\) is too long"),
+        ("a: " + "9" * 5000, r"column 4: '9{40}\.\.\. \(5,000 characters\)' is not an integer"),
+        ("a: !!int abc", r"column 4: 'abc' is not an integer Python can read"),
+        ("a: 2020-99-99", r"column 4: cannot read the timestamp value '2020-99-99' \(ValueError"),
+        ("a: !!bool maybe", r"column 4: cannot read the bool value 'maybe' \(KeyError"),
+        ("a: !!timestamp abc", r"column 4: cannot read the timestamp value 'abc'"),
         ("a: 1e400", r"column 4: 1e400 is too large for a float \(it would be infinity\)"),
         ("a: -1e400", r"column 4: -1e400 is too large for a float"),
         ("a: !float 1e999", r"column 4: 1e999 is too large for a float"),

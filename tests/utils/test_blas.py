@@ -99,12 +99,12 @@ def cpu():
 a = np.ones((600, 600), np.float32)
 blas.sgemm(1.0, a, a)
 spun = []
-for _ in range(3):
+for _ in range(5):
     blas.sgemm(1.0, a, a)  # on two threads
     start = cpu()
     time.sleep(0.3)  # nothing to do: what the workers burn now is spinning
     spun.append(cpu() - start)
-print("SPUN", min(spun))
+print("SPUN", max(spun))
 """
 
 
@@ -129,5 +129,9 @@ def _idle_spin_seconds(**settings) -> float:
 def test_the_programs_blas_threads_stop_spinning_soon_after_a_product():
     # OpenBLAS's default (kept when the user sets it) spins a worker for about
     # 0.1 s after each product; the programs' own setting, some 20 microseconds.
-    assert _idle_spin_seconds(OPENBLAS_THREAD_TIMEOUT="28") > 0.05
-    assert _idle_spin_seconds() < 0.02
+    # The most spun of five idle pauses: a busy machine can deschedule the
+    # spinning worker for part of one pause (0.04 s seen on CI), not of all.
+    default = _idle_spin_seconds(OPENBLAS_THREAD_TIMEOUT="28")
+    ours = _idle_spin_seconds()
+    assert default > 0.03, (default, ours)
+    assert ours < min(0.015, default / 4), (default, ours)

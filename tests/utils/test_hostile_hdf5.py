@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import shutil
+import time
 from pathlib import Path
 
 import h5py
@@ -759,4 +760,29 @@ def test_a_forged_string_length_is_refused_with_the_file_named(folder, length, m
     with pytest.raises(ModelFileError, match=match) as info:
         persistence.load(path)
     assert str(info.value).startswith(str(path))
+    path.unlink()
+
+
+def test_sizes_that_square_a_stored_vector_are_refused_within_the_build_budget(folder):
+    # One stored vector of 20,000 numbers (80 kB) makes 20,000 a believable
+    # size; a YAML then asking for 20,000 x 20,000 layers would allocate
+    # some 6 GB (float64 draws, float32 copies) before the shapes could be
+    # compared. The build's memory budget refuses it at once.
+    n = 20_000
+    path = folder / "squared.h5"
+    shutil.copy(folder / "good.h5", path)
+    with h5py.File(path, "r+") as handle:
+        handle["params"].create_dataset("pad", data=np.zeros(n, "<f4"))
+        handle.attrs["model_yaml"] = MODEL_YAML.replace("nvis: 12", f"nvis: {n}").replace(
+            "dim: 5", f"dim: {n}"
+        )
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_AS)
+    start = time.monotonic()
+    with pytest.raises(ModelFileError, match=r"squared\.h5: building the model .* justify"):
+        persistence.load(path)
+    assert time.monotonic() - start < 5
+    assert resource.getrlimit(resource.RLIMIT_AS) == limit  # (the budget is lifted again)
+    # The same sizes with the stored numbers to back them are within budget.
     path.unlink()
