@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pylearn_vae.cli.common import say  # noqa: E402
+from pylearn_vae.cli.common import program, say  # noqa: E402
 
 
 def monitor_summary(path: str) -> dict:
@@ -67,6 +67,7 @@ def evaluate(path: str, num_samples: int, max_examples: int, seed: int) -> dict:
         return json.loads(out.read_text())
 
 
+@program
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("models", nargs="+", help="saved models of one run (.h5)")

@@ -55,6 +55,7 @@ from pylearn_vae.persistence import ModelFileError, read_checkpoint_info
 from pylearn_vae.termination_criteria import EpochCounter
 from pylearn_vae.train import Train
 from pylearn_vae.utils import locks
+from pylearn_vae.utils.files import read_text_file
 
 __all__ = [
     "ConfigChanged",
@@ -70,6 +71,9 @@ __all__ = [
 
 #: Suffixes of the model files a run writes (kept with a sweep trial's checkpoint).
 MODEL_SUFFIXES = (".h5", ".hdf5", ".pkl")
+
+#: The largest training YAML read.
+MAX_CONFIG_BYTES = 16 << 20
 
 
 def train_environ(config: str) -> dict[str, str]:
@@ -192,12 +196,13 @@ class TrainingJob:
             raise
 
     def _prepare(self) -> Train:
-        self._locks.enter_context(locks.hold([self.checkpoint_path], self.lock_wait))
         text = self._read() if self.text is None else self.text
+        parsed = yaml_parse.load(text, environ=self.environ, instantiate=False, source=self.config)
+        # (after parsing: a file that is no YAML leaves no lock file behind)
+        self._locks.enter_context(locks.hold([self.checkpoint_path], self.lock_wait))
         if not (self.resume or self.restart):
             self._refuse_to_replace_an_unfinished_run()
         saved = self._saved_config() if self.resume else ""
-        parsed = yaml_parse.load(text, environ=self.environ, instantiate=False, source=self.config)
         if saved:
             old = parse_as_written(saved, f"{self.checkpoint_path}:config_yaml")
             self.changes = parsed_changes(old, parsed)
@@ -228,12 +233,10 @@ class TrainingJob:
         if not path.is_file():
             problem = "is not a regular file" if path.exists() else "does not exist"
             raise JobRefused(f"configuration file {self.config} {problem}")
-        try:
-            return path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigFileError(
-                f"{self.config} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
-            ) from None
+        try:  # (bounded: the file may have been replaced by a FIFO since)
+            return read_text_file(path, "configuration file", MAX_CONFIG_BYTES)
+        except ModelFileError as exc:
+            raise ConfigFileError(str(exc)) from None
 
     def _refuse_to_replace_an_unfinished_run(self) -> None:
         checkpoint = self.checkpoint_path

@@ -146,9 +146,9 @@ def test_train_environ_matches_pylearn2():
 def test_a_run_reads_and_parses_its_yaml_once(tmp_path, monkeypatch):
     config = write_config(tmp_path)
     reads, parses = [], []
-    read_text, parse = Path.read_text, yaml_parse._parse
+    read_text, parse = job_module.read_text_file, yaml_parse._parse
     monkeypatch.setattr(
-        Path, "read_text", lambda p, *a, **k: reads.append(p) or read_text(p, *a, **k)
+        job_module, "read_text_file", lambda p, *a, **k: reads.append(p) or read_text(p, *a, **k)
     )
     monkeypatch.setattr(yaml_parse, "_parse", lambda *a, **k: parses.append(a[1]) or parse(*a, **k))
     job = TrainingJob(config, quiet=True, epochs=2, checkpoint_every=3)

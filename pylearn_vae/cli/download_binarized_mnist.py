@@ -23,6 +23,7 @@ import datetime as _dt
 import hashlib
 import http.client
 import json
+import math
 import os
 import socket
 import stat
@@ -609,13 +610,12 @@ def main(argv=None) -> int:
                 f"--splits: unknown split(s) {', '.join(unknown) or '(none given)'}; use train, valid, test"
             )
         rows = _parse_rows(args.expected_rows)
+        for flag, value in (("--timeout", args.timeout), ("--deadline", args.deadline)):
+            if not 0 < value < math.inf:
+                raise DownloadError(f"{flag} must be a positive number of seconds, got {value}")
         if not _is_url(source) and not Path(source).expanduser().is_dir():
             raise DownloadError(f"--source {source!r} is neither a URL nor an existing folder")
         _log(f"installing binarized MNIST from {source} into {folder}", args.quiet)
-        if not args.deadline > 0:
-            raise DownloadError(
-                f"--deadline must be a positive number of seconds, got {args.deadline}"
-            )
         mismatches = install(
             source,
             folder,

@@ -149,18 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The largest YAML file read (as a sweep's base YAML).
+MAX_INPUT_BYTES = 16 << 20
+
+
 @program
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     path = Path(args.input)
-    if path.exists() and not path.is_file():
-        say(f"error: {path} is not a regular file (a FIFO, device or folder)", file=sys.stderr)
-        return 2
+    from pylearn_vae.utils.files import ModelFileError, read_text_file
+
     try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        say(f"error: cannot read {path}: {exc}", file=sys.stderr)
+        text = read_text_file(path, "the YAML file", MAX_INPUT_BYTES)
+    except ModelFileError as exc:
+        say(f"error: {exc}", file=sys.stderr)
         return 2
     try:
         new_text, edits, problems = migrate_text(text)

@@ -85,11 +85,16 @@ def read_text_file(path, what: str = "file", limit: int = 16 << 20) -> str:
             "does not exist" if exc.errno == errno.ENOENT else f"cannot be read: {exc.strerror}"
         )
         raise ModelFileError(f"{what} {path} {problem}") from None
-    with open(fd, "rb", closefd=True) as handle:
+    try:
         mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(mode):  # (checked before wrapping: a folder cannot be)
             raise ModelFileError(f"{what} {path} is {_kind(mode)}; give the path of a regular file")
-        data = handle.read(limit + 1)
+        with open(fd, "rb", closefd=False) as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise ModelFileError(f"{what} {path} cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise ModelFileError(f"{what} {path} is larger than {limit:,} bytes; refusing to read it")
     try:

@@ -132,4 +132,4 @@ def test_migrate_yaml_refuses_deep_nesting_and_fifos(tmp_path):
     ), err
     os.mkfifo(tmp_path / "f.yaml")
     code, err = cli("migrate_yaml.py", tmp_path / "f.yaml")
-    assert code == 2 and "is not a regular file" in err
+    assert code == 2 and f"the YAML file {tmp_path / 'f.yaml'} is a FIFO (named pipe)" in err, err

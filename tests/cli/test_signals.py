@@ -154,3 +154,56 @@ def test_training_stopped_while_it_builds_says_so(tmp_path, mnist_root, signum):
     assert proc.returncode == 128 + signum, err
     time.sleep(0.5)
     assert _carrying(token) == []
+
+
+@pytest.mark.subprocess
+@pytest.mark.ray
+@pytest.mark.parametrize("group", [False, True], ids=["SIGINT", "SIGINT-group"])
+def test_a_sweep_stops_on_sigint_with_its_results_and_resume_command_and_stops_ray(
+    tmp_path, mnist_root, group
+):
+    from tests.helpers.configs import write_sweep
+
+    sweep = write_sweep(
+        tmp_path,
+        "epochs: 20\nsearch_space:\n  algorithm.learning_rate: grid(0.001, 0.002)\n",
+    )
+    token = uuid.uuid4().hex
+    proc = _start(
+        [str(REPO / "scripts" / "sweep.py"), str(sweep), "--num-cpus", "2", "--quiet"],
+        mnist_root,
+        token,
+    )
+    try:
+        _wait_for(proc, "sweeping ")
+        # Ray's processes inherit the token: with its workers up, trials run.
+        deadline = time.monotonic() + 240
+        while len(_carrying(token)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(5)
+        start = time.monotonic()
+        if group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+        elapsed = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    # Inside Ray Tune's loop the SIGINT is Ray Tune's: it stops the trials and
+    # the sweep ends with the results so far; earlier it is the program's. Both
+    # say so and give the command that continues the sweep.
+    assert "Traceback" not in err, err
+    assert f"{sweep} --resume" in err, err
+    assert (
+        "error: interrupted; continue the sweep with:" in err
+        or "trial(s) unfinished; continue it with:" in err
+    ), err
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert elapsed < 30, elapsed
+    deadline = time.monotonic() + 30
+    while _carrying(token) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _carrying(token) == []

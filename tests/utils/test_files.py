@@ -5,6 +5,7 @@ read-only modes, hard links, and a write that fails half-way."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import stat
 
@@ -15,6 +16,7 @@ from pylearn_vae.utils.files import (
     atomic_write,
     atomic_write_text,
     check_output_path,
+    read_text_file,
 )
 
 
@@ -150,3 +152,36 @@ def test_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ModelFileError, match=r"folder \S+missing does not exist"):
         atomic_write_text(tmp_path / "missing" / "x.json", "{}")
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("folder", r"is a directory; give the path of a regular file"),
+        ("fifo", r"is a FIFO \(named pipe\)"),
+        ("device", r"is a device"),
+        ("missing", r"does not exist"),
+        ("large", r"is larger than 64 bytes; refusing to read it"),
+        ("latin-1", r"is not UTF-8 text \(byte 3\)"),
+    ],
+)
+def test_read_text_file_refuses_what_is_not_a_small_text_file(tmp_path, kind, message):
+    path = tmp_path / "input"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)  # (opened without blocking: no writer is needed)
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    elif kind == "large":
+        path.write_text("x" * 65)
+    elif kind == "latin-1":
+        path.write_bytes("abc\xe9".encode("latin-1"))
+    with pytest.raises(ModelFileError, match=rf"the input {re.escape(str(path))} {message}"):
+        read_text_file(path, "the input", limit=64)
+
+
+def test_read_text_file_reads_a_text_file_up_to_its_limit(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("é" * 32)  # 64 bytes
+    assert read_text_file(path, "file", limit=64) == "é" * 32
