@@ -18,8 +18,6 @@ import contextlib
 import math
 import multiprocessing
 import os
-import signal
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -29,6 +27,7 @@ from pylearn_vae import numerics, speedups
 from pylearn_vae.compile import function
 from pylearn_vae.expr.basic import log_sum_exp
 from pylearn_vae.utils import constantX
+from pylearn_vae.utils.processes import children_ignore_interrupts
 from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import reseed, rng_updates
 
@@ -271,30 +270,6 @@ def _environment(values: dict):
                 os.environ[name] = value
 
 
-@contextlib.contextmanager
-def _children_ignore_interrupts():
-    """Processes started inside this block ignore SIGINT for their whole life.
-
-    A Ctrl-C reaches the terminal's whole process group: the workers must
-    not answer it (a KeyboardInterrupt in a worker that is still importing
-    prints a traceback); the program stops them itself. An ignored signal
-    stays ignored through ``exec`` and Python then installs no handler of
-    its own. The program's own SIGINT is held pending for the few
-    milliseconds of the block (blocked signals are never discarded) and
-    delivered to its handler at the end, not lost.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # (signal handlers can only be changed on the main thread)
-        return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, handler)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
 def _start_worker(model, num_samples: int, sample_chunk: int, seed: int) -> None:
     global _WORKER_SAMPLER
     # The process only evaluates: the process settings of the evaluation
@@ -335,7 +310,7 @@ def evaluate_in_workers(sampler: ImportanceSampler, batches, workers: int):
         # inside this block and reads its BLAS thread count at start.
         with (
             _environment(dict.fromkeys(_BLAS_THREAD_VARIABLES, threads)),
-            _children_ignore_interrupts(),
+            children_ignore_interrupts(),
         ):
             results = pool.map(_worker_batch, batches)
         started = [child for child in multiprocessing.active_children() if child not in before]

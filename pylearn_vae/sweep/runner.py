@@ -36,6 +36,7 @@ from pylearn_vae.sweep.spec import SweepSpec, SweepSpecError
 from pylearn_vae.sweep.trial import TrialPlan, check_node, run_trial
 from pylearn_vae.utils import locks
 from pylearn_vae.utils.files import atomic_write_text, read_text_file
+from pylearn_vae.utils.processes import children_ignore_interrupts
 
 __all__ = [
     "SweepError",
@@ -151,7 +152,8 @@ def start_ray(
     else:
         kwargs["address"] = address
     try:
-        ray.init(**kwargs)
+        with children_ignore_interrupts():  # (a Ctrl-C is the driver's to handle)
+            ray.init(**kwargs)
     except ConnectionError as exc:
         cause, token = exc.__cause__, False
         while cause is not None:

@@ -158,6 +158,7 @@ def test_training_stopped_while_it_builds_says_so(tmp_path, mnist_root, signum):
 
 @pytest.mark.subprocess
 @pytest.mark.ray
+@pytest.mark.network  # (Ray's processes talk over 127.0.0.1)
 @pytest.mark.parametrize("group", [False, True], ids=["SIGINT", "SIGINT-group"])
 def test_a_sweep_stops_on_sigint_with_its_results_and_resume_command_and_stops_ray(
     tmp_path, mnist_root, group
