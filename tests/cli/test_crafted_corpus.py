@@ -32,7 +32,7 @@ from tests.helpers import hostile_pickles as hp
 from tests.helpers.downloads import amat
 from tests.helpers.paths import REPO
 
-pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.corpus]
 
 MODEL_PROGRAMS = ("evaluate", "show_samples", "print_monitor", "plot_monitor", "nll_curve")
 #: Limits of each run: address space beyond the runner's, CPU and wall seconds.

@@ -1292,8 +1292,8 @@ def checkpoint_run(tmp_path_factory):
     return path, train
 
 
-@pytest.mark.compiles
-@settings(max_examples=100, **_COMMON)
+@pytest.mark.compiles  # (the fixture's training run; the examples only load)
+@settings(max_examples=40, **_COMMON)
 @given(mutations=h5_mutations)
 @example(mutations=[])
 @example(mutations=[("attribute", 0, "x", np.zeros(0, "<f4"))])
