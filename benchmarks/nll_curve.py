@@ -77,11 +77,11 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="also write the rows to this file")
     args = p.parse_args(argv)
     if args.json:
-        from pylearn_vae.utils.files import ModelFileError, check_output_path
+        from pylearn_vae.cli.common import CLIError, check_output
 
         try:
-            check_output_path(args.json)
-        except ModelFileError as exc:
+            check_output(args.json, reads=args.models)
+        except CLIError as exc:
             say(f"error: {exc}", file=sys.stderr)
             return 1
     rows = []

@@ -55,7 +55,7 @@ from pylearn_vae.persistence import ModelFileError, read_checkpoint_info
 from pylearn_vae.termination_criteria import EpochCounter
 from pylearn_vae.train import Train
 from pylearn_vae.utils import locks
-from pylearn_vae.utils.files import read_text_file
+from pylearn_vae.utils.files import check_output_path, read_text_file
 
 __all__ = [
     "ConfigChanged",
@@ -71,6 +71,11 @@ __all__ = [
 
 #: Suffixes of the model files a run writes (kept with a sweep trial's checkpoint).
 MODEL_SUFFIXES = (".h5", ".hdf5", ".pkl")
+
+
+def _same_path(a, b) -> bool:
+    return b is not None and os.path.abspath(a) == os.path.abspath(b)
+
 
 #: The largest training YAML read.
 MAX_CONFIG_BYTES = 16 << 20
@@ -220,7 +225,18 @@ class TrainingJob:
                 "pylearn_vae.train.Train"
             )
         self._configure(train, text)
-        self._locks.enter_context(locks.hold(output_paths(train), self.lock_wait))
+        outputs = output_paths(train)
+        for path in outputs:  # (a folder or a FIFO named as the model: refused now, not at the end)
+            if _same_path(path, self.checkpoint_path):
+                raise JobRefused(
+                    f"{self.config} saves a model to {path}, the run's own checkpoint file; "
+                    "give the model another name"
+                )
+            try:
+                check_output_path(path)
+            except ModelFileError as exc:
+                raise JobRefused(str(exc)) from None
+        self._locks.enter_context(locks.hold(outputs, self.lock_wait))
         self.train = train
         return train
 

@@ -3,7 +3,7 @@
 
 import sys
 
-from pylearn_vae.cli.plot_monitor import main
+from pylearn_vae.cli import launch
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(launch("pylearn_vae.cli.plot_monitor:main"))

@@ -3,7 +3,7 @@
 
 import sys
 
-from pylearn_vae.cli.plot_monitor import print_main
+from pylearn_vae.cli import launch
 
 if __name__ == "__main__":
-    sys.exit(print_main())
+    sys.exit(launch("pylearn_vae.cli.plot_monitor:print_main"))

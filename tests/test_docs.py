@@ -40,6 +40,8 @@ from unittest import mock
 
 import pytest
 
+from tests.helpers.paths import script_target
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
@@ -183,17 +185,6 @@ def _function(target: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-def _script_target(path: Path) -> str:
-    """``module:function`` that a script in scripts/ runs (its one package import)."""
-    imports = [
-        node
-        for node in ast.parse(path.read_text()).body
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pylearn_vae")
-    ]
-    assert len(imports) == 1 and len(imports[0].names) == 1, f"{path}: expected one package import"
-    return f"{imports[0].module}:{imports[0].names[0].name}"
-
-
 def _benchmark_main(path: Path) -> Callable:
     """A benchmark's ``main``, imported from its file; sys.path and sys.modules
     are left as they were (benchmarks import each other by file name)."""
@@ -247,7 +238,7 @@ def program_parser(name: str) -> argparse.ArgumentParser | None:
     if path is None or not path.is_file():
         return None
     if path.parent.name == "scripts":
-        return parser_of(_function(_script_target(path)))
+        return parser_of(_function(script_target(path)))
     return parser_of(_benchmark_main(path))
 
 

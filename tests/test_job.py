@@ -352,3 +352,32 @@ def test_force_scales_the_learning_rate_schedule_and_moves_the_momentum_one(one_
     ]
     # Momentum starts again from the new value and ramps from it.
     assert records["momentum"][2:] == [f32(0.6), momentum_at(3, 0.6)]
+
+
+@pytest.mark.parametrize(
+    ("save_path", "message"),
+    [
+        (
+            "_checkpoint.h5",
+            r"saves a model to \S+run_checkpoint\.h5, the run's own checkpoint file",
+        ),
+        ("_folder", r"cannot save \S+run_folder: it is a directory"),
+    ],
+)
+def test_a_model_path_that_cannot_be_written_is_refused_before_training(
+    tmp_path, save_path, message
+):
+    config = write_config(
+        tmp_path,
+        CONFIG.replace(
+            "${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl", "${PYLEARN2_TRAIN_FILE_FULL_STEM}" + save_path
+        ),
+    )
+    (tmp_path / "run_folder").mkdir()
+    job = TrainingJob(config)
+    with pytest.raises(JobRefused, match=message):
+        job.prepare()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "run.yaml",
+        "run_folder",
+    ]

@@ -52,3 +52,16 @@ def test_each_imported_name_exists(where, line, module, name):
             importlib.import_module(f"{module}.{name}")
         except ImportError:
             pytest.fail(f"{where}, line {line}: {module} has no name {name!r}")
+
+
+def test_a_ctrl_c_while_the_program_imports_is_one_line_and_status_130(
+    tmp_path, monkeypatch, capsys
+):
+    from pylearn_vae.cli import launch
+
+    (tmp_path / "slow_to_import.py").write_text("raise KeyboardInterrupt\ndef main(): return 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert launch("slow_to_import:main") == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
+    (tmp_path / "quick.py").write_text("def main(): return 7\n")
+    assert launch("quick:main") == 7

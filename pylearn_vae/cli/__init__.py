@@ -4,3 +4,22 @@ from pylearn_vae.cli.compile_cache import use_writable_cache as _use_writable_ca
 
 # Before any program module imports PyTensor (see compile_cache).
 _use_writable_cache()
+
+
+def launch(target: str) -> int:
+    """Import the program ``"module:function"`` and run it: what ``scripts/*.py`` do.
+
+    A Ctrl-C while the program's modules are still importing (a second or
+    so, before its own signal handling starts) ends it like one later: a
+    one-line message and status 130, no traceback.
+    """
+    import importlib
+    import sys
+
+    module, name = target.split(":")
+    try:
+        main = getattr(importlib.import_module(module), name)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr, flush=True)
+        return 130
+    return main()

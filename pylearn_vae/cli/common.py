@@ -88,17 +88,44 @@ def say(*objects, sep: str = " ", end: str = "\n", file=None, flush: bool = Fals
     print(text, end=end, file=sys.stdout if file is None else file, flush=flush)
 
 
-def check_output(path) -> None:
-    """Refuse an output path the package's writer would refuse, before any work.
+#: Files a program's report or picture never replaces: models, checkpoints,
+#: data splits and configurations (a mistyped ``--json model.h5`` would
+#: otherwise destroy the model).
+KEPT_SUFFIXES = (".h5", ".hdf5", ".pkl", ".npy", ".amat", ".yaml", ".yml")
 
-    See :func:`pylearn_vae.utils.files.check_output_path`.
-    """
+
+def check_output(path, reads=()) -> None:
+    """Refuse an output path before any work: one the package's writer would
+    refuse (:func:`pylearn_vae.utils.files.check_output_path`), one of the
+    files the program reads (``reads``, also through a link), and an existing
+    file whose name says it is a model, data or configuration file."""
+    import os
+
+    from pylearn_vae.text import escape
     from pylearn_vae.utils.files import ModelFileError, check_output_path
 
     try:
         check_output_path(path)
     except ModelFileError as exc:
         raise CLIError(str(exc)) from None
+    if not os.path.exists(path):
+        return
+    for read in reads:
+        try:
+            same = os.path.samefile(path, read)
+        except (OSError, ValueError):
+            continue
+        if same:
+            raise CLIError(
+                f"{escape(path)} is {escape(read)}, which this program reads; refusing to "
+                "replace it (give the output another name)"
+            )
+    if os.path.splitext(str(path))[1].lower() in KEPT_SUFFIXES:
+        raise CLIError(
+            f"refusing to replace {escape(path)}: a {os.path.splitext(str(path))[1]} file "
+            "holds a model, data or a configuration, not this program's output (give "
+            "the output another name)"
+        )
 
 
 @contextlib.contextmanager

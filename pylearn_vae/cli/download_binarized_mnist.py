@@ -418,7 +418,7 @@ def _parse_rows(text: str | None) -> dict[str, int]:
         return rows
     for item in text.split(","):
         split, _, value = item.partition("=")
-        if split not in rows or not value.isdigit() or int(value) < 1:
+        if split not in rows or not (value.isascii() and value.isdigit()) or int(value) < 1:
             raise DownloadError(
                 f"--expected-rows: cannot read {item!r}; write e.g. train=100,valid=20,test=20"
             )

@@ -9,6 +9,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from pylearn_vae import speedups
 from pylearn_vae.cli.common import CLIError, check_output, load_model, program, run, say
+from pylearn_vae.text import escape
 
 __all__ = ["main"]
 
@@ -59,8 +60,12 @@ def _check_args(args) -> None:
         raise CLIError("--num-samples and --batch-size must be >= 1")
     if args.workers is not None and args.workers < 1:
         raise CLIError(f"--workers must be >= 1, got {args.workers}")
+    if args.seed < 0:
+        raise CLIError(f"--seed must be >= 0, got {args.seed}")
+    if args.max_examples is not None and args.max_examples < 0:
+        raise CLIError(f"--max-examples must be >= 0 (0: the whole split), got {args.max_examples}")
     if args.json:
-        check_output(args.json)
+        check_output(args.json, reads=[args.model])
 
 
 def _examples(args, nvis: int):
@@ -118,7 +123,7 @@ def _body(args) -> int:
     batches = -(-data.shape[0] // args.batch_size)
     workers = min(args.workers or usable_cpus(), batches)
     say(
-        f"evaluating {args.model} on {data.shape[0]} {args.which_set} examples with "
+        f"evaluating {escape(args.model)} on {data.shape[0]} {args.which_set} examples with "
         f"{args.num_samples} importance samples each ({chunk} per call, "
         f"{workers} worker{'s' if workers > 1 else ''})...",
         file=sys.stderr,

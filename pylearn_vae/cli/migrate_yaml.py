@@ -17,6 +17,7 @@ import yaml
 from pylearn_vae.cli.common import program, say
 from pylearn_vae.config import keywords, legacy
 from pylearn_vae.config.yaml_parse import BoundedSafeLoader
+from pylearn_vae.text import escape
 
 __all__ = ["main", "migrate_text", "Edit", "Problem"]
 
@@ -178,9 +179,14 @@ def main(argv=None) -> int:
         say(f"error: {path} is nested too deeply to parse", file=sys.stderr)
         return 2
     for edit in edits:
-        say(f"{path}:{edit.line}: {edit.old} -> {edit.new}", file=sys.stderr)
+        say(
+            f"{escape(path)}:{edit.line}: {escape(edit.old)} -> {escape(edit.new)}", file=sys.stderr
+        )
     for problem in problems:
-        say(f"{path}:{problem.line}: cannot migrate: {problem.message}", file=sys.stderr)
+        say(
+            f"{escape(path)}:{problem.line}: cannot migrate: {escape(problem.message)}",
+            file=sys.stderr,
+        )
     summary = f"{path}: {len(edits)} change(s), {len(problems)} problem(s)"
     if args.check:
         needs = bool(edits or problems)

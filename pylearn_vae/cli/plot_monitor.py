@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pylearn_vae.cli.common import CLIError, check_output, load_model, program, run, say
+from pylearn_vae.text import escape
 
 __all__ = ["main", "print_main"]
 
@@ -33,18 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _plot(args) -> int:
     if args.channels:
-        check_output(args.out)
+        check_output(args.out, reads=[args.model])
     monitor = _monitor(args.model)
     if not args.channels:
         say("channels:")
         for name in sorted(monitor.channels):
-            say(f"  {name}")
+            say(f"  {escape(name)}")
         return 0
     names = [c.strip() for c in args.channels.split(",") if c.strip()]
     unknown = [c for c in names if c not in monitor.channels]
     if unknown:
         raise CLIError(
-            f"unknown channel(s) {', '.join(unknown)}; available: {', '.join(sorted(monitor.channels))}"
+            f"unknown channel(s) {escape(', '.join(unknown))}; available: "
+            f"{escape(', '.join(sorted(monitor.channels)))}"
         )
     try:
         import matplotlib
@@ -72,7 +74,7 @@ def _plot(args) -> int:
         raise CLIError(f"cannot write {args.out}: {exc}") from None
     finally:
         plt.close(fig)
-    say(f"wrote {args.out}", file=sys.stderr)
+    say(f"wrote {escape(args.out)}", file=sys.stderr)
     return 0
 
 
@@ -87,11 +89,8 @@ def _print(args) -> int:
     for name in sorted(monitor.channels):
         record = monitor.channels[name].val_record
         if record:
-            say(
-                f"{name}: {record[-1]:.6g}"
-                if isinstance(record[-1], float)
-                else f"{name}: {record[-1]}"
-            )
+            value = f"{record[-1]:.6g}" if isinstance(record[-1], float) else str(record[-1])
+            say(f"{escape(name)}: {escape(value)}")
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from pylearn_vae.cli.common import CLIError, check_output, load_model, program, run, say
+from pylearn_vae.text import escape
 
 __all__ = ["main"]
 
@@ -33,14 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The most images on a side of the grid (100 x 100: every test image at most).
+MAX_SIDE = 100
+
+
+def _check_args(args) -> None:
+    """Refuse out-of-range counts and an output path that cannot or must not be written."""
+    if not (1 <= args.rows <= MAX_SIDE and 1 <= args.cols <= MAX_SIDE and 1 <= args.scale <= 16):
+        raise CLIError(f"--rows and --cols must be from 1 to {MAX_SIDE}, --scale from 1 to 16")
+    if args.seed < 0:
+        raise CLIError(f"--seed must be >= 0, got {args.seed}")
+    check_output(args.out, reads=[args.model])
+
+
 def _body(args) -> int:
     from pylearn_vae.compile import function
     from pylearn_vae.utils.image import image_shape_for, tile_grid, write_png
     from pylearn_vae.utils.rng import reseed, rng_updates
 
-    if args.rows < 1 or args.cols < 1 or args.scale < 1:
-        raise CLIError("--rows, --cols and --scale must be >= 1")
-    check_output(args.out)
+    _check_args(args)
     model = load_model(args.model)
     try:
         h, w = image_shape_for(model.nvis)
@@ -54,6 +66,10 @@ def _body(args) -> int:
             test = BinarizedMNIST("test").X
         except (OSError, ValueError) as exc:
             raise CLIError(str(exc)) from None
+        if n > test.shape[0]:
+            raise CLIError(
+                f"--rows x --cols asks for {n} test images; the test split has {test.shape[0]}"
+            )
         picks = np.random.default_rng(args.seed).choice(test.shape[0], size=n, replace=False)
         X = model.get_input_space().make_theano_batch()
         _, means = model.reconstruct(X)
@@ -77,7 +93,7 @@ def _body(args) -> int:
         else "samples" + (" and means" if args.show_means else "")
     )
     say(
-        f"wrote {n} {what} to {args.out} ({grid.shape[1] * args.scale} x {grid.shape[0] * args.scale} pixels)",
+        f"wrote {n} {what} to {escape(args.out)} ({grid.shape[1] * args.scale} x {grid.shape[0] * args.scale} pixels)",
         file=sys.stderr,
     )
     return 0

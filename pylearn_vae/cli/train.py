@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from pylearn_vae.cli.common import interrupted, program, say
+from pylearn_vae.text import escape
 
 __all__ = ["main"]
 
@@ -146,7 +147,7 @@ def _usage_problem(args) -> str | None:
 
 def _report_resume(config: str, checkpoint: str, resumed) -> None:
     say(
-        f"resumed from {checkpoint} at epoch {resumed.epochs_seen}"
+        f"resumed from {escape(checkpoint)} at epoch {resumed.epochs_seen}"
         + (f", minibatch {resumed.position + 1}" if resumed.position else ""),
         file=sys.stderr,
         flush=True,
@@ -232,7 +233,7 @@ def main(argv=None) -> int:
         with _stopping_at_signals(train):
             start = time.time()
             say(
-                f"compiling the training and monitoring functions for {config} "
+                f"compiling the training and monitoring functions for {escape(config)} "
                 "(a first run compiles for ~20 s; later runs reuse the cache)...",
                 file=sys.stderr,
                 flush=True,
@@ -242,7 +243,7 @@ def main(argv=None) -> int:
         return _refusal(exc, config)
     except (Exception, KeyboardInterrupt) as exc:  # every failure becomes one clear paragraph
         return _failure(exc, args, job)
-    saved = f"; model saved to {train.save_path}" if train.save_path else ""
+    saved = f"; model saved to {escape(train.save_path)}" if train.save_path else ""
     epochs = train.model.monitor.get_epochs_seen()
     say(
         f"finished {epochs} epoch{'' if epochs == 1 else 's'} in "

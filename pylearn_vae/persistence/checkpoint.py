@@ -41,7 +41,7 @@ from pylearn_vae.persistence.hdf5_file import (
 from pylearn_vae.persistence.model_h5 import read_params, restore_monitor, set_params, write_model
 from pylearn_vae.utils.files import ModelFileError, atomic_path
 from pylearn_vae.utils.rng import register_rng
-from pylearn_vae.utils.state import Stateful
+from pylearn_vae.utils.state import Stateful, random_state_from_dict
 
 __all__ = [
     "Checkpoint",
@@ -145,6 +145,20 @@ def _check_position(state: dict, train, where: str) -> None:
         raise ModelFileError(
             f"{where}: field state/algorithm/epoch_rng is missing for a run stopped mid-epoch"
         )
+    # The shuffling generators' states are tried on throwaway generators
+    # first: a bad one is named now, before anything is restored.
+    for name in ("rng", "epoch_rng"):
+        saved = state["algorithm"].get(name)
+        if name == "epoch_rng" and not position:
+            continue
+        try:
+            random_state_from_dict(np.random.RandomState(), saved)
+        except (KeyError, ValueError, TypeError, IndexError, OverflowError) as exc:
+            raise ModelFileError(
+                f"{where}: field state/algorithm/{name} is not a valid random state "
+                f"({type(exc).__name__}: {exc}); start over with --restart or use another "
+                "checkpoint"
+            ) from None
 
 
 def _check_offsets(tree, epochs: int, where: str, path: str = "state/termination") -> None:
@@ -164,7 +178,12 @@ def _check_indices(states, items: list, where: str, field: str) -> None:
     if not isinstance(states, dict):
         raise ModelFileError(f"{where}: field {field} is not a group")
     for key in states:
-        if not (key.isdigit() and int(key) < len(items) and isinstance(items[int(key)], Stateful)):
+        if not (
+            key.isascii()
+            and key.isdigit()
+            and int(key) < len(items)
+            and isinstance(items[int(key)], Stateful)
+        ):
             raise ModelFileError(
                 f"{where}: field {field}/{key} has no matching entry: this run has "
                 f"{len(items)} of them; the checkpoint belongs to another configuration"
@@ -183,7 +202,7 @@ def _generator_states(state: dict, names, where: str) -> dict:
         generator = np.random.default_rng()
         try:
             generator.bit_generator.state = json.loads(saved[name])
-        except (TypeError, ValueError, KeyError, RecursionError) as exc:
+        except (TypeError, ValueError, KeyError, RecursionError, OverflowError) as exc:
             raise ModelFileError(
                 f"{where}: field state/rngs/{name} is not a valid random generator state "
                 f"({type(exc).__name__}: {exc})"
@@ -287,7 +306,7 @@ def restore_checkpoint(checkpoint: Checkpoint, train) -> dict:
             and state.get("termination_class") == type(criterion).__name__
         ):
             criterion.load_state_dict(state["termination"])
-    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, OverflowError) as exc:
         raise ModelFileError(
             f"{where}: damaged checkpoint state ({type(exc).__name__}: {exc}); start over "
             "with --restart or use another checkpoint"

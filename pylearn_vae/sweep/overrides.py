@@ -61,7 +61,7 @@ def _find(root, key: str, source: str, where: str):
                 where,
             )
         if isinstance(node, yaml.SequenceNode):
-            if not part.isdigit() or int(part) >= len(node.value):
+            if not (part.isascii() and part.isdigit()) or int(part) >= len(node.value):
                 raise SweepSpecError(
                     f"{key}: {done} is a list of {len(node.value)} items "
                     f"({locate(source, node.start_mark)}); {part!r} is not an index into it",

@@ -165,6 +165,15 @@ def check_output_path(path) -> None:
     if not folder.is_dir():
         raise ModelFileError(f"cannot save {path}: folder {folder} does not exist")
     _replaced_file(path)
+    # The writer's temporary sibling must be possible too (a name near the
+    # 255-byte limit, a read-only or pseudo file system): try one now.
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ModelFileError(f"cannot save {path}: {reason}") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 @contextlib.contextmanager

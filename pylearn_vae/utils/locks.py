@@ -57,8 +57,13 @@ def _acquire(path: Path, wait: float) -> int:
             "if it is a link or not a regular file, remove it"
         ) from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
             raise ModelFileError(f"cannot lock {path}: {lock} is not a regular file; remove it")
+        if found.st_nlink > 1:  # (writing the record would change the other name's file)
+            raise ModelFileError(
+                f"cannot lock {path}: {lock} is a hard link to another file; remove it"
+            )
         deadline = time.monotonic() + wait
         while True:
             try:

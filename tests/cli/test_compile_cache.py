@@ -31,17 +31,56 @@ def test_the_folder_is_found_where_pytensor_looks(clean_env, monkeypatch):
     monkeypatch.setenv("PYTENSORRC", f"{tmp_path / 'missing'}{os.pathsep}{rc}")
     monkeypatch.setenv("USER", "ann")
     assert compile_cache.base_compiledir() == Path("/tmp/from-rc-ann")
-    monkeypatch.setenv("PYTENSOR_FLAGS", "mode=CVM, base_compiledir = ~/flags ,floatX=float32")
+    rc.write_text("[global]\nbase_compiledir = /tmp/raw-%(nope)s\n")  # (PyTensor: the raw value)
+    assert compile_cache.base_compiledir() == Path("/tmp/raw-%(nope)s")
+    # PYTENSOR_FLAGS as PyTensor splits it: shlex, commas, the first "=".
+    monkeypatch.setenv("PYTENSOR_FLAGS", "mode=CVM,base_compiledir=~/flags,floatX=float32")
     assert compile_cache.base_compiledir() == tmp_path / "home" / "flags"
-    monkeypatch.setenv("PYTENSOR_FLAGS", "global__base_compiledir=/x")
-    assert compile_cache.base_compiledir() == Path("/x")
+    monkeypatch.setenv("PYTENSOR_FLAGS", 'base_compiledir="/a,b"')
+    assert compile_cache.base_compiledir() == Path("/a,b")
+    for unknown in ("global__base_compiledir=/x", "base_compiledir =/x"):
+        monkeypatch.setenv("PYTENSOR_FLAGS", unknown)  # (keys PyTensor does not know)
+        assert compile_cache.base_compiledir() == Path("/tmp/raw-%(nope)s")
 
 
-def test_a_broken_rc_file_is_left_to_pytensor(clean_env, monkeypatch):
+def _exits(monkeypatch, capsys) -> str:
+    monkeypatch.delitem(sys.modules, "pytensor")  # (the check runs before PyTensor is imported)
+    with pytest.raises(SystemExit) as info:
+        compile_cache.use_writable_cache()
+    assert info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("unclosed quote", r"PYTENSOR_FLAGS cannot be read \(No closing quotation\)"),
+        ("rc FIFO", r"configuration file \S+rc is not a regular file"),
+        ("rc device", r"configuration file /dev/zero is not a regular file"),
+        ("rc not INI", r"configuration files cannot be read \(File contains no section"),
+        ("unknown user", r"compile cache setting cannot be read"),
+    ],
+)
+def test_settings_pytensor_could_not_read_end_the_program_in_one_line(
+    clean_env, monkeypatch, capsys, setting, message
+):
+    import pytensor  # noqa: F401  (imported again after the test)
+
     rc = clean_env / "rc"
-    rc.write_bytes(b"[global\n\xff")
-    monkeypatch.setenv("PYTENSORRC", str(rc))
-    assert compile_cache.base_compiledir() == clean_env / "home" / ".pytensor"
+    if setting == "unclosed quote":
+        monkeypatch.setenv("PYTENSOR_FLAGS", 'base_compiledir="/x')
+    elif setting == "rc FIFO":
+        os.mkfifo(rc)
+        monkeypatch.setenv("PYTENSORRC", str(rc))
+    elif setting == "rc device":
+        monkeypatch.setenv("PYTENSORRC", "/dev/zero")
+    elif setting == "rc not INI":
+        rc.write_bytes(b"base_compiledir = /x\n")
+        monkeypatch.setenv("PYTENSORRC", str(rc))
+    else:
+        monkeypatch.setenv("PYTENSOR_FLAGS", "base_compiledir=~nosuchuser_pylearn/x")
+    err = _exits(monkeypatch, capsys)
+    assert re.fullmatch(rf"error: .*{message}.*; fix or unset it\n", err), err
 
 
 @pytest.mark.parametrize("kind", ["file", "fifo", "inside a file"])

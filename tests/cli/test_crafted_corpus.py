@@ -320,6 +320,22 @@ def build_plan(folder: Path) -> list[dict]:
             [good, "--channels", "valid_objective", "--out", target],
             r"FIFO|device|folder|director",
         )
+    # Outputs over the programs' own inputs, data files and names too long to write.
+    (folder / "split.npy").write_bytes(b"\x93NUMPY not really")
+    for program, flag in (
+        ("evaluate", "--json"),
+        ("show_samples", "--out"),
+        ("nll_curve", "--json"),
+    ):
+        add(f"{program} {flag} over its model", program, [good, flag, good], r"this program reads")
+        add(f"{program} {flag} over a data file", program, [good, flag, "split.npy"], r"refusing")
+        add(f"{program} {flag} too long", program, [good, flag, "j" * 250 + ".x"], r"too long")
+    add(
+        "plot --out over its model",
+        "plot_monitor",
+        [good, "--channels", "valid_objective", "--out", good],
+        r"this program reads",
+    )
     # Training YAMLs.
     for i, (name, content, match, migrate) in enumerate(yaml_cases(folder)):
         path = _write(folder / "yaml" / f"{i:03d}.yaml", content)
@@ -402,7 +418,7 @@ def corpus(tmp_path_factory, mnist_root):
 
 def test_the_corpus_is_large_and_reaches_every_program(corpus):
     _, plan, results, _, _ = corpus
-    assert len(results) == len(plan) >= 450
+    assert len(results) == len(plan) >= 480
     reached = {case["program"] for case in plan}
     assert reached == {
         "train",

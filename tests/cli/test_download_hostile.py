@@ -298,3 +298,19 @@ def test_an_unusable_install_record_is_rewritten(tmp_path, manifest):
     assert run(source, tmp_path / "root") == 0
     record = json.loads((folder / "manifest.json").read_text())
     assert set(record) == {"test"}
+
+
+def test_row_counts_must_be_ascii_digits(tmp_path, capsys):
+    code = main(
+        [
+            "--source",
+            str(tmp_path),
+            "--data-path",
+            str(tmp_path / "r"),
+            "--splits",
+            "test",
+            "--expected-rows",
+            "test=\u00b2",
+        ]
+    )
+    assert code == 1 and "Traceback" not in capsys.readouterr().err

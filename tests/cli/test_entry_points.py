@@ -3,7 +3,6 @@ and the installed commands run."""
 
 from __future__ import annotations
 
-import ast
 import configparser
 import importlib
 import shutil
@@ -12,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.paths import script_target
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,19 +24,12 @@ def _entry_points() -> dict[str, str]:
     return dict(tuple(part.strip() for part in line.split("=")) for line in lines)
 
 
-def _script_target(path: Path) -> str:
-    """``module:function`` that a scripts/*.py shim imports and calls."""
-    tree = ast.parse(path.read_text())
-    (imported,) = [n for n in tree.body if isinstance(n, ast.ImportFrom)]
-    return f"{imported.module}:{imported.names[0].name}"
-
-
 def test_each_script_has_an_entry_point_to_the_same_function():
     targets = set(_entry_points().values())
     scripts = sorted((ROOT / "scripts").glob("*.py"))
     assert scripts
     for script in scripts:
-        assert _script_target(script) in targets, f"{script.name} has no console entry point"
+        assert script_target(script) in targets, f"{script.name} has no console entry point"
 
 
 @pytest.mark.parametrize("name", sorted(_entry_points()))

@@ -133,3 +133,60 @@ def test_migrate_yaml_refuses_deep_nesting_and_fifos(tmp_path):
     os.mkfifo(tmp_path / "f.yaml")
     code, err = cli("migrate_yaml.py", tmp_path / "f.yaml")
     assert code == 2 and f"the YAML file {tmp_path / 'f.yaml'} is a FIFO (named pipe)" in err, err
+
+
+FORGED = "valid_objective: 85.0\nerror: forged line"
+
+
+@pytest.mark.parametrize("program", ["print", "plot-list", "plot-unknown"])
+def test_a_channel_name_cannot_forge_output_lines(tmp_path, capsys, program):
+    from pylearn_vae.cli.plot_monitor import main, print_main
+    from pylearn_vae.monitor import Monitor, MonitorChannel
+
+    model = yaml_parse.load(MODEL_YAML)
+    channel = MonitorChannel(FORGED)
+    channel.val_record, channel.epoch_record = [1.0], [0]
+    channel.batch_record, channel.example_record, channel.time_record = [0], [0], [0.0]
+    Monitor.get_monitor(model).channels[FORGED] = channel
+    path = tmp_path / "forged.h5"
+    persistence.save(path, model)
+    if program == "print":
+        code = print_main([str(path)])
+    elif program == "plot-list":
+        code = main([str(path)])
+    else:
+        code = main([str(path), "--channels", "nope", "--out", str(tmp_path / "c.png")])
+    out = capsys.readouterr()
+    lines = (out.out + out.err).splitlines()
+    assert not any(line.startswith("error: forged") for line in lines), lines
+    assert code == (1 if program == "plot-unknown" else 0)
+    assert "85.0\\nerror: forged line" in out.out + out.err
+
+
+def test_migrate_yaml_cannot_be_made_to_print_a_forged_line(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        "a: !obj:pylearn2.models.mlp.MLP%0Aerror:%20forged {}\n"
+        'b: !import "pylearn2.x\\nerror: forged"\n'
+    )
+    code, err = cli("migrate_yaml.py", path, "--check")
+    assert code == 1 and err.count("cannot migrate: pylearn2.") == 2, err
+    assert not any(line.startswith("error: forged") for line in err.splitlines()), err
+
+
+@pytest.mark.parametrize(
+    ("program", "args", "message"),
+    [
+        ("show_samples", ["--rows", "101"], r"--rows and --cols must be from 1 to 100"),
+        ("show_samples", ["--seed", "-1"], r"--seed must be >= 0, got -1"),
+        ("evaluate", ["--seed", "-1"], r"--seed must be >= 0, got -1"),
+        ("evaluate", ["--max-examples", "-3"], r"--max-examples must be >= 0"),
+    ],
+)
+def test_out_of_range_arguments_are_one_line_errors(files, capsys, program, args, message):
+    import importlib
+
+    main = importlib.import_module(f"pylearn_vae.cli.{program}").main
+    assert main([str(files / "good.h5"), *args]) == 1
+    err = capsys.readouterr().err
+    assert re.search(rf"^error: {message}", err, re.M) and "Traceback" not in err, err

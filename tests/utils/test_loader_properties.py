@@ -1323,3 +1323,29 @@ def test_mutated_checkpoint_loads_or_is_a_model_file_error(checkpoint_run, mutat
             "resume_position": 0,
         }
         assert state["algorithm"]["resume_position"] == 0
+
+
+@pytest.mark.compiles  # (the fixture's training run)
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("has_gauss", 10**30), ("pos", 10**30), ("pos", -1), ("keys", np.zeros(3, "<u4"))],
+)
+def test_a_checkpoint_random_state_that_cannot_be_restored_is_named(
+    checkpoint_run, tmp_path, field, value
+):
+    good, train = checkpoint_run
+    path = tmp_path / "bad_checkpoint.h5"
+    shutil.copy(good, path)
+    with h5py.File(path, "r+") as handle:
+        group = handle["state/algorithm/rng"]
+        if field == "keys":
+            del group["keys"]
+            group["keys"] = value
+        else:
+            tree = json.loads(group.attrs["json"])
+            tree[field] = value
+            group.attrs["json"] = json.dumps(tree)
+    message = rf"{re.escape(str(path))}: field state/algorithm/rng is not a valid random state"
+    with pytest.raises(ModelFileError, match=message):
+        persistence.load_checkpoint(path, train)
+    persistence.load_checkpoint(good, train)  # (the good one still loads)

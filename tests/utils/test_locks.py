@@ -116,3 +116,14 @@ def test_waiting_for_a_lock_takes_it_when_the_holder_ends(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_lock_file_that_is_a_hard_link_is_refused_and_its_other_name_kept(tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    output = tmp_path / "model.h5"
+    os.link(precious, locks.lock_path(output))
+    with pytest.raises(ModelFileError, match=r"\.model\.h5\.lock is a hard link to another file"):
+        with locks.hold([output]):
+            pass
+    assert precious.read_text() == "keep me\n"
