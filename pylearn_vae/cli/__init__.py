@@ -1,9 +1,11 @@
 """Command-line programs; ``scripts/*.py`` are thin wrappers around these."""
 
+from pylearn_vae.cli import environment as _environment
 from pylearn_vae.cli.compile_cache import use_writable_cache as _use_writable_cache
 
-# Before any program module imports PyTensor (see compile_cache).
+# Before any program module imports PyTensor, NumPy's BLAS or Numba.
 _use_writable_cache()
+_environment.check()
 
 
 def launch(target: str) -> int:

@@ -27,17 +27,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["base_compiledir", "use_writable_cache"]
+__all__ = ["base_compiledir", "flags", "use_writable_cache"]
 
 #: The largest PyTensor configuration file read (PyTensor reads it whole).
 MAX_RC_BYTES = 1 << 20
 
 
-class _Unreadable(Exception):
+class _Unreadable(ValueError):
     """PyTensor's settings cannot be read as PyTensor would read them."""
 
 
-def _flags() -> dict[str, str]:
+def flags() -> dict[str, str]:
     """``PYTENSOR_FLAGS`` as PyTensor parses it (``shlex``, commas, the first ``=``)."""
     text = os.environ.get("PYTENSOR_FLAGS", "")
     splitter = shlex.shlex(text, posix=True)
@@ -91,7 +91,7 @@ def _rc_value(option: str) -> str | None:
 
 
 def _setting(option: str) -> str | None:
-    return _flags().get(option) or _rc_value(option)
+    return flags().get(option) or _rc_value(option)
 
 
 def base_compiledir() -> Path:

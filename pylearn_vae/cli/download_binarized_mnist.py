@@ -600,7 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     source = args.source or os.environ.get(SOURCE_ENV) or DEFAULT_SOURCE
-    root = Path(args.data_path).expanduser() if args.data_path else data_path()
+    try:
+        root = Path(args.data_path).expanduser() if args.data_path else data_path()
+    except (RuntimeError, OSError) as exc:  # (a ~user of no user)
+        say(f"error: the data folder cannot be used: {exc}", file=sys.stderr)
+        return 1
     folder = root / "binarized_mnist"
     try:
         splits = [s.strip() for s in args.splits.split(",") if s.strip()]

@@ -51,6 +51,13 @@ def _read_split(path, which_set: str) -> np.ndarray:
         )
     if raw.dtype != np.uint8:
         raise ValueError(f"{path} has dtype {raw.dtype}, expected uint8; {REINSTALL}")
+    if raw.shape[0] > SPLIT_ROWS[which_set]:
+        # (a sparse file can declare millions of rows on a few kB of disk; the
+        # split would then cost memory in proportion to what it declares)
+        raise ValueError(
+            f"{path} has {raw.shape[0]:,} rows, more than the {SPLIT_ROWS[which_set]:,} of "
+            f"binarized MNIST's {which_set} split; {REINSTALL}"
+        )
     return raw
 
 

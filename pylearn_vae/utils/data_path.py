@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pylearn_vae.text import escape
+
 __all__ = ["data_path", "DEFAULT_DATA_PATH_HELP"]
 
 DEFAULT_DATA_PATH_HELP = (
@@ -23,7 +25,15 @@ def data_path() -> Path:
     value = os.environ.get("PYLEARN2_DATA_PATH")
     if value:
         # Pylearn2 allowed a search path; the first entry is where data go.
-        return Path(value.split(os.pathsep)[0]).expanduser()
+        first = value.split(os.pathsep)[0]
+        try:
+            return Path(first).expanduser()
+        except RuntimeError as exc:  # (~user of no user)
+            from pylearn_vae.errors import DataMissingError
+
+            raise DataMissingError(
+                f"PYLEARN2_DATA_PATH={escape(first)} cannot be used ({exc}); set it to a folder"
+            ) from None
     xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "share"
     )

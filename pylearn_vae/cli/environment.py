@@ -1,0 +1,64 @@
+"""Environment variables the programs' libraries read at import, checked first.
+
+A thread count of ``junk`` or ``0``, a ``NUMBA_OPT`` Numba cannot parse or a
+``floatX`` this package does not compute in would otherwise surface as a
+library's traceback at import or in the middle of a run. :func:`check`
+runs before those libraries are imported and ends the program with one
+line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["check", "problems"]
+
+#: Thread counts: positive integers when set.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+
+
+def _positive_integer(value: str) -> bool:
+    text = value.strip()
+    return text.isascii() and text.isdigit() and 0 < int(text) < 1 << 20
+
+
+def problems(environ=None) -> list[str]:
+    """What is wrong with the variables (an empty list when nothing is)."""
+    environ = os.environ if environ is None else environ
+    found = []
+    for name in THREAD_VARIABLES:
+        value = environ.get(name)
+        if value is not None and value != "" and not _positive_integer(value):
+            found.append(f"{name}={value!r} is not a positive number of threads")
+    opt = environ.get("NUMBA_OPT")
+    if opt is not None and opt.strip() not in ("0", "1", "2", "3", "max"):
+        found.append(f"NUMBA_OPT={opt!r} is not 0, 1, 2, 3 or max")
+    from pylearn_vae.cli.compile_cache import flags
+
+    try:
+        floatx = flags().get("floatX")
+    except ValueError:
+        floatx = None  # (compile_cache reports an unreadable PYTENSOR_FLAGS)
+    if floatx is not None and floatx not in ("float32", "float64"):
+        found.append(
+            f"PYTENSOR_FLAGS floatX={floatx!r}: this package computes in float32 or float64"
+        )
+    return found
+
+
+def check() -> None:
+    """End the program (status 2) with one line if the environment is unusable."""
+    if "pytensor" in sys.modules:  # (a library user's process: not the programs' to judge)
+        return
+    found = problems()
+    if found:
+        from pylearn_vae.text import escape
+
+        print(f"error: {escape('; '.join(found))}; fix or unset it", file=sys.stderr, flush=True)
+        raise SystemExit(2)

@@ -1,0 +1,57 @@
+"""Environment variables the programs' libraries would trip over are refused first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pylearn_vae.cli.environment import problems
+from tests.helpers.paths import REPO
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"OMP_NUM_THREADS": "junk"}, "OMP_NUM_THREADS='junk' is not a positive number of threads"),
+        ({"NUMBA_NUM_THREADS": "0"}, "NUMBA_NUM_THREADS='0' is not a positive number"),
+        ({"OPENBLAS_NUM_THREADS": "\u00b2"}, "OPENBLAS_NUM_THREADS='²' is not a positive"),
+        ({"NUMBA_OPT": "fast"}, "NUMBA_OPT='fast' is not 0, 1, 2, 3 or max"),
+        ({"PYTENSOR_FLAGS": "floatX=float16"}, "floatX='float16': this package computes in"),
+    ],
+)
+def test_unusable_values_are_named(monkeypatch, environ, message):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert any(message in problem for problem in problems()), problems()
+
+
+def test_usable_values_pass(monkeypatch):
+    for name, value in {
+        "OMP_NUM_THREADS": "2",
+        "NUMBA_NUM_THREADS": "1",
+        "NUMBA_OPT": "max",
+        "MKL_NUM_THREADS": "",
+        "PYTENSOR_FLAGS": "mode=CVM,floatX=float32",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert problems() == []
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_program_started_with_junk_thread_counts_says_which_in_one_line(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "junk", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "evaluate.py"), str(tmp_path / "m.h5")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "error: OMP_NUM_THREADS='junk' is not a positive number of threads; fix or unset it\n"
+    )
