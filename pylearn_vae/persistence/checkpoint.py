@@ -152,6 +152,8 @@ def _check_position(state: dict, train, where: str) -> None:
         if name == "epoch_rng" and not position:
             continue
         try:
+            if not 0 <= int(saved["pos"]) <= 624:  # (older NumPy takes any position)
+                raise ValueError(f"pos {saved['pos']} is not from 0 to 624")
             random_state_from_dict(np.random.RandomState(), saved)
         except (KeyError, ValueError, TypeError, IndexError, OverflowError) as exc:
             raise ModelFileError(

@@ -163,13 +163,15 @@ def test_a_channel_name_cannot_forge_output_lines(tmp_path, capsys, program):
     assert "85.0\\nerror: forged line" in out.out + out.err
 
 
-def test_migrate_yaml_cannot_be_made_to_print_a_forged_line(tmp_path):
+def test_migrate_yaml_cannot_be_made_to_print_a_forged_line(tmp_path, capsys):
     path = tmp_path / "old.yaml"
     path.write_text(
         "a: !obj:pylearn2.models.mlp.MLP%0Aerror:%20forged {}\n"
         'b: !import "pylearn2.x\\nerror: forged"\n'
     )
-    code, err = cli("migrate_yaml.py", path, "--check")
+    from pylearn_vae.cli.migrate_yaml import main
+
+    code, err = main([str(path), "--check"]), capsys.readouterr().err
     assert code == 1 and err.count("cannot migrate: pylearn2.") == 2, err
     assert not any(line.startswith("error: forged") for line in err.splitlines()), err
 
