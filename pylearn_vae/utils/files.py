@@ -161,19 +161,31 @@ def check_output_path(path) -> None:
     mistyped ``--json`` is refused at once rather than after an hour.
     """
     path = Path(path)
+    _checked_target(path)
+    # The writer's temporary sibling must be possible too (a name near the
+    # 255-byte limit, a read-only or pseudo file system): make one now.
+    os.unlink(_temporary_beside(path))
+
+
+def _checked_target(path: Path):
+    """The ``lstat`` of what is at ``path`` (None if nothing), once its folder
+    exists and it is something the writer may replace."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ModelFileError(f"cannot save {path}: folder {folder} does not exist")
-    _replaced_file(path)
-    # The writer's temporary sibling must be possible too (a name near the
-    # 255-byte limit, a read-only or pseudo file system): try one now.
+    return _replaced_file(path)
+
+
+def _temporary_beside(path: Path) -> str:
+    """A new empty temporary file in ``path``'s folder (the writer's sibling)."""
+    folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ModelFileError(f"cannot save {path}: {reason}") from None
     os.close(fd)
-    os.unlink(tmp)
+    return tmp
 
 
 @contextlib.contextmanager
@@ -186,14 +198,8 @@ def atomic_path(path):
     happened (a full disk is named as such).
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    check_output_path(path)
-    replaced = _replaced_file(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise ModelFileError(f"cannot save {path}: {exc.strerror or exc}") from None
-    os.close(fd)
+    replaced = _checked_target(path)
+    tmp = _temporary_beside(path)
     try:
         _take_over(tmp, replaced)
         yield Path(tmp)
@@ -215,7 +221,7 @@ def atomic_path(path):
                 f"could not save {path}: {reason}; the previous file (if any) is unchanged"
             ) from exc
         raise
-    _fsync_folder(folder)
+    _fsync_folder(path.parent if str(path.parent) else Path("."))
 
 
 def _fsync_folder(folder) -> None:

@@ -57,6 +57,13 @@ def _start(args, mnist_root, token):
     )
 
 
+def _kill_if_running(proc) -> None:
+    """Kill the program's whole group if it is still running (a test failed)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def _wait_for(proc, text: str, timeout: float = 300) -> None:
     """Read the program's standard error until a line holds ``text``."""
     deadline = time.monotonic() + timeout
@@ -114,9 +121,7 @@ def test_evaluate_with_workers_stops_at_once_and_leaves_no_worker(
         _, err = proc.communicate(timeout=30)
         elapsed = time.monotonic() - start
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _kill_if_running(proc)
     assert elapsed < 10, elapsed
     assert "Traceback" not in err, err
     expected = (
@@ -146,9 +151,7 @@ def test_training_stopped_while_it_builds_says_so(tmp_path, mnist_root, signum):
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _kill_if_running(proc)
     assert "Traceback" not in err, err
     assert f"stopped by {signal.Signals(signum).name}" in err or "stopped at" in err, err
     assert proc.returncode == 128 + signum, err
@@ -190,9 +193,7 @@ def test_a_sweep_stops_on_sigint_with_its_results_and_resume_command_and_stops_r
         _, err = proc.communicate(timeout=90)
         elapsed = time.monotonic() - start
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _kill_if_running(proc)
     # Inside Ray Tune's loop the SIGINT is Ray Tune's: it stops the trials and
     # the sweep ends with the results so far; earlier it is the program's. Both
     # say so and give the command that continues the sweep.
