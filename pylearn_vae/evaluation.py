@@ -27,7 +27,7 @@ from pylearn_vae import numerics, speedups
 from pylearn_vae.compile import function
 from pylearn_vae.expr.basic import log_sum_exp
 from pylearn_vae.utils import constantX
-from pylearn_vae.utils.processes import children_ignore_interrupts
+from pylearn_vae.utils.processes import children_ignore_interrupts, usable_cpus
 from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import reseed, rng_updates
 
@@ -246,14 +246,6 @@ class ImportanceSampler:
 
 _WORKER_SAMPLER = None
 _BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager

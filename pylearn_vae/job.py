@@ -22,8 +22,10 @@ terminal, exit codes and signals; Ray Tune's reports). It owns:
   of :meth:`TrainingJob.run` it holds the locks (:mod:`pylearn_vae.utils.locks`)
   of its checkpoint and of every model file the YAML saves, so a second run
   writing any of them stops at once with :class:`OutputInUse`;
-* the process settings (:func:`pylearn_vae.speedups.prepare_process`) and
-  whether a second process compiles while this one does.
+* the process settings (:func:`pylearn_vae.speedups.prepare_process`),
+  the training step's BLAS threads (:func:`pylearn_vae.speedups.thread_chooser`:
+  measured before the first epoch unless the user fixed them) and whether a
+  second process compiles while this one does.
 
 A library user who calls :meth:`Train.main_loop <pylearn_vae.train.Train.main_loop>`
 directly gets none of these.
@@ -50,12 +52,12 @@ from pylearn_vae.errors import (
     RunFinished,
     UnfinishedRun,
 )
-from pylearn_vae.evaluation import usable_cpus
 from pylearn_vae.persistence import ModelFileError, read_checkpoint_info
 from pylearn_vae.termination_criteria import EpochCounter
 from pylearn_vae.train import Train
 from pylearn_vae.utils import locks
 from pylearn_vae.utils.files import check_output_path, read_text_file
+from pylearn_vae.utils.processes import usable_cpus
 
 __all__ = [
     "ConfigChanged",
@@ -287,6 +289,8 @@ class TrainingJob:
             train.algorithm.termination_criterion = EpochCounter(self.epochs, new_epochs=False)
         train.quiet = self.quiet
         train.config_text = text
+        if hasattr(train.algorithm, "threads"):
+            train.algorithm.threads = speedups.thread_chooser()
         if self.checkpoint_every:
             train.checkpoint_path = self.checkpoint_path
             train.checkpoint_every = self.checkpoint_every

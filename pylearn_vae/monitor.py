@@ -23,7 +23,13 @@ import numpy as np
 from pylearn_vae.compile import function, is_jax_mode, resolve_mode
 from pylearn_vae.utils.rng import register_rng, rng_updates, shared_noise
 
-__all__ = ["Monitor", "MonitorChannel", "DEFAULT_MONITORING_BATCH_SIZE"]
+__all__ = [
+    "Monitor",
+    "MonitorChannel",
+    "DEFAULT_MONITORING_BATCH_SIZE",
+    "channel_expressions",
+    "channel_names",
+]
 
 DEFAULT_MONITORING_BATCH_SIZE = 5000
 
@@ -132,6 +138,37 @@ def _combine(names, batch_values, sizes) -> dict:
     return out
 
 
+def channel_expressions(model, cost, X) -> OrderedDict:
+    """The per-batch channels of ``model`` trained with ``cost`` on the batch ``X``:
+    ``objective``, then the cost's channels, then the model's (name -> expression).
+
+    All channels of a batch see the same noise (and so share the model's
+    forward pass): see :func:`~pylearn_vae.utils.rng.shared_noise`.
+    """
+    exprs = OrderedDict()
+    with shared_noise() as noise:
+        exprs["objective"] = cost.expr(model, X)
+        noise.restart()
+        exprs.update(cost.get_monitoring_channels(model, X))
+        noise.restart()
+        model_channels = model.get_monitoring_channels(X)
+    for name, expr in model_channels.items():
+        if name in exprs:
+            raise ValueError(f"monitor channel {name!r} is defined by both the cost and the model")
+        exprs[name] = expr
+    return exprs
+
+
+def channel_names(dataset_names, batch_names) -> list[str]:
+    """The channels a monitor records for data sets named ``dataset_names`` (``""``
+    for a single unnamed set) whose batch channels are ``batch_names``: each
+    prefixed by its set's name, then the counters and timings (the training
+    algorithm adds its own values, such as ``learning_rate``)."""
+    prefixes = [f"{key}_" if key else "" for key in dataset_names]
+    names = [p + n for p in prefixes for n in batch_names]
+    return names + ["epochs_seen", "batches_seen", "examples_seen", *_TIME_CHANNELS]
+
+
 class Monitor:
     """Computes and records monitoring channels for a model.
 
@@ -233,21 +270,7 @@ class Monitor:
 
         def build(batch_size_or_none):
             X = space.make_theano_batch("monitor_X", batch_size=batch_size_or_none)
-            exprs = OrderedDict()
-            # All channels of a batch see the same noise (and so share the
-            # model's forward pass): see shared_noise.
-            with shared_noise() as noise:
-                exprs["objective"] = cost.expr(model, X)
-                noise.restart()
-                exprs.update(cost.get_monitoring_channels(model, X))
-                noise.restart()
-                model_channels = model.get_monitoring_channels(X)
-            for name, expr in model_channels.items():
-                if name in exprs:
-                    raise ValueError(
-                        f"monitor channel {name!r} is defined by both the cost and the model"
-                    )
-                exprs[name] = expr
+            exprs = channel_expressions(model, cost, X)
             outputs = list(exprs.values())
             for rng in rng_updates(outputs):
                 register_rng(self.shared_rngs, rng)
@@ -259,10 +282,7 @@ class Monitor:
         self._functions = {}
         if not self._static:
             self._names, self._functions[None] = build(None)
-        names = self._batch_channel_names()
-        prefixes = [f"{key}_" if key else "" for key in self._datasets]
-        all_names = [p + n for p in prefixes for n in names]
-        all_names += ["epochs_seen", "batches_seen", "examples_seen", *_TIME_CHANNELS]
+        all_names = channel_names(self._datasets, self._batch_channel_names())
         all_names += list((extra() if extra else {}).keys())
         for name in all_names:
             self.channels.setdefault(name, MonitorChannel(name))

@@ -12,6 +12,7 @@ from pylearn_vae import numerics, persistence
 from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.training_algorithms.legacy_state import adopt_saved_bases
 from pylearn_vae.training_algorithms.sgd import NumericalError, StopRequested
+from pylearn_vae.utils.files import check_path_name
 
 __all__ = ["Train"]
 
@@ -55,6 +56,8 @@ class Train:
             )
         if int(save_freq) < 0:
             raise ValueError(f"Train: save_freq must be >= 0, got {save_freq}")
+        if save_path is not None:
+            check_path_name(save_path, "Train: save_path")
         for extension in extensions or []:
             if not isinstance(extension, TrainExtension):
                 raise TypeError(

@@ -4,6 +4,7 @@ and the real binarized MNIST data. Helpers shared by test modules live in
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytensor
@@ -11,6 +12,7 @@ import pytest
 
 from pylearn_vae import numerics, speedups
 from pylearn_vae.cli import download_binarized_mnist
+from pylearn_vae.utils.processes import usable_cpus
 from tests.helpers.paths import MIRROR
 
 #: Markers that say what each test needs, checked (tests/needs.py).
@@ -19,6 +21,12 @@ pytest_plugins = ["tests.needs"]
 #: Imports Ray at the top, so --doctest-modules must not import it where the
 #: [sweep] extra is absent (only the sweep tests import it, after their skip).
 collect_ignore = ["helpers/ray_callbacks.py"]
+
+# The training jobs the suite runs (and the programs it starts) keep the
+# BLAS thread count the libraries start with instead of measuring one: a
+# result must not depend on how busy the machine is. The tests of the
+# measurement set their own (tests/utils/test_blas_threads.py).
+os.environ.setdefault(speedups.threads.ENV_VARIABLE, str(usable_cpus()))
 
 #: Marker -> (module it needs, the reason a test so marked is skipped without it).
 EXTRAS = {

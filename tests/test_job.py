@@ -381,3 +381,34 @@ def test_a_model_path_that_cannot_be_written_is_refused_before_training(
         "run.yaml",
         "run_folder",
     ]
+
+
+@pytest.mark.compiles
+def test_measuring_the_threads_leaves_no_trace_in_the_run(tmp_path, monkeypatch):
+    """A run that measures its thread count before every epoch (the real
+    trial steps, undone each time) ends bit for bit where a run with the
+    count fixed ends, and its checkpoint keeps the count for a resume."""
+    from pylearn_vae.speedups.threads import ThreadChooser
+
+    monkeypatch.setenv("PYLEARN_VAE_THREADS", "1")
+    fixed = write_config(tmp_path / "fixed")
+    TrainingJob(fixed, quiet=True).run()
+    measured = write_config(tmp_path / "measured")
+    choosers = []
+
+    def chooser():  # two candidates (both one thread): every epoch measures
+        choosers.append(ThreadChooser([1, 1], calls=2, rounds=1))
+        choosers[-1]._epochs_since = -(10**6)  # (only drift or a new run measures)
+        choosers[-1].observe = lambda seconds: setattr(choosers[-1], "_stale", True)
+        return choosers[-1]
+
+    monkeypatch.setattr(speedups, "thread_chooser", chooser)
+    TrainingJob(measured, quiet=True).run()
+    assert len(choosers) == 1 and choosers[0].count == 1 and len(choosers[0].seconds) == 1
+    a, b = persistence.load(fixed.parent / "run.pkl"), persistence.load(measured.parent / "run.pkl")
+    for x, y in zip(a.get_param_values(), b.get_param_values(), strict=True):
+        assert np.array_equal(x, y)
+    assert channels(a) == channels(b)
+    with h5py.File(measured.parent / "run_checkpoint.h5", "r") as handle:
+        saved = json.loads(handle["state/algorithm/threads"].attrs["json"])
+    assert saved["count"] == 1

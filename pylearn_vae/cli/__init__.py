@@ -18,8 +18,11 @@ def launch(target: str) -> int:
     import importlib
     import sys
 
+    from pylearn_vae.cli.pytensor_settings import import_checked
+
     module, name = target.split(":")
     try:
+        import_checked()  # (a setting PyTensor cannot use: one line, status 2)
         main = getattr(importlib.import_module(module), name)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr, flush=True)

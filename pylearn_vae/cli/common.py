@@ -15,6 +15,7 @@ __all__ = [
     "CLIError",
     "Terminated",
     "check_output",
+    "check_path_flag",
     "interrupted",
     "load_model",
     "program",
@@ -94,16 +95,32 @@ def say(*objects, sep: str = " ", end: str = "\n", file=None, flush: bool = Fals
 KEPT_SUFFIXES = (".h5", ".hdf5", ".pkl", ".npy", ".amat", ".yaml", ".yml")
 
 
-def check_output(path, reads=()) -> None:
+def check_path_flag(flag: str, path) -> None:
+    """Refuse a path given to ``flag`` that no file can have (a NUL character),
+    naming the flag and the value (escaped). A flag not given (None) passes."""
+    from pylearn_vae.utils.files import ModelFileError, check_path_name
+
+    if path is None:
+        return
+    try:
+        check_path_name(path, flag)
+    except ModelFileError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def check_output(path, reads=(), flag: str | None = None) -> None:
     """Refuse an output path before any work: one the package's writer would
     refuse (:func:`pylearn_vae.utils.files.check_output_path`), one of the
     files the program reads (``reads``, also through a link), and an existing
-    file whose name says it is a model, data or configuration file."""
+    file whose name says it is a model, data or configuration file. ``flag``
+    (``--json``) names the option that gave the path in messages."""
     import os
 
     from pylearn_vae.text import escape
     from pylearn_vae.utils.files import ModelFileError, check_output_path
 
+    if flag is not None:
+        check_path_flag(flag, path)
     try:
         check_output_path(path)
     except ModelFileError as exc:

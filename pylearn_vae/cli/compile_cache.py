@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["base_compiledir", "flags", "use_writable_cache"]
+__all__ = ["base_compiledir", "flags", "use_writable_cache", "user_settings"]
 
 #: The largest PyTensor configuration file read (PyTensor reads it whole).
 MAX_RC_BYTES = 1 << 20
@@ -88,6 +88,36 @@ def _rc_value(option: str) -> str | None:
     except (configparser.Error, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0]
         raise _Unreadable(f"PyTensor's configuration files cannot be read ({reason})") from None
+
+
+def user_settings() -> dict[str, tuple[str, str]]:
+    """Every setting given to PyTensor: name -> (value, where it is given).
+
+    ``where`` is ``PYTENSOR_FLAGS`` or the configuration file; a flag wins
+    over a file, and a later file over an earlier one, as in PyTensor. A
+    ``[section] option`` of a file is PyTensor's ``section__option``.
+    Raises ``ValueError`` when PyTensor could not read them (see
+    :func:`use_writable_cache`).
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for path in _rc_files():
+        try:
+            if not path.is_file():
+                continue
+        except (OSError, ValueError):
+            continue
+        raw = configparser.RawConfigParser()
+        raw.optionxform = str  # (names as written: floatX, not floatx)
+        try:
+            raw.read([path])
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            raise _Unreadable(f"PyTensor's configuration file {path} cannot be read") from exc
+        for section in raw.sections():
+            for option, value in raw.items(section):
+                name = option if section == "global" else f"{section}__{option}"
+                found[name] = (value, f"PyTensor's configuration file {path}")
+    found.update((name, (value, "PYTENSOR_FLAGS")) for name, value in flags().items())
+    return found
 
 
 def _setting(option: str) -> str | None:

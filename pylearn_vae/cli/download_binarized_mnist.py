@@ -41,7 +41,7 @@ import numpy as np
 
 from pylearn_vae import __version__
 from pylearn_vae.cli.amat import AmatError, parse_amat
-from pylearn_vae.cli.common import interrupted, program, say
+from pylearn_vae.cli.common import CLIError, check_path_flag, interrupted, program, say
 from pylearn_vae.datasets.binarized_mnist import NUM_PIXELS, SPLIT_ROWS
 from pylearn_vae.errors import DownloadError
 from pylearn_vae.utils.data_path import DEFAULT_DATA_PATH_HELP, data_path
@@ -596,14 +596,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_root(args) -> Path:
+    """The data root: ``--data-path`` or ``PYLEARN2_DATA_PATH``; :class:`CLIError` if unusable."""
+    if args.data_path:
+        check_path_flag("--data-path", args.data_path)
+    try:
+        return Path(args.data_path).expanduser() if args.data_path else data_path()
+    except (RuntimeError, OSError) as exc:  # (a ~user of no user)
+        raise CLIError(f"the data folder cannot be used: {exc}") from None
+
+
 @program
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     source = args.source or os.environ.get(SOURCE_ENV) or DEFAULT_SOURCE
     try:
-        root = Path(args.data_path).expanduser() if args.data_path else data_path()
-    except (RuntimeError, OSError) as exc:  # (a ~user of no user)
-        say(f"error: the data folder cannot be used: {exc}", file=sys.stderr)
+        root = _data_root(args)
+    except CLIError as exc:
+        say(f"error: {exc}", file=sys.stderr)
         return 1
     folder = root / "binarized_mnist"
     try:

@@ -36,6 +36,9 @@ def problems(environ=None) -> list[str]:
         value = environ.get(name)
         if value is not None and value != "" and not _positive_integer(value):
             found.append(f"{name}={value!r} is not a positive number of threads")
+    chosen = environ.get("PYLEARN_VAE_THREADS", "").strip()
+    if chosen and chosen.lower() != "auto" and not _positive_integer(chosen):
+        found.append(f"PYLEARN_VAE_THREADS={chosen!r} is not auto or a positive number of threads")
     opt = environ.get("NUMBA_OPT")
     if opt is not None and opt.strip() not in ("0", "1", "2", "3", "max"):
         found.append(f"NUMBA_OPT={opt!r} is not 0, 1, 2, 3 or max")

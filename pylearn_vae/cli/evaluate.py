@@ -65,7 +65,7 @@ def _check_args(args) -> None:
     if args.max_examples is not None and args.max_examples < 0:
         raise CLIError(f"--max-examples must be >= 0 (0: the whole split), got {args.max_examples}")
     if args.json:
-        check_output(args.json, reads=[args.model])
+        check_output(args.json, reads=[args.model], flag="--json")
 
 
 def _examples(args, nvis: int):

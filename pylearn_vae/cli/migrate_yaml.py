@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pylearn_vae.cli.common import program, say
+from pylearn_vae.cli.common import CLIError, check_path_flag, program, say
 from pylearn_vae.config import keywords, legacy
 from pylearn_vae.config.yaml_parse import BoundedSafeLoader
 from pylearn_vae.text import escape
@@ -161,8 +161,9 @@ def main(argv=None) -> int:
     from pylearn_vae.utils.files import ModelFileError, read_text_file
 
     try:
+        check_path_flag("--output", args.output)
         text = read_text_file(path, "the YAML file", MAX_INPUT_BYTES)
-    except ModelFileError as exc:
+    except (CLIError, ModelFileError) as exc:
         say(f"error: {exc}", file=sys.stderr)
         return 2
     try:

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _plot(args) -> int:
     if args.channels:
-        check_output(args.out, reads=[args.model])
+        check_output(args.out, reads=[args.model], flag="--out")
     monitor = _monitor(args.model)
     if not args.channels:
         say("channels:")

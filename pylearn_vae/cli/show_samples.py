@@ -44,7 +44,7 @@ def _check_args(args) -> None:
         raise CLIError(f"--rows and --cols must be from 1 to {MAX_SIDE}, --scale from 1 to 16")
     if args.seed < 0:
         raise CLIError(f"--seed must be >= 0, got {args.seed}")
-    check_output(args.out, reads=[args.model])
+    check_output(args.out, reads=[args.model], flag="--out")
 
 
 def _body(args) -> int:

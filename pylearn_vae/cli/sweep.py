@@ -16,7 +16,7 @@ import math
 import sys
 from pathlib import Path
 
-from pylearn_vae.cli.common import interrupted, program, say
+from pylearn_vae.cli.common import CLIError, check_path_flag, interrupted, program, say
 
 __all__ = ["main", "format_table", "default_out_dir"]
 
@@ -115,6 +115,11 @@ def _usage_problem(args) -> str | None:
         return f"--num-cpus must be >= 1, got {args.num_cpus}"
     if args.num_cpus is not None and args.address:
         return "--num-cpus is for a local Ray instance; a cluster has its own"
+    for flag, value in (("--out", args.out), ("--storage", args.storage)):
+        try:
+            check_path_flag(flag, value)
+        except CLIError as exc:
+            return str(exc)
     return None
 
 

@@ -145,6 +145,14 @@ def _check_position(state: dict, train, where: str) -> None:
         raise ModelFileError(
             f"{where}: field state/algorithm/epoch_rng is missing for a run stopped mid-epoch"
         )
+    threads = state["algorithm"].get("threads", {})
+    for key, top in (("count", 1 << 12), ("epochs_since", 1 << 40)):
+        value = threads.get(key, 0) if isinstance(threads, dict) else None
+        if not (_is_int(value) and 0 <= value <= top):
+            raise ModelFileError(
+                f"{where}: field state/algorithm/threads/{key} is {value!r}, expected an integer "
+                f"from 0 to {top}; the checkpoint is damaged"
+            )
     # The shuffling generators' states are tried on throwaway generators
     # first: a bad one is named now, before anything is restored.
     for name in ("rng", "epoch_rng"):

@@ -19,7 +19,7 @@ from pylearn_vae.persistence.checks import SizeBound
 from pylearn_vae.utils.files import ModelFileError
 from pylearn_vae.utils.limits import memory_budget
 
-__all__ = ["MODEL_PACKAGES", "build_model"]
+__all__ = ["MODEL_PACKAGES", "build_model", "out_of_memory"]
 
 #: Address space a model's build may map beyond 32 bytes per stored number
 #: (its objects; a new malloc arena when built on a thread reserves 64 MiB).
@@ -71,6 +71,28 @@ def _check_sizes(parsed, bound: SizeBound, where: str) -> None:
             stack.extend(node)
 
 
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ``MemoryError`` or was raised while handling one.
+
+    The YAML loader wraps what a constructor raises in a
+    :class:`~pylearn_vae.config.yaml_parse.ConfigError` (``raise ... from``),
+    perhaps several times over for nested objects; the chain of causes and
+    contexts tells what happened whatever the messages say (a message may
+    mention ``MemoryError`` without one having happened).
+    """
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, MemoryError):
+            return True
+        pending += [current.__cause__, current.__context__]
+    return False
+
+
 def build_model(text: str, where: str, stored_shapes: Iterable[tuple[int, ...]]):
     """Build the model that ``text`` (the ``model_yaml`` of the file ``where``) describes.
 
@@ -90,18 +112,13 @@ def build_model(text: str, where: str, stored_shapes: Iterable[tuple[int, ...]])
         _check_sizes(parsed, bound, where)
         with memory_budget(budget):
             model = yaml_parse.instantiate(parsed, restrict_to=MODEL_PACKAGES)
-    except yaml_parse.ConfigError as exc:
-        if "MemoryError" in str(exc):
+    except (yaml_parse.ConfigError, MemoryError) as exc:
+        if out_of_memory(exc):
             raise ModelFileError(
                 f"{where}: building the model its YAML describes needs more than the "
                 f"{budget:,} bytes its stored parameters justify; refusing it"
             ) from None
         raise ModelFileError(f"{where}: cannot rebuild the model: {exc}") from None
-    except MemoryError:
-        raise ModelFileError(
-            f"{where}: building the model its YAML describes needs more than the "
-            f"{budget:,} bytes its stored parameters justify; refusing it"
-        ) from None
     if not callable(getattr(model, "get_params", None)):
         raise ModelFileError(f"{where}: model_yaml describes a {type(model).__name__}, not a model")
     return model

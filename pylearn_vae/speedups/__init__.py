@@ -6,7 +6,8 @@ graph cache, compiling in a second process and the probe that checks the
 speed-ups against this PyTensor and Numba, :class:`CheckedOnce` (skipping
 PyTensor's per-call input checks when they would find nothing), a BLAS for
 the C backend, and the programs' process settings (allocator, Numba's
-optimisation level, OpenBLAS's spin). The rest of the package reaches it
+optimisation level, OpenBLAS's spin) and the training step's BLAS thread
+count, chosen by measuring it (:mod:`~pylearn_vae.speedups.threads`). The rest of the package reaches it
 only through the functions below.
 
 **The switch.** ``PYLEARN_VAE_SPEEDUPS=0`` in the environment, or
@@ -38,6 +39,7 @@ from pylearn_vae.speedups.blas import configure_c_blas
 from pylearn_vae.speedups.c_loops import contiguous_loops
 from pylearn_vae.speedups.checked import CheckedOnce
 from pylearn_vae.speedups.process import prepare_process as _prepare_process
+from pylearn_vae.speedups.threads import ThreadChooser, candidates, fixed_count
 from pylearn_vae.speedups.vecops import use_vectorised_math, vectorise_fused_math
 from pylearn_vae.utils.modes import is_jax_mode, is_numba_mode, with_rewrites
 
@@ -51,6 +53,7 @@ __all__ = [
     "compile_now",
     "keep_on_device",
     "prepare_process",
+    "thread_chooser",
     "CheckedOnce",
 ]
 
@@ -189,6 +192,24 @@ def prepare_process() -> None:
     speed-ups are off."""
     if enabled():
         _prepare_process()
+
+
+def thread_chooser() -> ThreadChooser | None:
+    """What sets a training job's BLAS threads (:mod:`~pylearn_vae.speedups.threads`):
+    the count ``PYLEARN_VAE_THREADS`` gives; else, while the speed-ups are
+    on, a measurement of every candidate count; None where the user fixed
+    the count with a library's own variable (or the speed-ups are off and
+    none was given), leaving it to the libraries."""
+    import os
+
+    from pylearn_vae.speedups.threads import ENV_VARIABLE
+    from pylearn_vae.utils.processes import usable_cpus
+
+    count = fixed_count()
+    if count is not None:
+        given = os.environ.get(ENV_VARIABLE, "").strip().lower() not in ("", "auto")
+        return ThreadChooser([count]) if given else None
+    return ThreadChooser(candidates(usable_cpus())) if enabled() else None
 
 
 def keep_on_device(variable, mode: Mode) -> None:

@@ -27,10 +27,12 @@ class CheckedOnce:
       static shape (what ``filter`` returns unchanged); functions with a
       sparse, scalar, borrowed or mutable explicit input are always checked;
     - the value of every shared variable the function reads is the very
-      object it held after the previous call through this wrapper: nothing
-      outside (``set_value``, a checkpoint load, a direct call) has replaced
-      one, so no two can have come to share memory since the last check
-      (PyTensor copies an update that would alias another value).
+      object it held after the previous call through this wrapper, or a
+      NumPy array that shares no memory with any other shared value (a
+      ``set_value`` of a new array, as a learning-rate schedule makes before
+      every step: ``set_value`` has already checked its type), so no two can
+      have come to share memory since the last check (PyTensor copies an
+      update that would alias another value).
 
     Any other call is made with the checks, as before; so is every call
     where PyTensor's record of the function's inputs is not found
@@ -79,7 +81,24 @@ class CheckedOnce:
                 return False
             if any(n is not None and n != m for n, m in zip(shape, value.shape)):
                 return False
-        return all(cell[0] is value for cell, value in zip(self._shared, self._values))
+        return self._shared_unchanged_or_fresh()
+
+    def _shared_unchanged_or_fresh(self) -> bool:
+        """Every shared value is the one of the previous call, or a NumPy
+        array that shares no memory with another shared value (what
+        ``set_value`` of a new array gives, as a schedule does at every
+        step)."""
+        cells, values = self._shared, self._values
+        changed = [i for i, (cell, value) in enumerate(zip(cells, values)) if cell[0] is not value]
+        for i in changed:
+            new = cells[i][0]
+            if type(new) is not np.ndarray:
+                return False
+            for j, cell in enumerate(cells):
+                other = cell[0]
+                if j != i and type(other) is np.ndarray and np.may_share_memory(new, other):
+                    return False
+        return True
 
     def _learn(self) -> None:
         """After the first successful call: decide whether later calls may be trusted."""

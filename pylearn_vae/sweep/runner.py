@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pylearn_vae.errors import ModelFileError, OutputInUse, SweepError
+from pylearn_vae.sweep.channels import check_metric
 from pylearn_vae.sweep.spec import SweepSpec, SweepSpecError
 from pylearn_vae.sweep.trial import TrialPlan, check_node, run_trial
 from pylearn_vae.utils import locks
@@ -182,6 +183,8 @@ def make_plan(spec: SweepSpec) -> TrialPlan:
         )
     where[TERMINATION_KEY] = spec.where["epochs"]
     check_paths(spec.base_text, str(spec.base), list(where), where)
+    metric_where = spec.where.get("metric", f"{spec.path} (metric: {spec.metric}, the default)")
+    check_metric(spec.metric, spec.base_text, str(spec.base), metric_where)
     return TrialPlan(
         base_text=spec.base_text,
         base_source=str(spec.base),

@@ -80,6 +80,9 @@ _KEYS = {
 MAX_GRID_VALUES = 10_000
 MAX_TRIALS = 100_000
 
+#: The tag of a YAML scalar read as text (not a number, boolean or null).
+_TEXT = "tag:yaml.org,2002:str"
+
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.S)
 _CALL_START = re.compile(r"^\s*[A-Za-z_]\w*\s*\(")
 
@@ -178,6 +181,12 @@ def _scalar(node, kind: type, source: str, key: str):
             return value
     except ValueError:
         raise SweepSpecError(f"{key} must be {name}, got {_short(raw)}", where) from None
+    if key == "metric" and node.tag != _TEXT:
+        raise SweepSpecError(
+            f"metric must be the name of a monitor channel (text), got {_short(raw)}, which YAML "
+            "reads as a number, a boolean or null (quote it if it really is a channel name)",
+            where,
+        )
     return raw
 
 

@@ -8,6 +8,10 @@ keeps working.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -24,6 +28,8 @@ from pylearn_vae.utils import floatX, sharedX, whole_number
 from pylearn_vae.utils.progress import progress_bar
 from pylearn_vae.utils.rng import make_np_rng, register_rng, rng_updates
 from pylearn_vae.utils.state import Stateful, random_state_from_dict, random_state_to_dict
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "SGD",
@@ -168,6 +174,10 @@ class SGD:
         # the number of minibatches already done (both saved by checkpoints).
         self._epoch_rng_state = None
         self._resume_position = 0
+        #: Chooses the step's BLAS threads by measuring them
+        #: (:class:`~pylearn_vae.speedups.threads.ThreadChooser`), or None: the
+        #: libraries' own count stands. A training job sets it.
+        self.threads = None
 
     # -- set-up -------------------------------------------------------------
     def setup(self, model, dataset) -> None:
@@ -253,10 +263,40 @@ class SGD:
         else:
             self._epoch_rng_state = random_state_to_dict(self.rng)
         skip, self._resume_position = self._resume_position, 0
+        threads = None if self._static else self.threads  # (JAX: no BLAS of ours)
+        if threads is not None and threads.due():
+            with self.trial_steps() as step:
+                threads.choose(step)
+            logger.info("epoch %d: %s", epoch, threads.describe())
+        start = time.perf_counter()
         with progress_bar(
             num_batches, f"epoch {epoch}", unit="batch", enabled=self.progress, initial=skip
         ) as bar:
             self._train_batches(bar, epoch, num_batches, skip)
+        if threads is not None and num_batches > skip:
+            threads.observe((time.perf_counter() - start) / (num_batches - skip))
+
+    @contextlib.contextmanager
+    def trial_steps(self):
+        """Yield a function that runs one training step on the training set's
+        first minibatch; on leaving, every shared variable the step reads
+        (parameters, the learning rule's state, random generators) is as it
+        was before, so the trial steps leave no trace in the run."""
+        if self.model is None:
+            raise RuntimeError("SGD.trial_steps called before SGD.setup")
+        size = min(self.batch_size, self._num_examples)
+        step = self._step_function(size)
+        index = np.arange(size, dtype="int64")
+        saved = [
+            (variable, variable.get_value(borrow=False))
+            for variable in step.get_shared()
+            if variable is not self._data  # (read only, and the largest)
+        ]
+        try:
+            yield lambda: step(index)
+        finally:
+            for variable, value in saved:
+                variable.set_value(value, borrow=True)
 
     def _train_batches(self, bar, epoch: int, num_batches: int, skip: int) -> None:
         """The minibatch loop of :meth:`train` (from minibatch ``skip`` on)."""
@@ -305,6 +345,7 @@ class SGD:
             "resume_position": self._resume_position,
             "learning_rule": self.learning_rule.state_dict(),
             "update_callbacks": callbacks,
+            **({} if self.threads is None else {"threads": self.threads.state_dict()}),
         }
 
     def set_learning_rate(self, value) -> None:
@@ -360,3 +401,5 @@ class SGD:
         self.learning_rule.load_state_dict(state["learning_rule"])
         for key, sub in state["update_callbacks"].items():
             self.update_callbacks[int(key)].load_state_dict(sub)
+        if self.threads is not None and state.get("threads"):
+            self.threads.load_state_dict(state["threads"])

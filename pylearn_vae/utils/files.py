@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from pylearn_vae.errors import ModelFileError
+from pylearn_vae.text import escape
 
 __all__ = [
     "ModelFileError",
@@ -36,6 +37,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "check_output_path",
+    "check_path_name",
     "check_regular_file",
     "read_text_file",
     "regular_file_problem",
@@ -167,9 +169,24 @@ def check_output_path(path) -> None:
     os.unlink(_temporary_beside(path))
 
 
+def check_path_name(path, what: str = "path") -> None:
+    """Raise :class:`ModelFileError` if ``path`` holds a NUL character, which no
+    file name can hold (the system call would only say "embedded null byte").
+
+    ``what`` names the path in the message (``save_path``, ``--json``); the
+    value is shown escaped.
+    """
+    text = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    if "\0" in text:
+        raise ModelFileError(
+            f"{what} '{escape(text)}' contains a NUL character (\\x00), which no file name can hold"
+        )
+
+
 def _checked_target(path: Path):
     """The ``lstat`` of what is at ``path`` (None if nothing), once its folder
     exists and it is something the writer may replace."""
+    check_path_name(path, "output path")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ModelFileError(f"cannot save {path}: folder {folder} does not exist")

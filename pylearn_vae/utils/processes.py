@@ -1,12 +1,22 @@
-"""Child processes that leave a Ctrl-C to the program that started them."""
+"""The CPUs a process may use, and child processes that leave a Ctrl-C to the
+program that started them."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 
-__all__ = ["children_ignore_interrupts"]
+__all__ = ["usable_cpus", "children_ignore_interrupts"]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager

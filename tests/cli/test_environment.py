@@ -19,6 +19,7 @@ from tests.helpers.paths import REPO
         ({"NUMBA_NUM_THREADS": "0"}, "NUMBA_NUM_THREADS='0' is not a positive number"),
         ({"OPENBLAS_NUM_THREADS": "\u00b2"}, "OPENBLAS_NUM_THREADS='²' is not a positive"),
         ({"NUMBA_OPT": "fast"}, "NUMBA_OPT='fast' is not 0, 1, 2, 3 or max"),
+        ({"PYLEARN_VAE_THREADS": "many"}, "PYLEARN_VAE_THREADS='many' is not auto or a positive"),
         ({"PYTENSOR_FLAGS": "floatX=float16"}, "floatX='float16': this package computes in"),
     ],
 )
@@ -34,6 +35,7 @@ def test_usable_values_pass(monkeypatch):
         "NUMBA_NUM_THREADS": "1",
         "NUMBA_OPT": "max",
         "MKL_NUM_THREADS": "",
+        "PYLEARN_VAE_THREADS": "auto",
         "PYTENSOR_FLAGS": "mode=CVM,floatX=float32",
     }.items():
         monkeypatch.setenv(name, value)

@@ -196,6 +196,20 @@ DAMAGED = [
         r"resume_position is '3', expected an integer",
     ),
     (
+        "thread count 10**6",
+        "state/algorithm/threads",
+        [],
+        _state(["count"], 10**6),
+        r"state/algorithm/threads/count is 1000000, expected an integer from 0 to 4096",
+    ),
+    (
+        "thread epochs text",
+        "state/algorithm/threads",
+        [],
+        _state(["epochs_since"], "3"),
+        r"state/algorithm/threads/epochs_since is '3', expected an integer",
+    ),
+    (
         "finished text",
         "state",
         [],

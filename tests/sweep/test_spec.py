@@ -225,6 +225,70 @@ def test_cli_refuses_a_bad_sweep_before_anything_starts(tmp_path, capsys):
     assert not (tmp_path / "sweep_sweep").exists()
 
 
+@pytest.mark.parametrize(
+    ("metric", "message"),
+    [
+        (
+            "valid_objectiv",
+            r"line 3, column 1: metric 'valid_objectiv' is not a monitor channel of \S+base\.yaml "
+            r"\(did you mean valid_objective\?\); its channels: batches_seen, .*valid_objective",
+        ),
+        ("test_objective", r"line 3, column 1: metric 'test_objective' is not a monitor channel"),
+        ("'123'", r"line 3, column 1: metric '123' is not a monitor channel"),
+        (
+            "123",
+            r"line 3, column 9: metric must be the name of a monitor channel \(text\), got '123'",
+        ),
+        ("true", r"line 3, column 9: metric must be the name of a monitor channel \(text\)"),
+        ("null", r"line 3, column 9: metric must be the name of a monitor channel \(text\)"),
+        ("~", r"line 3, column 9: metric must be the name of a monitor channel \(text\)"),
+        ("[valid_objective]", r"line 3, column 9: metric must be a single value, got a list"),
+    ],
+)
+def test_a_metric_the_runs_will_not_have_is_refused_before_ray(
+    tmp_path, capsys, monkeypatch, metric, message
+):
+    def no_sweep(*args, **kwargs):
+        raise AssertionError("the sweep started")
+
+    monkeypatch.setattr("pylearn_vae.sweep.runner.run_sweep", no_sweep)
+    path = write_sweep(
+        tmp_path, f"epochs: 2\nmetric: {metric}\nsearch_space:\n  model.seed: [1, 2]\n"
+    )
+    assert sweep_cli.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"error: {re.escape(str(path))}, {message}.*\n", err), err
+    assert not (tmp_path / "sweep_sweep").exists()
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "valid_objective",
+        "valid_kl_divergence_term",
+        "valid_reconstruction_mse",
+        "momentum",
+        "learning_rate",
+        "epochs_seen",
+        "'valid_objective'",
+    ],
+)
+def test_every_channel_of_the_run_is_a_metric(tmp_path, metric):
+    path = write_sweep(tmp_path, f"epochs: 2\nmetric: {metric}\nsearch_space: {{model.seed: 1}}\n")
+    assert make_plan(load_spec(path)).metric == metric.strip("'")
+
+
+def test_the_default_metric_is_checked_too(tmp_path):
+    path = write_sweep(tmp_path, "epochs: 2\nsearch_space: {model.seed: 1}\n")
+    (tmp_path / "base.yaml").write_text(BASE_YAML.replace("'valid'", "'held_out'"))
+    with pytest.raises(
+        SweepSpecError,
+        match=r"\(metric: valid_objective, the default\): metric 'valid_objective' is not a "
+        r"monitor channel .*held_out_objective",
+    ):
+        make_plan(load_spec(path))
+
+
 def test_a_node_without_the_data_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("PYLEARN2_DATA_PATH", str(tmp_path / "empty"))
     plan = make_plan(load_spec(write_sweep(tmp_path, "epochs: 1\nsearch_space: {model.nhid: 3}\n")))

@@ -103,9 +103,11 @@ def test_values_replaced_from_outside_send_the_next_call_through_the_checks():
     np.testing.assert_array_equal(got[0], a.get_value())
     np.testing.assert_array_equal(got[1], b.get_value())
     with _validations(fn) as checked:
-        fn(x1)  # the direct call replaced the values: checked once more
-        fn(x1)  # nothing replaced since: trusted again
-    assert checked.call_count == 1
+        fn(x1)  # the direct call left new arrays that share nothing: trusted
+        fn(x1)
+    assert checked.call_count == 0
+    np.testing.assert_array_equal(a.get_value(), got[0] + 2 * x1)
+    np.testing.assert_array_equal(b.get_value(), got[1] * 4)
 
 
 @pytest.mark.parametrize(
@@ -251,3 +253,29 @@ def test_a_checked_function_can_be_copied():
 
     fn = _index_function()
     assert copy.copy(fn).function is fn.function
+
+
+@pytest.mark.compiles
+def test_a_new_array_set_between_calls_keeps_the_calls_trusted():
+    """A schedule sets the learning rate (a new 0-d array) before every step:
+    those calls stay trusted and use the new rate; a value set to share
+    memory with another shared value still sends the call through the checks."""
+    rate = pytensor.shared(np.asarray(0.5, F32), name="rate")
+    a = pytensor.shared(np.zeros(5, F32), name="a")
+    b = pytensor.shared(np.ones(5, F32), name="b")
+    x = pt.vector("x", dtype="float32", shape=(5,))
+    fn = function([x], a.sum(), updates={a: a + rate * x, b: b + 1})
+    xs = np.arange(5, dtype=F32)
+    fn(xs)
+    expected = xs * F32(0.5)
+    with _validations(fn) as checked:
+        for k in range(1, 4):
+            rate.set_value(np.asarray(1.0 / (k + 1), F32))
+            fn(xs)
+            expected = expected + F32(1.0 / (k + 1)) * xs
+        assert checked.call_count == 0
+        np.testing.assert_allclose(a.get_value(), expected, rtol=1e-6)
+        b.set_value(a.get_value(borrow=True), borrow=True)  # (b now is a's array)
+        fn(xs)
+        assert checked.call_count == 1
+    assert not np.shares_memory(a.get_value(borrow=True), b.get_value(borrow=True))
