@@ -153,6 +153,7 @@ def test_a_training_run_switched_off_uses_nothing_of_the_speedups(tmp_path):
         "pylearn_vae.speedups.memory",
         "pylearn_vae.speedups.process",
         "pylearn_vae.speedups.source",
+        "pylearn_vae.speedups.threads",
         "pylearn_vae.speedups.vecops",
         "pylearn_vae.speedups.vecmath_constants",
     }, report["wing"]
