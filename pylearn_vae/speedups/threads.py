@@ -126,11 +126,12 @@ class ThreadChooser:
         self._stale = True
         self._epochs_since = 0
         self._pace: float | None = None  # seconds per step of the first epoch since
+        self._saved: tuple[int, int] | None = None  # (count, epochs since) to resume with
 
     # -- when to measure --------------------------------------------------------
     def due(self) -> bool:
         """Whether the next epoch should start with a measurement."""
-        if self.count is None:
+        if self.count is None or self._saved is not None:
             return True
         return len(self.candidates) > 1 and (self._stale or self._epochs_since >= REMEASURE_EVERY)
 
@@ -154,6 +155,11 @@ class ThreadChooser:
     def choose(self, step: Callable[[], object]) -> int | None:
         """Time ``step`` at each candidate count, set the fastest and return it
         (None, leaving everything as it was, if no BLAS library is loaded)."""
+        if self._saved is not None:
+            (count, since), self._saved = self._saved, None
+            self.adopt(count)
+            self._epochs_since = since
+            return self.count
         if len(self.candidates) == 1:
             self.adopt(self.candidates[0])
             return self.count
@@ -184,15 +190,17 @@ class ThreadChooser:
     # -- checkpoints ----------------------------------------------------------------
     def state_dict(self) -> dict:
         """The count in force and the epochs since it was measured (0 count: none yet)."""
+        if self._saved is not None:  # (restored, no epoch since)
+            return {"count": self._saved[0], "epochs_since": self._saved[1]}
         return {"count": int(self.count or 0), "epochs_since": int(self._epochs_since)}
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue with a saved count; one this machine cannot give (more
-        threads than its CPUs) is measured again before the next epoch."""
+        """Continue with a saved count, set (not measured) before the next
+        epoch; one this machine cannot give (more threads than its CPUs) is
+        measured again. Loading sets nothing in the process."""
         count = int(state.get("count", 0))
         if count in self.candidates:
-            self.adopt(count)
-            self._epochs_since = int(state.get("epochs_since", 0))
+            self._saved = (count, int(state.get("epochs_since", 0)))
 
     def describe(self) -> str:
         """One line: the count in force and what was measured."""

@@ -44,16 +44,31 @@ def test_usable_values_pass(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-def test_a_program_started_with_junk_thread_counts_says_which_in_one_line(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "junk", "PYTHONPATH": str(REPO)}
+@pytest.mark.parametrize(
+    ("name", "value", "program", "argument", "problem"),
+    [
+        ("OMP_NUM_THREADS", "junk", "evaluate.py", "m.h5", "is not a positive number of threads"),
+        (
+            "PYLEARN_VAE_THREADS",
+            "0",
+            "train.py",
+            "run.yaml",
+            "is not auto or a positive number of threads",
+        ),
+    ],
+)
+def test_a_program_started_with_junk_thread_counts_says_which_in_one_line(
+    tmp_path, name, value, program, argument, problem
+):
+    (tmp_path / "run.yaml").write_text((REPO / "yaml" / "vae_mnist.yaml").read_text())
+    env = {**os.environ, name: value, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "evaluate.py"), str(tmp_path / "m.h5")],
+        [sys.executable, str(REPO / "scripts" / program), str(tmp_path / argument)],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 2, done.stderr
-    assert done.stderr == (
-        "error: OMP_NUM_THREADS='junk' is not a positive number of threads; fix or unset it\n"
-    )
+    assert done.stderr == f"error: {name}={value!r} {problem}; fix or unset it\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]  # nothing written

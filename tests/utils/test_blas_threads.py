@@ -105,8 +105,12 @@ def test_the_saved_count_is_continued_and_an_impossible_one_measured(machine):
         chooser.observe(0.004)
     state = chooser.state_dict()
     assert state == {"count": 1, "epochs_since": 4}
+    machine.count = None
     resumed = ThreadChooser([2, 1])
     resumed.load_state_dict(state)
+    assert machine.count is None  # (loading a checkpoint sets nothing in the process)
+    assert resumed.due() and resumed.state_dict() == state
+    assert resumed.choose(lambda: pytest.fail("a saved count is not measured again")) == 1
     assert (resumed.count, resumed.due(), machine.count) == (1, False, 1)
     assert resumed.state_dict() == state
     elsewhere = ThreadChooser([1])  # a machine with one CPU

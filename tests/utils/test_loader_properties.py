@@ -55,6 +55,7 @@ from pylearn_vae.errors import ConfigError, ModelFileError, PylearnVAEError, Swe
 from pylearn_vae.monitor import Monitor, MonitorChannel
 from pylearn_vae.persistence import stored_yaml
 from pylearn_vae.persistence.stored_yaml import MODEL_PACKAGES
+from pylearn_vae.speedups.threads import ThreadChooser
 from pylearn_vae.sweep.spec import SweepSpec, parse_spec
 from pylearn_vae.termination_criteria import EpochCounter
 from pylearn_vae.train import Train
@@ -969,6 +970,9 @@ _JSON_KEYS = (
     "has_gauss",
     "cached",
     "_offset",
+    "threads",
+    "count",
+    "epochs_since",
     "posterior[1]",
     "valid_objective",
 )
@@ -1283,6 +1287,7 @@ def checkpoint_run(tmp_path_factory):
         learning_rule=Momentum(init_momentum=0.5),
         termination_criterion=EpochCounter(1),
     )
+    algorithm.threads = ThreadChooser([1])  # (a job's: its count is saved too)
     train = Train(dataset=data, model=yaml_parse.load(MODEL_YAML), algorithm=algorithm)
     train.main_loop()
     path = folder / "good_checkpoint.h5"
