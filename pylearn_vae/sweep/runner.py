@@ -110,9 +110,12 @@ class _LogLines(io.TextIOBase):
 
 
 def worker_env(cpus_per_trial: int) -> dict[str, str]:
-    """Thread counts for trial processes: one BLAS thread per CPU a trial holds."""
+    """Thread counts for trial processes: one BLAS thread per CPU a trial holds
+    (``PYLEARN_VAE_THREADS`` too, which a training job would otherwise follow
+    over the libraries' own variables, or measure)."""
     n = str(cpus_per_trial)
     return {
+        "PYLEARN_VAE_THREADS": n,
         "OMP_NUM_THREADS": n,
         "OPENBLAS_NUM_THREADS": n,
         "MKL_NUM_THREADS": n,

@@ -8,8 +8,9 @@ import pytest
 
 from pylearn_vae.cli import sweep as sweep_cli
 from pylearn_vae.config import yaml_parse
+from pylearn_vae.speedups.threads import fixed_count
 from pylearn_vae.sweep.overrides import apply_overrides
-from pylearn_vae.sweep.runner import make_plan
+from pylearn_vae.sweep.runner import make_plan, worker_env
 from pylearn_vae.sweep.spec import SweepSpecError, load_spec, parse_spec
 from pylearn_vae.sweep.trial import check_node, render
 from tests.helpers.configs import BASE_YAML, write_sweep
@@ -628,3 +629,13 @@ def test_a_damaged_sweep_record_is_named_on_resume(tmp_path, record, message):
         manifest.path.write_bytes(record)
     (problem,) = manifest.differences(spec)
     assert re.search(message, problem), problem
+
+
+def test_a_trial_keeps_the_thread_count_of_its_cpus_whatever_the_driver_has():
+    """A trial's training job takes its CPUs' count and measures nothing, even
+    where the driver's environment fixes another count or asks to measure."""
+    for driver in ({"PYLEARN_VAE_THREADS": "8"}, {"PYLEARN_VAE_THREADS": "auto"}, {}):
+        for cpus in (1, 3):
+            env = {**driver, **worker_env(cpus)}
+            assert fixed_count(env) == cpus
+            assert env["OPENBLAS_NUM_THREADS"] == env["PYLEARN_VAE_THREADS"] == str(cpus)
