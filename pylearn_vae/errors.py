@@ -23,6 +23,7 @@ works. The modules that raise them re-export them under their old names
     ├── DataFormatError (ValueError)        a data file's text is not a valid split
     ├── DownloadError (RuntimeError)
     ├── NumericalError (FloatingPointError) training produced NaN or infinity
+    ├── MissingExtraError (ImportError)     an optional extra a feature needs is absent
     ├── JobRefused                          a training job would lose or repeat work
     │   ├── UnfinishedRun                   a fresh run next to an unfinished one
     │   ├── RunFinished                     resuming a finished run: nothing to do
@@ -59,6 +60,7 @@ __all__ = [
     "DataFormatError",
     "DownloadError",
     "NumericalError",
+    "MissingExtraError",
     "JobRefused",
     "UnfinishedRun",
     "RunFinished",
@@ -145,6 +147,11 @@ class DownloadError(_OneLineMessage, PylearnVAEError, RuntimeError):
 
 class NumericalError(PylearnVAEError, FloatingPointError):
     """Training produced a NaN or infinite value."""
+
+
+class MissingExtraError(_OneLineMessage, PylearnVAEError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names
+    the extra and the command that installs it."""
 
 
 class JobRefused(PylearnVAEError):

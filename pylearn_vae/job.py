@@ -18,6 +18,9 @@ terminal, exit codes and signals; Ray Tune's reports). It owns:
   ``init_momentum`` through :meth:`SGD.change_hyperparameters
   <pylearn_vae.training_algorithms.sgd.SGD.change_hyperparameters>`);
 * the epoch budget, quiet reports and how often a checkpoint is written;
+* TensorBoard curves of the monitor channels in a folder given by the
+  caller (:class:`~pylearn_vae.train_extensions.tensorboard.TensorBoard`,
+  added after the YAML's extensions);
 * one run at a time per output: from :meth:`TrainingJob.prepare` to the end
   of :meth:`TrainingJob.run` it holds the locks (:mod:`pylearn_vae.utils.locks`)
   of its checkpoint and of every model file the YAML saves, so a second run
@@ -48,6 +51,7 @@ from pylearn_vae.errors import (
     ConfigChanged,
     ConfigFileError,
     JobRefused,
+    MissingExtraError,
     OutputInUse,
     RunFinished,
     UnfinishedRun,
@@ -55,14 +59,21 @@ from pylearn_vae.errors import (
 from pylearn_vae.persistence import ModelFileError, read_checkpoint_info
 from pylearn_vae.termination_criteria import EpochCounter
 from pylearn_vae.train import Train
+from pylearn_vae.train_extensions import tensorboard as tensorboard_extension
 from pylearn_vae.utils import locks
-from pylearn_vae.utils.files import check_output_path, read_text_file
+from pylearn_vae.utils.files import (
+    check_output_folder,
+    check_output_path,
+    check_path_name,
+    read_text_file,
+)
 from pylearn_vae.utils.processes import usable_cpus
 
 __all__ = [
     "ConfigChanged",
     "ConfigFileError",
     "JobRefused",
+    "MissingExtraError",
     "OutputInUse",
     "Resumed",
     "RunFinished",
@@ -142,6 +153,11 @@ class TrainingJob:
     lock_wait : float
         Seconds to wait for another process's lock on this run's files before
         refusing to start (a sweep trial waits for its own earlier attempt).
+    tensorboard : str or path, optional
+        Also write the monitor channels and the YAML as TensorBoard events to
+        this folder (made if missing; a resumed run continues its curves).
+        Needs the ``[tensorboard]`` extra: :class:`MissingExtraError` at once
+        without it.
     """
 
     def __init__(
@@ -156,6 +172,7 @@ class TrainingJob:
         restart: bool = False,
         checkpoint_every: int = 1,
         lock_wait: float = 0.0,
+        tensorboard: str | os.PathLike | None = None,
     ) -> None:
         if epochs is not None and epochs < 0:
             raise ValueError(f"TrainingJob: epochs must be >= 0, got {epochs}")
@@ -165,6 +182,9 @@ class TrainingJob:
             raise ValueError("TrainingJob: force=True needs resume=True")
         if restart and resume:
             raise ValueError("TrainingJob: restart and resume contradict each other; choose one")
+        if tensorboard is not None:
+            check_path_name(tensorboard, "tensorboard folder")
+            tensorboard_extension.summary_writer_class()  # (the extra is missing: say so now)
         self.config = os.fspath(config)
         self.text = text
         self.epochs = epochs
@@ -174,6 +194,7 @@ class TrainingJob:
         self.restart = bool(restart)
         self.checkpoint_every = int(checkpoint_every)
         self.lock_wait = float(lock_wait)
+        self.tensorboard = None if tensorboard is None else os.fspath(tensorboard)
         #: ``${PYLEARN2_TRAIN_*}`` values for the YAML.
         self.environ = train_environ(self.config)
         self.checkpoint_path = self.environ["PYLEARN2_TRAIN_FILE_FULL_STEM"] + "_checkpoint.h5"
@@ -238,6 +259,12 @@ class TrainingJob:
                 check_output_path(path)
             except ModelFileError as exc:
                 raise JobRefused(str(exc)) from None
+        if self.tensorboard is not None:
+            try:
+                check_output_folder(self.tensorboard, "tensorboard folder")
+            except ModelFileError as exc:
+                raise JobRefused(str(exc)) from None
+            train.extensions.append(tensorboard_extension.TensorBoard(self.tensorboard))
         self._locks.enter_context(locks.hold(outputs, self.lock_wait))
         self.train = train
         return train

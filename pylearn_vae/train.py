@@ -97,6 +97,8 @@ class Train:
                 raise FileExistsError(f"{self.save_path} exists and allow_overwrite is false")
         self.algorithm.setup(model=self.model, dataset=self.dataset)
         for extension in self.extensions:
+            if self.config_text is not None:
+                extension.use_config_text(self.config_text)
             extension.setup(self.model, self.dataset, self.algorithm)
 
     def run_callbacks_and_monitoring(self) -> None:
@@ -183,10 +185,15 @@ class Train:
         ``checkpoint_every`` epochs, before the termination criterion is
         consulted, and when a stop is requested; a run restored with
         :meth:`resume` continues exactly where the checkpoint left it. It all
-        runs under the numerics setting (:func:`pylearn_vae.numerics.applied`).
+        runs under the numerics setting (:func:`pylearn_vae.numerics.applied`);
+        every extension is closed when it ends, however it ends.
         """
-        with numerics.applied():
-            self._main_loop()
+        try:
+            with numerics.applied():
+                self._main_loop()
+        finally:
+            for extension in self.extensions:
+                extension.close()
 
     def _main_loop(self) -> None:
         if not self._resumed:

@@ -33,12 +33,16 @@ EXTRAS = {
     "jax": ("jax", "the JAX backend needs the [jax] extra"),
     "ray": ("ray.tune", "sweeps need Ray Tune, the [sweep] extra"),
     "viz": ("matplotlib", "plotting needs matplotlib, the [viz] extra"),
+    "tensorboard": (
+        "tensorboardX",
+        "TensorBoard logging needs tensorboardX, the [tensorboard] extra",
+    ),
 }
 
 
 def pytest_runtest_setup(item):
     """Tests marked ``jax`` (or run with a JAX fixture parameter so marked),
-    ``ray`` or ``viz`` are skipped when that optional extra is not installed;
+    ``ray``, ``viz`` or ``tensorboard`` are skipped when that optional extra is not installed;
     tests marked ``speedups`` (of the speed machinery itself) when the switch
     turned it off."""
     for marker, (module, reason) in EXTRAS.items():

@@ -37,8 +37,9 @@ ALIAS_TESTS = {
     "tests/test_seed_snippets.py": "the seed document's code, which imports utils.serial",
 }
 
-#: Top-level packages of the optional extras ([jax], [sweep], [viz]).
-EXTRAS = ("jax", "jaxlib", "ray", "pyarrow", "matplotlib")
+#: Top-level packages of the optional extras ([jax], [sweep], [viz], [tensorboard]; the
+#: tests read event files with TensorBoard's own reader where it is installed).
+EXTRAS = ("jax", "jaxlib", "ray", "pyarrow", "matplotlib", "tensorboardX", "tensorboard")
 
 #: Helper modules that import an extra at the top; tests/conftest.py must keep
 #: --doctest-modules from importing them (``collect_ignore``).

@@ -19,7 +19,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from pylearn_vae.cli.common import interrupted, program, say
+from pylearn_vae.cli.common import CLIError, check_path_flag, interrupted, program, say
 from pylearn_vae.text import escape
 
 __all__ = ["main"]
@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="write the checkpoint every N epochs (default 1; 0: never)",
+    )
+    parser.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="also write every monitor channel and the YAML as TensorBoard events to the folder "
+        'DIR (made if missing; needs the [tensorboard] extra: pip install -e ".[tensorboard]")',
     )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     return parser
@@ -142,6 +149,10 @@ def _usage_problem(args) -> str | None:
         return "--force only makes sense with --resume"
     if args.restart and args.resume:
         return "--restart and --resume contradict each other; choose one"
+    try:
+        check_path_flag("--tensorboard", args.tensorboard)
+    except CLIError as exc:
+        return str(exc)
     return None
 
 
@@ -214,7 +225,7 @@ def main(argv=None) -> int:
     if problem:
         return _fail(problem, EXIT_USAGE)
     from pylearn_vae.cli.common import show_package_log
-    from pylearn_vae.job import ConfigFileError, JobRefused, TrainingJob
+    from pylearn_vae.job import ConfigFileError, JobRefused, MissingExtraError, TrainingJob
 
     job = None
     try:
@@ -226,6 +237,7 @@ def main(argv=None) -> int:
             force=args.force,
             restart=args.restart,
             checkpoint_every=args.checkpoint_every,
+            tensorboard=args.tensorboard,
         )
         show_package_log(quiet=args.quiet)
         with _notices():
@@ -241,6 +253,8 @@ def main(argv=None) -> int:
             job.run(on_resumed=lambda where: _report_resume(config, job.checkpoint_path, where))
     except (JobRefused, ConfigFileError) as exc:
         return _refusal(exc, config)
+    except MissingExtraError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     except (Exception, KeyboardInterrupt) as exc:  # every failure becomes one clear paragraph
         return _failure(exc, args, job)
     saved = f"; model saved to {escape(train.save_path)}" if train.save_path else ""

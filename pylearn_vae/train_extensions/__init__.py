@@ -8,6 +8,10 @@ __all__ = ["TrainExtension"]
 class TrainExtension:
     """Base class of extensions. Override the hooks you need."""
 
+    def use_config_text(self, text: str) -> None:
+        """Called before :meth:`setup` with the YAML text the run was built from,
+        when it is known (runs of :class:`~pylearn_vae.job.TrainingJob`)."""
+
     def setup(self, model, dataset, algorithm) -> None:
         """Called once before training starts."""
 
@@ -16,3 +20,6 @@ class TrainExtension:
 
     def on_save(self, model, dataset, algorithm) -> None:
         """Called just before the model is saved."""
+
+    def close(self) -> None:
+        """Called when the main loop ends, however it ends (release files, threads)."""

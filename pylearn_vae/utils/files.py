@@ -36,6 +36,7 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "atomic_write_text",
+    "check_output_folder",
     "check_output_path",
     "check_path_name",
     "check_regular_file",
@@ -167,6 +168,37 @@ def check_output_path(path) -> None:
     # The writer's temporary sibling must be possible too (a name near the
     # 255-byte limit, a read-only or pseudo file system): make one now.
     os.unlink(_temporary_beside(path))
+
+
+def check_output_folder(path, what: str = "output folder") -> None:
+    """Make the folder ``path`` (and its parents) if it is missing, or raise
+    :class:`ModelFileError` now if no file can be written into it.
+
+    For programs and extensions that write many files of their own into a
+    folder (event files): an existing ``path`` must be a folder or a link to
+    one (a regular file, FIFO, device or socket is refused), and a file must
+    be possible in it (a read-only or pseudo file system is refused). ``what``
+    names the path in messages (``--tensorboard``).
+    """
+    check_path_name(path, what)
+    shown = escape(os.fsdecode(path) if isinstance(path, bytes) else str(path))
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise ModelFileError(f"{what} {shown} cannot be used: {exc.strerror}") from None
+    if mode is not None and not stat.S_ISDIR(mode):
+        kind = "a regular file" if stat.S_ISREG(mode) else _kind(mode)
+        raise ModelFileError(f"{what} {shown} is {kind}, not a folder; give the path of a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=path)
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ModelFileError(f"cannot write into {what} {shown}: {reason}") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def check_path_name(path, what: str = "path") -> None:
