@@ -61,6 +61,7 @@ __all__ = [
     "DownloadError",
     "NumericalError",
     "MissingExtraError",
+    "TrackingError",
     "JobRefused",
     "UnfinishedRun",
     "RunFinished",
@@ -152,6 +153,11 @@ class NumericalError(PylearnVAEError, FloatingPointError):
 class MissingExtraError(_OneLineMessage, PylearnVAEError, ImportError):
     """A feature needs an optional extra that is not installed; the message names
     the extra and the command that installs it."""
+
+
+class TrackingError(_OneLineMessage, PylearnVAEError, RuntimeError):
+    """A run tracker (MLflow) cannot be reached or refused a request; the message
+    names the tracker's URI and what failed."""
 
 
 class JobRefused(PylearnVAEError):

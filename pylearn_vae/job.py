@@ -19,8 +19,9 @@ terminal, exit codes and signals; Ray Tune's reports). It owns:
   <pylearn_vae.training_algorithms.sgd.SGD.change_hyperparameters>`);
 * the epoch budget, quiet reports and how often a checkpoint is written;
 * TensorBoard curves of the monitor channels in a folder given by the
-  caller (:class:`~pylearn_vae.train_extensions.tensorboard.TensorBoard`,
-  added after the YAML's extensions);
+  caller (:class:`~pylearn_vae.train_extensions.tensorboard.TensorBoard`)
+  and an MLflow run (:class:`~pylearn_vae.train_extensions.mlflow.MLflow`,
+  experiment named after the YAML), both added after the YAML's extensions;
 * one run at a time per output: from :meth:`TrainingJob.prepare` to the end
   of :meth:`TrainingJob.run` it holds the locks (:mod:`pylearn_vae.utils.locks`)
   of its checkpoint and of every model file the YAML saves, so a second run
@@ -59,6 +60,7 @@ from pylearn_vae.errors import (
 from pylearn_vae.persistence import ModelFileError, read_checkpoint_info
 from pylearn_vae.termination_criteria import EpochCounter
 from pylearn_vae.train import Train
+from pylearn_vae.train_extensions import mlflow as mlflow_extension
 from pylearn_vae.train_extensions import tensorboard as tensorboard_extension
 from pylearn_vae.utils import locks
 from pylearn_vae.utils.files import (
@@ -158,6 +160,13 @@ class TrainingJob:
         this folder (made if missing; a resumed run continues its curves).
         Needs the ``[tensorboard]`` extra: :class:`MissingExtraError` at once
         without it.
+    mlflow : str, True or dict, optional
+        Also log the run to MLflow: parameters from the YAML, the monitor
+        channels per epoch, the saved model files (experiment: the YAML's
+        file stem). ``True`` uses MLflow's default store, a string is a
+        tracking URI, a dict holds the keywords of
+        :class:`~pylearn_vae.train_extensions.mlflow.MLflow`. Needs the
+        ``[mlflow]`` extra.
     """
 
     def __init__(
@@ -173,6 +182,7 @@ class TrainingJob:
         checkpoint_every: int = 1,
         lock_wait: float = 0.0,
         tensorboard: str | os.PathLike | None = None,
+        mlflow: str | bool | None = None,
     ) -> None:
         if epochs is not None and epochs < 0:
             raise ValueError(f"TrainingJob: epochs must be >= 0, got {epochs}")
@@ -185,6 +195,10 @@ class TrainingJob:
         if tensorboard is not None:
             check_path_name(tensorboard, "tensorboard folder")
             tensorboard_extension.summary_writer_class()  # (the extra is missing: say so now)
+        if mlflow is not None and mlflow is not False:
+            mlflow_extension.mlflow_client_class()
+            if isinstance(mlflow, str):
+                mlflow_extension.check_tracking_uri(mlflow)
         self.config = os.fspath(config)
         self.text = text
         self.epochs = epochs
@@ -195,6 +209,7 @@ class TrainingJob:
         self.checkpoint_every = int(checkpoint_every)
         self.lock_wait = float(lock_wait)
         self.tensorboard = None if tensorboard is None else os.fspath(tensorboard)
+        self.mlflow = None if mlflow is False else mlflow
         #: ``${PYLEARN2_TRAIN_*}`` values for the YAML.
         self.environ = train_environ(self.config)
         self.checkpoint_path = self.environ["PYLEARN2_TRAIN_FILE_FULL_STEM"] + "_checkpoint.h5"
@@ -259,15 +274,28 @@ class TrainingJob:
                 check_output_path(path)
             except ModelFileError as exc:
                 raise JobRefused(str(exc)) from None
+        train.extensions.extend(self._trackers())
+        self._locks.enter_context(locks.hold(outputs, self.lock_wait))
+        self.train = train
+        return train
+
+    def _trackers(self) -> list:
+        """The TensorBoard and MLflow extensions the caller asked for."""
+        trackers = []
         if self.tensorboard is not None:
             try:
                 check_output_folder(self.tensorboard, "tensorboard folder")
             except ModelFileError as exc:
                 raise JobRefused(str(exc)) from None
-            train.extensions.append(tensorboard_extension.TensorBoard(self.tensorboard))
-        self._locks.enter_context(locks.hold(outputs, self.lock_wait))
-        self.train = train
-        return train
+            trackers.append(tensorboard_extension.TensorBoard(self.tensorboard))
+        if self.mlflow is not None:
+            settings = {"experiment_name": self.environ["PYLEARN2_TRAIN_FILE_STEM"] or "Default"}
+            if isinstance(self.mlflow, dict):
+                settings.update(self.mlflow)
+            elif self.mlflow is not True:
+                settings["tracking_uri"] = self.mlflow
+            trackers.append(mlflow_extension.MLflow(**settings))
+        return trackers
 
     def close(self) -> None:
         """Release the output locks (:meth:`run` does when it ends)."""

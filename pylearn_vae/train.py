@@ -95,10 +95,10 @@ class Train:
         if self.save_path and not self.allow_overwrite:
             if Path(self.save_path).exists():
                 raise FileExistsError(f"{self.save_path} exists and allow_overwrite is false")
+        for extension in self.extensions:  # (before anything compiles)
+            extension.use_train(self)
         self.algorithm.setup(model=self.model, dataset=self.dataset)
         for extension in self.extensions:
-            if self.config_text is not None:
-                extension.use_config_text(self.config_text)
             extension.setup(self.model, self.dataset, self.algorithm)
 
     def run_callbacks_and_monitoring(self) -> None:
@@ -188,12 +188,29 @@ class Train:
         runs under the numerics setting (:func:`pylearn_vae.numerics.applied`);
         every extension is closed when it ends, however it ends.
         """
+        error = None
         try:
             with numerics.applied():
                 self._main_loop()
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            for extension in self.extensions:
-                extension.close()
+            self._close_extensions(error)
+
+    def _close_extensions(self, error: BaseException | None) -> None:
+        """Close every extension; a failure to close is raised after all are
+        closed, unless the run already failed (then it is logged)."""
+        failures = []
+        for extension in self.extensions:
+            try:
+                extension.close(error)
+            except Exception as exc:
+                failures.append(exc)
+        if failures and error is None:
+            raise failures[0]
+        for exc in failures:
+            logger.warning("closing an extension failed too: %s: %s", type(exc).__name__, exc)
 
     def _main_loop(self) -> None:
         if not self._resumed:

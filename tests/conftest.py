@@ -37,12 +37,14 @@ EXTRAS = {
         "tensorboardX",
         "TensorBoard logging needs tensorboardX, the [tensorboard] extra",
     ),
+    "mlflow": ("mlflow", "MLflow logging needs the [mlflow] extra"),
+    "notebook": ("nbclient", "executing the notebook needs the [notebook] extra"),
 }
 
 
 def pytest_runtest_setup(item):
     """Tests marked ``jax`` (or run with a JAX fixture parameter so marked),
-    ``ray``, ``viz`` or ``tensorboard`` are skipped when that optional extra is not installed;
+    ``ray``, ``viz``, ``tensorboard``, ``mlflow`` or ``notebook`` are skipped when that optional extra is not installed;
     tests marked ``speedups`` (of the speed machinery itself) when the switch
     turned it off."""
     for marker, (module, reason) in EXTRAS.items():

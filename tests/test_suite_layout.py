@@ -37,9 +37,21 @@ ALIAS_TESTS = {
     "tests/test_seed_snippets.py": "the seed document's code, which imports utils.serial",
 }
 
-#: Top-level packages of the optional extras ([jax], [sweep], [viz], [tensorboard]; the
-#: tests read event files with TensorBoard's own reader where it is installed).
-EXTRAS = ("jax", "jaxlib", "ray", "pyarrow", "matplotlib", "tensorboardX", "tensorboard")
+#: Top-level packages of the optional extras ([jax], [sweep], [viz], [tensorboard],
+#: [mlflow], [notebook]; the tests read event files with TensorBoard's own reader and
+#: runs with MLflow's client where they are installed).
+EXTRAS = (
+    "jax",
+    "jaxlib",
+    "ray",
+    "pyarrow",
+    "matplotlib",
+    "tensorboardX",
+    "tensorboard",
+    "mlflow",
+    "nbclient",
+    "nbformat",
+)
 
 #: Helper modules that import an extra at the top; tests/conftest.py must keep
 #: --doctest-modules from importing them (``collect_ignore``).

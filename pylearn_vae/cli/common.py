@@ -95,6 +95,34 @@ def say(*objects, sep: str = " ", end: str = "\n", file=None, flush: bool = Fals
 KEPT_SUFFIXES = (".h5", ".hdf5", ".pkl", ".npy", ".amat", ".yaml", ".yml")
 
 
+def add_mlflow_flag(parser, what: str) -> None:
+    """The ``--mlflow [URI]`` option (``True`` when given without a URI); ``what``
+    says what becomes an MLflow run."""
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="URI",
+        help=f"log {what} to MLflow (URI: where MLflow keeps runs; default: MLflow's own, "
+        'sqlite:///mlflow.db here; needs the [mlflow] extra: pip install -e ".[mlflow]")',
+    )
+
+
+def mlflow_flag_problem(value) -> str | None:
+    """What is wrong with the URI given to ``--mlflow``, or None (nothing imports MLflow)."""
+    if not isinstance(value, str):
+        return None
+    from pylearn_vae.text import escape
+    from pylearn_vae.train_extensions.mlflow import check_tracking_uri
+
+    try:
+        check_tracking_uri(value)
+    except ValueError as exc:
+        return f"--mlflow: {escape(str(exc))}"
+    return None
+
+
 def check_path_flag(flag: str, path) -> None:
     """Refuse a path given to ``flag`` that no file can have (a NUL character),
     naming the flag and the value (escaped). A flag not given (None) passes."""

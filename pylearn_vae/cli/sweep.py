@@ -16,7 +16,16 @@ import math
 import sys
 from pathlib import Path
 
-from pylearn_vae.cli.common import CLIError, check_path_flag, interrupted, program, say
+from pylearn_vae.cli.common import (
+    CLIError,
+    add_mlflow_flag,
+    check_path_flag,
+    interrupted,
+    mlflow_flag_problem,
+    program,
+    say,
+)
+from pylearn_vae.text import escape
 
 __all__ = ["main", "format_table", "default_out_dir"]
 
@@ -64,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start over although the output folder holds a sweep (its trials are deleted)",
     )
+    add_mlflow_flag(parser, "each trial as a run of the experiment named after the sweep file")
     parser.add_argument("--quiet", action="store_true", help="do not print the results table")
     parser.add_argument("--verbose", action="store_true", help="show Ray's own messages")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
@@ -113,6 +123,8 @@ def _usage_problem(args) -> str | None:
         return "--restart and --resume contradict each other; choose one"
     if args.num_cpus is not None and args.num_cpus < 1:
         return f"--num-cpus must be >= 1, got {args.num_cpus}"
+    if mlflow_flag_problem(args.mlflow):
+        return mlflow_flag_problem(args.mlflow)
     if args.num_cpus is not None and args.address:
         return "--num-cpus is for a local Ray instance; a cluster has its own"
     for flag, value in (("--out", args.out), ("--storage", args.storage)):
@@ -182,6 +194,7 @@ def main(argv=None) -> int:
         import ray  # noqa: F401
     except ImportError:
         return _fail("sweeps need Ray Tune: pip install -e '.[sweep]'", EXIT_USAGE)
+    from pylearn_vae.errors import MissingExtraError, TrackingError
     from pylearn_vae.sweep.runner import SweepError, run_sweep
 
     if not args.verbose:
@@ -203,9 +216,12 @@ def main(argv=None) -> int:
             num_cpus=args.num_cpus,
             storage=args.storage,
             ray_log_level=logging.INFO if args.verbose else logging.ERROR,
+            mlflow=args.mlflow,
         )
-    except (SweepError, SweepSpecError) as exc:
+    except (SweepError, SweepSpecError, MissingExtraError) as exc:
         return _fail(str(exc), EXIT_USAGE)
+    except TrackingError as exc:
+        return _fail(escape(str(exc)))
     except KeyboardInterrupt as exc:
         return interrupted(exc, f"; continue the sweep with:  {resume}")
     except Exception as exc:

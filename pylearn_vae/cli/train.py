@@ -19,7 +19,15 @@ import traceback
 import warnings
 from pathlib import Path
 
-from pylearn_vae.cli.common import CLIError, check_path_flag, interrupted, program, say
+from pylearn_vae.cli.common import (
+    CLIError,
+    add_mlflow_flag,
+    check_path_flag,
+    interrupted,
+    mlflow_flag_problem,
+    program,
+    say,
+)
 from pylearn_vae.text import escape
 
 __all__ = ["main"]
@@ -28,6 +36,21 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NUMERICAL = 3
 EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
+
+
+def _add_tracker_flags(parser) -> None:
+    """``--tensorboard DIR`` and ``--mlflow [URI]``."""
+    parser.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="also write every monitor channel and the YAML as TensorBoard events to the folder "
+        'DIR (made if missing; needs the [tensorboard] extra: pip install -e ".[tensorboard]")',
+    )
+    add_mlflow_flag(
+        parser,
+        "the run (the YAML's parameters, every monitor channel per epoch, the saved model files)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,13 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="write the checkpoint every N epochs (default 1; 0: never)",
     )
-    parser.add_argument(
-        "--tensorboard",
-        default=None,
-        metavar="DIR",
-        help="also write every monitor channel and the YAML as TensorBoard events to the folder "
-        'DIR (made if missing; needs the [tensorboard] extra: pip install -e ".[tensorboard]")',
-    )
+    _add_tracker_flags(parser)
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     return parser
 
@@ -153,6 +170,8 @@ def _usage_problem(args) -> str | None:
         check_path_flag("--tensorboard", args.tensorboard)
     except CLIError as exc:
         return str(exc)
+    if mlflow_flag_problem(args.mlflow):
+        return mlflow_flag_problem(args.mlflow)
     return None
 
 
@@ -217,6 +236,13 @@ def _failure(exc: BaseException, args, job) -> int:
     )
 
 
+def _tracking_failure(exc, config: str, job) -> int:
+    """The message for a tracker (MLflow) that failed; a checkpoint written is kept."""
+    kept = job is not None and job.train is not None and Path(job.checkpoint_path).exists()
+    resume = f"; the checkpoint is kept, resume with:  {_resume_hint(config)}" if kept else ""
+    return _fail(escape(str(exc)) + resume)
+
+
 @program
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
@@ -225,6 +251,7 @@ def main(argv=None) -> int:
     if problem:
         return _fail(problem, EXIT_USAGE)
     from pylearn_vae.cli.common import show_package_log
+    from pylearn_vae.errors import TrackingError
     from pylearn_vae.job import ConfigFileError, JobRefused, MissingExtraError, TrainingJob
 
     job = None
@@ -238,6 +265,7 @@ def main(argv=None) -> int:
             restart=args.restart,
             checkpoint_every=args.checkpoint_every,
             tensorboard=args.tensorboard,
+            mlflow=args.mlflow,
         )
         show_package_log(quiet=args.quiet)
         with _notices():
@@ -255,6 +283,8 @@ def main(argv=None) -> int:
         return _refusal(exc, config)
     except MissingExtraError as exc:
         return _fail(str(exc), EXIT_USAGE)
+    except TrackingError as exc:
+        return _tracking_failure(exc, config, job)
     except (Exception, KeyboardInterrupt) as exc:  # every failure becomes one clear paragraph
         return _failure(exc, args, job)
     saved = f"; model saved to {escape(train.save_path)}" if train.save_path else ""

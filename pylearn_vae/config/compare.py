@@ -16,6 +16,7 @@ __all__ = [
     "config_changes",
     "config_differences",
     "describe_changes",
+    "flattened_config",
     "parse_as_written",
     "parsed_changes",
 ]
@@ -62,6 +63,34 @@ def parsed_changes(old, new) -> list:
 
     walk(_plain(old), _plain(new), "")
     return out
+
+
+def flattened_config(text: str, source: str = "<string>") -> dict[str, str]:
+    """A YAML configuration as ``{dotted key: value as text}``, parsed as written
+    (nothing built): an ``!obj:`` node's class under ``<key>.class``, list
+    items under ``<key>.0``, ``<key>.1``, ...; empty lists and mappings as
+    ``[]`` and ``{}``.
+
+    >>> flattened_config("!obj:pylearn_vae.train.Train { model: {nvis: 784, n: [1, 2]} }")
+    {'class': 'pylearn_vae.train.Train', 'model.nvis': '784', 'model.n.0': '1', 'model.n.1': '2'}
+    """
+    flat: dict[str, str] = {}
+
+    def walk(node, path: str) -> None:
+        def under(key) -> str:
+            return f"{path}.{key}" if path else str(key)
+
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, under("class" if key == "!obj" else key))
+        elif isinstance(node, list) and node:
+            for i, value in enumerate(node):
+                walk(value, under(i))
+        else:
+            flat[path or "value"] = str(node)
+
+    walk(_plain(parse_as_written(text, source)), "")
+    return flat
 
 
 def _plain(node):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -287,7 +288,7 @@ class _Manifest:
         return changed
 
 
-def _tune_callbacks(extra):
+def _tune_callbacks(extra, mlflow: dict | None = None):
     from ray import tune
 
     class Timing(tune.Callback):
@@ -310,8 +311,26 @@ def _tune_callbacks(extra):
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
             self._end(trial)
 
+    class EndMLflowRuns(tune.Callback):
+        """Mark each trial's MLflow run ended as Ray Tune ends the trial."""
+
+        def _end(self, trial, status: str) -> None:
+            from pylearn_vae.train_extensions.mlflow import end_named_run
+
+            try:
+                end_named_run(mlflow, str(trial), status)
+            except Exception as exc:  # (the sweep goes on; the run stays RUNNING)
+                logger.warning("could not end the MLflow run of trial %s: %s", trial, exc)
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            self._end(trial, "FINISHED")
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self._end(trial, "FAILED")
+
     timing = Timing()
-    return timing, [timing, *(extra or [])]
+    ending = [EndMLflowRuns()] if mlflow is not None else []
+    return timing, [timing, *ending, *(extra or [])]
 
 
 def _display(value):
@@ -612,7 +631,7 @@ def _tuner(
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, plan=plan), {"cpu": spec.cpus_per_trial}
     )
-    timing, all_callbacks = _tune_callbacks(callbacks)
+    timing, all_callbacks = _tune_callbacks(callbacks, plan.mlflow)
     if resume:
         _recover_deleted_checkpoints(experiment)
         tuner = tune.Tuner.restore(
@@ -652,6 +671,7 @@ def run_sweep(
     temp_dir: str | None = None,
     callbacks=None,
     ray_log_level: int = logging.WARNING,
+    mlflow: str | bool | None = None,
 ) -> SweepResult:
     """Run (or with ``resume``, continue) the sweep ``spec``; write and return its results.
 
@@ -659,9 +679,16 @@ def run_sweep(
     output folder); a cluster of several machines needs a folder they all
     see (NFS) or a cloud URI. ``callbacks`` are extra Ray Tune callbacks
     (a resumed sweep keeps the callbacks it was started with, as Ray Tune does).
+    ``mlflow`` (True: MLflow's default store, or a tracking URI) logs each
+    trial as a run of the experiment named after the sweep file.
     """
     out_dir = Path(out_dir).resolve()
     plan = make_plan(spec)
+    if mlflow is not None and mlflow is not False:
+        from pylearn_vae.train_extensions.mlflow import shared_store
+
+        uri = None if mlflow is True else mlflow
+        plan = dataclasses.replace(plan, mlflow=shared_store(uri, Path(spec.path).stem))
     storage_path = storage or str(out_dir)
     experiment = _experiment_path(storage_path)
     if not out_dir.is_dir():

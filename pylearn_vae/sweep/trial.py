@@ -53,6 +53,9 @@ class TrialPlan:
     fixed: dict = field(default_factory=dict)
     #: Where each key was written in the sweep file (for error messages).
     where: dict = field(default_factory=dict)
+    #: Every trial a run of one MLflow experiment: the MLflow extension's
+    #: ``tracking_uri`` and ``experiment_name`` (None: no MLflow).
+    mlflow: dict | None = None
 
     def trial_yaml(self, config: dict) -> str:
         """The YAML text of the trial whose sampled values are ``config``."""
@@ -188,8 +191,17 @@ def run_trial(config: dict, plan: TrialPlan) -> None:
     resume = restored is not None
     # (An earlier attempt of this trial, in a worker Ray is still stopping,
     # may hold the locks of its files for a moment.)
+    mlflow = None
+    if plan.mlflow is not None:
+        mlflow = {**plan.mlflow, "run_name": tune.get_context().get_trial_name()}
     job = TrainingJob(
-        config_path, text=text, quiet=True, resume=resume, restart=not resume, lock_wait=120
+        config_path,
+        text=text,
+        quiet=True,
+        resume=resume,
+        restart=not resume,
+        lock_wait=120,
+        mlflow=mlflow,
     )
     try:
         train = _prepared(job)

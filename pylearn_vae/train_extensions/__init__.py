@@ -8,9 +8,11 @@ __all__ = ["TrainExtension"]
 class TrainExtension:
     """Base class of extensions. Override the hooks you need."""
 
-    def use_config_text(self, text: str) -> None:
-        """Called before :meth:`setup` with the YAML text the run was built from,
-        when it is known (runs of :class:`~pylearn_vae.job.TrainingJob`)."""
+    def use_train(self, train) -> None:
+        """Called before the training algorithm's setup (before anything
+        compiles) with the :class:`~pylearn_vae.train.Train` that runs the extension: its ``config_text`` (the YAML the run was
+        built from, when known), ``checkpoint_path``, ``save_path`` and
+        ``extensions``."""
 
     def setup(self, model, dataset, algorithm) -> None:
         """Called once before training starts."""
@@ -21,5 +23,7 @@ class TrainExtension:
     def on_save(self, model, dataset, algorithm) -> None:
         """Called just before the model is saved."""
 
-    def close(self) -> None:
-        """Called when the main loop ends, however it ends (release files, threads)."""
+    def close(self, error: BaseException | None = None) -> None:
+        """Called when the main loop ends, however it ends (release files,
+        threads); ``error`` is the exception that ended it, ``None`` when the
+        run ended normally."""

@@ -6,20 +6,41 @@ extra; nothing imports it until a :class:`TensorBoard` extension is made.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 from pylearn_vae.errors import MissingExtraError
 from pylearn_vae.train_extensions import TrainExtension
+from pylearn_vae.train_extensions.pictures import (
+    RunPictures,
+    examples_to_reconstruct,
+    pictures_problem,
+)
 from pylearn_vae.utils.files import check_output_folder, check_path_name
 
-__all__ = ["CONFIG_TAG", "INSTALL_HINT", "TensorBoard", "summary_writer_class"]
+__all__ = [
+    "CONFIG_TAG",
+    "DEFAULT_IMAGES_EVERY",
+    "IMAGE_TAGS",
+    "INSTALL_HINT",
+    "TensorBoard",
+    "summary_writer_class",
+]
+
+log = logging.getLogger(__name__)
 
 #: The command that installs the extra.
 INSTALL_HINT = 'pip install -e ".[tensorboard]"'
 
 #: The text tag under which the run's YAML is written.
 CONFIG_TAG = "config_yaml"
+
+#: The image tags: samples from the prior, test examples beside their reconstructions.
+IMAGE_TAGS = ("samples", "reconstructions")
+
+#: Epochs between two image grids when ``images_every`` is not given.
+DEFAULT_IMAGES_EVERY = 10
 
 
 def summary_writer_class():
@@ -53,8 +74,12 @@ class TensorBoard(TrainExtension):
     curves show the values of the printed block, as float32 (TensorBoard's
     scalar type). The run's YAML (when the run was started by
     :class:`~pylearn_vae.job.TrainingJob`) is written as text under
-    ``config_yaml`` at the first step each session writes. Events are
-    flushed after every step.
+    ``config_yaml`` at the first step each session writes. Every
+    ``images_every`` epochs (from step 0) two image grids are written
+    (:mod:`~pylearn_vae.train_extensions.pictures`): ``samples``, the means
+    of p(x|z) for the same 64 draws from p(z) each time, and
+    ``reconstructions``, 32 test examples each beside its reconstruction.
+    Events are flushed after every step.
 
     A resumed run continues the same curves: its first step is the one after
     the checkpoint's, and the writer starts there with a ``purge_step``, so
@@ -67,23 +92,48 @@ class TensorBoard(TrainExtension):
     log_dir : str
         The folder of the event files (made if missing); give each run its
         own folder, TensorBoard shows one run per folder.
+    images_every : int, optional
+        Epochs between two image grids; 0 writes none. When not given: every
+        10 epochs if the model's examples are square images (a VAE with
+        ``nvis`` 784, say), else none; when given, a model whose examples
+        cannot be drawn is an error at setup.
     """
 
-    def __init__(self, log_dir: str) -> None:
+    def __init__(self, log_dir: str, images_every: int | None = None) -> None:
         if not isinstance(log_dir, str | os.PathLike) or not os.fspath(log_dir):
             raise ValueError(f"TensorBoard: log_dir must be a folder path, got {log_dir!r}")
         check_path_name(log_dir, "TensorBoard: log_dir")
+        if images_every is not None and (
+            isinstance(images_every, bool) or not isinstance(images_every, int) or images_every < 0
+        ):
+            raise ValueError(
+                f"TensorBoard: images_every must be a whole number of epochs >= 0 "
+                f"(0: no images), got {images_every!r}"
+            )
         self._writer_class = summary_writer_class()
         self.log_dir = os.fspath(log_dir)
+        self.images_every = images_every
         self.config_text: str | None = None
         self._writer = None
         self._config_written = False
+        self._pictures: RunPictures | None = None
 
-    def use_config_text(self, text: str) -> None:
-        self.config_text = text
+    def use_train(self, train) -> None:
+        self.config_text = train.config_text
 
     def setup(self, model, dataset, algorithm) -> None:
         check_output_folder(self.log_dir, "TensorBoard: log_dir")
+        every = self.images_every
+        if every == 0:
+            return
+        problem = pictures_problem(model)
+        if problem is not None:
+            if every is not None:
+                raise ValueError(f"TensorBoard: images_every is {every}, but {problem}")
+            log.info("TensorBoard: no image grids (%s)", problem)
+            return
+        examples = examples_to_reconstruct(dataset, algorithm, RunPictures.EXAMPLES)
+        self._pictures = RunPictures(model, examples)
 
     def on_monitor(self, model, dataset, algorithm) -> None:
         monitor = model.monitor
@@ -105,9 +155,14 @@ class TensorBoard(TrainExtension):
         if self.config_text is not None and not self._config_written:
             self._writer.add_text(CONFIG_TAG, as_markdown_code(self.config_text), global_step=step)
             self._config_written = True
+        every = DEFAULT_IMAGES_EVERY if self.images_every is None else self.images_every
+        if self._pictures is not None and step % every == 0:
+            grids = (self._pictures.samples(), self._pictures.reconstructions())
+            for tag, grid in zip(IMAGE_TAGS, grids, strict=True):
+                self._writer.add_image(tag, grid, global_step=step, dataformats="HW")
         self._writer.flush()
 
-    def close(self) -> None:
+    def close(self, error: BaseException | None = None) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -18,4 +18,5 @@ repository), so nothing here is a fixture.
 ``audit``           recording what code does (Python audit events)
 ``aliases``         the package's compatibility aliases (Pylearn2's paths)
 ``ray_callbacks``   Ray Tune callbacks (imports Ray: only tests marked ``ray``)
+``tiny_run``        a tiny training YAML on random data, and its monitor as curves
 """

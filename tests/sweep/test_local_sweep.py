@@ -109,3 +109,33 @@ def test_a_killed_worker_resumes_from_its_checkpoint(local_ray, tmp_path):
     assert killed.status == other.status == "completed"
     assert killed.resumed_from == 1 and other.resumed_from == 0
     assert (killed.best_epoch, killed.best) == (other.best_epoch, other.best)
+
+
+@pytest.mark.ray
+@pytest.mark.mlflow
+@pytest.mark.subprocess
+def test_each_trial_is_an_mlflow_run_of_the_sweeps_experiment(local_ray, tmp_path):
+    """The trials' working folders differ; the store and the experiment are the
+    driver's: one experiment named after the sweep file, one run per trial
+    (named as Ray names the trial), with the trial's sampled value as a
+    parameter and its valid_objective curve equal to what the sweep recorded."""
+    from mlflow.tracking import MlflowClient
+
+    path = write_sweep(
+        tmp_path, "epochs: 1\nsearch_space:\n  algorithm.learning_rate: grid(0.02, 0.01)\n"
+    )
+    uri = f"sqlite:///{tmp_path}/store/mlflow.db"
+    result = run_sweep(load_spec(path), tmp_path / "out", mlflow=uri)
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("sweep")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == len(result.rows) == 2
+    by_rate = {run.data.params["algorithm.learning_rate"]: run for run in runs}
+    assert sorted(by_rate) == ["0.01", "0.02"]
+    for row in result.rows:
+        run = by_rate[str(row.config["algorithm.learning_rate"])]
+        assert run.info.status == "FINISHED", run.data.tags
+        assert row.trial_id in run.info.run_name
+        curve = client.get_metric_history(run.info.run_id, "valid_objective")
+        assert sorted(m.step for m in curve) == [0, 1]
+        assert min(m.value for m in curve if m.step > 0) == pytest.approx(row.best, rel=1e-6)

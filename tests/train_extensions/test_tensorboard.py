@@ -4,13 +4,13 @@ run continues them without a duplicated or a missing step, and without the
 [tensorboard] extra nothing imports tensorboardX and asking for it fails in
 one line naming the extra.
 
-In-process, on a tiny model and 200 random binary vectors (no MNIST).
+In-process, on the tiny model of :mod:`tests.helpers.tiny_run` (no MNIST).
 """
 
 from __future__ import annotations
 
+import io
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,54 +19,22 @@ import numpy as np
 import pytest
 
 from pylearn_vae.cli import train as train_cli
-from pylearn_vae.errors import MissingExtraError, StopRequested
+from pylearn_vae.errors import MissingExtraError
 from pylearn_vae.job import TrainingJob
 from pylearn_vae.train_extensions import tensorboard
+from tests.helpers.tiny_run import killed_after_epoch_two, monitor_curves, write_tiny_config
 
 EPOCHS = 3
 
-CONFIG = """\
-!obj:pylearn_vae.train.Train {
-    dataset: &train !obj:pylearn_vae.testing.datasets.random_binary_design_matrix {
-        rng: 3, num_examples: 200, dim: 16 },
-    model: !obj:pylearn_vae.models.vae.VAE {
-        nvis: 16, nhid: 3, seed: 2,
-        prior: !obj:pylearn_vae.models.vae.prior.DiagonalGaussianPrior {},
-        conditional: !obj:pylearn_vae.models.vae.conditional.BernoulliVector {
-            name: 'conditional',
-            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-                !obj:pylearn_vae.models.mlp.Tanh { layer_name: 'h', dim: 8, irange: 0.1 } ] } },
-        posterior: !obj:pylearn_vae.models.vae.conditional.DiagonalGaussian {
-            name: 'posterior',
-            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-                !obj:pylearn_vae.models.mlp.Tanh { layer_name: 'h', dim: 8, irange: 0.1 } ] } },
-    },
-    algorithm: !obj:pylearn_vae.training_algorithms.sgd.SGD {
-        batch_size: 50, learning_rate: 0.05,
-        learning_rule: !obj:pylearn_vae.training_algorithms.learning_rule.Momentum {
-            init_momentum: 0.5 },
-        monitoring_dataset: { 'train': *train },
-        cost: !obj:pylearn_vae.costs.vae.VAECriterion {},
-        termination_criterion: !obj:pylearn_vae.termination_criteria.EpochCounter {
-            max_epochs: %(epochs)d },
-    },
-    extensions: %(extensions)s,
-    save_path: '${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl',
-}
-"""
-
-#: The extension as a YAML user writes it.
+#: The extension as a YAML user writes it (image grids at epochs 0 and 2).
 YAML_EXTENSION = (
     "[ !obj:pylearn_vae.train_extensions.tensorboard.TensorBoard { "
-    "log_dir: '${PYLEARN2_TRAIN_DIR}tb' } ]"
+    "log_dir: '${PYLEARN2_TRAIN_DIR}tb', images_every: 2 } ]"
 )
 
 
 def write_config(folder: Path, extensions: str = "[]") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "run.yaml"
-    path.write_text(CONFIG % {"epochs": EPOCHS, "extensions": extensions}, encoding="utf-8")
-    return path
+    return write_tiny_config(folder, EPOCHS, extensions)
 
 
 def read_events(folder: Path):
@@ -90,15 +58,17 @@ def scalars(accumulator) -> dict[str, list[tuple[int, float]]]:
     }
 
 
-def monitor_curves(model) -> dict[str, list[tuple[int, float]]]:
-    """Every channel's record as (epochs seen, value as float32)."""
-    return {
-        name: [
-            (int(epoch), float(np.float32(value)))
-            for epoch, value in zip(channel.epoch_record, channel.val_record, strict=True)
+def images(accumulator) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """Every image event, decoded: tag -> [(step, grey levels (rows, cols))]."""
+    from PIL import Image
+
+    decoded = {}
+    for tag in accumulator.Tags()["images"]:
+        decoded[tag] = [
+            (event.step, np.asarray(Image.open(io.BytesIO(event.encoded_image_string)))[..., 0])
+            for event in accumulator.Images(tag)
         ]
-        for name, channel in model.monitor.channels.items()
-    }
+    return decoded
 
 
 def config_texts(accumulator) -> list[tuple[int, str]]:
@@ -119,7 +89,19 @@ def test_every_channel_is_a_curve_equal_to_the_monitor_record(tmp_path):
     assert "train_objective" in curves and len(curves) > 5
     assert all(steps == list(range(EPOCHS + 1)) for steps in _steps(curves).values())
     assert scalars(events) == curves
+    assert {"learning_rate", "momentum"} <= set(curves)
     assert config_texts(events) == [(0, tensorboard.as_markdown_code(config.read_text()))]
+    grids = images(events)
+    assert sorted(grids) == sorted(tensorboard.IMAGE_TAGS)
+    assert all([step for step, _ in grids[tag]] == [0, 2] for tag in grids)
+    # 16 visible units: 4 x 4 tiles, 8 x 8 of them with 1-pixel gaps
+    assert all(image.shape == (41, 41) for tag in grids for _, image in grids[tag])
+    samples = dict(grids["samples"])
+    assert not np.array_equal(samples[0], samples[2])  # the model changed, the draws did not
+    # the first tile of the reconstructions is the first test (here: training) example
+    first = train.dataset.get_design_matrix()[0].reshape(4, 4)
+    for _, image in grids["reconstructions"]:
+        np.testing.assert_array_equal(image[1:5, 1:5], (first * 255).astype(np.uint8))
 
 
 def _steps(curves) -> dict[str, list[int]]:
@@ -135,21 +117,9 @@ def test_a_resumed_run_continues_the_curves_without_duplicated_or_missing_steps(
     the resumed run writes epochs 2 and 3, and TensorBoard shows each step once."""
     config = write_config(tmp_path / "run")
     folder = tmp_path / "tb"
-    checkpoint = tmp_path / "run" / "run_checkpoint.h5"
-    kept = tmp_path / "epoch1_checkpoint.h5"
-
-    def stop_after_two(train):
-        epochs = train.model.monitor.get_epochs_seen()
-        if epochs == 1:
-            shutil.copy(checkpoint, kept)
-        if epochs == 2:
-            train.request_stop("SIGTERM")
-
-    with pytest.raises(StopRequested):
-        TrainingJob(config, quiet=True, tensorboard=folder).run(on_epoch=stop_after_two)
+    killed_after_epoch_two(config, tensorboard=folder)
     first = scalars(read_events(folder))
     assert set(_steps(first)["train_objective"]) == {0, 1, 2}
-    shutil.copy(kept, checkpoint)
 
     resumed = TrainingJob(config, quiet=True, resume=True, tensorboard=folder).run()
     assert resumed.model.monitor.get_epochs_seen() == EPOCHS
@@ -163,6 +133,37 @@ def test_a_resumed_run_continues_the_curves_without_duplicated_or_missing_steps(
     assert len(os.listdir(folder)) == 2
     text = tensorboard.as_markdown_code(config.read_text())
     assert config_texts(events) == [(0, text), (2, text)]
+
+
+@pytest.mark.tensorboard
+@pytest.mark.compiles
+def test_the_image_grids_leave_the_training_noise_alone(tmp_path):
+    """The grids draw from the prior with a private generator: the same run
+    with a grid after every epoch ends with the same parameters, bit for bit,
+    and the same draws give the same grid twice."""
+    extension = (
+        "[ !obj:pylearn_vae.train_extensions.tensorboard.TensorBoard { "
+        "log_dir: '${PYLEARN2_TRAIN_DIR}tb', images_every: 1 } ]"
+    )
+    plain = TrainingJob(write_config(tmp_path / "plain"), quiet=True).run()
+    watched = TrainingJob(write_config(tmp_path / "watched", extension), quiet=True).run()
+    for a, b in zip(plain.model.get_params(), watched.model.get_params(), strict=True):
+        np.testing.assert_array_equal(a.get_value(), b.get_value())
+    assert [step for step, _ in images(read_events(tmp_path / "watched" / "tb"))["samples"]] == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    pictures = watched.extensions[0]._pictures
+    np.testing.assert_array_equal(pictures.samples(), pictures.samples())
+
+
+@pytest.mark.tensorboard
+def test_images_every_is_checked(tmp_path):
+    for bad in (-1, 1.5, True, "10"):
+        with pytest.raises(ValueError, match=r"images_every must be a whole number of epochs"):
+            tensorboard.TensorBoard(str(tmp_path / "tb"), images_every=bad)
 
 
 def _without_tensorboardx(monkeypatch) -> None:

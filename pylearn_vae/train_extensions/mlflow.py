@@ -1,0 +1,360 @@
+"""A run's parameters, monitor channels and best model in MLflow (an addition:
+Pylearn2 had none).
+
+MLflow's client is the optional ``[mlflow]`` extra (``mlflow-skinny`` with
+SQLAlchemy for MLflow's local SQLite store); nothing imports it until an
+:class:`MLflow` extension is made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import time
+import urllib.parse
+
+from pylearn_vae.errors import MissingExtraError, StopRequested, TrackingError
+from pylearn_vae.train_extensions import TrainExtension
+from pylearn_vae.utils.files import check_path_name
+
+__all__ = [
+    "INSTALL_HINT",
+    "MAX_PARAM_VALUE",
+    "MLflow",
+    "ERROR_TAG",
+    "RUN_KEY_TAG",
+    "metric_key",
+    "end_named_run",
+    "mlflow_client_class",
+    "shared_store",
+]
+
+log = logging.getLogger(__name__)
+
+#: The command that installs the extra.
+INSTALL_HINT = 'pip install -e ".[mlflow]"'
+
+#: The tag that names the checkpoint a run belongs to; a resumed run continues
+#: the latest MLflow run with its checkpoint's tag.
+RUN_KEY_TAG = "pylearn_vae.checkpoint"
+
+#: The tag of a FAILED run that names the exception that ended it.
+ERROR_TAG = "pylearn_vae.error"
+
+#: MLflow's longest parameter value (longer values are cut, ending in "...").
+MAX_PARAM_VALUE = 6000
+
+#: Parameters and metrics per request (MLflow takes at most 100 and 1000).
+_PARAMS_PER_BATCH = 100
+_METRICS_PER_BATCH = 1000
+
+#: Seconds to wait for a tracking server to accept a connection at setup.
+CONNECT_TIMEOUT = 10.0
+
+#: Characters MLflow allows in a metric name; others become "_".
+_NOT_IN_KEY = re.compile(r"[^\w\-. /]")
+
+#: Artifact folder of the saved model files.
+MODEL_ARTIFACTS = "model"
+
+
+def mlflow_client_class():
+    """MLflow's ``MlflowClient``; :class:`MissingExtraError` naming the extra when
+    MLflow is not installed."""
+    try:
+        from mlflow.tracking import MlflowClient  # the optional extra, imported only when used
+    except ImportError:
+        raise MissingExtraError(
+            f"MLflow tracking needs MLflow's client, the [mlflow] extra: {INSTALL_HINT}"
+        ) from None
+    return MlflowClient
+
+
+def metric_key(channel: str) -> str:
+    """A monitor channel's name as an MLflow metric name.
+
+    >>> metric_key("valid_objective"), metric_key("kl[z]")
+    ('valid_objective', 'kl_z_')
+    """
+    return _NOT_IN_KEY.sub("_", channel)
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Refuse a tracking URI MLflow would misread: a bare path is MLflow's old
+    folder store, which MLflow 3 refuses."""
+    check_path_name(uri, "MLflow tracking URI")
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):
+        raise ValueError(
+            f"MLflow tracking URI {uri!r} is a path, not a URI; MLflow 3 keeps runs in a "
+            f"database: give sqlite:///{uri.rstrip('/')}/mlflow.db (a local file) or a "
+            "server's http://host:port"
+        )
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_server_reachable(uri: str) -> None:
+    """For an ``http(s)://`` tracking URI, :class:`TrackingError` at once when
+    nothing accepts a connection there (MLflow itself retries for minutes)."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname or "", port), timeout=CONNECT_TIMEOUT):
+            pass
+    except (OSError, ValueError) as exc:
+        raise TrackingError(
+            f"MLflow: cannot reach the tracking server at {uri}: {_first_line(exc)}; "
+            "start it (mlflow server) or give another --mlflow URI"
+        ) from None
+
+
+def shared_store(tracking_uri: str | None, experiment_name: str) -> dict:
+    """Settings for runs of many processes in one experiment (a sweep's trials,
+    each in its own working folder): MLflow's default store resolved here to
+    an absolute URI, the server checked, the experiment made once (its
+    artifacts beside this process's store). Returns the :class:`MLflow`
+    keywords ``tracking_uri`` and ``experiment_name``."""
+    client_class = mlflow_client_class()
+    if tracking_uri is None:
+        import mlflow
+
+        tracking_uri = mlflow.get_tracking_uri()
+    else:
+        check_tracking_uri(tracking_uri)
+        check_server_reachable(tracking_uri)
+    try:
+        client = client_class(tracking_uri=tracking_uri)
+        if client.get_experiment_by_name(experiment_name) is None:
+            client.create_experiment(experiment_name)
+    except Exception as exc:
+        raise TrackingError(
+            f"MLflow ({tracking_uri}): opening the experiment {experiment_name!r} failed: "
+            f"{type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
+    return {"tracking_uri": tracking_uri, "experiment_name": experiment_name}
+
+
+def end_named_run(settings: dict, run_name: str, status: str) -> None:
+    """Mark the latest run named ``run_name`` of the experiment in ``settings`` (from
+    :func:`shared_store`) ``status``, if it is still RUNNING: a sweep's driver
+    does it when Ray Tune ends a trial, whose process may be stopped before
+    its extension could."""
+    client = mlflow_client_class()(tracking_uri=settings["tracking_uri"])
+    experiment = client.get_experiment_by_name(settings["experiment_name"])
+    if experiment is None:
+        return
+    quoted = run_name.replace("\\", "\\\\").replace("'", "\\'")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.run_name = '{quoted}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if runs and runs[0].info.status == "RUNNING":
+        client.set_terminated(runs[0].info.run_id, status=status)
+
+
+class MLflow(TrainExtension):
+    """Log a run to MLflow: parameters, a metric per monitor channel, the best model.
+
+    * **Parameters**: the run's YAML (when the run was started by
+      :class:`~pylearn_vae.job.TrainingJob`) flattened to dotted keys, as
+      written (``model.nvis`` = ``784``, ``model.class`` =
+      ``pylearn_vae.models.vae.VAE``, ``algorithm.learning_rate`` = ``0.02``).
+    * **Metrics**: at every monitoring step (the one before training and one
+      per epoch) each channel's value just recorded, with step = epochs seen.
+    * **Artifacts**: when the run ends, however it ends, the model files it
+      saved (the best model of each
+      :class:`~pylearn_vae.train_extensions.best_params.MonitorBasedSaveBest`
+      and the Train's ``save_path``) under ``model/``; the run is then marked
+      FINISHED, KILLED (stopped by a signal or Ctrl-C) or FAILED.
+
+    A resumed run continues the MLflow run of its checkpoint (the latest run
+    tagged ``pylearn_vae.checkpoint`` with the checkpoint's path) and logs
+    each step once: the steps a killed run logged after its last checkpoint
+    are not logged again (a resumed run computes the same values).
+
+    Parameters
+    ----------
+    tracking_uri : str, optional
+        Where MLflow keeps runs: ``sqlite:///path/mlflow.db``, a server's
+        ``http://host:port``. Default: MLflow's own (``MLFLOW_TRACKING_URI``,
+        else ``sqlite:///mlflow.db`` in the working folder, with artifacts in
+        ``./mlruns``, as ``mlflow ui`` expects).
+    experiment_name : str, optional
+        The experiment (made if missing); default MLflow's ``Default``.
+    run_name : str, optional
+        The run's name (default: a name MLflow makes up).
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        experiment_name: str | None = None,
+        run_name: str | None = None,
+    ) -> None:
+        for what, value in (
+            ("tracking_uri", tracking_uri),
+            ("experiment_name", experiment_name),
+            ("run_name", run_name),
+        ):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(f"MLflow: {what} must be a non-empty string, got {value!r}")
+        if tracking_uri is not None:
+            check_tracking_uri(tracking_uri)
+        self._client_class = mlflow_client_class()
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment_name
+        self.run_name = run_name
+        self.run_id: str | None = None
+        self._client = None
+        self._experiment_id: str | None = None
+        self._train = None
+        self._logged: set[tuple[str, int]] = set()
+        self._failed = False  # (a request failed: the store is not asked again)
+
+    def use_train(self, train) -> None:
+        """Remember ``train``, reach the tracking store and find or make the
+        experiment (before anything compiles: a wrong URI fails at once)."""
+        self._train = train
+        if self.tracking_uri is not None:
+            check_server_reachable(self.tracking_uri)
+        with self._calling("opening the experiment"):
+            self._client = self._client_class(tracking_uri=self.tracking_uri)
+            name = self.experiment_name or "Default"
+            experiment = self._client.get_experiment_by_name(name)
+            if experiment is None:
+                self._experiment_id = self._client.create_experiment(name)
+            else:
+                self._experiment_id = experiment.experiment_id
+
+    @contextlib.contextmanager
+    def _calling(self, what: str):
+        """Any failure of MLflow's client as one :class:`TrackingError` naming the store."""
+        try:
+            yield
+        except TrackingError:
+            raise
+        except Exception as exc:
+            self._failed = True
+            where = self.tracking_uri or "MLflow's default store"
+            raise TrackingError(
+                f"MLflow ({where}): {what} failed: {type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
+
+    # -- the run ----------------------------------------------------------
+    def _run_key(self) -> str | None:
+        path = getattr(self._train, "checkpoint_path", None)
+        return None if path is None else os.path.abspath(path)
+
+    def _earlier_run(self, key: str):
+        quoted = key.replace("\\", "\\\\").replace("'", "\\'")
+        runs = self._client.search_runs(
+            [self._experiment_id],
+            filter_string=f"tags.`{RUN_KEY_TAG}` = '{quoted}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    def _start(self, step: int) -> None:
+        key = self._run_key()
+        earlier = self._earlier_run(key) if step > 0 and key is not None else None
+        if earlier is not None:
+            self.run_id = earlier.info.run_id
+            self._client.update_run(self.run_id, status="RUNNING")
+            self._logged = {
+                (name, int(point.step))
+                for name in earlier.data.metrics
+                for point in self._client.get_metric_history(self.run_id, name)
+            }
+            log.info("MLflow: continuing run %s", self.run_id)
+            return
+        tags = {RUN_KEY_TAG: key} if key is not None else {}
+        run = self._client.create_run(self._experiment_id, run_name=self.run_name, tags=tags)
+        self.run_id = run.info.run_id
+        self._log_params()
+
+    def _log_params(self) -> None:
+        from mlflow.entities import Param
+
+        text = getattr(self._train, "config_text", None)
+        if text is None:
+            return
+        from pylearn_vae.config.compare import flattened_config
+
+        params = [
+            Param(
+                key,
+                value if len(value) <= MAX_PARAM_VALUE else value[: MAX_PARAM_VALUE - 3] + "...",
+            )
+            for key, value in flattened_config(text).items()
+        ]
+        for start in range(0, len(params), _PARAMS_PER_BATCH):
+            self._client.log_batch(self.run_id, params=params[start : start + _PARAMS_PER_BATCH])
+
+    def on_monitor(self, model, dataset, algorithm) -> None:
+        """Log every (channel, step) of the monitor's records not logged yet: the
+        step just recorded, and after a resume any step an earlier session
+        could not log."""
+        from mlflow.entities import Metric
+
+        monitor = model.monitor
+        if self.run_id is None:
+            with self._calling("starting the run"):
+                self._start(monitor.get_epochs_seen())
+        now = int(time.time() * 1000)
+        pending = {}
+        for name, channel in monitor.channels.items():
+            key = metric_key(name)
+            for epoch, value in zip(channel.epoch_record, channel.val_record, strict=True):
+                if (key, int(epoch)) not in self._logged:
+                    pending[key, int(epoch)] = Metric(key, float(value), now, int(epoch))
+        items = list(pending.items())
+        for start in range(0, len(items), _METRICS_PER_BATCH):
+            batch = items[start : start + _METRICS_PER_BATCH]
+            with self._calling(f"logging the metrics of epoch {monitor.get_epochs_seen()}"):
+                self._client.log_batch(self.run_id, metrics=[metric for _, metric in batch])
+            self._logged.update(where for where, _ in batch)
+
+    def _model_files(self) -> list[str]:
+        from pylearn_vae.train_extensions.best_params import MonitorBasedSaveBest
+
+        train = self._train
+        paths = [getattr(train, "save_path", None)]
+        paths += [
+            e.save_path
+            for e in getattr(train, "extensions", ())
+            if isinstance(e, MonitorBasedSaveBest)
+        ]
+        return [p for p in dict.fromkeys(paths) if p and os.path.isfile(p)]
+
+    def close(self, error: BaseException | None = None) -> None:
+        if self.run_id is None:
+            return
+        run_id, self.run_id = self.run_id, None
+        if self._failed:
+            return
+        if error is None or (isinstance(error, SystemExit) and error.code in (0, None)):
+            status = "FINISHED"  # (Ray Tune ends a trial it stops with SystemExit(0))
+        elif isinstance(error, StopRequested | KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+            with self._calling("noting the error"):
+                self._client.set_tag(
+                    run_id, ERROR_TAG, f"{type(error).__name__}: {_first_line(error)}"
+                )
+        with self._calling("saving the model files"):
+            for path in self._model_files():
+                self._client.log_artifact(run_id, path, artifact_path=MODEL_ARTIFACTS)
+        with self._calling(f"marking the run {status}"):
+            self._client.set_terminated(run_id, status=status)
