@@ -16,6 +16,7 @@ other Python, the C backend, the speed-ups switched off) lose no test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing.process
 import os
@@ -99,6 +100,10 @@ def pytest_configure(config):
     _watch(FunctionMaker, "__init__", "compiles")
     _watch(subprocess.Popen, "__init__", "subprocess")
     _watch(multiprocessing.process.BaseProcess, "start", "subprocess")
+    # (urllib3's import binds ::1 to learn whether IPv6 works: imported
+    # here, that probe is no test's need; MLflow and Ray import urllib3.)
+    with contextlib.suppress(ImportError):
+        import urllib3.util.connection  # noqa: F401
     _watch(socket.socket, "bind", "network")
     from pylearn_vae.speedups import support
 

@@ -225,3 +225,30 @@ def test_the_notebook_says_how_to_install_missing_data(tmp_path):
     assert "DataMissingError" in message
     assert str(tmp_path / "no-data") in message
     assert "scripts/download_binarized_mnist.py" in message
+
+
+@pytest.mark.notebook
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_the_packages_own_progress_bars_draw_in_a_kernel(tmp_path):
+    """In a Jupyter kernel (no terminal) the package's bars draw as tqdm.auto
+    draws them there; outside one, in a pipe, they stay silent (test_progress)."""
+    import nbformat
+
+    code = (
+        "import tqdm.notebook\n"
+        "from pylearn_vae.utils.progress import in_jupyter_kernel, progress_bar\n"
+        "with progress_bar(7, 'evaluating', unit='batch') as bar:\n"
+        "    bar.update(7)\n"
+        "    drawn = not bar.disable\n"
+        "print(in_jupyter_kernel(), drawn, isinstance(bar, tqdm.notebook.tqdm))\n"
+    )
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    execute(notebook, tmp_path, dict(os.environ))
+    [cell] = notebook.cells
+    widgets = importlib.util.find_spec("ipywidgets") is not None
+    assert stream_text(cell, "stdout") == f"True True {widgets}\n"
+    if widgets:
+        check_progress(notebook, cell, 7)
+    else:
+        assert "evaluating" in stream_text(cell, "stderr")

@@ -64,6 +64,10 @@ MODEL_ARTIFACTS = "model"
 def mlflow_client_class():
     """MLflow's ``MlflowClient``; :class:`MissingExtraError` naming the extra when
     MLflow is not installed."""
+    # MLflow 3 sends usage data to its makers unless told not to; a training
+    # job contacts no one but the tracking store it was given (set
+    # MLFLOW_DISABLE_TELEMETRY=false to let MLflow send it).
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         from mlflow.tracking import MlflowClient  # the optional extra, imported only when used
     except ImportError:

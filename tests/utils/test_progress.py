@@ -38,3 +38,11 @@ def test_a_bar_can_be_turned_off(capsys):
     with progress_bar(2, "downloading", enabled=False) as bar:
         bar.update(2)
     assert capsys.readouterr().err == ""
+
+
+def test_outside_a_kernel_the_jupyter_check_says_no_without_importing_ipython():
+    from pylearn_vae.utils.progress import in_jupyter_kernel
+
+    had = "IPython" in sys.modules
+    assert in_jupyter_kernel() is False
+    assert ("IPython" in sys.modules) == had
