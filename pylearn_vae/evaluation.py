@@ -85,7 +85,7 @@ def widest_activation(model) -> int:
     """Floats per example in the widest input or layer output of ``model``'s
     encoder and decoder MLPs."""
     widths = [int(model.nvis)]
-    for component in (model.posterior, model.conditional):
+    for component in model.networks():
         for layer in getattr(getattr(component, "mlp", None), "layers", ()):
             widths.append(int(layer.get_output_space().get_total_dimension()))
     return max(widths)

@@ -15,35 +15,53 @@ from pylearn_vae import speedups
 from pylearn_vae.compile import function
 from pylearn_vae.costs.vae import VAECriterion
 from pylearn_vae.utils import floatX
-from tests.helpers.models import binary_data, make_vae
+from tests.helpers.models import binary_data, make_hvae, make_vae
 
 BATCH, NVIS, NHID, S = 16, 12, 3, 3
+#: z1's dimension in the two-layer model.
+BOTTOM = 2
 
 
-def _graph():
-    v = make_vae(nvis=NVIS, nhid=NHID, irange=0.5, seed=11)
+def _graph(kind: str):
+    """The cost, the IS estimate and the gradients of a one-layer ("vae") or a
+    two-layer ("hvae") model, with its noise as inputs."""
+    if kind == "vae":
+        v = make_vae(nvis=NVIS, nhid=NHID, irange=0.5, seed=11)
+    else:
+        v = make_hvae(nvis=NVIS, nhid=NHID, bottom_nhid=BOTTOM, irange=0.5, seed=11)
     X = v.get_input_space().make_theano_batch("X", batch_size=BATCH)
-    eps = pt.tensor3("eps", dtype=floatX(), shape=(S, BATCH, NHID))
-    v.posterior.sample_from_epsilon = lambda shape: eps
+    eps = [pt.tensor3("eps", dtype=floatX(), shape=(S, BATCH, NHID))]
+    v.posterior.sample_from_epsilon = lambda shape: eps[0]
+    if kind == "hvae":
+        eps.append(pt.tensor3("eps_1", dtype=floatX(), shape=(S, BATCH, BOTTOM)))
+        v.bottom_posterior.sample_from_epsilon = lambda shape: eps[1]
     cost = VAECriterion(num_samples=S)
     grads, _ = cost.get_gradients(v, X)
     outputs = [cost.expr(v, X), v.log_likelihood_approximation(X, S), *grads.values()]
-    return X, eps, outputs
+    return [X, *eps], outputs
+
+
+@pytest.fixture(scope="module", params=["vae", "hvae"])
+def kind(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def inputs():
+def inputs(kind):
     rng = np.random.default_rng(0)
-    return binary_data(BATCH, NVIS, seed=2), rng.standard_normal((S, BATCH, NHID)).astype("float32")
+    noise = [rng.standard_normal((S, BATCH, NHID)).astype("float32")]
+    if kind == "hvae":
+        noise.append(rng.standard_normal((S, BATCH, BOTTOM)).astype("float32"))
+    return [binary_data(BATCH, NVIS, seed=2), *noise]
 
 
 @pytest.fixture(scope="module")
-def reference(inputs):
+def reference(kind, inputs):
     import pytensor
 
     with pytensor.config.change_flags(warn_float64="ignore"):
-        X, eps, outputs = _graph()
-        return function([X, eps], outputs, mode="CVM")(*inputs)
+        variables, outputs = _graph(kind)
+        return function(variables, outputs, mode="CVM")(*inputs)
 
 
 @pytest.fixture(autouse=True)
@@ -59,13 +77,13 @@ def _jax_or_skip():
 
 @pytest.mark.parametrize("mode", ["NUMBA", pytest.param("JAX", marks=pytest.mark.jax)])
 @pytest.mark.compiles
-def test_backend_matches_c_backend(mode, inputs, reference):
+def test_backend_matches_c_backend(mode, kind, inputs, reference):
     if mode == "JAX":
         _jax_or_skip()
-    X, eps, outputs = _graph()
+    variables, outputs = _graph(kind)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # JAX copies RNG shared variables
-        result = function([X, eps], outputs, mode=mode)(*inputs)
+        result = function(variables, outputs, mode=mode)(*inputs)
     assert len(result) == len(reference) > 10
     for got, want in zip(result, reference):
         got = np.asarray(got)

@@ -7,6 +7,7 @@ import numpy as np
 from pylearn_vae.models.mlp import MLP, RectifiedLinear
 from pylearn_vae.models.vae import VAE
 from pylearn_vae.models.vae.conditional import BernoulliVector, DiagonalGaussian
+from pylearn_vae.models.vae.hierarchical import HierarchicalVAE
 from pylearn_vae.models.vae.prior import DiagonalGaussianPrior
 
 
@@ -42,6 +43,42 @@ def make_vae(
             ),
         ),
         learn_prior=learn_prior,
+        seed=seed,
+        **kwargs,
+    )
+
+
+def _network(kind, name, hidden, irange, layer):
+    return kind(
+        name=name,
+        mlp=MLP(layer_name=name, layers=[layer(layer_name="h", dim=hidden, irange=irange)]),
+    )
+
+
+def make_hvae(
+    nvis=12,
+    nhid=2,
+    bottom_nhid=3,
+    hidden=8,
+    seed=0,
+    irange=0.1,
+    layer=RectifiedLinear,
+    prior=None,
+    bottom_posterior=None,
+    **kwargs,
+) -> HierarchicalVAE:
+    """A small two-layer VAE (z2 -> z1 -> x, Bernoulli output): diagonal Gaussian
+    prior, posteriors and bottom prior unless ``prior`` or ``bottom_posterior`` is given."""
+    return HierarchicalVAE(
+        nvis=nvis,
+        nhid=nhid,
+        bottom_nhid=bottom_nhid,
+        prior=DiagonalGaussianPrior() if prior is None else prior,
+        conditional=_network(BernoulliVector, "conditional", hidden, irange, layer),
+        posterior=_network(DiagonalGaussian, "posterior", hidden, irange, layer),
+        bottom_prior=_network(DiagonalGaussian, "bottom_prior", hidden, irange, layer),
+        bottom_posterior=bottom_posterior
+        or _network(DiagonalGaussian, "bottom_posterior", hidden, irange, layer),
         seed=seed,
         **kwargs,
     )

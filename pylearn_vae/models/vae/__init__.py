@@ -147,12 +147,7 @@ class VAE(Model):
         self.input_source = "features"
         self.latent_space = VectorSpace(dim=self.nhid)
 
-        prior.set_vae(self)
-        conditional.set_vae(self)
-        posterior.set_vae(self)
-        prior.initialize_parameters(nhid=self.nhid)
-        conditional.initialize_parameters(input_space=self.latent_space, ndim=self.nvis)
-        posterior.initialize_parameters(input_space=self.input_space, ndim=self.nhid)
+        self._initialize_components()
 
         self.kl_integrator = _choose_integrator(kl_integrator, prior, posterior)
         self._warned_approximate_kl = False
@@ -161,6 +156,22 @@ class VAE(Model):
         if self.learn_prior:
             self._params += self.get_prior_params()
         self._check_unique_names()
+
+    def _components(self) -> tuple:
+        """Every component, in the order their noise seeds are drawn."""
+        return (self.prior, self.conditional, self.posterior)
+
+    def networks(self) -> tuple:
+        """The conditionals (networks) of the model (the evaluation sizes its
+        batches by their widest layer)."""
+        return (self.posterior, self.conditional)
+
+    def _initialize_components(self) -> None:
+        for part in self._components():
+            part.set_vae(self)
+        self.prior.initialize_parameters(nhid=self.nhid)
+        self.conditional.initialize_parameters(input_space=self.latent_space, ndim=self.nvis)
+        self.posterior.initialize_parameters(input_space=self.input_space, ndim=self.nhid)
 
     def _check_unique_names(self) -> None:
         """Parameters and random generators are found by name (in model files
@@ -177,10 +188,10 @@ class VAE(Model):
                 "names, and their layers different layer_names"
             )
         # Each component names its generators after itself.
-        noise_names = [part.srng.name for part in (self.prior, self.conditional, self.posterior)]
-        if len(set(noise_names)) != 3:
+        noise_names = [part.srng.name for part in self._components()]
+        if len(set(noise_names)) != len(noise_names):
             raise ValueError(
-                "VAE prior, conditional and posterior must have different names, got "
+                f"{type(self).__name__} components must have different names, got "
                 f"{', '.join(map(repr, noise_names))}"
             )
 
@@ -199,14 +210,13 @@ class VAE(Model):
 
     def get_lr_scalers(self) -> OrderedDict:
         rval = OrderedDict()
-        for part in (self.prior, self.conditional, self.posterior):
+        for part in self._components():
             safe_update(rval, part.get_lr_scalers())
         return rval
 
     def _modify_updates(self, updates) -> None:
-        self.prior.modify_updates(updates)
-        self.conditional.modify_updates(updates)
-        self.posterior.modify_updates(updates)
+        for part in self._components():
+            part.modify_updates(updates)
 
     def get_weights(self):
         """Weights of the encoder's first layer (input to hidden), as in Pylearn2.
