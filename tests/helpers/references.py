@@ -70,3 +70,24 @@ def reference_transpose(x, W, out_shape, stride, pad):
                 for c in range(cols):
                     full[n, :, r * sr : r * sr + kr, c * sc : c * sc + kc] += x[n, i, r, c] * W[i]
     return full[:, :, pr : pr + out_shape[0], pc : pc + out_shape[1]]
+
+
+def check_gradients_by_finite_differences(params, analytic, cost, h=1e-6) -> int:
+    """Compare each gradient in ``analytic`` with central differences of
+    ``cost()`` (a float64 function of the parameters' current values) over
+    every entry of ``params`` (shared variables, restored after); returns the
+    number of entries checked."""
+    checked = 0
+    for param, grad in zip(params, analytic, strict=True):
+        value = param.get_value()
+        numeric = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            for sign in (1, -1):
+                bumped = value.copy()
+                bumped[idx] += sign * h
+                param.set_value(bumped)
+                numeric[idx] += sign * cost() / (2 * h)
+            checked += 1
+        param.set_value(value)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7, err_msg=param.name)
+    return checked

@@ -17,6 +17,7 @@ from pylearn_vae.models.vae.prior import DiagonalGaussianPrior, Prior
 from pylearn_vae.space import SpaceMismatchError
 from pylearn_vae.utils import floatX, sharedX, using_floatX
 from tests.helpers.models import binary_data, make_vae
+from tests.helpers.references import check_gradients_by_finite_differences
 
 NVIS, NHID = 12, 3
 
@@ -224,20 +225,7 @@ def test_gradient_matches_finite_differences(float64_graphs):
     x = binary_data(6, 5, seed=6).astype("float64")
     noise = rng.standard_normal((2, 6, 2))
     analytic = f(x, noise)[1:]
-    h = 1e-6
-    checked = 0
-    for param, grad in zip(params, analytic):
-        value = param.get_value()
-        numeric = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            for sign in (1, -1):
-                bumped = value.copy()
-                bumped[idx] += sign * h
-                param.set_value(bumped)
-                numeric[idx] += sign * f(x, noise)[0] / (2 * h)
-            checked += 1
-        param.set_value(value)
-        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7, err_msg=param.name)
+    checked = check_gradients_by_finite_differences(params, analytic, lambda: f(x, noise)[0])
     assert checked == v.get_total_params() > 50
 
 
