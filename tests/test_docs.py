@@ -191,14 +191,16 @@ def _benchmark_main(path: Path) -> Callable:
     saved_path, saved_modules = list(sys.path), set(sys.modules)
     sys.path.insert(0, str(path.parent))
     try:
-        spec = importlib.util.spec_from_file_location(f"_docs_{path.stem}", path)
+        name = f"_docs_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # (dataclasses look their module up while it loads)
         spec.loader.exec_module(module)
         return module.main
     finally:
         sys.path[:] = saved_path
         for name in set(sys.modules) - saved_modules:
-            if (ROOT / "benchmarks" / f"{name}.py").is_file():
+            if name.startswith("_docs_") or (ROOT / "benchmarks" / f"{name}.py").is_file():
                 del sys.modules[name]
 
 

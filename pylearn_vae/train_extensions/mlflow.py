@@ -13,12 +13,18 @@ import logging
 import os
 import re
 import socket
+import ssl
 import time
 import urllib.parse
 
-from pylearn_vae.errors import MissingExtraError, StopRequested, TrackingError
+from pylearn_vae.errors import MissingExtraError, ModelFileError, StopRequested, TrackingError
+from pylearn_vae.text import escape
 from pylearn_vae.train_extensions import TrainExtension
-from pylearn_vae.utils.files import check_path_name
+from pylearn_vae.utils.files import (
+    check_output_folder,
+    check_path_name,
+    regular_file_problem,
+)
 
 __all__ = [
     "INSTALL_HINT",
@@ -28,6 +34,7 @@ __all__ = [
     "RUN_KEY_TAG",
     "metric_key",
     "end_named_run",
+    "latest_run_where",
     "mlflow_client_class",
     "shared_store",
 ]
@@ -96,6 +103,21 @@ def check_tracking_uri(uri: str) -> None:
             f"database: give sqlite:///{uri.rstrip('/')}/mlflow.db (a local file) or a "
             "server's http://host:port"
         )
+    if _sqlite_path(uri) in ("", ":memory:"):
+        raise ValueError(
+            f"MLflow tracking URI {uri!r} keeps the runs in memory, lost when the program "
+            "ends; give sqlite:///PATH/mlflow.db (a local file) or a server's http://host:port"
+        )
+
+
+def _sqlite_path(uri: str) -> str | None:
+    """The database file of an ``sqlite://`` URI (``""`` or ``":memory:"``: in
+    memory), None for other URIs."""
+    if not uri.lower().startswith("sqlite:"):
+        return None
+    rest = uri[len("sqlite:") :]
+    path = rest[3:] if rest.startswith("///") else rest.lstrip("/")
+    return path.split("?", 1)[0]
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:
@@ -105,19 +127,102 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
 
 def check_server_reachable(uri: str) -> None:
     """For an ``http(s)://`` tracking URI, :class:`TrackingError` at once when
-    nothing accepts a connection there (MLflow itself retries for minutes)."""
+    nothing answers HTTP there within :data:`CONNECT_TIMEOUT` seconds, or answers
+    with a server error (MLflow itself retries for minutes)."""
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme not in ("http", "https"):
         return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        with socket.create_connection((parts.hostname or "", port), timeout=CONNECT_TIMEOUT):
-            pass
+        status = _http_status(parts, port)
     except (OSError, ValueError) as exc:
         raise TrackingError(
             f"MLflow: cannot reach the tracking server at {uri}: {_first_line(exc)}; "
             "start it (mlflow server) or give another --mlflow URI"
         ) from None
+    if status is None or status >= 500:
+        what = "no HTTP" if status is None else f"HTTP status {status}"
+        raise TrackingError(
+            f"MLflow: the tracking server at {uri} answered with {what}; "
+            "check the server (mlflow server) or give another --mlflow URI"
+        )
+
+
+def _http_status(parts: urllib.parse.SplitResult, port: int) -> int | None:
+    """The status of the answer to ``GET /health`` at the server of ``parts``
+    (a split URI), None if the answer is not HTTP; every step within one
+    :data:`CONNECT_TIMEOUT`."""
+    host = parts.hostname or ""
+    where = parts.netloc.rpartition("@")[2].encode("ascii", "replace")  # (no user:password)
+    deadline = time.monotonic() + CONNECT_TIMEOUT
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no answer within {CONNECT_TIMEOUT:g} s")
+        return remaining
+
+    with socket.create_connection((host, port), timeout=left()) as raw:
+        connection = raw
+        if parts.scheme == "https":
+            context = ssl.create_default_context()  # (a probe: MLflow checks the certificate)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            connection = context.wrap_socket(raw, server_hostname=host)
+        connection.sendall(b"GET /health HTTP/1.0\r\nHost: " + where + b"\r\n\r\n")
+        answer = b""
+        while b"\n" not in answer and len(answer) < 256:
+            connection.settimeout(left())
+            chunk = connection.recv(256 - len(answer))
+            if not chunk:
+                break
+            answer += chunk
+    match = re.match(rb"HTTP/\d(?:\.\d)? (\d{3})[ \r\n]", answer)
+    return int(match.group(1)) if match else None
+
+
+#: The first bytes of an SQLite database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_sqlite_file(uri: str, path: str) -> None:
+    """:class:`TrackingError` now when the database file of ``uri`` cannot be
+    MLflow's store (SQLite would retry for minutes, or write into it)."""
+    problem = regular_file_problem(path)
+    if problem is None:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (no wait if it became a FIFO)
+        try:
+            start = os.read(fd, len(_SQLITE_HEADER))
+        finally:
+            os.close(fd)
+        if start and start != _SQLITE_HEADER:
+            problem = f"is not an SQLite database (it begins {escape(repr(start))})"
+    elif problem == "does not exist":
+        problem = None
+    if problem is not None:
+        raise TrackingError(
+            f"MLflow store {uri}: {escape(path)} {problem}; give the path of an SQLite "
+            "database file (made if missing)"
+        )
+    try:  # (SQLite writes a journal beside the database)
+        check_output_folder(os.path.dirname(path) or ".", "MLflow store folder")
+    except ModelFileError as exc:
+        raise TrackingError(f"MLflow store {uri}: {exc}") from None
+
+
+def check_store(uri: str | None) -> None:
+    """:class:`TrackingError` at once when the tracking store at ``uri`` (None:
+    ``MLFLOW_TRACKING_URI``, if set) cannot be used: a server that does not
+    answer, a database path that is a folder, a FIFO, a read-only place or
+    another kind of file."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+    if uri is None:
+        return
+    path = _sqlite_path(uri)
+    if path:
+        _check_sqlite_file(uri, path)
+    else:
+        check_server_reachable(uri)
 
 
 def shared_store(tracking_uri: str | None, experiment_name: str) -> dict:
@@ -133,7 +238,7 @@ def shared_store(tracking_uri: str | None, experiment_name: str) -> dict:
         tracking_uri = mlflow.get_tracking_uri()
     else:
         check_tracking_uri(tracking_uri)
-        check_server_reachable(tracking_uri)
+    check_store(tracking_uri)
     try:
         client = client_class(tracking_uri=tracking_uri)
         if client.get_experiment_by_name(experiment_name) is None:
@@ -155,15 +260,34 @@ def end_named_run(settings: dict, run_name: str, status: str) -> None:
     experiment = client.get_experiment_by_name(settings["experiment_name"])
     if experiment is None:
         return
-    quoted = run_name.replace("\\", "\\\\").replace("'", "\\'")
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"attributes.run_name = '{quoted}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
+    run = latest_run_where(
+        client, experiment.experiment_id, "attributes.run_name", run_name, lambda r: r.info.run_name
     )
-    if runs and runs[0].info.status == "RUNNING":
-        client.set_terminated(runs[0].info.run_id, status=status)
+    if run is not None and run.info.status == "RUNNING":
+        client.set_terminated(run.info.run_id, status=status)
+
+
+#: Runs read to find the one a filter means (see :func:`latest_run_where`).
+_SEARCHED_RUNS = 100
+
+
+def latest_run_where(client, experiment_id: str, field: str, value: str, read):
+    """The latest run of the experiment whose ``field`` (as MLflow's filters name
+    it) is ``value`` (``read(run)`` gives it), or None.
+
+    MLflow's filter strings cannot hold a quote or a final backslash in a
+    value (it does not unescape): the search asks for ``LIKE`` with each of
+    them left to the one-character wildcard, and the runs found are compared
+    here. (A checkpoint in a folder named ``bob's runs`` is found again.)
+    """
+    pattern = re.sub(r"['\"\\]", "_", value)
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"{field} LIKE '{pattern}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=_SEARCHED_RUNS,
+    )
+    return next((run for run in runs if read(run) == value), None)
 
 
 class MLflow(TrainExtension):
@@ -229,8 +353,7 @@ class MLflow(TrainExtension):
         """Remember ``train``, reach the tracking store and find or make the
         experiment (before anything compiles: a wrong URI fails at once)."""
         self._train = train
-        if self.tracking_uri is not None:
-            check_server_reachable(self.tracking_uri)
+        check_store(self.tracking_uri)
         with self._calling("opening the experiment"):
             self._client = self._client_class(tracking_uri=self.tracking_uri)
             name = self.experiment_name or "Default"
@@ -260,14 +383,13 @@ class MLflow(TrainExtension):
         return None if path is None else os.path.abspath(path)
 
     def _earlier_run(self, key: str):
-        quoted = key.replace("\\", "\\\\").replace("'", "\\'")
-        runs = self._client.search_runs(
-            [self._experiment_id],
-            filter_string=f"tags.`{RUN_KEY_TAG}` = '{quoted}'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
+        return latest_run_where(
+            self._client,
+            self._experiment_id,
+            f"tags.`{RUN_KEY_TAG}`",
+            key,
+            lambda run: run.data.tags.get(RUN_KEY_TAG),
         )
-        return runs[0] if runs else None
 
     def _start(self, step: int) -> None:
         key = self._run_key()

@@ -6,11 +6,13 @@ extra; nothing imports it until a :class:`TensorBoard` extension is made.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import time
 
-from pylearn_vae.errors import MissingExtraError
+from pylearn_vae.errors import MissingExtraError, TrackingError
 from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.train_extensions.pictures import (
     RunPictures,
@@ -53,6 +55,43 @@ def summary_writer_class():
             f"TensorBoard logging needs tensorboardX, the [tensorboard] extra: {INSTALL_HINT}"
         ) from None
     return SummaryWriter
+
+
+class _EventFile:
+    """One event file in the folder ``log_dir``, written as the events come: each
+    ``write`` puts its event in the file's buffer and ``flush`` puts the
+    buffer on disk. (tensorboardX's ``SummaryWriter`` hands events to a
+    thread whose buffer only a later flush empties: a run killed after a
+    checkpoint lost the checkpoint's step, which a resumed run does not
+    write again. Its file writer also takes a folder named ``s3:...`` or
+    ``gs:...`` for a cloud bucket; the path given here is absolute.)"""
+
+    def __init__(self, log_dir: str, purge_step: int, suffix: str) -> None:
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
+        from tensorboardX.record_writer import RecordWriter
+
+        self._event = Event
+        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}{suffix}"
+        self._records = RecordWriter(os.path.join(os.path.abspath(log_dir), name))
+        self._records.write(
+            Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString()
+        )
+        # (TensorBoard hides the events of the earlier files from this step on)
+        start = SessionLog(status=SessionLog.START)
+        self.write(None, purge_step, session_log=start)
+
+    def write(self, summary, step: int, **fields) -> None:
+        if summary is not None:
+            fields["summary"] = summary
+        event = self._event(wall_time=time.time(), step=step, **fields)
+        self._records.write(event.SerializeToString())
+
+    def flush(self) -> None:
+        self._records.flush()
+
+    def close(self) -> None:
+        """Flush and close (the file is closed even if the flush fails)."""
+        self._records.close()
 
 
 def as_markdown_code(text: str) -> str:
@@ -110,7 +149,7 @@ class TensorBoard(TrainExtension):
                 f"TensorBoard: images_every must be a whole number of epochs >= 0 "
                 f"(0: no images), got {images_every!r}"
             )
-        self._writer_class = summary_writer_class()
+        summary_writer_class()  # (the extra is missing: say so now)
         self.log_dir = os.fspath(log_dir)
         self.images_every = images_every
         self.config_text: str | None = None
@@ -136,33 +175,50 @@ class TensorBoard(TrainExtension):
         self._pictures = RunPictures(model, examples)
 
     def on_monitor(self, model, dataset, algorithm) -> None:
-        monitor = model.monitor
-        step = monitor.get_epochs_seen()
+        step = model.monitor.get_epochs_seen()
+        try:
+            self._write_step(model.monitor, step)
+        except OSError as exc:  # (a full disk: the run stops, its checkpoint is kept)
+            self._writer, writer = None, self._writer
+            with contextlib.suppress(OSError):
+                writer.close()
+            raise TrackingError(
+                f"TensorBoard: writing the events of epoch {step} into {self.log_dir} failed: "
+                f"{exc.strerror or exc}"
+            ) from None
+
+    def _write_step(self, monitor, step: int) -> None:
+        from tensorboardX import summary
+
         if self._writer is None:
-            # (tensorboardX names files by the second: two writers in one
-            # second would share one file, the second truncating the first.
-            # The nanoseconds keep the names apart and in the order the
-            # sessions started, which is the order TensorBoard reads them in.)
-            self._writer = self._writer_class(
-                logdir=self.log_dir,
-                purge_step=step,
-                filename_suffix=f".{time.time_ns():020d}",
-            )
+            # (event files are named by the second: two writers in one second
+            # would share one file, the second truncating the first. The
+            # nanoseconds keep the names apart and in the order the sessions
+            # started, which is the order TensorBoard reads them in.)
+            self._writer = _EventFile(self.log_dir, step, f".{time.time_ns():020d}")
             self._config_written = False
         for name, channel in monitor.channels.items():
             if channel.val_record and channel.epoch_record[-1] == step:
-                self._writer.add_scalar(name, channel.val_record[-1], global_step=step)
+                self._writer.write(summary.scalar(name, channel.val_record[-1]), step)
         if self.config_text is not None and not self._config_written:
-            self._writer.add_text(CONFIG_TAG, as_markdown_code(self.config_text), global_step=step)
+            text = summary.text(CONFIG_TAG, as_markdown_code(self.config_text))
+            self._writer.write(text, step)
             self._config_written = True
         every = DEFAULT_IMAGES_EVERY if self.images_every is None else self.images_every
         if self._pictures is not None and step % every == 0:
             grids = (self._pictures.samples(), self._pictures.reconstructions())
             for tag, grid in zip(IMAGE_TAGS, grids, strict=True):
-                self._writer.add_image(tag, grid, global_step=step, dataformats="HW")
+                self._writer.write(summary.image(tag, grid, dataformats="HW"), step)
         self._writer.flush()
 
     def close(self, error: BaseException | None = None) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        try:
+            writer.close()
+        except OSError as exc:
+            raise TrackingError(
+                f"TensorBoard: closing the event file in {self.log_dir} failed: "
+                f"{exc.strerror or exc}"
+            ) from None

@@ -218,3 +218,20 @@ def test_a_tensorboard_path_that_is_no_folder_is_refused_in_one_line(tmp_path, k
     )
     files = sorted(p.name for p in (tmp_path / "run").iterdir() if not p.name.startswith("."))
     assert files == ["run.yaml"]  # (the lock files of refused runs are left, as ever)
+
+
+@pytest.mark.tensorboard
+def test_the_tensorboardx_internals_the_event_file_uses_are_where_they_were():
+    """The extension writes its events itself, synchronously (tensorboardX's
+    writer thread keeps a step in memory after its flush): these are the
+    tensorboardX names it relies on; if one moves, this says which."""
+    import importlib
+
+    for module, names in (
+        ("tensorboardX.record_writer", ["RecordWriter"]),
+        ("tensorboardX.proto.event_pb2", ["Event", "SessionLog"]),
+        ("tensorboardX.summary", ["scalar", "text", "image"]),
+    ):
+        found = importlib.import_module(module)
+        missing = [name for name in names if not hasattr(found, name)]
+        assert not missing, f"tensorboardX moved {module}.{missing}"

@@ -1,0 +1,241 @@
+"""The run trackers (TensorBoard, MLflow) under hostile conditions: a process
+killed right after a checkpoint, a full disk, a tracking store that is not
+what its URI says. Each keeps the package's promises: every step once, a
+one-line error naming the folder or store, no hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from pylearn_vae.cli import train as train_cli
+from pylearn_vae.train_extensions import mlflow as mlflow_extension
+from tests.helpers import runs
+from tests.helpers.tiny_run import killed_after_epoch_two, write_tiny_config
+
+PER_EPOCH = 4
+
+
+def _wait_for(path: Path, proc, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, f"the run never reached {path.name}"
+        time.sleep(0.05)
+
+
+@pytest.mark.tensorboard
+@pytest.mark.subprocess
+@pytest.mark.compiles
+@pytest.mark.slow
+def test_a_step_checkpointed_before_a_kill_is_whole_in_tensorboard(tmp_path, mnist_root):
+    """Killed inside epoch 4, after epoch 3's checkpoint: the resumed run starts
+    at step 4, so step 3's every channel must already be in the event file
+    (tensorboardX's writer thread keeps events in a buffer until a later flush)."""
+    from tensorboard.backend.event_processing import event_accumulator
+
+    progress = tmp_path / "progress.txt"
+    config = write_tiny_config(tmp_path / "run", 5)
+    callback = (
+        "update_callbacks: [ !obj:tests.helpers.runs.Progress { "
+        f"path: '{progress}', pause_at: {3 * PER_EPOCH + 1} }} ],\n        cost:"
+    )
+    config.write_text(config.read_text().replace("cost:", callback, 1))
+    board = tmp_path / "tb"
+    proc = runs.start(config, mnist_root, "--tensorboard", str(board))
+    _wait_for(Path(f"{progress}.paused"), proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+
+    events = event_accumulator.EventAccumulator(
+        str(board), size_guidance={event_accumulator.SCALARS: 0}
+    )
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert "train_objective" in tags
+    missing = {tag for tag in tags if [e.step for e in events.Scalars(tag)] != [0, 1, 2, 3]}
+    assert not missing, f"steps missing from {sorted(missing)}"
+
+
+@pytest.mark.tensorboard
+@pytest.mark.compiles
+@pytest.mark.subprocess
+def test_a_full_disk_under_the_tensorboard_folder_stops_the_run_in_one_line(
+    tmp_path, monkeypatch, capsys
+):
+    """The event file's disk fills at epoch 2: one line naming the folder and the
+    epoch, the checkpoint of epoch 1 kept, no traceback from a writer thread."""
+    import errno
+
+    from tensorboardX import record_writer
+
+    from pylearn_vae.persistence.checkpoint import read_checkpoint_info
+
+    flushes = []
+    real_flush = record_writer.RecordWriter.flush
+
+    def flush(self):
+        flushes.append(1)
+        if len(flushes) > 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_flush(self)
+
+    monkeypatch.setattr(record_writer.RecordWriter, "flush", flush)
+    config = write_tiny_config(tmp_path / "run", 4)
+    board = tmp_path / "tb"
+    assert train_cli.main([str(config), "--quiet", "--tensorboard", str(board)]) == 1
+    err = capsys.readouterr().err.splitlines(keepends=True)[-1]
+    assert err == (
+        f"error: TensorBoard: writing the events of epoch 2 into {board} failed: "
+        f"No space left on device; the checkpoint is kept, resume with:  "
+        f"python scripts/train.py {config} --resume\n"
+    )
+    info = read_checkpoint_info(str(tmp_path / "run" / "run_checkpoint.h5"))
+    assert info["epochs_seen"] == 1
+
+
+def _sqlite_target(tmp_path: Path, kind: str) -> tuple[Path, str]:
+    """A path that is no SQLite database, and what the message calls it."""
+    target = tmp_path / f"{kind}.db"
+    if kind == "fifo":
+        os.mkfifo(target)
+        return target, "is a FIFO (named pipe)"
+    if kind == "folder":
+        target.mkdir()
+        return target, "is a directory"
+    target.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))  # (a model file's first bytes)
+    return target, "is not an SQLite database (it begins b'\\x89HDF"
+
+
+@pytest.mark.mlflow
+@pytest.mark.parametrize("kind", ["fifo", "folder", "model"])
+def test_an_sqlite_store_that_is_no_database_is_refused_at_once(tmp_path, kind, capsys):
+    """SQLite would retry a FIFO or a folder for two minutes, printing warnings;
+    another kind of file is never opened as a database."""
+    target, what = _sqlite_target(tmp_path, kind)
+    before = target.read_bytes() if kind == "model" else None
+    config = write_tiny_config(tmp_path / "run", 2)
+    uri = f"sqlite:///{target}"
+    assert train_cli.main([str(config), "--quiet", "--mlflow", uri]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"error: MLflow store {uri}: {target} {what}"), err
+    assert len(err) <= 2, err
+    if before is not None:
+        assert target.read_bytes() == before
+
+
+@pytest.mark.mlflow
+@pytest.mark.parametrize("uri", ["sqlite:///:memory:", "sqlite://"])
+def test_an_in_memory_store_is_refused(tmp_path, uri, capsys):
+    config = write_tiny_config(tmp_path / "run", 2)
+    assert train_cli.main([str(config), "--quiet", "--mlflow", uri]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --mlflow: MLflow tracking URI {uri!r} keeps the runs in memory, lost when "
+        "the program ends; give sqlite:///PATH/mlflow.db (a local file) or a server's "
+        "http://host:port\n"
+    )
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.mlflow
+@pytest.mark.network
+def test_mlflow_tracking_uri_in_the_environment_is_checked_at_once(tmp_path, monkeypatch, capsys):
+    """Plain ``--mlflow`` with MLFLOW_TRACKING_URI naming a server nothing listens
+    at: MLflow would retry for four minutes."""
+    port = _closed_port()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    config = write_tiny_config(tmp_path / "run", 2)
+    assert train_cli.main([str(config), "--quiet", "--mlflow"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(
+        f"error: MLflow: cannot reach the tracking server at http://127.0.0.1:{port}: "
+    ), err
+
+
+def _serve_once(answer: bytes):
+    """A server on 127.0.0.1 that answers every connection with ``answer`` (None:
+    never answers); returns its port and a function that stops it."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+
+    def serve():
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            held.append(connection)
+            if answer is not None:
+                connection.recv(4096)
+                connection.sendall(answer)
+                connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def stop():
+        server.close()
+        for connection in held:
+            connection.close()
+
+    return server.getsockname()[1], stop
+
+
+@pytest.mark.mlflow
+@pytest.mark.network
+@pytest.mark.parametrize(
+    ("answer", "what"),
+    [
+        (b"\x1b[31mnot http\r\n\r\n", "answered with no HTTP"),
+        (b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", "HTTP status 500"),
+        (None, "cannot reach"),
+    ],
+)
+def test_a_server_that_answers_no_mlflow_fails_at_once(tmp_path, answer, what, monkeypatch, capsys):
+    """Garbage or a server error: MLflow would retry for four minutes; silence:
+    for longer (two minutes per try)."""
+    monkeypatch.setattr(mlflow_extension, "CONNECT_TIMEOUT", 1.0)
+    port, stop = _serve_once(answer)
+    try:
+        config = write_tiny_config(tmp_path / "run", 2)
+        uri = f"http://127.0.0.1:{port}"
+        assert train_cli.main([str(config), "--quiet", "--mlflow", uri]) == 1
+    finally:
+        stop()
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("error: MLflow: ") and what in err[-1], err
+    assert "\x1b" not in err[-1]
+
+
+@pytest.mark.mlflow
+@pytest.mark.compiles
+@pytest.mark.subprocess
+def test_a_run_in_a_folder_with_a_quote_resumes_its_mlflow_run(tmp_path):
+    """MLflow's filter strings cannot escape a quote: the resumed run must still
+    find the run of its checkpoint, not start a second one."""
+    from mlflow.tracking import MlflowClient
+
+    from pylearn_vae.job import TrainingJob
+
+    config = write_tiny_config(tmp_path / "bob's \\runs\\", 3)
+    uri = f"sqlite:///{tmp_path}/store/mlflow.db"
+    killed_after_epoch_two(config, mlflow=uri)
+    TrainingJob(config, quiet=True, resume=True, mlflow=uri).run()
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("run").experiment_id])
+    assert [run.info.status for run in runs] == ["FINISHED"]
