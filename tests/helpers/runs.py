@@ -117,6 +117,16 @@ def start(config, mnist_root, *extra, mode=None):
     )
 
 
+def wait_for_file(path: Path, proc, seconds: float = 300) -> None:
+    """Wait until ``path`` exists, while the run ``proc`` is alive (its standard
+    error is the failure message if it ends first)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, f"the run never reached {path.name}"
+        time.sleep(0.05)
+
+
 def finish(proc, timeout=600):
     """Wait for a run :func:`start` began: (exit status, standard error)."""
     out, err = proc.communicate(timeout=timeout)

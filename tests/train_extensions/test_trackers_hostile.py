@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,6 @@ from tests.helpers import runs
 from tests.helpers.tiny_run import killed_after_epoch_two, write_tiny_config
 
 PER_EPOCH = 4
-
-
-def _wait_for(path: Path, proc, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline, f"the run never reached {path.name}"
-        time.sleep(0.05)
 
 
 @pytest.mark.tensorboard
@@ -47,7 +38,7 @@ def test_a_step_checkpointed_before_a_kill_is_whole_in_tensorboard(tmp_path, mni
     config.write_text(config.read_text().replace("cost:", callback, 1))
     board = tmp_path / "tb"
     proc = runs.start(config, mnist_root, "--tensorboard", str(board))
-    _wait_for(Path(f"{progress}.paused"), proc)
+    runs.wait_for_file(Path(f"{progress}.paused"), proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
 

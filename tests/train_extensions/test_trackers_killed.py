@@ -10,7 +10,6 @@ there, and resumed, so the trackers hold a step (3) the checkpoint does not.
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -36,14 +35,6 @@ def _held_config(folder: Path, progress: Path) -> Path:
     return config
 
 
-def _wait_for(path: Path, proc, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()[1]
-        assert time.monotonic() < deadline, f"the run never reached {path.name}"
-        time.sleep(0.05)
-
-
 @pytest.mark.tensorboard
 @pytest.mark.mlflow
 @pytest.mark.subprocess
@@ -59,7 +50,7 @@ def test_a_killed_and_resumed_run_shows_continuous_curves_in_both_trackers(tmp_p
     trackers = ("--tensorboard", str(board), "--mlflow", uri, "--checkpoint-every", "2")
 
     proc = runs.start(config, mnist_root, *trackers)
-    _wait_for(Path(f"{progress}.paused"), proc)
+    runs.wait_for_file(Path(f"{progress}.paused"), proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     (tmp_path / "progress.txt.go").write_text("")  # (the resumed run passes the hold)
