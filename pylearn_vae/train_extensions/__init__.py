@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TrainExtension"]
+__all__ = ["TrainExtension", "tracker_keys"]
 
 
 class TrainExtension:
@@ -27,3 +27,25 @@ class TrainExtension:
         """Called when the main loop ends, however it ends (release files,
         threads); ``error`` is the exception that ended it, ``None`` when the
         run ended normally."""
+
+
+def tracker_keys(channels, key, tracker: str) -> dict:
+    """``{channel name: key(name)}``, the names a run tracker stores the channels
+    under; :class:`~pylearn_vae.errors.TrackingError` when two channels would
+    share one (their values would merge into one curve)."""
+    from pylearn_vae.errors import TrackingError
+    from pylearn_vae.text import escape
+
+    keys: dict = {}
+    owner: dict = {}
+    for name in channels:
+        stored = key(name)
+        if stored in owner:
+            raise TrackingError(
+                f"{tracker}: the monitor channels {escape(repr(owner[stored]))} and "
+                f"{escape(repr(name))} would both be stored as {escape(repr(stored))}; "
+                "rename one (for instance its monitoring set)"
+            )
+        owner[stored] = name
+        keys[name] = stored
+    return keys

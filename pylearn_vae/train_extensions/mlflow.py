@@ -19,7 +19,7 @@ import urllib.parse
 
 from pylearn_vae.errors import MissingExtraError, ModelFileError, StopRequested, TrackingError
 from pylearn_vae.text import escape
-from pylearn_vae.train_extensions import TrainExtension
+from pylearn_vae.train_extensions import TrainExtension, tracker_keys
 from pylearn_vae.utils.files import (
     check_output_folder,
     check_path_name,
@@ -434,13 +434,14 @@ class MLflow(TrainExtension):
         from mlflow.entities import Metric
 
         monitor = model.monitor
+        keys = tracker_keys(monitor.channels, metric_key, "MLflow")
         if self.run_id is None:
             with self._calling("starting the run"):
                 self._start(monitor.get_epochs_seen())
         now = int(time.time() * 1000)
         pending = {}
         for name, channel in monitor.channels.items():
-            key = metric_key(name)
+            key = keys[name]
             for epoch, value in zip(channel.epoch_record, channel.val_record, strict=True):
                 if (key, int(epoch)) not in self._logged:
                     pending[key, int(epoch)] = Metric(key, float(value), now, int(epoch))

@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import time
 
 from pylearn_vae.errors import MissingExtraError, TrackingError
-from pylearn_vae.train_extensions import TrainExtension
+from pylearn_vae.train_extensions import TrainExtension, tracker_keys
 from pylearn_vae.train_extensions.pictures import (
     RunPictures,
     examples_to_reconstruct,
@@ -92,6 +93,19 @@ class _EventFile:
     def close(self) -> None:
         """Flush and close (the file is closed even if the flush fails)."""
         self._records.close()
+
+
+#: Characters tensorboardX replaces by "_" in a tag (it also drops leading slashes).
+_NOT_IN_TAG = re.compile(r"[^-/\w\.]")
+
+
+def tag_of(channel: str) -> str:
+    """The tag tensorboardX stores a channel's scalars under.
+
+    >>> tag_of("valid_objective"), tag_of("/a:b")
+    ('valid_objective', 'a_b')
+    """
+    return _NOT_IN_TAG.sub("_", channel).lstrip("/")
 
 
 def as_markdown_code(text: str) -> str:
@@ -197,6 +211,7 @@ class TensorBoard(TrainExtension):
             # started, which is the order TensorBoard reads them in.)
             self._writer = _EventFile(self.log_dir, step, f".{time.time_ns():020d}")
             self._config_written = False
+        tracker_keys(monitor.channels, tag_of, "TensorBoard")
         for name, channel in monitor.channels.items():
             if channel.val_record and channel.epoch_record[-1] == step:
                 self._writer.write(summary.scalar(name, channel.val_record[-1]), step)

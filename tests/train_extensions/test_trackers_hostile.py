@@ -230,3 +230,29 @@ def test_a_run_in_a_folder_with_a_quote_resumes_its_mlflow_run(tmp_path):
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("run").experiment_id])
     assert [run.info.status for run in runs] == ["FINISHED"]
+
+
+@pytest.mark.compiles
+@pytest.mark.subprocess
+@pytest.mark.parametrize("tracker", ["tensorboard", "mlflow"])
+def test_channels_that_one_tracker_name_would_merge_are_refused(tmp_path, capsys, tracker):
+    """Monitoring sets 'a:b' and 'a_b' give channels that both trackers would
+    store under one name: the run ends in one line naming both, instead of
+    one curve holding two sets' values."""
+    pytest.importorskip("tensorboardX" if tracker == "tensorboard" else "mlflow")
+    config = write_tiny_config(tmp_path / "run", 2)
+    text = config.read_text().replace(
+        "monitoring_dataset: { 'train': *train }",
+        "monitoring_dataset: { 'a:b': *train, 'a_b': *train }",
+    )
+    config.write_text(text)
+    flag = (
+        ["--tensorboard", str(tmp_path / "tb")]
+        if tracker == "tensorboard"
+        else ["--mlflow", f"sqlite:///{tmp_path}/store/mlflow.db"]
+    )
+    assert train_cli.main([str(config), "--quiet", *flag]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    name = "TensorBoard" if tracker == "tensorboard" else "MLflow"
+    assert err.startswith(f"error: {name}: the monitor channels 'a:b_"), err
+    assert "would both be stored as 'a_b_" in err
