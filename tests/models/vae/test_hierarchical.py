@@ -91,6 +91,7 @@ def brute_force(tiny):
     return np.array(elbos), np.array(log_px)
 
 
+@pytest.mark.compiles
 def test_the_quadrature_is_a_distribution_over_the_8_patterns(brute_force):
     _, log_px = brute_force
     assert np.exp(log_px).sum() == pytest.approx(1.0, abs=1e-6)
