@@ -89,6 +89,9 @@ class Train:
         #: (and after the monitoring pass before training), once that epoch's
         #: checkpoint is on disk: a sweep reports to Ray Tune from here.
         self.epoch_callbacks: list = []
+        #: True once the termination criterion ended the run and the final
+        #: model and checkpoint are written (the extensions are closed after).
+        self.finished = False
         self._resumed = False
 
     def setup(self) -> None:
@@ -236,3 +239,4 @@ class Train:
             self.model.monitor.report_epoch_total(time.perf_counter() - start)
         self.save()
         self.checkpoint(finished=True)
+        self.finished = True

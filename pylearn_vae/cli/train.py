@@ -237,8 +237,13 @@ def _failure(exc: BaseException, args, job) -> int:
 
 
 def _tracking_failure(exc, config: str, job) -> int:
-    """The message for a tracker (MLflow) that failed; a checkpoint written is kept."""
-    kept = job is not None and job.train is not None and Path(job.checkpoint_path).exists()
+    """The message for a tracker (MLflow) that failed: a checkpoint written is
+    kept; a run that finished (the tracker failed as it closed) needs no resume."""
+    train = job.train if job is not None else None
+    if train is not None and train.finished:
+        saved = f" (model saved to {escape(train.save_path)})" if train.save_path else ""
+        return _fail(f"{escape(str(exc))}; the training itself finished{saved}")
+    kept = train is not None and Path(job.checkpoint_path).exists()
     resume = f"; the checkpoint is kept, resume with:  {_resume_hint(config)}" if kept else ""
     return _fail(escape(str(exc)) + resume)
 

@@ -8,14 +8,17 @@ SQLAlchemy for MLflow's local SQLite store); nothing imports it until an
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import queue
 import re
 import socket
 import ssl
+import tempfile
+import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 
 from pylearn_vae.errors import MissingExtraError, ModelFileError, StopRequested, TrackingError
 from pylearn_vae.text import escape
@@ -25,6 +28,7 @@ from pylearn_vae.utils.files import (
     check_path_name,
     regular_file_problem,
 )
+from pylearn_vae.utils.image import write_png
 
 __all__ = [
     "INSTALL_HINT",
@@ -61,11 +65,74 @@ _METRICS_PER_BATCH = 1000
 #: Seconds to wait for a tracking server to accept a connection at setup.
 CONNECT_TIMEOUT = 10.0
 
+#: Seconds a run waits for one request to the tracking store, MLflow's
+#: retries included (MLflow retries a failing server for minutes, and a server
+#: that sends its answer a byte at a time never times out).
+REQUEST_DEADLINE = 120.0
+
+#: Seconds a request may still take once a stop was asked for (Ctrl-C,
+#: SIGTERM): then the run stops, and its MLflow record ends where it ends.
+STOP_GRACE = 5.0
+
+#: Seconds between two looks at a request's progress and at a stop request.
+_POLL = 0.1
+
 #: Characters MLflow allows in a metric name; others become "_".
 _NOT_IN_KEY = re.compile(r"[^\w\-. /]")
 
 #: Artifact folder of the saved model files.
 MODEL_ARTIFACTS = "model"
+
+#: Artifact folder of the image grids (``pictures/epoch_0010/samples.png``).
+PICTURE_ARTIFACTS = "pictures"
+
+
+class _GivenUp(Exception):
+    """A request to the tracking store that did not end in time (or by a stop)."""
+
+    def __init__(self, stopped: bool) -> None:
+        super().__init__("given up")
+        self.stopped = stopped
+
+
+class _Courier:
+    """Carries requests to the tracking store, one at a time, on one daemon
+    thread (MLflow's client and its database connections stay on that
+    thread), while the training thread waits for each within a deadline and
+    goes on seeing stop requests: a hung or dripping server costs a run at
+    most :data:`REQUEST_DEADLINE` seconds, a stop at most :data:`STOP_GRACE`."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def _serve(self) -> None:
+        while True:
+            work, answer = self._jobs.get()
+            try:
+                answer["value"] = work()
+            except BaseException as exc:  # (handed to the waiting thread)
+                answer["error"] = exc
+            answer["done"].set()
+
+    def carry(self, work: Callable, stopping: Callable[[], bool]):
+        """``work()`` on the courier's thread; its result or exception, or
+        :class:`_GivenUp` when it takes longer than the deadline."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="mlflow-courier", daemon=True)
+            self._thread.start()
+        answer = {"done": threading.Event()}
+        self._jobs.put((work, answer))
+        end = time.monotonic() + REQUEST_DEADLINE
+        while not answer["done"].wait(_POLL):
+            now = time.monotonic()
+            if stopping():
+                end = min(end, now + STOP_GRACE)
+            if now >= end:
+                raise _GivenUp(stopping())
+        if "error" in answer:
+            raise answer["error"]
+        return answer["value"]
 
 
 def mlflow_client_class():
@@ -303,7 +370,16 @@ class MLflow(TrainExtension):
       saved (the best model of each
       :class:`~pylearn_vae.train_extensions.best_params.MonitorBasedSaveBest`
       and the Train's ``save_path``) under ``model/``; the run is then marked
-      FINISHED, KILLED (stopped by a signal or Ctrl-C) or FAILED.
+      FINISHED, KILLED (stopped by a signal or Ctrl-C) or FAILED. Every
+      ``images_every`` epochs (from step 0) the two image grids of
+      :mod:`~pylearn_vae.train_extensions.pictures` as
+      ``pictures/epoch_NNNN/samples.png`` and ``reconstructions.png``.
+
+    Each request waits at most :data:`REQUEST_DEADLINE` seconds (a
+    :class:`~pylearn_vae.errors.TrackingError` then ends the run, its
+    checkpoint kept), and at most :data:`STOP_GRACE` seconds once a stop was
+    asked for (the run then stops as asked; its MLflow record ends where it
+    ends, and the run stays RUNNING there until a resumed run continues it).
 
     A resumed run continues the MLflow run of its checkpoint (the latest run
     tagged ``pylearn_vae.checkpoint`` with the checkpoint's path) and logs
@@ -321,6 +397,10 @@ class MLflow(TrainExtension):
         The experiment (made if missing); default MLflow's ``Default``.
     run_name : str, optional
         The run's name (default: a name MLflow makes up).
+    images_every : int, optional
+        Epochs between two pairs of image grids (0: none). Default: every 10
+        epochs if the model's examples are square images, else none; when
+        given, a model whose examples cannot be drawn is an error at setup.
     """
 
     def __init__(
@@ -328,6 +408,7 @@ class MLflow(TrainExtension):
         tracking_uri: str | None = None,
         experiment_name: str | None = None,
         run_name: str | None = None,
+        images_every: int | None = None,
     ) -> None:
         for what, value in (
             ("tracking_uri", tracking_uri),
@@ -338,44 +419,84 @@ class MLflow(TrainExtension):
                 raise ValueError(f"MLflow: {what} must be a non-empty string, got {value!r}")
         if tracking_uri is not None:
             check_tracking_uri(tracking_uri)
+        from pylearn_vae.train_extensions.pictures import check_images_every
+
+        check_images_every("MLflow", images_every)
         self._client_class = mlflow_client_class()
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.run_name = run_name
+        self.images_every = images_every
         self.run_id: str | None = None
         self._client = None
         self._experiment_id: str | None = None
         self._train = None
+        self._pictures = None  # (a PictureSchedule, at setup)
         self._logged: set[tuple[str, int]] = set()
-        self._failed = False  # (a request failed: the store is not asked again)
+        self._courier = _Courier()
+        self._failed = False  # (a request failed or was given up: the store is not asked again)
 
     def use_train(self, train) -> None:
         """Remember ``train``, reach the tracking store and find or make the
         experiment (before anything compiles: a wrong URI fails at once)."""
         self._train = train
         check_store(self.tracking_uri)
-        with self._calling("opening the experiment"):
-            self._client = self._client_class(tracking_uri=self.tracking_uri)
-            name = self.experiment_name or "Default"
-            experiment = self._client.get_experiment_by_name(name)
-            if experiment is None:
-                self._experiment_id = self._client.create_experiment(name)
-            else:
-                self._experiment_id = experiment.experiment_id
 
-    @contextlib.contextmanager
-    def _calling(self, what: str):
-        """Any failure of MLflow's client as one :class:`TrackingError` naming the store."""
+        def open_experiment():
+            client = self._client_class(tracking_uri=self.tracking_uri)
+            name = self.experiment_name or "Default"
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                return client, client.create_experiment(name)
+            return client, experiment.experiment_id
+
+        opened = self._request("opening the experiment", open_experiment)
+        if opened is not None:
+            self._client, self._experiment_id = opened
+
+    def setup(self, model, dataset, algorithm) -> None:
+        from pylearn_vae.train_extensions.pictures import PictureSchedule
+
+        self._pictures = PictureSchedule("MLflow", self.images_every, model, dataset, algorithm)
+
+    # -- requests to the store ----------------------------------------------
+    def _where(self) -> str:
+        return self.tracking_uri or "MLflow's default store"
+
+    def _stopping(self) -> bool:
+        return bool(getattr(getattr(self._train, "algorithm", None), "stop_requested", None))
+
+    def _request(self, what: str, work: Callable):
+        """``work()`` (calls of MLflow's client) through the courier; any failure
+        as one :class:`TrackingError` naming the store. A request given up at a
+        stop returns None after a warning. After a failure the store is not
+        asked again (a given-up request may still be running)."""
+        if self._failed:
+            return None
         try:
-            yield
-        except TrackingError:
-            raise
+            return self._courier.carry(work, self._stopping)
+        except _GivenUp as given_up:
+            self._failed = True
+            if not given_up.stopped:
+                raise TrackingError(
+                    f"MLflow ({self._where()}): {what} gave no answer within "
+                    f"{REQUEST_DEADLINE:g} s; check the tracking server"
+                ) from None
+            log.warning(
+                "MLflow (%s): %s was given up to stop at once; the run's record in MLflow "
+                "ends here (a resumed run logs what it misses)",
+                self._where(),
+                what,
+            )
+            return None
         except Exception as exc:
             self._failed = True
-            where = self.tracking_uri or "MLflow's default store"
             raise TrackingError(
-                f"MLflow ({where}): {what} failed: {type(exc).__name__}: {_first_line(exc)}"
+                f"MLflow ({self._where()}): {what} failed: {type(exc).__name__}: {_first_line(exc)}"
             ) from exc
+        except BaseException:
+            self._failed = True
+            raise
 
     # -- the run ----------------------------------------------------------
     def _run_key(self) -> str | None:
@@ -391,25 +512,27 @@ class MLflow(TrainExtension):
             lambda run: run.data.tags.get(RUN_KEY_TAG),
         )
 
-    def _start(self, step: int) -> None:
+    def _start(self, step: int) -> tuple[str, set[tuple[str, int]]]:
+        """The run to log into (the checkpoint's earlier run, else a new one with
+        the parameters logged) and the (metric, step) pairs it already holds."""
         key = self._run_key()
         earlier = self._earlier_run(key) if step > 0 and key is not None else None
         if earlier is not None:
-            self.run_id = earlier.info.run_id
-            self._client.update_run(self.run_id, status="RUNNING")
-            self._logged = {
+            run_id = earlier.info.run_id
+            self._client.update_run(run_id, status="RUNNING")
+            logged = {
                 (name, int(point.step))
                 for name in earlier.data.metrics
-                for point in self._client.get_metric_history(self.run_id, name)
+                for point in self._client.get_metric_history(run_id, name)
             }
-            log.info("MLflow: continuing run %s", self.run_id)
-            return
+            log.info("MLflow: continuing run %s", run_id)
+            return run_id, logged
         tags = {RUN_KEY_TAG: key} if key is not None else {}
         run = self._client.create_run(self._experiment_id, run_name=self.run_name, tags=tags)
-        self.run_id = run.info.run_id
-        self._log_params()
+        self._log_params(run.info.run_id)
+        return run.info.run_id, set()
 
-    def _log_params(self) -> None:
+    def _log_params(self, run_id: str) -> None:
         from mlflow.entities import Param
 
         text = getattr(self._train, "config_text", None)
@@ -425,19 +548,28 @@ class MLflow(TrainExtension):
             for key, value in flattened_config(text).items()
         ]
         for start in range(0, len(params), _PARAMS_PER_BATCH):
-            self._client.log_batch(self.run_id, params=params[start : start + _PARAMS_PER_BATCH])
+            self._client.log_batch(run_id, params=params[start : start + _PARAMS_PER_BATCH])
 
     def on_monitor(self, model, dataset, algorithm) -> None:
-        """Log every (channel, step) of the monitor's records not logged yet: the
+        """Log every (channel, step) of the monitor's records not logged yet (the
         step just recorded, and after a resume any step an earlier session
-        could not log."""
-        from mlflow.entities import Metric
-
+        could not log), and the image grids when they are due."""
         monitor = model.monitor
         keys = tracker_keys(monitor.channels, metric_key, "MLflow")
+        step = monitor.get_epochs_seen()
         if self.run_id is None:
-            with self._calling("starting the run"):
-                self._start(monitor.get_epochs_seen())
+            started = self._request("starting the run", lambda: self._start(step))
+            if started is None:
+                return
+            self.run_id, self._logged = started
+        self._log_metrics(monitor, keys, step)
+        grids = self._pictures.due(step) if self._pictures is not None else {}
+        if grids and not self._failed:
+            self._log_pictures(grids, step)
+
+    def _log_metrics(self, monitor, keys: dict[str, str], step: int) -> None:
+        from mlflow.entities import Metric
+
         now = int(time.time() * 1000)
         pending = {}
         for name, channel in monitor.channels.items():
@@ -446,11 +578,29 @@ class MLflow(TrainExtension):
                 if (key, int(epoch)) not in self._logged:
                     pending[key, int(epoch)] = Metric(key, float(value), now, int(epoch))
         items = list(pending.items())
+        run_id = self.run_id
         for start in range(0, len(items), _METRICS_PER_BATCH):
-            batch = items[start : start + _METRICS_PER_BATCH]
-            with self._calling(f"logging the metrics of epoch {monitor.get_epochs_seen()}"):
-                self._client.log_batch(self.run_id, metrics=[metric for _, metric in batch])
-            self._logged.update(where for where, _ in batch)
+            batch = [metric for _, metric in items[start : start + _METRICS_PER_BATCH]]
+            self._request(
+                f"logging the metrics of epoch {step}",
+                lambda batch=batch: self._client.log_batch(run_id, metrics=batch),
+            )
+            if self._failed:
+                return
+            self._logged.update(where for where, _ in items[start : start + _METRICS_PER_BATCH])
+
+    def _log_pictures(self, grids: dict, step: int) -> None:
+        """The grids as PNG files under ``pictures/epoch_NNNN/``."""
+        run_id = self.run_id
+        with tempfile.TemporaryDirectory(prefix="pylearn_vae-pictures-") as folder:
+            for name, grid in grids.items():
+                write_png(os.path.join(folder, f"{name}.png"), grid, scale=2)
+            self._request(
+                f"saving the pictures of epoch {step}",
+                lambda: self._client.log_artifacts(
+                    run_id, folder, artifact_path=f"{PICTURE_ARTIFACTS}/epoch_{step:04d}"
+                ),
+            )
 
     def _model_files(self) -> list[str]:
         from pylearn_vae.train_extensions.best_params import MonitorBasedSaveBest
@@ -468,20 +618,24 @@ class MLflow(TrainExtension):
         if self.run_id is None:
             return
         run_id, self.run_id = self.run_id, None
-        if self._failed:
-            return
         if error is None or (isinstance(error, SystemExit) and error.code in (0, None)):
             status = "FINISHED"  # (Ray Tune ends a trial it stops with SystemExit(0))
         elif isinstance(error, StopRequested | KeyboardInterrupt):
             status = "KILLED"
         else:
             status = "FAILED"
-            with self._calling("noting the error"):
-                self._client.set_tag(
-                    run_id, ERROR_TAG, f"{type(error).__name__}: {_first_line(error)}"
-                )
-        with self._calling("saving the model files"):
-            for path in self._model_files():
+            message = f"{type(error).__name__}: {_first_line(error)}"
+            self._request(
+                "noting the error", lambda: self._client.set_tag(run_id, ERROR_TAG, message)
+            )
+        files = self._model_files()
+
+        def save_files():
+            for path in files:
                 self._client.log_artifact(run_id, path, artifact_path=MODEL_ARTIFACTS)
-        with self._calling(f"marking the run {status}"):
-            self._client.set_terminated(run_id, status=status)
+
+        self._request("saving the model files", save_files)
+        self._request(
+            f"marking the run {status}",
+            lambda: self._client.set_terminated(run_id, status=status),
+        )

@@ -15,6 +15,8 @@ pictures.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytensor
 from pytensor.graph.replace import clone_replace
@@ -22,10 +24,24 @@ from pytensor.graph.replace import clone_replace
 from pylearn_vae.utils.image import image_shape_for, tile_grid
 from pylearn_vae.utils.rng import reseed, rng_updates
 
-__all__ = ["RunPictures", "examples_to_reconstruct", "pictures_problem"]
+__all__ = [
+    "DEFAULT_IMAGES_EVERY",
+    "GRID_NAMES",
+    "PictureSchedule",
+    "RunPictures",
+    "check_images_every",
+    "examples_to_reconstruct",
+    "pictures_problem",
+]
 
 #: Monitoring sets to take the examples to reconstruct from, in order of preference.
 PREFERRED_SETS = ("test", "valid")
+
+#: Epochs between two pairs of grids when a tracker's ``images_every`` is not given.
+DEFAULT_IMAGES_EVERY = 10
+
+#: The grids' names: samples from the prior, test examples beside their reconstructions.
+GRID_NAMES = ("samples", "reconstructions")
 
 
 def pictures_problem(model) -> str | None:
@@ -37,6 +53,18 @@ def pictures_problem(model) -> str | None:
     except (AttributeError, TypeError, ValueError) as exc:
         return str(exc)
     return None
+
+
+def check_images_every(owner: str, images_every) -> None:
+    """:class:`ValueError` naming ``owner`` unless ``images_every`` is None or a
+    whole number of epochs >= 0."""
+    if images_every is not None and (
+        isinstance(images_every, bool) or not isinstance(images_every, int) or images_every < 0
+    ):
+        raise ValueError(
+            f"{owner}: images_every must be a whole number of epochs >= 0 "
+            f"(0: no images), got {images_every!r}"
+        )
 
 
 def examples_to_reconstruct(dataset, algorithm, count: int) -> np.ndarray:
@@ -110,3 +138,35 @@ class RunPictures:
             self._compile()
         pairs = np.stack([self.examples, np.asarray(self._reconstruct(self.examples))], axis=1)
         return tile_grid(pairs.reshape(-1, *self.shape), self.side, self.side)
+
+
+class PictureSchedule:
+    """The grids a tracker draws every ``images_every`` epochs (None: every
+    :data:`DEFAULT_IMAGES_EVERY` epochs for a model whose examples are square
+    images, else never; 0: never), from step 0.
+
+    ``images_every`` given for a model whose examples cannot be drawn is a
+    :class:`ValueError` naming ``owner``.
+    """
+
+    def __init__(self, owner: str, images_every: int | None, model, dataset, algorithm) -> None:
+        self.every = DEFAULT_IMAGES_EVERY if images_every is None else images_every
+        self.pictures: RunPictures | None = None
+        if self.every == 0:
+            return
+        problem = pictures_problem(model)
+        if problem is not None:
+            if images_every is not None:
+                raise ValueError(f"{owner}: images_every is {images_every}, but {problem}")
+            logging.getLogger(__name__).info("%s: no image grids (%s)", owner, problem)
+            return
+        examples = examples_to_reconstruct(dataset, algorithm, RunPictures.EXAMPLES)
+        self.pictures = RunPictures(model, examples)
+
+    def due(self, step: int) -> dict[str, np.ndarray]:
+        """The grids by name (:data:`GRID_NAMES`) when ``step`` is one of the
+        schedule's, else none."""
+        if self.pictures is None or step % self.every != 0:
+            return {}
+        grids = (self.pictures.samples(), self.pictures.reconstructions())
+        return dict(zip(GRID_NAMES, grids, strict=True))

@@ -16,9 +16,10 @@ import time
 from pylearn_vae.errors import MissingExtraError, TrackingError
 from pylearn_vae.train_extensions import TrainExtension, tracker_keys
 from pylearn_vae.train_extensions.pictures import (
-    RunPictures,
-    examples_to_reconstruct,
-    pictures_problem,
+    DEFAULT_IMAGES_EVERY,
+    GRID_NAMES,
+    PictureSchedule,
+    check_images_every,
 )
 from pylearn_vae.utils.files import check_output_folder, check_path_name
 
@@ -40,10 +41,7 @@ INSTALL_HINT = 'pip install -e ".[tensorboard]"'
 CONFIG_TAG = "config_yaml"
 
 #: The image tags: samples from the prior, test examples beside their reconstructions.
-IMAGE_TAGS = ("samples", "reconstructions")
-
-#: Epochs between two image grids when ``images_every`` is not given.
-DEFAULT_IMAGES_EVERY = 10
+IMAGE_TAGS = GRID_NAMES
 
 
 def summary_writer_class():
@@ -156,37 +154,23 @@ class TensorBoard(TrainExtension):
         if not isinstance(log_dir, str | os.PathLike) or not os.fspath(log_dir):
             raise ValueError(f"TensorBoard: log_dir must be a folder path, got {log_dir!r}")
         check_path_name(log_dir, "TensorBoard: log_dir")
-        if images_every is not None and (
-            isinstance(images_every, bool) or not isinstance(images_every, int) or images_every < 0
-        ):
-            raise ValueError(
-                f"TensorBoard: images_every must be a whole number of epochs >= 0 "
-                f"(0: no images), got {images_every!r}"
-            )
+        check_images_every("TensorBoard", images_every)
         summary_writer_class()  # (the extra is missing: say so now)
         self.log_dir = os.fspath(log_dir)
         self.images_every = images_every
         self.config_text: str | None = None
         self._writer = None
         self._config_written = False
-        self._pictures: RunPictures | None = None
+        self._pictures: PictureSchedule | None = None
 
     def use_train(self, train) -> None:
         self.config_text = train.config_text
 
     def setup(self, model, dataset, algorithm) -> None:
         check_output_folder(self.log_dir, "TensorBoard: log_dir")
-        every = self.images_every
-        if every == 0:
-            return
-        problem = pictures_problem(model)
-        if problem is not None:
-            if every is not None:
-                raise ValueError(f"TensorBoard: images_every is {every}, but {problem}")
-            log.info("TensorBoard: no image grids (%s)", problem)
-            return
-        examples = examples_to_reconstruct(dataset, algorithm, RunPictures.EXAMPLES)
-        self._pictures = RunPictures(model, examples)
+        self._pictures = PictureSchedule(
+            "TensorBoard", self.images_every, model, dataset, algorithm
+        )
 
     def on_monitor(self, model, dataset, algorithm) -> None:
         step = model.monitor.get_epochs_seen()
@@ -219,11 +203,9 @@ class TensorBoard(TrainExtension):
             text = summary.text(CONFIG_TAG, as_markdown_code(self.config_text))
             self._writer.write(text, step)
             self._config_written = True
-        every = DEFAULT_IMAGES_EVERY if self.images_every is None else self.images_every
-        if self._pictures is not None and step % every == 0:
-            grids = (self._pictures.samples(), self._pictures.reconstructions())
-            for tag, grid in zip(IMAGE_TAGS, grids, strict=True):
-                self._writer.write(summary.image(tag, grid, dataformats="HW"), step)
+        grids = self._pictures.due(step) if self._pictures is not None else {}
+        for tag, grid in grids.items():
+            self._writer.write(summary.image(tag, grid, dataformats="HW"), step)
         self._writer.flush()
 
     def close(self, error: BaseException | None = None) -> None:

@@ -10,6 +10,7 @@ each run in its own SQLite store under ``tmp_path``.
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 
@@ -21,6 +22,7 @@ from pylearn_vae.config.compare import flattened_config
 from pylearn_vae.errors import MissingExtraError
 from pylearn_vae.job import TrainingJob
 from pylearn_vae.train_extensions import mlflow as mlflow_extension
+from pylearn_vae.utils.image import tile_grid
 from tests.helpers.tiny_run import killed_after_epoch_two, write_tiny_config
 
 EPOCHS = 3
@@ -90,6 +92,18 @@ def test_parameters_metrics_and_the_best_model_read_back_with_mlflows_client(tmp
     assert names == ["model/best.h5", "model/run.pkl"]
     copy = client(uri).download_artifacts(run.info.run_id, "model/best.h5", str(tmp_path))
     assert open(copy, "rb").read() == (tmp_path / "run" / "best.h5").read_bytes()
+    # the image grids of step 0 (every 10 epochs), as PNG files at twice the grid's size
+    folders = [a.path for a in client(uri).list_artifacts(run.info.run_id, "pictures")]
+    assert folders == ["pictures/epoch_0000"]
+    grids = sorted(a.path for a in client(uri).list_artifacts(run.info.run_id, folders[0]))
+    assert grids == [f"{folders[0]}/reconstructions.png", f"{folders[0]}/samples.png"]
+    rows, cols = tile_grid(np.zeros((64, 4, 4)), 8, 8).shape
+    for grid in grids:
+        png = open(
+            client(uri).download_artifacts(run.info.run_id, grid, str(tmp_path)), "rb"
+        ).read()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert struct.unpack(">II", png[16:24]) == (2 * cols, 2 * rows)
 
 
 @pytest.mark.mlflow
@@ -200,6 +214,33 @@ def test_the_extensions_names_are_checked(bad):
     for keyword in ("tracking_uri", "experiment_name", "run_name"):
         with pytest.raises(ValueError, match=f"MLflow: {keyword} must be a non-empty string"):
             mlflow_extension.MLflow(**{keyword: bad})
+    if not isinstance(bad, int):
+        with pytest.raises(ValueError, match="MLflow: images_every must be a whole number"):
+            mlflow_extension.MLflow(images_every=bad)
+    with pytest.raises(ValueError, match="MLflow: images_every must be a whole number"):
+        mlflow_extension.MLflow(images_every=-bad if isinstance(bad, int) else True)
+
+
+@pytest.mark.mlflow
+@pytest.mark.compiles
+def test_a_store_that_fails_after_the_training_finished_says_so_without_a_resume_hint(
+    tmp_path, monkeypatch, capsys
+):
+    """Marking the run FINISHED fails: the one line says the training finished
+    and where the model is, not to resume a run that has nothing left to do."""
+    from mlflow.tracking import MlflowClient
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(MlflowClient, "set_terminated", refuse)
+    config = write_tiny_config(tmp_path / "run", 1)
+    uri = store(tmp_path)
+    assert train_cli.main([str(config), "--quiet", "--mlflow", uri]) == 1
+    assert capsys.readouterr().err.splitlines(keepends=True)[-1] == (
+        f"error: MLflow ({uri}): marking the run FINISHED failed: RuntimeError: database is "
+        f"locked; the training itself finished (model saved to {tmp_path / 'run' / 'run.pkl'})\n"
+    )
 
 
 @pytest.mark.subprocess

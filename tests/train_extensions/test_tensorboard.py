@@ -155,7 +155,7 @@ def test_the_image_grids_leave_the_training_noise_alone(tmp_path):
         2,
         3,
     ]
-    pictures = watched.extensions[0]._pictures
+    pictures = watched.extensions[0]._pictures.pictures
     np.testing.assert_array_equal(pictures.samples(), pictures.samples())
 
 

@@ -256,3 +256,75 @@ def test_channels_that_one_tracker_name_would_merge_are_refused(tmp_path, capsys
     name = "TensorBoard" if tracker == "tensorboard" else "MLflow"
     assert err.startswith(f"error: {name}: the monitor channels 'a:b_"), err
     assert "would both be stored as 'a_b_" in err
+
+
+#: The MLflow request that stalls: the third log-batch (the parameters, the
+#: metrics of step 0, then those of epoch 1).
+STALLED = {"stall_on": "runs/log-batch", "stall_from": 3}
+
+
+@pytest.mark.mlflow
+@pytest.mark.network
+@pytest.mark.compiles
+def test_a_server_that_drips_its_answer_ends_the_run_at_the_deadline(tmp_path, monkeypatch, capsys):
+    """A byte every half second never trips a read timeout; the run's own
+    deadline per request does: one line naming the store, the request and
+    the deadline, the checkpoint of epoch 0 kept."""
+    import time
+
+    from tests.helpers.fake_mlflow import FakeMLflowServer
+
+    monkeypatch.setattr(mlflow_extension, "REQUEST_DEADLINE", 3.0)
+    config = write_tiny_config(tmp_path / "run", 3)
+    with FakeMLflowServer(tmp_path / "artifacts", **STALLED, how="drip") as server:
+        started = time.monotonic()
+        assert train_cli.main([str(config), "--quiet", "--mlflow", server.url]) == 1
+        elapsed = time.monotonic() - started
+    assert server.stalled.is_set()
+    assert elapsed < 60, f"{elapsed:.0f} s"
+    assert capsys.readouterr().err.splitlines(keepends=True)[-1] == (
+        f"error: MLflow ({server.url}): logging the metrics of epoch 1 gave no answer "
+        "within 3 s; check the tracking server; the checkpoint is kept, resume with:  "
+        f"python scripts/train.py {config} --resume\n"
+    )
+
+
+@pytest.mark.mlflow
+@pytest.mark.network
+@pytest.mark.subprocess
+@pytest.mark.compiles
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_during_a_hung_mlflow_request_stops_the_run_at_once(tmp_path, mnist_root, signum):
+    """The server never answers epoch 1's metrics: Ctrl-C or SIGTERM still stops
+    the run within the stop grace (not after MLflow's minutes of retries), with
+    the usual message, exit status and checkpoint, and a warning that the
+    MLflow record ends there."""
+    import time
+
+    from pylearn_vae.persistence.checkpoint import read_checkpoint_info
+    from tests.helpers.fake_mlflow import FakeMLflowServer, wait_for
+
+    config = write_tiny_config(tmp_path / "run", 3)
+    with FakeMLflowServer(tmp_path / "artifacts", **STALLED) as server:
+        proc = runs.start(config, mnist_root, "--mlflow", server.url)
+        wait_for(server.stalled, proc)
+        asked = time.monotonic()
+        proc.send_signal(signum)
+        try:
+            _, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        took = time.monotonic() - asked
+    name = signal.Signals(signum).name
+    assert proc.returncode == train_cli.EXIT_SIGNAL[name], err
+    assert took < mlflow_extension.STOP_GRACE + 15, f"{took:.0f} s"
+    lines = err.splitlines()
+    assert any(
+        f"MLflow ({server.url}): logging the metrics of epoch 1 was given up to stop at once"
+        in line
+        for line in lines
+    ), err
+    assert lines[-1].startswith(f"error: stopped by {name} between epochs; checkpoint written"), err
+    info = read_checkpoint_info(str(tmp_path / "run" / "run_checkpoint.h5"))
+    assert info["epochs_seen"] == 1
