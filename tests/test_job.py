@@ -33,42 +33,19 @@ from pylearn_vae.job import (
     train_environ,
 )
 from pylearn_vae.termination_criteria import EpochCounter
+from tests.helpers.tiny_run import tiny_yaml
 
 LR, DECAY, MOMENTUM, FINAL_MOMENTUM = 0.05, 1.01, 0.5, 0.9
 BATCHES = 4  # 200 examples, batch_size 50
 
-CONFIG = """\
-!obj:pylearn_vae.train.Train {
-    dataset: &train !obj:pylearn_vae.testing.datasets.random_binary_design_matrix {
-        rng: 3, num_examples: 200, dim: 16 },
-    model: !obj:pylearn_vae.models.vae.VAE {
-        nvis: 16, nhid: 3, seed: 2,
-        prior: !obj:pylearn_vae.models.vae.prior.DiagonalGaussianPrior {},
-        conditional: !obj:pylearn_vae.models.vae.conditional.BernoulliVector {
-            name: 'conditional',
-            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-                !obj:pylearn_vae.models.mlp.Tanh { layer_name: 'h', dim: 8, irange: 0.1 } ] } },
-        posterior: !obj:pylearn_vae.models.vae.conditional.DiagonalGaussian {
-            name: 'posterior',
-            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-                !obj:pylearn_vae.models.mlp.Tanh { layer_name: 'h', dim: 8, irange: 0.1 } ] } },
-    },
-    algorithm: !obj:pylearn_vae.training_algorithms.sgd.SGD {
-        batch_size: 50, learning_rate: 0.05,
-        learning_rule: !obj:pylearn_vae.training_algorithms.learning_rule.Momentum {
-            init_momentum: 0.5 },
-        monitoring_dataset: { 'train': *train },
-        cost: !obj:pylearn_vae.costs.vae.VAECriterion {},
-        termination_criterion: !obj:pylearn_vae.termination_criteria.EpochCounter {
-            max_epochs: 3 },
+CONFIG = tiny_yaml(
+    3,
+    "[ !obj:pylearn_vae.training_algorithms.learning_rule.MomentumAdjustor {\n"
+    "        final_momentum: 0.9, start: 1, saturate: 4 } ]",
+    algorithm_extra="""
         update_callbacks: [ !obj:pylearn_vae.training_algorithms.sgd.ExponentialDecay {
-            decay_factor: 1.01, min_lr: 1.0e-4 } ],
-    },
-    extensions: [ !obj:pylearn_vae.training_algorithms.learning_rule.MomentumAdjustor {
-        final_momentum: 0.9, start: 1, saturate: 4 } ],
-    save_path: '${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl',
-}
-"""
+            decay_factor: 1.01, min_lr: 1.0e-4 } ],""",
+)
 
 TIMES = {"seconds_per_epoch", "training_seconds_this_epoch", "total_seconds_last_epoch"}
 

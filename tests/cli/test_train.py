@@ -9,36 +9,15 @@ import pytest
 
 from pylearn_vae import persistence
 from pylearn_vae.cli.train import main
+from tests.helpers.tiny_run import tiny_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_YAML = REPO / "yaml" / "vae_mnist.yaml"
 CONV_YAML = REPO / "yaml" / "conv_vae_mnist.yaml"
 
-SMALL_YAML = """\
-!obj:pylearn_vae.train.Train {
-    dataset: &train !obj:pylearn_vae.testing.datasets.random_binary_design_matrix {
-        rng: 3, num_examples: 400, dim: 16 },
-    model: !obj:pylearn_vae.models.vae.VAE {
-        nvis: 16, nhid: 3,
-        prior: !obj:pylearn_vae.models.vae.prior.DiagonalGaussianPrior {},
-        conditional: !obj:pylearn_vae.models.vae.conditional.BernoulliVector {
-            name: 'conditional',
-            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-                !obj:pylearn_vae.models.mlp.Tanh { layer_name: 'h', dim: 8, irange: 0.1 } ] } },
-        posterior: !obj:pylearn_vae.models.vae.conditional.DiagonalGaussian {
-            name: 'posterior',
-            mlp: !obj:pylearn_vae.models.mlp.MLP { layers: [
-                !obj:pylearn_vae.models.mlp.Tanh { layer_name: 'h', dim: 8, irange: 0.1 } ] } },
-    },
-    algorithm: !obj:pylearn_vae.training_algorithms.sgd.SGD {
-        batch_size: 50, learning_rate: LR,
-        monitoring_dataset: { 'train': *train },
-        cost: !obj:pylearn_vae.costs.vae.VAECriterion {},
-        termination_criterion: !obj:pylearn_vae.termination_criteria.EpochCounter { max_epochs: 2 },
-    },
-    save_path: '${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl',
-}
-"""
+#: The tiny run on 400 examples, with its learning rate to fill in for ``LR``.
+SMALL_YAML = tiny_yaml(2, examples=400).replace("learning_rate: 0.05", "learning_rate: LR")
+assert "learning_rate: LR" in SMALL_YAML
 
 
 def _subset_copy(tmp_path, config=SEED_YAML) -> Path:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-#: The training YAML, with ``%(epochs)d`` and ``%(extensions)s`` to fill in;
-#: the model is saved next to the YAML.
+#: The training YAML, with ``%(epochs)d``, ``%(examples)d``,
+#: ``%(algorithm_extra)s`` (more keys of the SGD) and ``%(extensions)s`` to fill
+#: in (:func:`tiny_yaml`); the model is saved next to the YAML.
 TINY_YAML = """\
 !obj:pylearn_vae.train.Train {
     dataset: &train !obj:pylearn_vae.testing.datasets.random_binary_design_matrix {
-        rng: 3, num_examples: 200, dim: 16 },
+        rng: 3, num_examples: %(examples)d, dim: 16 },
     model: !obj:pylearn_vae.models.vae.VAE {
         nvis: 16, nhid: 3, seed: 2,
         prior: !obj:pylearn_vae.models.vae.prior.DiagonalGaussianPrior {},
@@ -36,7 +37,7 @@ TINY_YAML = """\
         monitoring_dataset: { 'train': *train },
         cost: !obj:pylearn_vae.costs.vae.VAECriterion {},
         termination_criterion: !obj:pylearn_vae.termination_criteria.EpochCounter {
-            max_epochs: %(epochs)d },
+            max_epochs: %(epochs)d },%(algorithm_extra)s
     },
     extensions: %(extensions)s,
     save_path: '${PYLEARN2_TRAIN_FILE_FULL_STEM}.pkl',
@@ -44,11 +45,21 @@ TINY_YAML = """\
 """
 
 
+def tiny_yaml(epochs: int, extensions: str = "[]", examples: int = 200, algorithm_extra: str = ""):
+    """:data:`TINY_YAML` filled in (``algorithm_extra``: lines of more SGD keys)."""
+    return TINY_YAML % {
+        "epochs": epochs,
+        "examples": examples,
+        "algorithm_extra": algorithm_extra,
+        "extensions": extensions,
+    }
+
+
 def write_tiny_config(folder: Path, epochs: int, extensions: str = "[]") -> Path:
-    """Write :data:`TINY_YAML` as ``folder/run.yaml`` (creating ``folder``) and return its path."""
+    """Write :func:`tiny_yaml` as ``folder/run.yaml`` (creating ``folder``) and return its path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "run.yaml"
-    path.write_text(TINY_YAML % {"epochs": epochs, "extensions": extensions}, encoding="utf-8")
+    path.write_text(tiny_yaml(epochs, extensions), encoding="utf-8")
     return path
 
 
