@@ -19,7 +19,7 @@ import pytensor.tensor as pt
 import pytest
 
 from pylearn_vae.compile import function
-from pylearn_vae.costs.vae import VAECriterion
+from pylearn_vae.costs.vae import ImportanceSamplingCriterion, VAECriterion
 from pylearn_vae.models.mlp import MLP, Tanh
 from pylearn_vae.models.vae.conditional import HouseholderFlowGaussian
 from pylearn_vae.models.vae.hierarchical import LatentConditionalGaussianKL
@@ -157,7 +157,14 @@ def test_samples_follow_the_models_distribution(tiny, brute_force):
 
 
 @pytest.mark.compiles
-def test_the_gradient_matches_finite_differences(float64_graphs):
+@pytest.mark.parametrize(
+    "criterion",
+    [VAECriterion(num_samples=2), ImportanceSamplingCriterion(num_samples=2)],
+    ids=["elbo", "iwae"],
+)
+def test_the_gradient_matches_finite_differences(float64_graphs, criterion):
+    """The ELBO's gradient, and the importance-sampling bound's (IWAE
+    training), with the noise held fixed."""
     with using_floatX("float64"):
         model = make_hvae(nvis=5, nhid=2, bottom_nhid=2, hidden=4, irange=0.5, seed=5, layer=Tanh)
         X = model.get_input_space().make_theano_batch()
@@ -165,7 +172,7 @@ def test_the_gradient_matches_finite_differences(float64_graphs):
         eps1 = pt.tensor3("eps1", dtype="float64")
         model.posterior.sample_from_epsilon = lambda shape: eps2
         model.bottom_posterior.sample_from_epsilon = lambda shape: eps1
-        cost = VAECriterion(num_samples=2).expr(model, X)
+        cost = criterion.expr(model, X)
         params = model.get_params()
         f = function([X, eps2, eps1], [cost, *pytensor.grad(cost, params)])
     rng = np.random.default_rng(0)
