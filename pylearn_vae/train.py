@@ -92,6 +92,8 @@ class Train:
         #: True once the termination criterion ended the run and the final
         #: model and checkpoint are written (the extensions are closed after).
         self.finished = False
+        #: True once this session wrote a checkpoint.
+        self.checkpointed = False
         self._resumed = False
 
     def setup(self) -> None:
@@ -135,6 +137,7 @@ class Train:
         persistence.save_checkpoint(
             self.checkpoint_path, self, finished=finished, config_text=self.config_text
         )
+        self.checkpointed = True
 
     def resume(self, path) -> dict:
         """Set up, then restore the state saved in the checkpoint ``path``; return that state.

@@ -142,15 +142,15 @@ def _refusal(exc, config: str) -> int:
     from pylearn_vae.job import ConfigChanged, ConfigFileError, RunFinished, UnfinishedRun
 
     if isinstance(exc, RunFinished):
-        say(str(exc), file=sys.stderr, flush=True)
+        say(escape(str(exc)), file=sys.stderr, flush=True)
         return 0
     if isinstance(exc, ConfigFileError):
         return _fail(str(exc))
-    message = str(exc)
+    message = escape(str(exc))  # (it names paths: no line of it may be forged)
     if isinstance(exc, UnfinishedRun):
         message += (
             f". Continue it with:\n  {_resume_hint(config)}\nor start over (replacing both) "
-            f"with:\n  python scripts/train.py {config} --restart"
+            f"with:\n  python scripts/train.py {escape(config)} --restart"
         )
     elif isinstance(exc, ConfigChanged):
         message += "\nResume anyway with --resume --force, or restore the original file."
@@ -193,7 +193,7 @@ def _report_resume(config: str, checkpoint: str, resumed) -> None:
 
 
 def _resume_hint(config: str) -> str:
-    return f"python scripts/train.py {config} --resume"
+    return f"python scripts/train.py {escape(config)} --resume"
 
 
 def _failure(exc: BaseException, args, job) -> int:
@@ -203,7 +203,7 @@ def _failure(exc: BaseException, args, job) -> int:
 
     config = args.config
     train = job.train if job is not None else None
-    checkpoint = job.checkpoint_path if job is not None else ""
+    checkpoint = escape(job.checkpoint_path) if job is not None else ""
     if isinstance(exc, StopRequested):
         reason = train.algorithm.stop_requested if train is not None else "SIGINT"
         saved = (
@@ -211,18 +211,18 @@ def _failure(exc: BaseException, args, job) -> int:
             if train and train.checkpoint_path
             else ""
         )
-        return _fail(f"{exc}{saved}", EXIT_SIGNAL.get(reason, EXIT_FAILURE))
+        return _fail(f"{escape(str(exc))}{saved}", EXIT_SIGNAL.get(reason, EXIT_FAILURE))
     if isinstance(exc, KeyboardInterrupt):
         return interrupted(exc)
     if isinstance(exc, NumericalError):
         kept = (
             f"the last good checkpoint {checkpoint} and the best model are unchanged. "
-            if Path(checkpoint).exists()
+            if job is not None and Path(job.checkpoint_path).exists()
             else ""
         )
         return _fail(
-            f"training stopped: {exc}. Nothing was saved from the diverged state; {kept}"
-            f"To continue, lower learning_rate in {config} and run:  "
+            f"training stopped: {escape(str(exc))}. Nothing was saved from the diverged "
+            f"state; {kept}To continue, lower learning_rate in {escape(config)} and run:  "
             f"{_resume_hint(config)} --force",
             EXIT_NUMERICAL,
         )
@@ -243,7 +243,13 @@ def _tracking_failure(exc, config: str, job) -> int:
     if train is not None and train.finished:
         saved = f" (model saved to {escape(train.save_path)})" if train.save_path else ""
         return _fail(f"{escape(str(exc))}; the training itself finished{saved}")
-    kept = train is not None and Path(job.checkpoint_path).exists()
+    # (a checkpoint this session wrote, or the one a resumed run started from;
+    # not the one --restart was about to replace)
+    kept = (
+        train is not None
+        and Path(job.checkpoint_path).exists()
+        and (train.checkpointed or bool(job.resume))
+    )
     resume = f"; the checkpoint is kept, resume with:  {_resume_hint(config)}" if kept else ""
     return _fail(escape(str(exc)) + resume)
 

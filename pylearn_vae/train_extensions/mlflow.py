@@ -8,6 +8,7 @@ SQLAlchemy for MLflow's local SQLite store); nothing imports it until an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -40,6 +41,7 @@ __all__ = [
     "end_named_run",
     "latest_run_where",
     "mlflow_client_class",
+    "redacted",
     "shared_store",
 ]
 
@@ -115,15 +117,16 @@ class _Courier:
                 answer["error"] = exc
             answer["done"].set()
 
-    def carry(self, work: Callable, stopping: Callable[[], bool]):
+    def carry(self, work: Callable, stopping: Callable[[], bool], deadline: float):
         """``work()`` on the courier's thread; its result or exception, or
-        :class:`_GivenUp` when it takes longer than the deadline."""
+        :class:`_GivenUp` when it takes longer than ``deadline`` seconds (or
+        :data:`STOP_GRACE` once ``stopping()``)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name="mlflow-courier", daemon=True)
             self._thread.start()
         answer = {"done": threading.Event()}
         self._jobs.put((work, answer))
-        end = time.monotonic() + REQUEST_DEADLINE
+        end = time.monotonic() + deadline
         while not answer["done"].wait(_POLL):
             now = time.monotonic()
             if stopping():
@@ -142,13 +145,53 @@ def mlflow_client_class():
     # job contacts no one but the tracking store it was given (set
     # MLFLOW_DISABLE_TELEMETRY=false to let MLflow send it).
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    for name, value in _MLFLOW_SETTINGS.items():
+        os.environ.setdefault(name, value)
     try:
         from mlflow.tracking import MlflowClient  # the optional extra, imported only when used
     except ImportError:
         raise MissingExtraError(
             f"MLflow tracking needs MLflow's client, the [mlflow] extra: {INSTALL_HINT}"
         ) from None
+    _one_line_logs()
     return MlflowClient
+
+
+#: MLflow settings a run uses unless the environment sets them: a failing
+#: server fails a request in seconds, not after MLflow's two minutes of
+#: retries; MLflow prints nothing of its own on the terminal (a server's run
+#: name in a "View run" line could carry control characters).
+_MLFLOW_SETTINGS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+}
+
+
+class _OneLineHandler(logging.Handler):
+    """MLflow's (and its database migrations') warnings and errors as one
+    escaped line each through this package's log, without tracebacks: text
+    from a server or a database never reaches the terminal raw."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = _first_line(Exception(record.getMessage()))
+        except Exception:  # (a record whose arguments do not format)
+            text = str(record.msg)
+        log.log(record.levelno, "MLflow: %s", escape(text))
+
+
+def _one_line_logs() -> None:
+    for name in ("mlflow", "alembic"):
+        logger = logging.getLogger(name)
+        if any(isinstance(h, _OneLineHandler) for h in logger.handlers):
+            continue
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.addHandler(_OneLineHandler())
+        logger.propagate = False
+        logger.setLevel(logging.WARNING)
 
 
 def metric_key(channel: str) -> str:
@@ -160,31 +203,77 @@ def metric_key(channel: str) -> str:
     return _NOT_IN_KEY.sub("_", channel)
 
 
+#: What to give instead of a tracking URI that cannot be used.
+_GIVE = "give sqlite:///PATH/mlflow.db (a local file) or a server's http://host:port"
+
+
+def redacted(uri: str) -> str:
+    """``uri`` as messages show it: a password in it replaced by ``***``.
+
+    >>> redacted("http://alice:s3cr3t@host:5000/x")
+    'http://alice:***@host:5000/x'
+    """
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", uri)
+
+
 def check_tracking_uri(uri: str) -> None:
-    """Refuse a tracking URI MLflow would misread: a bare path is MLflow's old
-    folder store, which MLflow 3 refuses."""
+    """Refuse a tracking URI MLflow would misread or that keeps nothing: a bare
+    path (MLflow's old folder store, which MLflow 3 refuses), a URI that does
+    not parse, an in-memory or read-only SQLite database."""
+    shown = escape(repr(redacted(uri)))
+    if not uri.strip():
+        raise ValueError(f"MLflow tracking URI is empty; {_GIVE}")
     check_path_name(uri, "MLflow tracking URI")
+    if uri == "databricks":
+        return
     if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):
         raise ValueError(
-            f"MLflow tracking URI {uri!r} is a path, not a URI; MLflow 3 keeps runs in a "
-            f"database: give sqlite:///{uri.rstrip('/')}/mlflow.db (a local file) or a "
-            "server's http://host:port"
+            f"MLflow tracking URI {shown} is a path, not a URI; MLflow 3 keeps runs in a "
+            f"database: give sqlite:///{escape(uri.rstrip('/'))}/mlflow.db (a local file) or "
+            "a server's http://host:port"
         )
-    if _sqlite_path(uri) in ("", ":memory:"):
+    try:
+        urllib.parse.urlsplit(uri).port  # noqa: B018 (parses the host and port)
+    except ValueError as exc:
         raise ValueError(
-            f"MLflow tracking URI {uri!r} keeps the runs in memory, lost when the program "
-            "ends; give sqlite:///PATH/mlflow.db (a local file) or a server's http://host:port"
+            f"MLflow tracking URI {shown} is not a valid URI ({escape(str(exc))}); {_GIVE}"
+        ) from None
+    database = _sqlite_database(uri)
+    if database is None:
+        return
+    path, options = database
+    if path in ("", ":memory:") or options.get("mode") == "memory":
+        raise ValueError(
+            f"MLflow tracking URI {shown} keeps the runs in memory, lost when the program "
+            f"ends; {_GIVE}"
         )
+    if options.get("mode") == "ro" or options.get("immutable") == "1":
+        raise ValueError(
+            f"MLflow tracking URI {shown} opens the database read-only, where a run "
+            f"cannot be logged; {_GIVE}"
+        )
+
+
+def _sqlite_database(uri: str) -> tuple[str, dict[str, str]] | None:
+    """The database file of an ``sqlite://`` URI (also ``sqlite+DRIVER://``;
+    ``""`` or ``":memory:"``: in memory) and its query's options (SQLite's
+    own, of a ``file:`` name, included); None for other URIs."""
+    match = re.match(r"^sqlite(\+[A-Za-z0-9_]+)?:", uri, re.IGNORECASE)
+    if match is None:
+        return None
+    rest = uri[match.end() :]
+    path = rest[3:] if rest.startswith("///") else rest.lstrip("/")
+    path, _, query = path.partition("?")
+    options = {k.lower(): v.lower() for k, v in urllib.parse.parse_qsl(query)}
+    if path.startswith("file:"):  # (an SQLite URI file name)
+        path = urllib.parse.unquote(path[len("file:") :])
+    return path, options
 
 
 def _sqlite_path(uri: str) -> str | None:
-    """The database file of an ``sqlite://`` URI (``""`` or ``":memory:"``: in
-    memory), None for other URIs."""
-    if not uri.lower().startswith("sqlite:"):
-        return None
-    rest = uri[len("sqlite:") :]
-    path = rest[3:] if rest.startswith("///") else rest.lstrip("/")
-    return path.split("?", 1)[0]
+    """The database file of an SQLite URI, None for other URIs."""
+    database = _sqlite_database(uri)
+    return None if database is None else database[0]
 
 
 def _first_line(exc: BaseException, limit: int = 300) -> str:
@@ -199,6 +288,7 @@ def check_server_reachable(uri: str) -> None:
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme not in ("http", "https"):
         return
+    uri = escape(redacted(uri))
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         status = _http_status(parts, port)
@@ -255,21 +345,19 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 def _check_sqlite_file(uri: str, path: str) -> None:
     """:class:`TrackingError` now when the database file of ``uri`` cannot be
     MLflow's store (SQLite would retry for minutes, or write into it)."""
-    problem = regular_file_problem(path)
+    problem = (
+        "is a symbolic link (give the database's own path)"
+        if os.path.islink(path)
+        else regular_file_problem(path)
+    )
     if problem is None:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (no wait if it became a FIFO)
-        try:
-            start = os.read(fd, len(_SQLITE_HEADER))
-        finally:
-            os.close(fd)
-        if start and start != _SQLITE_HEADER:
-            problem = f"is not an SQLite database (it begins {escape(repr(start))})"
+        problem = _database_problem(path)
     elif problem == "does not exist":
         problem = None
     if problem is not None:
         raise TrackingError(
-            f"MLflow store {uri}: {escape(path)} {problem}; give the path of an SQLite "
-            "database file (made if missing)"
+            f"MLflow store {escape(redacted(uri))}: {escape(path)} {problem}; give the path "
+            "of an SQLite database file (made if missing)"
         )
     try:  # (SQLite writes a journal beside the database)
         check_output_folder(os.path.dirname(path) or ".", "MLflow store folder")
@@ -277,19 +365,72 @@ def _check_sqlite_file(uri: str, path: str) -> None:
         raise TrackingError(f"MLflow store {uri}: {exc}") from None
 
 
+#: Tables every MLflow SQLite store has.
+_MLFLOW_TABLES = {"experiments", "runs", "alembic_version"}
+
+
+def _database_problem(path: str) -> str | None:
+    """Why the existing file ``path`` cannot be MLflow's store: not SQLite,
+    not writable, another program's database; None if it can."""
+    import sqlite3
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # (no wait if it became a FIFO)
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror or exc})"
+    try:
+        start = os.read(fd, len(_SQLITE_HEADER))
+    finally:
+        os.close(fd)
+    if not start:
+        return None
+    if start != _SQLITE_HEADER:
+        return f"is not an SQLite database (it begins {escape(repr(start))})"
+    try:
+        link = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+        with contextlib.closing(sqlite3.connect(link, uri=True, timeout=1.0)) as db:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except sqlite3.Error as exc:
+        return f"cannot be read as an SQLite database ({escape(str(exc))})"
+    tables = {row[0] for row in rows}
+    if tables and not _MLFLOW_TABLES <= tables:
+        some = ", ".join(sorted(escape(t) for t in tables)[:5])
+        return f"is another program's SQLite database (its tables: {some}), not MLflow's"
+    return None
+
+
 def check_store(uri: str | None) -> None:
     """:class:`TrackingError` at once when the tracking store at ``uri`` (None:
     ``MLFLOW_TRACKING_URI``, if set) cannot be used: a server that does not
     answer, a database path that is a folder, a FIFO, a read-only place or
     another kind of file."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or None
     if uri is None:
-        return
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or _default_tracking_uri()
+        try:
+            check_tracking_uri(uri)
+        except ValueError as exc:
+            raise TrackingError(str(exc)) from None
     path = _sqlite_path(uri)
     if path:
         _check_sqlite_file(uri, path)
     else:
         check_server_reachable(uri)
+
+
+def artifact_repository_for(artifact_uri: str, tracking_uri: str):
+    """MLflow's artifact repository for ``artifact_uri`` (the registry MLflow's
+    artifact-store plugins register with: the one MLflow name this package
+    reaches below ``MlflowClient``, guarded by a test)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    return get_artifact_repository(artifact_uri, tracking_uri=tracking_uri)
+
+
+def _default_tracking_uri() -> str:
+    """MLflow's own default store (``sqlite:///mlflow.db`` in MLflow 3)."""
+    import mlflow
+
+    return mlflow.get_tracking_uri()
 
 
 def shared_store(tracking_uri: str | None, experiment_name: str) -> dict:
@@ -312,7 +453,8 @@ def shared_store(tracking_uri: str | None, experiment_name: str) -> dict:
             client.create_experiment(experiment_name)
     except Exception as exc:
         raise TrackingError(
-            f"MLflow ({tracking_uri}): opening the experiment {experiment_name!r} failed: "
+            f"MLflow ({escape(redacted(tracking_uri))}): opening the experiment "
+            f"{escape(repr(experiment_name))} failed: "
             f"{type(exc).__name__}: {_first_line(exc)}"
         ) from exc
     return {"tracking_uri": tracking_uri, "experiment_name": experiment_name}
@@ -433,14 +575,17 @@ class MLflow(TrainExtension):
         self._train = None
         self._pictures = None  # (a PictureSchedule, at setup)
         self._logged: set[tuple[str, int]] = set()
+        self._artifacts = None  # (the run's artifact repository, its location checked once)
         self._courier = _Courier()
-        self._failed = False  # (a request failed or was given up: the store is not asked again)
+        self._failed = False  # (a request failed: only the run's end is still reported)
+        self._stuck = False  # (a request was given up: the store is not asked again)
 
     def use_train(self, train) -> None:
         """Remember ``train``, reach the tracking store and find or make the
         experiment (before anything compiles: a wrong URI fails at once)."""
         self._train = train
-        check_store(self.tracking_uri)
+        self._request("reaching the store", lambda: check_store(self.tracking_uri))
+        self._stopped_at("reaching the store")
 
         def open_experiment():
             client = self._client_class(tracking_uri=self.tracking_uri)
@@ -451,8 +596,14 @@ class MLflow(TrainExtension):
             return client, experiment.experiment_id
 
         opened = self._request("opening the experiment", open_experiment)
-        if opened is not None:
-            self._client, self._experiment_id = opened
+        self._stopped_at("opening the experiment")
+        self._client, self._experiment_id = opened
+
+    def _stopped_at(self, what: str) -> None:
+        """:class:`StopRequested` when a stop given before training ended ``what``."""
+        if self._stuck:
+            reason = self._train.algorithm.stop_requested
+            raise StopRequested(f"stopped by {reason} while {what} (MLflow)")
 
     def setup(self, model, dataset, algorithm) -> None:
         from pylearn_vae.train_extensions.pictures import PictureSchedule
@@ -461,26 +612,30 @@ class MLflow(TrainExtension):
 
     # -- requests to the store ----------------------------------------------
     def _where(self) -> str:
-        return self.tracking_uri or "MLflow's default store"
+        return (
+            escape(redacted(self.tracking_uri)) if self.tracking_uri else "MLflow's default store"
+        )
 
     def _stopping(self) -> bool:
         return bool(getattr(getattr(self._train, "algorithm", None), "stop_requested", None))
 
-    def _request(self, what: str, work: Callable):
+    def _request(self, what: str, work: Callable, final: bool = False):
         """``work()`` (calls of MLflow's client) through the courier; any failure
         as one :class:`TrackingError` naming the store. A request given up at a
-        stop returns None after a warning. After a failure the store is not
-        asked again (a given-up request may still be running)."""
-        if self._failed:
+        stop returns None after a warning. After a failure only ``final``
+        requests (the run's end) are sent, within :data:`STOP_GRACE`; after a
+        request was given up none (it may still be running)."""
+        if self._stuck or (self._failed and not final):
             return None
+        deadline = STOP_GRACE if self._failed else REQUEST_DEADLINE
         try:
-            return self._courier.carry(work, self._stopping)
+            return self._courier.carry(work, self._stopping, deadline)
         except _GivenUp as given_up:
-            self._failed = True
+            self._failed = self._stuck = True
             if not given_up.stopped:
                 raise TrackingError(
-                    f"MLflow ({self._where()}): {what} gave no answer within "
-                    f"{REQUEST_DEADLINE:g} s; check the tracking server"
+                    f"MLflow ({self._where()}): {what} did not end within "
+                    f"{deadline:g} s; check the tracking server"
                 ) from None
             log.warning(
                 "MLflow (%s): %s was given up to stop at once; the run's record in MLflow "
@@ -489,13 +644,16 @@ class MLflow(TrainExtension):
                 what,
             )
             return None
+        except TrackingError:
+            self._failed = True
+            raise
         except Exception as exc:
             self._failed = True
             raise TrackingError(
                 f"MLflow ({self._where()}): {what} failed: {type(exc).__name__}: {_first_line(exc)}"
             ) from exc
         except BaseException:
-            self._failed = True
+            self._failed = self._stuck = True
             raise
 
     # -- the run ----------------------------------------------------------
@@ -519,7 +677,10 @@ class MLflow(TrainExtension):
         earlier = self._earlier_run(key) if step > 0 and key is not None else None
         if earlier is not None:
             run_id = earlier.info.run_id
+            self._artifacts = self._artifact_repository(earlier.info.artifact_uri)
             self._client.update_run(run_id, status="RUNNING")
+            if not earlier.data.params:  # (the first session could not log them)
+                self._log_params(run_id)
             logged = {
                 (name, int(point.step))
                 for name in earlier.data.metrics
@@ -529,8 +690,27 @@ class MLflow(TrainExtension):
             return run_id, logged
         tags = {RUN_KEY_TAG: key} if key is not None else {}
         run = self._client.create_run(self._experiment_id, run_name=self.run_name, tags=tags)
+        self._artifacts = self._artifact_repository(run.info.artifact_uri)
         self._log_params(run.info.run_id)
         return run.info.run_id, set()
+
+    def _artifact_repository(self, artifact_uri: str | None):
+        """The repository every file of the run goes to, at the location the store
+        gave when the run was made or found (MLflow's ``log_artifact`` would ask
+        the store again before every file). :class:`TrackingError` when a
+        remote store gives a folder on this machine: a run writes its files
+        where the user said, not where a server says."""
+        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
+        local_store = not uri or _sqlite_database(uri) is not None  # (the user's own choice)
+        scheme = urllib.parse.urlsplit(artifact_uri or "").scheme.lower()
+        if not local_store and (scheme in ("", "file") or len(scheme) == 1):  # (C:\\ too)
+            raise TrackingError(
+                f"MLflow ({self._where()}): the server gives the run the artifact location "
+                f"{escape(repr(artifact_uri or ''))}, a folder on this machine; a run does not "
+                "write its files where a server says: start the server with --serve-artifacts "
+                "(mlflow-artifacts:) or use a store of your own"
+            )
+        return artifact_repository_for(artifact_uri, self._client.tracking_uri)
 
     def _log_params(self, run_id: str) -> None:
         from mlflow.entities import Param
@@ -540,13 +720,15 @@ class MLflow(TrainExtension):
             return
         from pylearn_vae.config.compare import flattened_config
 
-        params = [
-            Param(
-                key,
-                value if len(value) <= MAX_PARAM_VALUE else value[: MAX_PARAM_VALUE - 3] + "...",
-            )
-            for key, value in flattened_config(text).items()
-        ]
+        params, keys = [], set()
+        for key, value in flattened_config(text).items():
+            safe = metric_key(key)  # (MLflow's characters only, unique)
+            while safe in keys:
+                safe += "_"
+            keys.add(safe)
+            if len(value) > MAX_PARAM_VALUE:
+                value = value[: MAX_PARAM_VALUE - 3] + "..."
+            params.append(Param(safe, value))
         for start in range(0, len(params), _PARAMS_PER_BATCH):
             self._client.log_batch(run_id, params=params[start : start + _PARAMS_PER_BATCH])
 
@@ -591,14 +773,13 @@ class MLflow(TrainExtension):
 
     def _log_pictures(self, grids: dict, step: int) -> None:
         """The grids as PNG files under ``pictures/epoch_NNNN/``."""
-        run_id = self.run_id
         with tempfile.TemporaryDirectory(prefix="pylearn_vae-pictures-") as folder:
             for name, grid in grids.items():
                 write_png(os.path.join(folder, f"{name}.png"), grid, scale=2)
             self._request(
                 f"saving the pictures of epoch {step}",
-                lambda: self._client.log_artifacts(
-                    run_id, folder, artifact_path=f"{PICTURE_ARTIFACTS}/epoch_{step:04d}"
+                lambda: self._artifacts.log_artifacts(
+                    folder, f"{PICTURE_ARTIFACTS}/epoch_{step:04d}"
                 ),
             )
 
@@ -626,16 +807,19 @@ class MLflow(TrainExtension):
             status = "FAILED"
             message = f"{type(error).__name__}: {_first_line(error)}"
             self._request(
-                "noting the error", lambda: self._client.set_tag(run_id, ERROR_TAG, message)
+                "noting the error",
+                lambda: self._client.set_tag(run_id, ERROR_TAG, message),
+                final=True,
             )
         files = self._model_files()
 
         def save_files():
             for path in files:
-                self._client.log_artifact(run_id, path, artifact_path=MODEL_ARTIFACTS)
+                self._artifacts.log_artifact(path, MODEL_ARTIFACTS)
 
         self._request("saving the model files", save_files)
         self._request(
             f"marking the run {status}",
             lambda: self._client.set_terminated(run_id, status=status),
+            final=True,
         )

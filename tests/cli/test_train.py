@@ -146,3 +146,18 @@ def test_diverging_run_stops_with_a_clear_message(tmp_path, capsys):
         err,
     ), err
     assert not (tmp_path / "nan.pkl").exists()
+
+
+@pytest.mark.compiles
+def test_a_config_path_cannot_forge_a_line(tmp_path, capsys):
+    """A folder name with a line break and an ``error:`` of its own: every
+    message that names the YAML or its checkpoint shows it escaped."""
+    from tests.helpers.tiny_run import write_tiny_config
+
+    config = write_tiny_config(tmp_path / "nl\nerror: FORGED", 1)
+    assert main([str(config), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main([str(config), "--quiet", "--resume"]) == 0  # (already finished)
+    err = capsys.readouterr().err
+    assert "nl\\nerror: FORGED" in err
+    assert not any(line.startswith("error: FORGED") for line in err.splitlines()), err

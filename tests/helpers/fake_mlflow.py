@@ -5,7 +5,8 @@ experiment, run creation, ``log-batch``, tags, run updates) just enough for
 MLflow's own client, and from the ``stall_from``-th call of one endpoint on
 it stalls: ``"hang"`` answers nothing; ``"drip"`` sends a valid answer one
 byte every half second, so that no read ever times out. The run's artifacts
-go to a local folder (the run's ``artifact_uri``).
+are uploaded to it (``mlflow-artifacts:``, as ``mlflow server`` serves
+them) and dropped, unless ``artifact_uri`` names another place.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 EXPERIMENT = {
     "experiment_id": "1",
@@ -28,9 +28,18 @@ class FakeMLflowServer:
     """``with FakeMLflowServer(...) as server:`` serves at ``server.url``;
     ``server.stalled`` is set when the first stalled call arrives."""
 
-    def __init__(self, artifacts: Path, stall_on: str, stall_from: int, how: str = "hang"):
+    def __init__(
+        self,
+        stall_on: str = "",
+        stall_from: int = 1,
+        how: str = "hang",
+        artifact_uri: str = "mlflow-artifacts:/1/r1/artifacts",
+        run_name: str | None = None,
+    ):
         assert how in ("hang", "drip")
-        self.artifacts = artifacts
+        self.artifact_uri = artifact_uri
+        self.run_name = run_name
+        self.uploads: list[str] = []
         self.stall_on = stall_on
         self.stall_from = stall_from
         self.how = how
@@ -53,15 +62,15 @@ class FakeMLflowServer:
     def answer(self, endpoint: str, request: dict) -> dict:
         if endpoint == "experiments/get-by-name":
             return {"experiment": EXPERIMENT}
-        if endpoint == "runs/create":
+        if endpoint in ("runs/create", "runs/get"):
             info = {
                 "run_id": "r1",
                 "run_uuid": "r1",
                 "experiment_id": "1",
-                "run_name": request.get("run_name", "fake"),
+                "run_name": self.run_name or request.get("run_name", "fake"),
                 "status": "RUNNING",
                 "start_time": request.get("start_time", 0),
-                "artifact_uri": self.artifacts.as_uri(),
+                "artifact_uri": self.artifact_uri,
                 "lifecycle_stage": "active",
             }
             return {"run": {"info": info, "data": {}}}
@@ -118,6 +127,11 @@ class FakeMLflowServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_PUT(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.uploads.append(self.path)
+                self._send(200, b"{}")
 
             do_GET = do_POST = do_PATCH = _reply
 

@@ -284,3 +284,16 @@ def test_a_tracking_server_that_is_not_there_fails_at_once_in_one_line(tmp_path,
     assert len(err) == 1 or (len(err) == 2 and err[0].startswith("compiling the training"))
     files = sorted(p.name for p in (tmp_path / "run").iterdir() if not p.name.startswith("."))
     assert files == ["run.yaml"]
+
+
+@pytest.mark.mlflow
+def test_the_mlflow_artifact_registry_the_extension_uses_is_where_it_was(tmp_path):
+    """The one MLflow name below MlflowClient the extension reaches (to upload
+    to the location it checked, not one the store names again per file)."""
+    store_folder = tmp_path / "store"
+    repository = mlflow_extension.artifact_repository_for(
+        store_folder.as_uri(), f"sqlite:///{tmp_path}/ml.db"
+    )
+    (tmp_path / "a.txt").write_text("kept")
+    repository.log_artifact(str(tmp_path / "a.txt"), "model")
+    assert (store_folder / "model" / "a.txt").read_text() == "kept"

@@ -5,6 +5,7 @@ one-line error naming the folder or store, no hang."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -98,17 +99,28 @@ def _sqlite_target(tmp_path: Path, kind: str) -> tuple[Path, str]:
     if kind == "folder":
         target.mkdir()
         return target, "is a directory"
+    if kind == "link":  # (a dangling link: SQLite would make the database at its target)
+        target.symlink_to(tmp_path / "elsewhere.db")
+        return target, "is a symbolic link"
+    if kind == "foreign":
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(target)) as db:
+            db.execute("CREATE TABLE users (name TEXT)")
+            db.commit()
+        return target, "is another program's SQLite database (its tables: users)"
     target.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))  # (a model file's first bytes)
     return target, "is not an SQLite database (it begins b'\\x89HDF"
 
 
 @pytest.mark.mlflow
-@pytest.mark.parametrize("kind", ["fifo", "folder", "model"])
+@pytest.mark.parametrize("kind", ["fifo", "folder", "model", "link", "foreign"])
 def test_an_sqlite_store_that_is_no_database_is_refused_at_once(tmp_path, kind, capsys):
     """SQLite would retry a FIFO or a folder for two minutes, printing warnings;
-    another kind of file is never opened as a database."""
+    another kind of file, another program's database or a link is never
+    opened as MLflow's store."""
     target, what = _sqlite_target(tmp_path, kind)
-    before = target.read_bytes() if kind == "model" else None
+    before = target.read_bytes() if kind in ("model", "foreign") else None
     config = write_tiny_config(tmp_path / "run", 2)
     uri = f"sqlite:///{target}"
     assert train_cli.main([str(config), "--quiet", "--mlflow", uri]) == 1
@@ -117,6 +129,54 @@ def test_an_sqlite_store_that_is_no_database_is_refused_at_once(tmp_path, kind, 
     assert len(err) <= 2, err
     if before is not None:
         assert target.read_bytes() == before
+    assert not (tmp_path / "elsewhere.db").exists()
+
+
+@pytest.mark.mlflow
+def test_the_default_store_is_checked_at_once_too(tmp_path, monkeypatch, capsys):
+    """Bare --mlflow means ./mlflow.db: a folder there fails before compiling."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mlflow.db").mkdir()
+    config = write_tiny_config(tmp_path / "run", 2)
+    assert train_cli.main([str(config), "--quiet", "--mlflow"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    db = tmp_path / "mlflow.db"
+    assert err[-1] == (
+        f"error: MLflow store sqlite:///{db}: {db} is a directory; give the path of an "
+        "SQLite database file (made if missing)"
+    )
+    assert len(err) <= 2, err
+
+
+@pytest.mark.mlflow
+@pytest.mark.parametrize(
+    ("uri", "what"),
+    [
+        ("sqlite+pysqlite:///:memory:", "keeps the runs in memory"),
+        ("sqlite:///file:m?mode=memory&uri=true", "keeps the runs in memory"),
+        ("sqlite:///file:app.db?mode=ro&uri=true", "opens the database read-only"),
+        ("http://[::1", "is not a valid URI (Invalid IPv6 URL)"),
+    ],
+)
+def test_stores_that_keep_nothing_or_do_not_parse_are_refused(tmp_path, uri, what, capsys):
+    config = write_tiny_config(tmp_path / "run", 2)
+    assert train_cli.main([str(config), "--quiet", "--mlflow", uri]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: --mlflow: MLflow tracking URI {uri!r} {what}"
+    )
+
+
+@pytest.mark.mlflow
+def test_an_in_memory_store_from_the_environment_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite://")
+    config = write_tiny_config(tmp_path / "run", 2)
+    assert train_cli.main([str(config), "--quiet", "--mlflow"]) == 1
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .startswith("error: MLflow tracking URI 'sqlite://' keeps the runs in memory")
+    )
 
 
 @pytest.mark.mlflow
@@ -129,6 +189,85 @@ def test_an_in_memory_store_is_refused(tmp_path, uri, capsys):
         "the program ends; give sqlite:///PATH/mlflow.db (a local file) or a server's "
         "http://host:port\n"
     )
+
+
+@pytest.mark.mlflow
+@pytest.mark.network
+def test_a_password_in_the_uri_is_never_shown(tmp_path, capsys):
+    config = write_tiny_config(tmp_path / "run", 2)
+    uri = f"http://alice:s3cr3t@127.0.0.1:{_closed_port()}"
+    assert train_cli.main([str(config), "--quiet", "--mlflow", uri]) == 1
+    err = capsys.readouterr().err
+    assert "s3cr3t" not in err and "alice:***@127.0.0.1" in err, err
+
+
+@pytest.mark.mlflow
+@pytest.mark.network
+@pytest.mark.compiles
+def test_a_server_cannot_make_the_run_write_local_files(tmp_path, monkeypatch, capsys):
+    """The server names a folder on this machine (or none: the working folder)
+    for the run's artifacts: refused in one line, nothing written there."""
+    from tests.helpers.fake_mlflow import FakeMLflowServer
+
+    victim = tmp_path / "victim" / "model"
+    victim.mkdir(parents=True)
+    (victim / "run.pkl").write_text("precious")
+    monkeypatch.chdir(tmp_path)
+    config = write_tiny_config(tmp_path / "run", 1)
+    for location in ((tmp_path / "victim").as_uri(), ""):
+        with FakeMLflowServer(artifact_uri=location) as server:
+            assert (
+                train_cli.main([str(config), "--quiet", "--restart", "--mlflow", server.url]) == 1
+            )
+        assert (
+            capsys.readouterr()
+            .err.splitlines()[-1]
+            .startswith(
+                f"error: MLflow ({server.url}): the server gives the run the artifact location "
+                f"{location!r}, a folder on this machine"
+            )
+        )
+    assert (victim / "run.pkl").read_text() == "precious"
+    assert sorted(p.name for p in (tmp_path / "victim").rglob("*")) == ["model", "run.pkl"]
+    assert not (tmp_path / "model").exists() and not (tmp_path / "pictures").exists()
+
+
+@pytest.mark.mlflow
+@pytest.mark.network
+@pytest.mark.compiles
+def test_text_from_a_server_never_reaches_the_terminal_raw(tmp_path, capsys):
+    """A run name with control characters and a forged line: MLflow's own
+    "View run" line is off and nothing raw reaches either stream."""
+    from tests.helpers.fake_mlflow import FakeMLflowServer
+
+    config = write_tiny_config(tmp_path / "run", 1)
+    forged = "\x1b]0;PWNED\x07\x1b[41mRED\nerror: forged"
+    with FakeMLflowServer(run_name=forged) as server:
+        assert train_cli.main([str(config), "--mlflow", server.url]) == 0
+    out, err = capsys.readouterr()
+    for stream in (out, err):
+        assert "\x1b" not in stream and "\x07" not in stream
+        assert not any(line.startswith("error: forged") for line in stream.splitlines())
+    assert server.uploads, server.calls
+
+
+@pytest.mark.mlflow
+@pytest.mark.compiles
+def test_a_run_whose_request_failed_is_marked_failed(tmp_path, monkeypatch, capsys):
+    """The artifacts folder ./mlruns is a file: saving the pictures fails, and
+    the run is still marked FAILED with the error, not left RUNNING."""
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mlruns").write_text("not a folder")
+    config = write_tiny_config(tmp_path / "run", 1)
+    uri = f"sqlite:///{tmp_path}/ml.db"
+    assert train_cli.main([str(config), "--quiet", "--mlflow", uri]) == 1
+    assert "saving the pictures of epoch 0 failed" in capsys.readouterr().err
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("run").experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags[mlflow_extension.ERROR_TAG].startswith("TrackingError: ")
 
 
 def _closed_port() -> int:
@@ -276,14 +415,14 @@ def test_a_server_that_drips_its_answer_ends_the_run_at_the_deadline(tmp_path, m
 
     monkeypatch.setattr(mlflow_extension, "REQUEST_DEADLINE", 3.0)
     config = write_tiny_config(tmp_path / "run", 3)
-    with FakeMLflowServer(tmp_path / "artifacts", **STALLED, how="drip") as server:
+    with FakeMLflowServer(**STALLED, how="drip") as server:
         started = time.monotonic()
         assert train_cli.main([str(config), "--quiet", "--mlflow", server.url]) == 1
         elapsed = time.monotonic() - started
     assert server.stalled.is_set()
     assert elapsed < 60, f"{elapsed:.0f} s"
     assert capsys.readouterr().err.splitlines(keepends=True)[-1] == (
-        f"error: MLflow ({server.url}): logging the metrics of epoch 1 gave no answer "
+        f"error: MLflow ({server.url}): logging the metrics of epoch 1 did not end "
         "within 3 s; check the tracking server; the checkpoint is kept, resume with:  "
         f"python scripts/train.py {config} --resume\n"
     )
@@ -306,7 +445,7 @@ def test_a_stop_during_a_hung_mlflow_request_stops_the_run_at_once(tmp_path, mni
     from tests.helpers.fake_mlflow import FakeMLflowServer, wait_for
 
     config = write_tiny_config(tmp_path / "run", 3)
-    with FakeMLflowServer(tmp_path / "artifacts", **STALLED) as server:
+    with FakeMLflowServer(**STALLED) as server:
         proc = runs.start(config, mnist_root, "--mlflow", server.url)
         wait_for(server.stalled, proc)
         asked = time.monotonic()
