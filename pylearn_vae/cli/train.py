@@ -206,11 +206,13 @@ def _failure(exc: BaseException, args, job) -> int:
     checkpoint = escape(job.checkpoint_path) if job is not None else ""
     if isinstance(exc, StopRequested):
         reason = train.algorithm.stop_requested if train is not None else "SIGINT"
-        saved = (
-            f"; checkpoint written to {checkpoint}; resume with:  {_resume_hint(config)}"
-            if train and train.checkpoint_path
-            else ""
-        )
+        saved = ""
+        if train is not None and train.checkpointed:
+            saved = f"; checkpoint written to {checkpoint}; resume with:  {_resume_hint(config)}"
+        elif train is not None and job.resume and Path(job.checkpoint_path).exists():
+            saved = (
+                f"; the checkpoint {checkpoint} is unchanged; resume with:  {_resume_hint(config)}"
+            )
         return _fail(f"{escape(str(exc))}{saved}", EXIT_SIGNAL.get(reason, EXIT_FAILURE))
     if isinstance(exc, KeyboardInterrupt):
         return interrupted(exc)

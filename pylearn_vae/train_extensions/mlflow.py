@@ -638,10 +638,12 @@ class MLflow(TrainExtension):
                     f"{deadline:g} s; check the tracking server"
                 ) from None
             log.warning(
-                "MLflow (%s): %s was given up to stop at once; the run's record in MLflow "
-                "ends here (a resumed run logs what it misses)",
+                "MLflow (%s): %s was given up to stop at once%s",
                 self._where(),
                 what,
+                "; the run's record in MLflow ends here (a resumed run logs what it misses)"
+                if self.run_id is not None
+                else "",
             )
             return None
         except TrackingError:

@@ -3,7 +3,7 @@
 It answers the REST calls a training run makes (``/health``, the
 experiment, run creation, ``log-batch``, tags, run updates) just enough for
 MLflow's own client, and from the ``stall_from``-th call of one endpoint on
-it stalls: ``"hang"`` answers nothing; ``"drip"`` sends a valid answer one
+it stalls (``stall_on="health"``: the health check): ``"hang"`` answers nothing; ``"drip"`` sends a valid answer one
 byte every half second, so that no read ever times out. The run's artifacts
 are uploaded to it (``mlflow-artifacts:``, as ``mlflow server`` serves
 them) and dropped, unless ``artifact_uri`` names another place.
@@ -106,7 +106,10 @@ class FakeMLflowServer:
             def _reply(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/health":
-                    self._send(200, b"OK")
+                    if server.stall_on == "health":
+                        server._stall(self, b"OK")
+                    else:
+                        self._send(200, b"OK")
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 request = json.loads(self.rfile.read(length) or b"{}")

@@ -467,3 +467,33 @@ def test_a_stop_during_a_hung_mlflow_request_stops_the_run_at_once(tmp_path, mni
     assert lines[-1].startswith(f"error: stopped by {name} between epochs; checkpoint written"), err
     info = read_checkpoint_info(str(tmp_path / "run" / "run_checkpoint.h5"))
     assert info["epochs_seen"] == 1
+
+
+@pytest.mark.mlflow
+@pytest.mark.network
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_a_stop_while_the_store_is_checked_stops_at_once(tmp_path, mnist_root):
+    """The server accepts the health check and never answers: Ctrl-C stops the
+    run within the stop grace with the signal's exit status, before
+    anything compiles."""
+    import time
+
+    from tests.helpers.fake_mlflow import FakeMLflowServer, wait_for
+
+    config = write_tiny_config(tmp_path / "run", 3)
+    with FakeMLflowServer(stall_on="health") as server:
+        proc = runs.start(config, mnist_root, "--mlflow", server.url)
+        wait_for(server.stalled, proc)
+        asked = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        took = time.monotonic() - asked
+    assert proc.returncode == train_cli.EXIT_SIGNAL["SIGINT"], err
+    assert took < mlflow_extension.STOP_GRACE + 5, f"{took:.0f} s"
+    assert err.splitlines()[-1] == ("error: stopped by SIGINT while reaching the store (MLflow)"), (
+        err
+    )
