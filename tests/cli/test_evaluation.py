@@ -250,6 +250,7 @@ def test_monitor_scripts(small_mnist_model, capsys):
 
 @pytest.mark.viz
 @pytest.mark.compiles
+@pytest.mark.subprocess  # (matplotlib's first import on a machine runs fc-list for its font cache)
 def test_plot_monitor_draws_the_channels(small_mnist_model, tmp_path):
     import matplotlib.image
 
