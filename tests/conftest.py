@@ -54,6 +54,15 @@ def pytest_runtest_setup(item):
         pytest.skip(f"a test of the speed-ups, which {speedups.ENV_VARIABLE}=0 turned off")
 
 
+@pytest.fixture(autouse=True)
+def mlflow_in_its_own_folder(request, tmp_path_factory, monkeypatch):
+    """A test marked ``mlflow`` runs in a folder of its own: MLflow puts a local
+    store's artifacts in ``./mlruns`` of the working folder, which must not be
+    the checkout."""
+    if request.node.get_closest_marker("mlflow") is not None:
+        monkeypatch.chdir(tmp_path_factory.mktemp("mlflow_cwd"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def declared_numerics():
     """The tests compute under the numerics setting the library applies when
