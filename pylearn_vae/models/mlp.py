@@ -7,9 +7,8 @@ module so that ``!obj:pylearn_vae.models.mlp.RectifiedLinear`` works.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from pylearn_vae.models.layers import (
+    Branches,
     CompositeLayer,
     ConvElemwise,
     ConvRectifiedLinear,
@@ -17,6 +16,7 @@ from pylearn_vae.models.layers import (
     GatedLinear,
     IdentityConvNonlinearity,
     Layer,
+    LayerGroup,
     Linear,
     RectifiedLinear,
     RectifierConvNonlinearity,
@@ -40,6 +40,7 @@ __all__ = [
     "Softplus",
     "GatedLinear",
     "CompositeLayer",
+    "Branches",
     "SpaceConverter",
     "ConvElemwise",
     "ConvRectifiedLinear",
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 
-class MLP(Layer):
+class MLP(LayerGroup):
     """A stack of layers, each feeding the next.
 
     An MLP built without ``nvis`` or ``input_space`` is *nested*: its input
@@ -125,16 +126,17 @@ class MLP(Layer):
     def add_layers(self, layers, _set_space: bool = True) -> None:
         """Append ``layers``; if the input space is known, initialise them."""
         layers = list(layers)
-        names = {layer.layer_name for layer in self.layers}
+        names = {name for layer in self.layers for name in _names(layer)}
         for layer in layers:
             if not isinstance(layer, Layer):
                 raise TypeError(f"MLP {self.layer_name!r}: {layer!r} is not a Layer")
-            if layer.layer_name in names:
-                raise ValueError(
-                    f"MLP {self.layer_name!r}: two layers are named {layer.layer_name!r}; "
-                    "layer names must be unique"
-                )
-            names.add(layer.layer_name)
+            for name in _names(layer):
+                if name in names:
+                    raise ValueError(
+                        f"MLP {self.layer_name!r}: two layers are named {name!r}; "
+                        "layer names must be unique (their parameters are named after them)"
+                    )
+                names.add(name)
             layer.set_mlp(self)
         existing = self.layers
         self.layers = existing + layers
@@ -154,23 +156,6 @@ class MLP(Layer):
             space = layer.get_output_space()
         self.output_space = space
 
-    # -- parameters ------------------------------------------------------
-    def get_params(self) -> list:
-        return [p for layer in self.layers for p in layer.get_params()]
-
-    def get_lr_scalers(self) -> OrderedDict:
-        rval = OrderedDict()
-        for layer in self.layers:
-            rval.update(layer.get_lr_scalers())
-        return rval
-
-    def _modify_updates(self, updates) -> None:
-        for layer in self.layers:
-            layer.modify_updates(updates)
-
-    def get_weights(self):
-        return self.layers[0].get_weights()
-
     # -- computation -----------------------------------------------------
     def fprop(self, state_below, return_all: bool = False):
         """Propagate ``state_below`` through every layer.
@@ -184,3 +169,10 @@ class MLP(Layer):
             state = layer.fprop(state)
             outputs.append(state)
         return outputs if return_all else state
+
+
+def _names(layer) -> list:
+    """``layer``'s name and the names of the layers nested in it (a composite's parts)."""
+    return [layer.layer_name] + [
+        name for part in getattr(layer, "layers", ()) for name in _names(part)
+    ]

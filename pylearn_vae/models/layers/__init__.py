@@ -1,6 +1,7 @@
 """Layers of an MLP, one concept per module, re-exported here."""
 
-from pylearn_vae.models.layers.base import Layer
+from pylearn_vae.models.layers.base import Layer, LayerGroup
+from pylearn_vae.models.layers.branches import Branches
 from pylearn_vae.models.layers.composite import CompositeLayer
 from pylearn_vae.models.layers.conv import (
     ConvElemwise,
@@ -23,6 +24,7 @@ from pylearn_vae.models.layers.linear import (
 
 __all__ = [
     "Layer",
+    "LayerGroup",
     "Linear",
     "RectifiedLinear",
     "Sigmoid",
@@ -30,6 +32,7 @@ __all__ = [
     "Softplus",
     "GatedLinear",
     "CompositeLayer",
+    "Branches",
     "SpaceConverter",
     "ConvElemwise",
     "ConvRectifiedLinear",

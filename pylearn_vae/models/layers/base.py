@@ -6,7 +6,7 @@ from collections import OrderedDict
 
 from pylearn_vae.models.model import Model
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "LayerGroup"]
 
 
 class Layer(Model):
@@ -61,3 +61,40 @@ class Layer(Model):
 
     def get_lr_scalers(self) -> OrderedDict:
         return OrderedDict()
+
+
+class LayerGroup(Layer):
+    """A layer made of the layers in ``self.layers`` (an MLP, a composite):
+    their parameters, learning-rate scalers and update constraints are its own."""
+
+    layers: list
+
+    def _hold(self, layers: list) -> None:
+        """Keep ``layers`` as this group's parts (each must be a Layer)."""
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"{type(self).__name__} {self.layer_name!r}: {layer!r} is not a Layer"
+                )
+        self.layers = list(layers)
+
+    def set_mlp(self, mlp) -> None:
+        super().set_mlp(mlp)
+        for layer in self.layers:
+            layer.set_mlp(mlp)
+
+    def get_params(self) -> list:
+        return [p for layer in self.layers for p in layer.get_params()]
+
+    def get_lr_scalers(self) -> OrderedDict:
+        rval = OrderedDict()
+        for layer in self.layers:
+            rval.update(layer.get_lr_scalers())
+        return rval
+
+    def _modify_updates(self, updates) -> None:
+        for layer in self.layers:
+            layer.modify_updates(updates)
+
+    def get_weights(self):
+        return self.layers[0].get_weights()

@@ -214,7 +214,26 @@ class DiagonalGaussian(Conditional):
 
     Reparametrized samples are :math:`\mu + \sigma \odot \epsilon` with
     standard normal :math:`\epsilon`.
+
+    ``log_sigma_range`` (an addition; default none) is a pair ``[low, high]``
+    that bounds :math:`\log\sigma`: the network's output is clipped to it,
+    as Tomczak and Welling's VampPrior models clip the log-variance to
+    [-6, 2] (``[-3, 1]`` here). A clipped value passes no gradient.
     """
+
+    def __init__(
+        self, mlp, name: str, output_layer_required: bool = True, log_sigma_range=None
+    ) -> None:
+        super().__init__(mlp, name, output_layer_required=output_layer_required)
+        self.log_sigma_range = _log_sigma_range(log_sigma_range, type(self).__name__, name)
+
+    def encode_conditional_params(self, X) -> tuple:
+        params = super().encode_conditional_params(X)
+        if self.log_sigma_range is None:
+            return params
+        low, high = (np.asarray(bound, dtype=floatX()) for bound in self.log_sigma_range)
+        mu, log_sigma, *rest = params
+        return (mu, pt.clip(log_sigma, low, high), *rest)
 
     def _get_default_output_layer(self):
         return CompositeLayer(
@@ -262,6 +281,25 @@ class DiagonalGaussian(Conditional):
         return pairwise_log_diag_gaussian(samples, mu, log_sigma)
 
 
+def _log_sigma_range(value, kind: str, name: str):
+    """``value`` as a pair of finite floats ``(low, high)`` with low < high, or None."""
+    if value is None:
+        return None
+    where = f"{kind} {name!r} log_sigma_range"
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{where} must be a pair [low, high], got {value!r}")
+    bounds = []
+    for bound in value:
+        if isinstance(bound, bool) or not isinstance(bound, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{where} must hold two numbers, got {value!r}")
+        if not np.isfinite(bound):
+            raise ValueError(f"{where} must hold two finite numbers, got {value!r}")
+        bounds.append(float(bound))
+    if not bounds[0] < bounds[1]:
+        raise ValueError(f"{where} needs low < high, got {value!r}")
+    return tuple(bounds)
+
+
 def householder(z, v):
     r"""The reflection :math:`H_v z = z - 2\,v\,(v \cdot z) / (v \cdot v)` along the last axis.
 
@@ -294,12 +332,19 @@ class HouseholderFlowGaussian(DiagonalGaussian):
     kl_by_monte_carlo = True
 
     def __init__(
-        self, mlp, name: str, num_flows: int = 1, output_layer_required: bool = True
+        self,
+        mlp,
+        name: str,
+        num_flows: int = 1,
+        output_layer_required: bool = True,
+        log_sigma_range=None,
     ) -> None:
         self.num_flows = check_positive_int(
             num_flows, f"HouseholderFlowGaussian {name!r} num_flows"
         )
-        super().__init__(mlp, name, output_layer_required=output_layer_required)
+        super().__init__(
+            mlp, name, output_layer_required=output_layer_required, log_sigma_range=log_sigma_range
+        )
 
     def _get_default_output_layer(self):
         gaussian = super()._get_default_output_layer()
