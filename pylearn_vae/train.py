@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -112,19 +113,37 @@ class Train:
         The finiteness check comes before the extensions so that none of them
         (e.g. ``MonitorBasedSaveBest``) ever saves a diverged model.
         """
-        self.model.monitor()
-        if not self.quiet:
-            logger.info("%s", self.model.monitor.format_report())
-        self._check_finite()
-        for extension in self.extensions:
-            extension.on_monitor(self.model, self.dataset, self.algorithm)
+        with self._shown_values():
+            self.model.monitor()
+            if not self.quiet:
+                logger.info("%s", self.model.monitor.format_report())
+            self._check_finite()
+            for extension in self.extensions:
+                extension.on_monitor(self.model, self.dataset, self.algorithm)
 
     def save(self) -> None:
         if not self.save_path:
             return
+        with self._shown_values():
+            for extension in self.extensions:
+                extension.on_save(self.model, self.dataset, self.algorithm)
+            persistence.save(self.save_path, self.model)
+
+    @contextlib.contextmanager
+    def _shown_values(self):
+        """Put the values the extensions ask to show (``shown_values``, e.g.
+        Polyak averages) into the parameters; put the trained ones back after."""
+        shown = {}
         for extension in self.extensions:
-            extension.on_save(self.model, self.dataset, self.algorithm)
-        persistence.save(self.save_path, self.model)
+            shown.update(extension.shown_values() or {})
+        trained = [(param, param.get_value()) for param in shown]
+        for param, value in shown.items():
+            param.set_value(value)
+        try:
+            yield
+        finally:
+            for param, value in trained:
+                param.set_value(value)
 
     # -- checkpoints and stopping ------------------------------------------------
     def request_stop(self, reason: str) -> None:

@@ -62,6 +62,7 @@ PYLEARN2_NAMES: dict[str, str] = {
         "pylearn2.training_algorithms.sgd.SGD",
         "pylearn2.training_algorithms.sgd.ExponentialDecay",
         "pylearn2.training_algorithms.sgd.LinearDecayOverEpoch",
+        "pylearn2.training_algorithms.sgd.PolyakAveraging",
         "pylearn2.training_algorithms.learning_rule.Momentum",
         "pylearn2.training_algorithms.learning_rule.MomentumAdjustor",
         "pylearn2.training_algorithms.learning_rule.RMSProp",

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pylearn_vae import text
 from pylearn_vae.persistence.checks import all_params, check_savable
 from pylearn_vae.persistence.hdf5_file import (
     create_file,
@@ -64,6 +65,9 @@ def _state_tree(train, finished: bool) -> dict:
     extensions = {
         str(i): e.state_dict() for i, e in enumerate(train.extensions) if isinstance(e, Stateful)
     }
+    extension_classes = {
+        str(i): type(e).__name__ for i, e in enumerate(train.extensions) if isinstance(e, Stateful)
+    }
     criterion = train.algorithm.termination_criterion
     rngs = {
         name: json.dumps(rng.get_value(borrow=True).bit_generator.state)
@@ -73,6 +77,7 @@ def _state_tree(train, finished: bool) -> dict:
         "finished": bool(finished),
         "algorithm": train.algorithm.state_dict(),
         "extensions": extensions,
+        "extension_classes": extension_classes,
         "termination": criterion.state_dict() if isinstance(criterion, Stateful) else {},
         "termination_class": type(criterion).__name__,
         "rngs": rngs,
@@ -200,6 +205,24 @@ def _check_indices(states, items: list, where: str, field: str) -> None:
             )
 
 
+def _check_classes(classes, extensions: list, where: str) -> None:
+    """Each saved extension state must go back to an extension of the class that saved it
+    (checkpoints written before the classes were recorded have none to check)."""
+    if not isinstance(classes, dict):
+        raise ModelFileError(f"{where}: field state/extension_classes is not a group")
+    for key, name in classes.items():
+        if not (key.isascii() and key.isdigit() and int(key) < len(extensions)):
+            continue  # (a state with no extension to go to is refused by _check_indices)
+        mine = type(extensions[int(key)]).__name__
+        if name != mine:
+            raise ModelFileError(
+                f"{where}: extension {int(key) + 1} of the YAML is {mine}, but the checkpoint's "
+                f"extension {int(key) + 1} was {text.escape(str(name))}: the extensions were "
+                "reordered; keep them in their order (new ones go at the end) or start over "
+                "with --restart"
+            )
+
+
 def _generator_states(state: dict, names, where: str) -> dict:
     saved = _field(state, "rngs", where)
     missing = sorted(set(names) - set(saved))
@@ -296,6 +319,7 @@ def restore_checkpoint(checkpoint: Checkpoint, train) -> dict:
     _check_position(state, train, where)
     _check_offsets(_field(state, "termination", where), checkpoint.epochs_seen, where)
     _check_indices(_field(state, "extensions", where), train.extensions, where, "state/extensions")
+    _check_classes(state.get("extension_classes", {}), train.extensions, where)
     _check_indices(
         _field(state, "algorithm/update_callbacks", where),
         train.algorithm.update_callbacks,

@@ -23,6 +23,13 @@ class TrainExtension:
     def on_save(self, model, dataset, algorithm) -> None:
         """Called just before the model is saved."""
 
+    def shown_values(self) -> dict | None:
+        """Values the model's parameters hold while it is looked at between
+        epochs (monitored, passed to ``on_monitor``, saved by ``Train``), as
+        ``{parameter: array}``; the trained values come back before training
+        goes on. ``None`` (the default): the trained values themselves."""
+        return None
+
     def close(self, error: BaseException | None = None) -> None:
         """Called when the main loop ends, however it ends (release files,
         threads); ``error`` is the exception that ended it, ``None`` when the

@@ -2,6 +2,7 @@
 
 Pylearn2 kept SGD, its schedules and several extensions in one module; here
 the schedules live in :mod:`~pylearn_vae.training_algorithms.schedules` and
+``PolyakAveraging`` in :mod:`~pylearn_vae.train_extensions.polyak`, and they
 are re-exported so that ``!obj:pylearn_vae.training_algorithms.sgd.ExponentialDecay``
 keeps working.
 """
@@ -22,6 +23,7 @@ from pylearn_vae.config.keywords import pylearn2_keywords
 from pylearn_vae.datasets.dense_design_matrix import batch_indices
 from pylearn_vae.errors import NumericalError, StopRequested
 from pylearn_vae.monitor import Monitor
+from pylearn_vae.train_extensions.polyak import PolyakAveraging
 from pylearn_vae.training_algorithms.learning_rule import LearningRule, MomentumAdjustor
 from pylearn_vae.training_algorithms.schedules import ExponentialDecay, LinearDecayOverEpoch
 from pylearn_vae.utils import floatX, sharedX, whole_number
@@ -36,6 +38,7 @@ __all__ = [
     "ExponentialDecay",
     "LinearDecayOverEpoch",
     "MomentumAdjustor",
+    "PolyakAveraging",
     "NumericalError",
     "StopRequested",
 ]

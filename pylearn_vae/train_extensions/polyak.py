@@ -1,0 +1,159 @@
+"""Polyak averaging: the running mean of the parameters over the training steps.
+
+Pylearn2's ``PolyakAveraging`` (in ``pylearn2.training_algorithms.sgd``)
+kept the mean beside the model but let the monitor see the trained
+parameters; it said itself that a cleaner way to monitor and save the
+averaged copy was missing. Here, once averaging has started, the model
+holds the averages whenever it is looked at after an epoch (the monitor,
+the extensions, the saved models) and the trained parameters whenever it
+trains (see ``TrainExtension.shown_values``); checkpoints keep both.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from pylearn_vae import persistence
+from pylearn_vae.compile import function
+from pylearn_vae.train_extensions import TrainExtension
+from pylearn_vae.utils import sharedX
+from pylearn_vae.utils.files import check_path_name
+from pylearn_vae.utils.state import Stateful
+
+__all__ = ["PolyakAveraging"]
+
+
+def _whole(value, what: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+        raise ValueError(f"PolyakAveraging: {what} must be an integer >= {least}, got {value!r}")
+    return int(value)
+
+
+class PolyakAveraging(TrainExtension, Stateful):
+    """Average the parameters over every training step after epoch ``start``.
+
+    Parameters
+    ----------
+    start : int
+        The epoch after which averaging starts (0: from the first step).
+        From then on, after every minibatch, each parameter's mean becomes
+        ``mean - (mean - param) / t`` and ``t`` grows by one (Pylearn2's
+        arithmetic running mean; the first step after ``start`` sets the mean
+        to that step's parameters).
+    save_path : str, optional
+        Also save the averaged model here every ``save_freq`` epochs after
+        ``start`` (as Pylearn2 did). The monitor, ``MonitorBasedSaveBest``,
+        ``EpochSnapshots`` and ``Train``'s own ``save_path`` see the averages
+        anyway.
+    save_freq : int
+        Epochs between those saves.
+
+    Training goes on from the trained parameters; only what is looked at
+    between epochs is the average (so early stopping judges the averaged
+    model). The means, their count and whether averaging started are saved
+    in checkpoints, so a resumed run continues the same average bit for bit.
+    """
+
+    def __init__(self, start: int, save_path: str | None = None, save_freq: int = 1) -> None:
+        self.start = _whole(start, "start", 0)
+        self.save_freq = _whole(save_freq, "save_freq", 1)
+        if save_path is not None:
+            check_path_name(save_path, "PolyakAveraging: save_path")
+        self.save_path = save_path
+        self._params: list = []
+        self._means: list = []
+        self._t = None
+        self._started = False
+        self._average = None
+
+    # -- wiring ---------------------------------------------------------------
+    def setup(self, model, dataset, algorithm) -> None:
+        self._params = list(model.get_params())
+        self._means = [sharedX(p.get_value(), name=f"{p.name}_polyak_mean") for p in self._params]
+        self._t = sharedX(1.0, name="polyak_t")
+        callbacks = getattr(algorithm, "update_callbacks", None)
+        if callbacks is None:
+            raise TypeError(
+                "PolyakAveraging needs a training algorithm with update_callbacks (SGD), got "
+                f"{type(algorithm).__name__}"
+            )
+        if self._after_step not in callbacks:
+            callbacks.append(self._after_step)
+
+    def _after_step(self, algorithm) -> None:
+        if not self._started:
+            return
+        if self._average is None:
+            t = self._t
+            updates = OrderedDict(
+                (m, m - (m - p) / t.astype(m.dtype))
+                for p, m in zip(self._params, self._means, strict=True)
+            )
+            updates[t] = t + 1.0
+            self._average = function([], [], updates=updates)
+        self._average()
+
+    # -- what the monitor and the extensions see --------------------------------
+    def shown_values(self) -> dict | None:
+        if not self._started:
+            return None
+        return {p: m.get_value() for p, m in zip(self._params, self._means, strict=True)}
+
+    def on_monitor(self, model, dataset, algorithm) -> None:
+        epoch = model.monitor.get_epochs_seen()
+        if not self._started:
+            if epoch >= self.start:
+                self._begin()
+            return
+        if self.save_path and (epoch - self.start) % self.save_freq == 0:
+            persistence.save(self.save_path, model)  # (the averages are shown now)
+
+    def _begin(self) -> None:
+        for p, m in zip(self._params, self._means, strict=True):
+            m.set_value(p.get_value())
+        self._t.set_value(np.asarray(1.0, dtype=self._t.dtype))
+        self._started = True
+
+    # -- checkpoints ---------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "started": int(self._started),
+            "t": np.array(self._t.get_value()),
+            "means": {
+                p.name: np.array(m.get_value())
+                for p, m in zip(self._params, self._means, strict=True)
+            },
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        started = state["started"]
+        if isinstance(started, bool) or started not in (0, 1):
+            raise ValueError(f"PolyakAveraging: 'started' must be 0 or 1, got {started!r}")
+        t = np.asarray(state["t"])
+        if t.shape != () or not np.isfinite(t) or t < 1:
+            raise ValueError(f"PolyakAveraging: 't' must be a number >= 1, got {state['t']!r}")
+        means = state["means"]
+        names = [p.name for p in self._params]
+        if not isinstance(means, dict) or sorted(means) != sorted(names):
+            raise ValueError(
+                "PolyakAveraging: the saved means are for other parameters "
+                f"({', '.join(sorted(means)) if isinstance(means, dict) else type(means).__name__})"
+            )
+        values = []
+        for p, m in zip(self._params, self._means, strict=True):
+            value = np.asarray(means[p.name])
+            current = m.get_value(borrow=True)
+            if value.shape != current.shape or value.dtype != current.dtype:
+                raise ValueError(
+                    f"PolyakAveraging: the saved mean of {p.name!r} is {value.dtype}{list(value.shape)}, "
+                    f"expected {current.dtype}{list(current.shape)}"
+                )
+            if not np.isfinite(value).all():
+                raise ValueError(f"PolyakAveraging: the saved mean of {p.name!r} is not finite")
+            values.append(value)
+        for m, value in zip(self._means, values, strict=True):
+            m.set_value(value)
+        self._t.set_value(t.astype(self._t.dtype))
+        self._started = bool(started)
