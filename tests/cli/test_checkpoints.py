@@ -147,7 +147,10 @@ def test_resume_refuses_a_changed_config_unless_forced(tmp_path, mnist_root):
         tree = handle["state"].attrs["json"]
         handle["state"].attrs["json"] = tree.replace('"finished": true', '"finished": false')
     code, err = finish(start(config, mnist_root, "--resume", "--epochs", "2"))
-    assert code == 2 and "algorithm.learning_rate: 0.01 -> 0.02" in err and "--force" in err
+    assert code == 2 and "--force" in err
+    # each difference on a line of its own (escaped, not a printed "\\n")
+    assert "was made with:\n  algorithm.learning_rate: 0.01 -> 0.02\n" in err, err
+    assert "\\n" not in err, err
     code, err = finish(start(config, mnist_root, "--resume", "--force", "--epochs", "2"))
     assert code == 0, err
     assert persistence.load(tmp_path / "run.pkl").monitor.get_epochs_seen() == 2
