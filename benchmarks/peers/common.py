@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-# yaml/vae_mnist.yaml: 784-200 ReLU encoder, 200-d Gaussian latent, 200-200
-# ReLU decoder, Bernoulli output; SGD, batch 200, learning rate 1e-3 divided
+# yaml/vae_mnist.yaml: 784-200 ReLU encoder, 200-d Gaussian latent with a
+# learned diagonal Gaussian prior (mean and log sigma, from 0: the VAE's
+# learn_prior, on by default as in Pylearn2), 200-200 ReLU decoder, Bernoulli
+# output; SGD, batch 200, learning rate 1e-3 divided
 # by 1.00005 after every minibatch (at least 1e-5), momentum 0.05 for five
 # epochs then 0.95; the three sets monitored after every epoch; the best
 # model on the validation objective saved.

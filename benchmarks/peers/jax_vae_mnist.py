@@ -35,24 +35,28 @@ LAYERS = [  # (inputs, outputs, init range): encoder, mu, log_sigma, decoder 1, 
 
 
 def init(rng: np.random.Generator):
-    return [
+    layers = [
         (
             jnp.asarray(rng.uniform(-r, r, (i, o)).astype(np.float32)),
             jnp.zeros(o, jnp.float32),
         )
         for i, o, r in LAYERS
     ]
+    prior = (jnp.zeros(c.NHID, jnp.float32), jnp.zeros(c.NHID, jnp.float32))  # mean, log sigma
+    return [*layers, prior]
 
 
 def negative_elbo(params, x, key):
     """The negative ELBO of each example (one sample of z)."""
-    (We, be), (Wm, bm), (Ws, bs), (W1, b1), (W2, b2), (Wo, bo) = params
+    (We, be), (Wm, bm), (Ws, bs), (W1, b1), (W2, b2), (Wo, bo), (p_mu, p_log_sigma) = params
     h = jax.nn.relu(x @ We + be)
     mu, log_sigma = h @ Wm + bm, h @ Ws + bs
     z = mu + jnp.exp(log_sigma) * jax.random.normal(key, mu.shape, mu.dtype)
     logits = jax.nn.relu(jax.nn.relu(z @ W1 + b1) @ W2 + b2) @ Wo + bo
     rec = (jax.nn.softplus(logits) - x * logits).sum(1)
-    kl = (-log_sigma + 0.5 * (jnp.exp(2 * log_sigma) + mu * mu) - 0.5).sum(1)
+    kl = p_log_sigma - log_sigma - 0.5
+    kl = kl + 0.5 * (jnp.exp(2 * log_sigma) + (mu - p_mu) ** 2) * jnp.exp(-2 * p_log_sigma)
+    kl = kl.sum(1)
     return rec + kl
 
 

@@ -43,6 +43,8 @@ class VAE(nn.Module):
         self.dec1 = linear(c.NHID, c.HIDDEN, c.HIDDEN_IRANGE)
         self.dec2 = linear(c.HIDDEN, c.HIDDEN, c.HIDDEN_IRANGE)
         self.out = linear(c.HIDDEN, c.NVIS, c.OUTPUT_IRANGE)
+        self.prior_mu = nn.Parameter(torch.zeros(c.NHID))
+        self.prior_log_sigma = nn.Parameter(torch.zeros(c.NHID))
 
     def forward(self, x):
         """The negative ELBO of each example (one sample of z)."""
@@ -51,7 +53,10 @@ class VAE(nn.Module):
         z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
         logits = self.out(F.relu(self.dec2(F.relu(self.dec1(z)))))
         rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
-        kl = (-log_sigma + 0.5 * (torch.exp(2 * log_sigma) + mu * mu) - 0.5).sum(1)
+        p_mu, p_log_sigma = self.prior_mu, self.prior_log_sigma
+        kl = p_log_sigma - log_sigma - 0.5
+        kl = kl + 0.5 * (torch.exp(2 * log_sigma) + (mu - p_mu) ** 2) * torch.exp(-2 * p_log_sigma)
+        kl = kl.sum(1)
         return rec + kl
 
 
