@@ -177,9 +177,11 @@ class ConfigChanged(JobRefused):
     """Resuming (without ``force``) with a YAML that differs from the checkpoint's;
     ``differences`` lists them as ``"path: old -> new"``."""
 
-    def __init__(self, message: str, differences=()) -> None:
+    def __init__(self, message: str, differences=(), summary: str | None = None) -> None:
         super().__init__(message)
         self.differences = list(differences)
+        #: the message's first sentence, without the differences
+        self.summary = message if summary is None else summary
 
 
 class OutputInUse(JobRefused):

@@ -251,10 +251,12 @@ class TrainingJob:
             self.changes = parsed_changes(old, parsed)
             if self.changes and not self.force:
                 differences = describe_changes(self.changes)
-                raise ConfigChanged(
+                summary = (
                     f"{self.config} differs from the configuration {self.checkpoint_path} "
-                    "was made with:\n  " + "\n  ".join(differences),
-                    differences,
+                    "was made with:"
+                )
+                raise ConfigChanged(
+                    summary + "\n  " + "\n  ".join(differences), differences, summary
                 )
         train = yaml_parse.instantiate(parsed)
         if not isinstance(train, Train):

@@ -133,13 +133,20 @@ class Train:
     def _shown_values(self):
         """Put the values the extensions ask to show (``shown_values``, e.g.
         Polyak averages) into the parameters; put the trained ones back after."""
-        shown = {}
+        shown: dict = {}
         for extension in self.extensions:
-            shown.update(extension.shown_values() or {})
+            values = extension.shown_values() or {}
+            for param in values:
+                if param in shown:
+                    raise ValueError(
+                        f"two extensions ask to show their own values of {param.name!r} "
+                        f"(the second is a {type(extension).__name__}); keep one of them"
+                    )
+            shown.update(values)
         trained = [(param, param.get_value()) for param in shown]
-        for param, value in shown.items():
-            param.set_value(value)
         try:
+            for param, value in shown.items():
+                param.set_value(value)
             yield
         finally:
             for param, value in trained:

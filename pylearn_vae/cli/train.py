@@ -148,8 +148,7 @@ def _refusal(exc, config: str) -> int:
         return _fail(str(exc))
     message = escape(str(exc))  # (it names paths: no line of it may be forged)
     if isinstance(exc, ConfigChanged):  # one escaped line per difference
-        head = str(exc).split("\n", 1)[0]
-        message = "\n  ".join([escape(head), *(escape(d) for d in exc.differences)])
+        message = "\n  ".join([escape(exc.summary), *(escape(d) for d in exc.differences)])
     if isinstance(exc, UnfinishedRun):
         message += (
             f". Continue it with:\n  {_resume_hint(config)}\nor start over (replacing both) "

@@ -126,17 +126,22 @@ class MLP(LayerGroup):
     def add_layers(self, layers, _set_space: bool = True) -> None:
         """Append ``layers``; if the input space is known, initialise them."""
         layers = list(layers)
-        names = {name for layer in self.layers for name in _names(layer)}
+        names = {layer.layer_name for layer in self.layers}
+        leaves = {name for layer in self.layers for name in _leaf_names(layer)}
         for layer in layers:
             if not isinstance(layer, Layer):
                 raise TypeError(f"MLP {self.layer_name!r}: {layer!r} is not a Layer")
-            for name in _names(layer):
-                if name in names:
-                    raise ValueError(
-                        f"MLP {self.layer_name!r}: two layers are named {name!r}; "
-                        "layer names must be unique (their parameters are named after them)"
-                    )
-                names.add(name)
+            clash = [layer.layer_name] if layer.layer_name in names else []
+            for name in _leaf_names(layer):
+                if name in leaves:
+                    clash.append(name)
+                leaves.add(name)
+            if clash:
+                raise ValueError(
+                    f"MLP {self.layer_name!r}: two layers are named {clash[0]!r}; "
+                    "layer names must be unique (their parameters are named after them)"
+                )
+            names.add(layer.layer_name)
             layer.set_mlp(self)
         existing = self.layers
         self.layers = existing + layers
@@ -171,8 +176,10 @@ class MLP(LayerGroup):
         return outputs if return_all else state
 
 
-def _names(layer) -> list:
-    """``layer``'s name and the names of the layers nested in it (a composite's parts)."""
-    return [layer.layer_name] + [
-        name for part in getattr(layer, "layers", ()) for name in _names(part)
-    ]
+def _leaf_names(layer) -> list:
+    """The names of the layers that hold parameters in ``layer``: itself, or the
+    parts of a group (an MLP, a composite), whose own name names no parameter."""
+    parts = getattr(layer, "layers", None)
+    if parts is None:
+        return [layer.layer_name]
+    return [name for part in parts for name in _leaf_names(part)]

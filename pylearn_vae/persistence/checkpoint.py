@@ -211,13 +211,18 @@ def _check_classes(classes, extensions: list, where: str) -> None:
     if not isinstance(classes, dict):
         raise ModelFileError(f"{where}: field state/extension_classes is not a group")
     for key, name in classes.items():
-        if not (key.isascii() and key.isdigit() and int(key) < len(extensions)):
+        if not isinstance(name, str):
+            raise ModelFileError(
+                f"{where}: field state/extension_classes/{text.escape(key[:20])} "
+                "is not a class name"
+            )
+        if not (key.isascii() and key.isdigit() and len(key) < 10 and int(key) < len(extensions)):
             continue  # (a state with no extension to go to is refused by _check_indices)
         mine = type(extensions[int(key)]).__name__
         if name != mine:
             raise ModelFileError(
                 f"{where}: extension {int(key) + 1} of the YAML is {mine}, but the checkpoint's "
-                f"extension {int(key) + 1} was {text.escape(str(name))}: the extensions were "
+                f"extension {int(key) + 1} was {text.escape(name[:100])}: the extensions were "
                 "reordered; keep them in their order (new ones go at the end) or start over "
                 "with --restart"
             )
@@ -318,8 +323,8 @@ def restore_checkpoint(checkpoint: Checkpoint, train) -> dict:
         )
     _check_position(state, train, where)
     _check_offsets(_field(state, "termination", where), checkpoint.epochs_seen, where)
-    _check_indices(_field(state, "extensions", where), train.extensions, where, "state/extensions")
     _check_classes(state.get("extension_classes", {}), train.extensions, where)
+    _check_indices(_field(state, "extensions", where), train.extensions, where, "state/extensions")
     _check_indices(
         _field(state, "algorithm/update_callbacks", where),
         train.algorithm.update_callbacks,

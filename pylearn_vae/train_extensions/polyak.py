@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
+import pytensor
 
 from pylearn_vae import persistence
 from pylearn_vae.compile import function
@@ -48,12 +49,15 @@ class PolyakAveraging(TrainExtension, Stateful):
         ``EpochSnapshots`` and ``Train``'s own ``save_path`` see the averages
         anyway.
     save_freq : int
-        Epochs between those saves.
+        Save after the epochs that are multiples of ``save_freq``.
 
     Training goes on from the trained parameters; only what is looked at
     between epochs is the average (so early stopping judges the averaged
     model). The means, their count and whether averaging started are saved
     in checkpoints, so a resumed run continues the same average bit for bit.
+    A run resumed with this extension newly added to its YAML (``--resume
+    --force``; new extensions go at the end of the list) starts averaging at
+    the end of the next epoch if ``start`` has passed.
     """
 
     def __init__(self, start: int, save_path: str | None = None, save_freq: int = 1) -> None:
@@ -66,34 +70,43 @@ class PolyakAveraging(TrainExtension, Stateful):
         self._means: list = []
         self._t = None
         self._started = False
-        self._average = None
 
     # -- wiring ---------------------------------------------------------------
     def setup(self, model, dataset, algorithm) -> None:
-        self._params = list(model.get_params())
-        self._means = [sharedX(p.get_value(), name=f"{p.name}_polyak_mean") for p in self._params]
-        self._t = sharedX(1.0, name="polyak_t")
         callbacks = getattr(algorithm, "update_callbacks", None)
         if callbacks is None:
             raise TypeError(
                 "PolyakAveraging needs a training algorithm with update_callbacks (SGD), got "
                 f"{type(algorithm).__name__}"
             )
-        if self._after_step not in callbacks:
-            callbacks.append(self._after_step)
+        if any(isinstance(getattr(c, "__self__", None), PolyakAveraging) for c in callbacks):
+            raise ValueError(
+                "the run has two PolyakAveraging extensions; keep one (each would show its "
+                "own averages in the same parameters)"
+            )
+        self._params = list(model.get_params())
+        self._means = [  # (each in its parameter's own dtype and shape)
+            pytensor.shared(
+                np.array(p.get_value()), name=f"{p.name}_polyak_mean", shape=p.type.shape
+            )
+            for p in self._params
+        ]
+        self._t = sharedX(1.0, name="polyak_t")
+        t = self._t
+        updates = OrderedDict(
+            (m, m - (m - p) / t.astype(m.dtype))
+            for p, m in zip(self._params, self._means, strict=True)
+        )
+        updates[t] = t + 1.0
+        # compiled now (not inside an epoch whose pace is measured), in the algorithm's mode
+        self._average = function(
+            [], [], updates=updates, mode=getattr(algorithm, "theano_function_mode", None)
+        )
+        callbacks.append(self._after_step)
 
     def _after_step(self, algorithm) -> None:
-        if not self._started:
-            return
-        if self._average is None:
-            t = self._t
-            updates = OrderedDict(
-                (m, m - (m - p) / t.astype(m.dtype))
-                for p, m in zip(self._params, self._means, strict=True)
-            )
-            updates[t] = t + 1.0
-            self._average = function([], [], updates=updates)
-        self._average()
+        if self._started:
+            self._average()
 
     # -- what the monitor and the extensions see --------------------------------
     def shown_values(self) -> dict | None:
@@ -107,7 +120,7 @@ class PolyakAveraging(TrainExtension, Stateful):
             if epoch >= self.start:
                 self._begin()
             return
-        if self.save_path and (epoch - self.start) % self.save_freq == 0:
+        if self.save_path and epoch % self.save_freq == 0:  # (Pylearn2's count of calls)
             persistence.save(self.save_path, model)  # (the averages are shown now)
 
     def _begin(self) -> None:

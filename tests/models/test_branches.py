@@ -74,6 +74,16 @@ def test_widths_that_do_not_add_up_to_the_input_are_refused():
 def test_a_nested_layer_name_used_twice_is_refused():
     with pytest.raises(ValueError, match="two layers are named 'b_x'"):
         MLP(layers=[_branches(), Tanh(layer_name="b_x", dim=2, irange=0.1)], nvis=5, seed=0)
+    twins = [Tanh(layer_name="same", dim=2, irange=0.1) for _ in range(2)]
+    with pytest.raises(ValueError, match="two layers are named 'same'"):
+        MLP(layers=[Branches(layer_name="b", widths=[3, 2], layers=twins)], nvis=5, seed=0)
+
+
+def test_groups_named_alike_are_accepted_when_their_parameters_are_not():
+    """Two nested MLPs keep the default name 'mlp'; only their layers name parameters."""
+    towers = [MLP(layers=[Tanh(layer_name=f"t{i}", dim=2, irange=0.1)]) for i in range(2)]
+    mlp = MLP(layers=[Branches(layer_name="b", widths=[3, 2], layers=towers)], nvis=5, seed=0)
+    assert [p.name for p in mlp.get_params()] == ["t0_W", "t0_b", "t1_W", "t1_b"]
 
 
 def _gaussian(log_sigma_range, cls=DiagonalGaussian, **kwargs):
@@ -201,3 +211,9 @@ def test_a_model_file_keeps_the_branches_and_the_ranges(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert saved[1].min() == -3.0 or saved[1].max() == 1.0  # the range is in use
     assert saved[3].min() >= -2.5 and saved[3].max() <= 0.5
+
+
+def test_a_gaussian_pickled_before_the_range_existed_has_none():
+    q = _gaussian([-1.0, 1.0])
+    del q.__dict__["log_sigma_range"]  # as an older pickle restores it
+    assert q.log_sigma_range is None

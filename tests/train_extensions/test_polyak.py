@@ -175,6 +175,7 @@ def _forged(state, how):
     return state
 
 
+@pytest.mark.compiles
 @pytest.mark.parametrize(
     ("how", "match"),
     [
@@ -196,3 +197,53 @@ def test_a_forged_saved_state_is_refused_and_changes_nothing(how, match):
     assert after["started"] == before["started"] and after["t"] == before["t"]
     for name, value in before["means"].items():
         np.testing.assert_array_equal(after["means"][name], value)
+
+
+@pytest.mark.compiles
+def test_a_second_polyak_averaging_is_refused_at_setup():
+    from types import SimpleNamespace
+
+    from tests.helpers.models import make_vae
+
+    model, algorithm = make_vae(nvis=4, nhid=2, hidden=3), SimpleNamespace(update_callbacks=[])
+    PolyakAveraging(start=0).setup(model, None, algorithm)
+    with pytest.raises(ValueError, match="two PolyakAveraging extensions"):
+        PolyakAveraging(start=5).setup(model, None, algorithm)
+
+
+@pytest.fixture
+def stopped_run(tmp_path):
+    """A tiny run with PolyakAveraging stopped after epoch 1 (its checkpoint unfinished)."""
+    config = tmp_path / "run.yaml"
+    config.write_text(tiny_yaml(3, "[" + (POLYAK % 0)[1:].split(", !obj:")[0] + "]"))
+
+    def stop(train) -> None:
+        if train.model.monitor.get_epochs_seen() == 1:
+            train.request_stop("SIGTERM")
+
+    with pytest.raises(StopRequested):
+        TrainingJob(config, quiet=True).run(on_epoch=stop)
+    return config
+
+
+@pytest.mark.compiles
+@pytest.mark.parametrize(
+    ("classes", "match"),
+    [
+        ('{"0": 7}', r"state/extension_classes/0 is not a class name"),
+        (
+            '{"0": "KLWarm\\u001b[31mUp' + "x" * 500 + '"}',
+            r"was KLWarm\\x1b\[31mUpx+: the extensions",
+        ),
+    ],
+)
+def test_forged_extension_classes_in_a_checkpoint_are_refused_by_name(stopped_run, classes, match):
+    import h5py
+
+    from pylearn_vae.utils.files import ModelFileError
+
+    with h5py.File(stopped_run.parent / "run_checkpoint.h5", "r+") as handle:
+        handle["state/extension_classes"].attrs["json"] = classes
+    with pytest.raises(ModelFileError, match=match) as caught:
+        TrainingJob(stopped_run, quiet=True, resume=True).run()
+    assert len(str(caught.value)) < 500 and "\x1b" not in str(caught.value)

@@ -221,6 +221,9 @@ class DiagonalGaussian(Conditional):
     [-6, 2] (``[-3, 1]`` here). A clipped value passes no gradient.
     """
 
+    #: (class default: models pickled before the keyword existed have no clipping)
+    log_sigma_range = None
+
     def __init__(
         self, mlp, name: str, output_layer_required: bool = True, log_sigma_range=None
     ) -> None:
@@ -231,8 +234,8 @@ class DiagonalGaussian(Conditional):
         params = super().encode_conditional_params(X)
         if self.log_sigma_range is None:
             return params
-        low, high = (np.asarray(bound, dtype=floatX()) for bound in self.log_sigma_range)
         mu, log_sigma, *rest = params
+        low, high = (np.asarray(bound, dtype=log_sigma.dtype) for bound in self.log_sigma_range)
         return (mu, pt.clip(log_sigma, low, high), *rest)
 
     def _get_default_output_layer(self):
@@ -286,7 +289,7 @@ def _log_sigma_range(value, kind: str, name: str):
     if value is None:
         return None
     where = f"{kind} {name!r} log_sigma_range"
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+    if not isinstance(value, list | tuple) or len(value) != 2:
         raise ValueError(f"{where} must be a pair [low, high], got {value!r}")
     bounds = []
     for bound in value:
