@@ -46,3 +46,52 @@ def test_outside_a_kernel_the_jupyter_check_says_no_without_importing_ipython():
     had = "IPython" in sys.modules
     assert in_jupyter_kernel() is False
     assert ("IPython" in sys.modules) == had
+
+
+def test_in_a_log_long_work_writes_a_plain_line_a_minute(capsys, monkeypatch):
+    import pylearn_vae.utils.progress as progress
+
+    now = [100.0]
+    monkeypatch.setattr(progress, "_clock", lambda: now[0])
+    with progress_bar(10_000, "evaluating", unit="examples") as bar:
+        for seconds in (30, 59, 61, 90, 125):  # since the start, after each batch
+            now[0] = 100.0 + seconds
+            bar.update(1_000)
+    lines = capsys.readouterr().err.splitlines()
+    # a line after a minute and the next a minute after that one, no carriage return
+    assert lines == [
+        "evaluating: 3,000/10,000 examples (30%), 1 min 01 s, about 2 min 22 s left",
+        "evaluating: 5,000/10,000 examples (50%), 2 min 05 s, about 2 min 05 s left",
+    ]
+
+
+def test_a_resumed_count_estimates_what_is_left_from_this_run_and_escapes_its_text(
+    capsys, monkeypatch
+):
+    import pylearn_vae.utils.progress as progress
+
+    now = [0.0]
+    monkeypatch.setattr(progress, "_clock", lambda: now[0])
+    with progress_bar(200, "epoch \x1b[31m7", unit="batch", initial=150) as bar:
+        bar.set_postfix(objective="91.250\r")
+        now[0] = 3700.0
+        bar.update(10)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "\x1b" not in line and "\r" not in line
+    # 10 batches in 3700 s: 40 left take 4 times as long
+    assert line.endswith(
+        "160/200 batch (80%), 1 h 01 min, about 4 h 06 min left (objective=91.250\\r)"
+    )
+
+
+@pytest.mark.subprocess
+def test_a_program_in_a_pipe_writes_progress_lines_not_a_bar():
+    code = (
+        "import pylearn_vae.utils.progress as p\n"
+        "with p.progress_bar(3, 'evaluating', log_interval=0) as bar:\n"
+        "    bar.update(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stderr.startswith("evaluating: 3/3 it (100%), 0 s") and "\r" not in done.stderr
