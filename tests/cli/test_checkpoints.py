@@ -293,3 +293,47 @@ def test_hdf5_model_files_and_their_errors(tmp_path, monkeypatch):
         persistence.save(path, model)
     monkeypatch.undo()
     assert path.read_bytes() == before
+
+
+@pytest.mark.subprocess
+def test_a_run_with_averaging_killed_mid_epoch_resumes_bit_exactly(tmp_path, mnist_root, straight):
+    """PolyakAveraging's running means live in the checkpoint: a run killed
+    during its second epoch of averaging and resumed saves the same averaged
+    model and monitor history as the run left alone."""
+
+    def averaged(folder, pause_at=0):
+        config = write_config(folder, pause_at=pause_at)
+        text = config.read_text().replace(
+            "saturate: 3 },",
+            "saturate: 3 },\n        !obj:pylearn_vae.training_algorithms.sgd.PolyakAveraging { start: 1 },",
+        )
+        config.write_text(text)
+        return config
+
+    alone = averaged(tmp_path / "alone")
+    code, err = finish(start(alone, mnist_root))
+    assert code == 0, err
+    killed = averaged(tmp_path / "killed", pause_at=2 * BATCHES_PER_EPOCH + 5)
+    proc = start(killed, mnist_root)
+    wait_until_held(killed.parent, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with h5py.File(killed.parent / "run_checkpoint.h5", "r") as f:
+        assert any("means" in name for name in _names(f))  # the averaging had started
+    code, err = finish(start(killed, mnist_root, "--resume"))
+    assert code == 0, err
+    reference = persistence.load(alone.parent / "run.pkl")
+    resumed = persistence.load(killed.parent / "run.pkl")
+    assert_same_run(resumed, reference)
+    best = [persistence.load(f / "run_best.pkl") for f in (alone.parent, killed.parent)]
+    for a, b in zip(*(m.get_param_values() for m in best)):
+        assert np.array_equal(a, b)
+    # what was saved is the average, not the last step's parameters
+    last = straight.get_param_values()
+    assert not any(np.array_equal(a, b) for a, b in zip(resumed.get_param_values(), last))
+
+
+def _names(group) -> list[str]:
+    names = []
+    group.visit(names.append)
+    return names
