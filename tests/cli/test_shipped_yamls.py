@@ -11,12 +11,12 @@ import pytest
 
 from pylearn_vae import persistence
 from pylearn_vae.config import yaml_parse
-from pylearn_vae.errors import StopRequested
 from pylearn_vae.job import TrainingJob, train_environ
 from pylearn_vae.models.vae.conditional import HouseholderFlowGaussian
 from pylearn_vae.models.vae.hierarchical import HierarchicalVAE
 from pylearn_vae.models.vae.prior import VampPrior
 from pylearn_vae.train import Train
+from tests.helpers.tiny_run import stopped_after_epoch
 
 YAML = Path(__file__).resolve().parents[2] / "yaml"
 CONFIGS = sorted(p.name for p in YAML.glob("*.yaml") if not p.name.startswith("sweep"))
@@ -103,12 +103,7 @@ def test_the_two_layer_configuration_trains_resumes_bit_exactly_and_evaluates(da
     straight = TrainingJob(config(tmp_path / "straight"), quiet=True).run()
     stopped = config(tmp_path / "stopped")
 
-    def stop_at_two(train) -> None:
-        if train.model.monitor.get_epochs_seen() == 2:
-            train.request_stop("SIGTERM")
-
-    with pytest.raises(StopRequested):
-        TrainingJob(stopped, quiet=True).run(on_epoch=stop_at_two)
+    stopped_after_epoch(stopped, 2)
     resumed = TrainingJob(stopped, quiet=True, resume=True).run()
     for a, b in zip(straight.model.get_params(), resumed.model.get_params(), strict=True):
         np.testing.assert_array_equal(a.get_value(), b.get_value(), err_msg=a.name)

@@ -75,6 +75,22 @@ def monitor_curves(model) -> dict[str, list[tuple[int, float]]]:
     }
 
 
+def stopped_after_epoch(config: Path, epochs: int, **job) -> None:
+    """Run ``TrainingJob(config, quiet=True, **job)`` and stop it (as SIGTERM
+    does) once ``epochs`` epochs are done; its checkpoint is then of that epoch."""
+    import pytest
+
+    from pylearn_vae.errors import StopRequested
+    from pylearn_vae.job import TrainingJob
+
+    def stop(train) -> None:
+        if train.model.monitor.get_epochs_seen() == epochs:
+            train.request_stop("SIGTERM")
+
+    with pytest.raises(StopRequested):
+        TrainingJob(config, quiet=True, **job).run(on_epoch=stop)
+
+
 def killed_after_epoch_two(config: Path, **job) -> None:
     """Run ``TrainingJob(config, quiet=True, **job)`` until a stop after epoch 2,
     then put back its checkpoint of epoch 1: as after a kill between epoch 2's

@@ -12,10 +12,9 @@ import pytest
 
 from pylearn_vae import persistence
 from pylearn_vae.config import yaml_parse
-from pylearn_vae.errors import StopRequested
 from pylearn_vae.job import TrainingJob
 from pylearn_vae.train_extensions.polyak import PolyakAveraging
-from tests.helpers.tiny_run import tiny_yaml
+from tests.helpers.tiny_run import stopped_after_epoch, tiny_yaml
 
 EPOCHS, START = 5, 2
 POLYAK = (
@@ -90,12 +89,7 @@ def test_a_stopped_and_resumed_run_continues_the_same_average(runs, tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(tiny_yaml(EPOCHS, POLYAK % START), encoding="utf-8")
 
-    def stop_at_three(train) -> None:
-        if train.model.monitor.get_epochs_seen() == 3:
-            train.request_stop("SIGTERM")
-
-    with pytest.raises(StopRequested):
-        TrainingJob(config, quiet=True).run(on_epoch=stop_at_three)
+    stopped_after_epoch(config, 3)
     resumed = TrainingJob(config, quiet=True, resume=True).run()
     straight = persistence.load(runs["folder"] / "averaged.pkl")
     again = persistence.load(tmp_path / "run.pkl")
@@ -129,12 +123,7 @@ def test_a_forced_resume_with_the_extensions_reordered_names_them(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(tiny_yaml(2, f"[{polyak}, !obj:{best}]"), encoding="utf-8")
 
-    def stop(train) -> None:
-        if train.model.monitor.get_epochs_seen() == 1:
-            train.request_stop("SIGTERM")
-
-    with pytest.raises(StopRequested):
-        TrainingJob(config, quiet=True).run(on_epoch=stop)
+    stopped_after_epoch(config, 1)
     config.write_text(tiny_yaml(2, f"[{best.join(['!obj:', ''])}, {polyak}]"), encoding="utf-8")
     with pytest.raises(
         ModelFileError,
@@ -217,12 +206,7 @@ def stopped_run(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(tiny_yaml(3, "[" + (POLYAK % 0)[1:].split(", !obj:")[0] + "]"))
 
-    def stop(train) -> None:
-        if train.model.monitor.get_epochs_seen() == 1:
-            train.request_stop("SIGTERM")
-
-    with pytest.raises(StopRequested):
-        TrainingJob(config, quiet=True).run(on_epoch=stop)
+    stopped_after_epoch(config, 1)
     return config
 
 
