@@ -87,7 +87,7 @@ class _ProgressLines:
     def __init__(self, total, description, unit, initial, unit_scale, interval) -> None:
         self.total = total
         self.description = escape(description)
-        self.unit = unit
+        self.unit = _plural(unit)
         self.unit_scale = unit_scale
         self.interval = float(interval)
         self.n = self.initial = int(initial)
@@ -119,10 +119,11 @@ class _ProgressLines:
     def line(self, elapsed: float) -> str:
         """``evaluating: 2,500/10,000 examples (25%), 1 min 10 s, about 3 min 30 s left``."""
         done = self._count(self.n)
-        text = f"{self.description}: {done} {self.unit}"
+        unit = f" {self.unit}" if self.unit else ""
+        text = f"{self.description}: {done}{unit}"
         if self.total:
             text = (
-                f"{self.description}: {done}/{self._count(self.total)} {self.unit} "
+                f"{self.description}: {done}/{self._count(self.total)}{unit} "
                 f"({100 * self.n / self.total:.0f}%)"
             )
         text += f", {_duration(elapsed)}"
@@ -130,6 +131,16 @@ class _ProgressLines:
             left = elapsed * (self.total - self.n) / (self.n - self.initial)
             text += f", about {_duration(left)} left"
         return text + (f" ({self.postfix})" if self.postfix else "")
+
+
+def _plural(unit: str) -> str:
+    """``example`` -> ``examples``, ``batch`` -> ``batches``; ``B`` and plurals
+    stay; tqdm's ``it`` (no unit named) is left out."""
+    if unit == "it":
+        return ""
+    if unit == "B" or unit.endswith("s"):
+        return unit
+    return unit + ("es" if unit.endswith(("ch", "sh", "x")) else "s")
 
 
 def _duration(seconds: float) -> str:

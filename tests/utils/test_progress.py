@@ -53,7 +53,7 @@ def test_in_a_log_long_work_writes_a_plain_line_a_minute(capsys, monkeypatch):
 
     now = [100.0]
     monkeypatch.setattr(progress, "_clock", lambda: now[0])
-    with progress_bar(10_000, "evaluating", unit="examples") as bar:
+    with progress_bar(10_000, "evaluating", unit="example") as bar:
         for seconds in (30, 59, 61, 90, 125):  # since the start, after each batch
             now[0] = 100.0 + seconds
             bar.update(1_000)
@@ -80,7 +80,7 @@ def test_a_resumed_count_estimates_what_is_left_from_this_run_and_escapes_its_te
     assert "\x1b" not in line and "\r" not in line
     # 10 batches in 3700 s: 40 left take 4 times as long
     assert line.endswith(
-        "160/200 batch (80%), 1 h 01 min, about 4 h 06 min left (objective=91.250\\r)"
+        "160/200 batches (80%), 1 h 01 min, about 4 h 06 min left (objective=91.250\\r)"
     )
 
 
@@ -94,4 +94,4 @@ def test_a_program_in_a_pipe_writes_progress_lines_not_a_bar():
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert done.stderr.startswith("evaluating: 3/3 it (100%), 0 s") and "\r" not in done.stderr
+    assert done.stderr.startswith("evaluating: 3/3 (100%), 0 s") and "\r" not in done.stderr
