@@ -52,7 +52,7 @@ def _ours(folder: Path, epochs: int) -> dict:
     shutil.copy(REPO / "yaml" / "vae_mnist.yaml", config)
     command = [sys.executable, str(REPO / "scripts" / "train.py"), str(config)]
     start = time.perf_counter()
-    subprocess.run([*command, "--epochs", str(epochs), "--quiet"], check=True)
+    _child([*command, "--epochs", str(epochs), "--quiet"])
     wall = time.perf_counter() - start
     path = folder / "vae_mnist_checkpoint.h5"
     with reading(path, "checkpoint") as handle:
@@ -72,19 +72,35 @@ def _ours(folder: Path, epochs: int) -> dict:
 def _peer(folder: Path, epochs: int, script: str) -> dict:
     command = [sys.executable, str(REPO / "benchmarks" / "peers" / script)]
     start = time.perf_counter()
-    done = subprocess.run(
-        [*command, "--epochs", str(epochs), "--out", str(folder)],
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    out = _child([*command, "--epochs", str(epochs), "--out", str(folder)], stdout=subprocess.PIPE)
     wall = time.perf_counter() - start
-    result = json.loads(done.stdout.strip().splitlines()[-1].removeprefix("RESULT "))
+    result = json.loads(out.strip().splitlines()[-1].removeprefix("RESULT "))
     return {
         "wall": wall,
         "epochs": result["training_seconds_per_epoch"],
         "objectives": result["objectives"],
     }
+
+
+def _child(command: list[str], stdout=None) -> str | None:
+    """Run one timed program; its standard output (if captured). When this
+    program is stopped, the child is asked to stop (SIGTERM: the training
+    program then ends its own helpers) and is killed if it has not within
+    ten seconds, so no run is left behind."""
+    process = subprocess.Popen(command, stdout=stdout, text=True)
+    try:
+        out, _ = process.communicate()
+    except BaseException:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    return out
 
 
 def run_once(runner: str, epochs: int) -> dict:
@@ -97,9 +113,18 @@ def run_once(runner: str, epochs: int) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def start_load(n: int) -> list[subprocess.Popen]:
-    """``n`` processes that keep one core busy each."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+#: A competing process: keeps one core busy, and ends by itself when its
+#: parent (whose process id it is given: asking for it at start-up would
+#: race with a parent killed meanwhile) is gone, even killed by SIGKILL, when
+#: no ``finally`` runs.
+_LOAD = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    pass\n"
+
+
+def start_load(n: int, load: list[subprocess.Popen]) -> None:
+    """Start ``n`` processes that keep one core busy each, appending each to
+    ``load`` as it starts (a stop while they start still finds them)."""
+    for _ in range(n):
+        load.append(subprocess.Popen([sys.executable, "-c", _LOAD, str(os.getpid())]))
 
 
 def _row(runner: str, result: dict) -> str:
@@ -120,15 +145,21 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     runners = [r.strip() for r in args.runners.split(",") if r.strip()]
     unknown = [r for r in runners if r not in RUNNERS]
-    if unknown or not runners or args.epochs < 1 or args.repeats < 1 or args.load < 0:
-        say("error: give --runners from ours,torch,jax and positive counts", file=sys.stderr)
+    most = 4 * (os.cpu_count() or 1)
+    if unknown or not runners or args.epochs < 1 or args.repeats < 1 or not 0 <= args.load <= most:
+        say(
+            f"error: give --runners from ours,torch,jax, positive --epochs and --repeats, "
+            f"and --load from 0 to {most} (4 per CPU)",
+            file=sys.stderr,
+        )
         return 2
     for runner in [r for r in runners if not _available(r)]:
         say(f"{runner}: not installed, left out (pip install {runner})", file=sys.stderr)
         runners.remove(runner)
     results: dict[str, list[dict]] = {r: [] for r in runners}
-    load = start_load(args.load)
+    load: list[subprocess.Popen] = []
     try:
+        start_load(args.load, load)
         say(
             f"{args.epochs} epochs, {args.repeats} rounds, {args.load} competing process(es), "
             f"{os.cpu_count()} CPUs",
@@ -139,7 +170,14 @@ def main(argv=None) -> int:
         for round_ in range(args.repeats):
             order = runners[round_ % len(runners) :] + runners[: round_ % len(runners)]
             for runner in order:
-                result = run_once(runner, args.epochs)
+                try:
+                    result = run_once(runner, args.epochs)
+                except subprocess.CalledProcessError as exc:
+                    say(
+                        f"error: the {runner} run failed (exit status {exc.returncode})",
+                        file=sys.stderr,
+                    )
+                    return 1
                 results[runner].append(result)
                 say(_row(runner, result), flush=True)
     finally:

@@ -209,3 +209,116 @@ def test_a_sweep_stops_on_sigint_with_its_results_and_resume_command_and_stops_r
     while _carrying(token) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _carrying(token) == []
+
+
+def _wait_for_stdout(proc, text: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            pytest.fail(f"the program ended before saying {text!r}: {proc.communicate()[1]}")
+        if text in line:
+            return
+    pytest.fail(f"the program did not say {text!r} in {timeout} s")
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (an ended process its new parent has not reaped yet does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def _gone_within(token: str, seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while _carrying(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _carrying(token)
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_bench_job_stopped_leaves_neither_its_load_nor_its_run_behind(mnist_root, signum):
+    """benchmarks/bench_job.py --load: the competing processes and the timed
+    training run end with it, for a signal sent to it alone."""
+    token = uuid.uuid4().hex
+    bench = REPO / "benchmarks" / "bench_job.py"
+    proc = _start(
+        [str(bench), "--epochs", "1", "--repeats", "1", "--runners", "ours", "--load", "1"],
+        mnist_root,
+        token,
+    )
+    try:
+        _wait_for_stdout(proc, "1 competing process(es)")
+        deadline = time.monotonic() + 120  # itself, the competing process, the run
+        while len(_carrying(token)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_carrying(token)) >= 3
+        time.sleep(0.5)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        _kill_if_running(proc)
+    assert "Traceback" not in err, err
+    assert proc.returncode == 128 + signum, err
+    assert _gone_within(token, 15) == []
+
+
+@pytest.mark.subprocess
+def test_bench_job_killed_outright_still_stops_its_competing_processes(mnist_root):
+    """SIGKILL runs no cleanup: the competing processes notice their parent is
+    gone and end by themselves (killed as soon as they exist, before they
+    have started their loop)."""
+    token = uuid.uuid4().hex
+    bench = REPO / "benchmarks" / "bench_job.py"
+    proc = _start(
+        [str(bench), "--epochs", "1", "--repeats", "1", "--runners", "ours", "--load", "2"],
+        mnist_root,
+        token,
+    )
+    try:
+        _wait_for_stdout(proc, "2 competing process(es)")
+        load = [
+            pid
+            for pid in _carrying(token)
+            if b"getppid" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(load) == 2
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(map(_running, load)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_running, load))
+    finally:
+        for pid in _carrying(token):  # the training run, which has no such check
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--load", "-1"],
+        ["--load", "100000"],
+        ["--epochs", "0"],
+        ["--repeats", "-2"],
+        ["--runners", "ours,\x1b[31mtorch"],
+        ["--runners", ","],
+    ],
+    ids=["load-negative", "load-huge", "epochs-0", "repeats-negative", "runner-escape", "none"],
+)
+def test_bench_job_refuses_bad_arguments_in_one_line(args):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_job.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 2, done
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert "\x1b" not in done.stderr and "\x1b" not in done.stdout
+    assert "(4 per CPU)" in done.stderr
