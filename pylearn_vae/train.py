@@ -95,6 +95,9 @@ class Train:
         self.finished = False
         #: True once this session wrote a checkpoint.
         self.checkpointed = False
+        #: Whether the training loop has begun (before: set-up and compiling,
+        #: and a fresh run's first monitoring).
+        self.training_started = False
         self._resumed = False
 
     def setup(self) -> None:
@@ -248,6 +251,7 @@ class Train:
         if not self._resumed:
             self.setup()
             self._end_of_epoch()
+        self.training_started = True
         while True:
             if self.algorithm.stop_requested:
                 self.checkpoint()

@@ -10,6 +10,7 @@ import sys
 import threading
 
 from pylearn_vae.errors import CLIError, Terminated
+from pylearn_vae.utils.processes import note_stop_handled, stopped_even_in_native_code
 
 __all__ = [
     "CLIError",
@@ -175,30 +176,46 @@ def check_output(path, reads=(), flag: str | None = None) -> None:
 
 @contextlib.contextmanager
 def stop_signals():
-    """While inside: SIGTERM and SIGHUP raise :class:`Terminated` (SIGINT raises
-    ``KeyboardInterrupt`` as always). Outside the main thread: no change."""
+    """While inside: SIGTERM and SIGHUP raise :class:`Terminated`, SIGINT
+    ``KeyboardInterrupt``; a stop signal that the interpreter cannot handle
+    within a few seconds (native code, such as a long compile, holds the main
+    thread) ends the program at once with the same message
+    (:func:`~pylearn_vae.utils.processes.stopped_even_in_native_code`).
+    Outside the main thread: no change."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def raise_terminated(signum, frame):
+        note_stop_handled()
         raise Terminated(signum)
+
+    def raise_interrupt(signum, frame):
+        note_stop_handled()
+        raise KeyboardInterrupt
 
     previous = {}
     try:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, raise_interrupt)
         for signum in (signal.SIGTERM, signal.SIGHUP):
             previous[signum] = signal.signal(signum, raise_terminated)
-        yield
+        with stopped_even_in_native_code(_stop_message):
+            yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
+def _stop_message(signum: int) -> str:
+    if signum == signal.SIGINT:
+        return "error: interrupted"
+    return f"error: stopped by {signal.Signals(signum).name}"
+
+
 def interrupted(exc: KeyboardInterrupt, note: str = "") -> int:
     """Say that the program was stopped by a signal; return its exit status (128 + number)."""
     signum = getattr(exc, "signum", signal.SIGINT)
-    what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
-    say(f"error: {what}{note}", file=sys.stderr, flush=True)
+    say(f"{_stop_message(signum)}{note}", file=sys.stderr, flush=True)
     return 128 + signum
 
 

@@ -28,7 +28,9 @@ from pylearn_vae.cli.common import (
     program,
     say,
 )
+from pylearn_vae.errors import Terminated
 from pylearn_vae.text import escape
+from pylearn_vae.utils.processes import note_stop_handled
 
 __all__ = ["main"]
 
@@ -120,6 +122,16 @@ def _notices():
             )
 
 
+def _request_stop(train, signum: int) -> None:
+    """A stop signal: during training, a stop at the next minibatch boundary
+    (with a checkpoint); before it (set-up, a compile that may take minutes),
+    at once, as nothing has been trained that a checkpoint would keep."""
+    note_stop_handled()
+    if not train.training_started:
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+    train.request_stop(signal.Signals(signum).name)
+
+
 @contextlib.contextmanager
 def _stopping_at_signals(train):
     """SIGINT, SIGTERM and SIGHUP ask ``train`` to stop at the next minibatch boundary."""
@@ -128,7 +140,7 @@ def _stopping_at_signals(train):
         for name in EXIT_SIGNAL:
             previous[name] = signal.signal(
                 getattr(signal, name),
-                lambda signum, frame: train.request_stop(signal.Signals(signum).name),
+                lambda signum, frame: _request_stop(train, signum),
             )
         yield
     finally:
@@ -217,7 +229,15 @@ def _failure(exc: BaseException, args, job) -> int:
             )
         return _fail(f"{escape(str(exc))}{saved}", EXIT_SIGNAL.get(reason, EXIT_FAILURE))
     if isinstance(exc, KeyboardInterrupt):
-        return interrupted(exc)
+        note = ""
+        if train is not None and not train.training_started:
+            note = " before training started"
+            if job.resume and Path(job.checkpoint_path).exists():
+                note += (
+                    f"; the checkpoint {checkpoint} is unchanged; resume with:  "
+                    f"{_resume_hint(config)}"
+                )
+        return interrupted(exc, note)
     if isinstance(exc, NumericalError):
         kept = (
             f"the last good checkpoint {checkpoint} and the best model are unchanged. "

@@ -488,13 +488,35 @@ def same_installation(fingerprint: str) -> bool:
     return installation_fingerprint() == fingerprint
 
 
+#: The environment variable that gives a helper its parent's process id.
+_PARENT_VARIABLE = "PYLEARN_VAE_HELPER_PARENT"
+
+#: Run first in every helper: a thread that ends the helper when its parent
+#: is gone (killed by SIGKILL, when no cleanup of the parent's runs), so that
+#: no compile or probe goes on for minutes, orphaned. The parent's id comes
+#: from the parent: asking at start-up would race with its death.
+_ENDS_WITH_PARENT = f"""
+def _end_with_parent():
+    import os, threading, time
+    parent = int(os.environ.pop({_PARENT_VARIABLE!r}))
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(1)
+    threading.Thread(target=watch, name="ends-with-parent", daemon=True).start()
+_end_with_parent()
+del _end_with_parent
+"""
+
+
 def start_helper(code: str, args: list[str], output: bool = True) -> subprocess.Popen | None:
     """Run ``code`` in a child Python: this interpreter, this process's
     import path (so the same packages; :func:`same_installation` checks it),
     working folder, PyTensor compile folder and Numba settings, in a session
     of its own (a Ctrl-C at the terminal is for this process, not the child).
-    ``output``: capture its output as text (else it is dropped). None if no
-    child process can be started here."""
+    ``output``: capture its output as text (else it is dropped). The child
+    ends by itself within a second of this process's end, however it ended.
+    None if no child process can be started here."""
     import pytensor
 
     if getattr(sys, "frozen", False) or not sys.executable:
@@ -515,10 +537,11 @@ def start_helper(code: str, args: list[str], output: bool = True) -> subprocess.
     env["PYTENSOR_FLAGS"] = ",".join(f for f in (env.get("PYTENSOR_FLAGS", ""), quoted) if f)
     if env.get("NUMBA_CACHE_DIR"):
         env["NUMBA_CACHE_DIR"] = os.path.abspath(env["NUMBA_CACHE_DIR"])
+    env[_PARENT_VARIABLE] = str(os.getpid())
     pipe = subprocess.PIPE if output else subprocess.DEVNULL
     try:
         return subprocess.Popen(
-            [sys.executable, "-P", "-c", code, *args],
+            [sys.executable, "-P", "-c", _ENDS_WITH_PARENT + code, *args],
             stdin=subprocess.DEVNULL,
             stdout=pipe,
             stderr=pipe,

@@ -322,3 +322,112 @@ def test_bench_job_refuses_bad_arguments_in_one_line(args):
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
     assert "\x1b" not in done.stderr and "\x1b" not in done.stdout
     assert "(4 per CPU)" in done.stderr
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_native_code_holds_the_main_thread_ends_the_program(signum):
+    """A native loop holds the main thread (no Python handler can run) for
+    minutes, as LLVM optimising a large graph's code does: the stop still
+    ends the program within a few seconds, with the usual message and
+    status. (Like LLVM's calls through ctypes, the loop lets go of the GIL;
+    native code that keeps it stops every thread of the interpreter.)"""
+    code = (
+        "import numba\n"
+        "from pylearn_vae.cli.common import program\n"
+        "@numba.njit(cache=False, nogil=True)\n"
+        "def spin(n):\n"
+        "    s = 0\n"
+        "    for i in range(n):\n"
+        "        s = (s * 31 + i) % 1000003\n"
+        "    return s\n"
+        "@program\n"
+        "def main(argv=None):\n"
+        "    spin(3)\n"
+        "    print('spinning', flush=True)\n"
+        "    return spin(10**13)\n"
+        "raise SystemExit(main())\n"
+    )
+    token = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(REPO), TOKEN: token},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_stdout(proc, "spinning")
+        time.sleep(0.5)
+        start = time.monotonic()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+        elapsed = time.monotonic() - start
+    finally:
+        _kill_if_running(proc)
+    assert elapsed < 8, elapsed
+    expected = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
+    assert err.strip().splitlines()[-1] == f"error: {expected}", err
+    assert proc.returncode == 128 + signum
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_train_stopped_while_compiling_stops_at_once(mnist_root, tmp_path, signum):
+    """A stop during the compile (a graph no cache holds) ends train.py within
+    seconds, not after the compile and a first monitoring pass; nothing is
+    left running."""
+    from tests.helpers.runs import write_config
+
+    config = write_config(tmp_path)
+    # a layer width no earlier run used: the graph is compiled anew
+    width = 33 + uuid.uuid4().int % 400
+    config.write_text(config.read_text().replace("dim: 32", f"dim: {width}"))
+    token = uuid.uuid4().hex
+    proc = _start([str(REPO / "scripts" / "train.py"), str(config)], mnist_root, token)
+    try:
+        _wait_for(proc, "compiling the training")
+        time.sleep(0.5)
+        start = time.monotonic()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+        elapsed = time.monotonic() - start
+    finally:
+        _kill_if_running(proc)
+    assert elapsed < 8, (elapsed, err)
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].endswith("before training started"), err
+    assert proc.returncode == 128 + signum
+    assert _gone_within(token, 5) == []
+
+
+@pytest.mark.subprocess
+def test_a_helper_process_ends_when_its_parent_is_killed_outright():
+    """The speed-ups' helpers (the probe, the compile in a second process) end
+    by themselves within a second or so of their parent's SIGKILL."""
+    code = (
+        "import sys, time\n"
+        "from pylearn_vae.speedups import support\n"
+        "helper = support.start_helper('import time\\ntime.sleep(120)', [], output=False)\n"
+        "print(helper.pid, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        helper = int(parent.stdout.readline())
+        time.sleep(1)  # (the helper has started its watch)
+        assert _running(helper)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 5
+        while _running(helper) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(helper)
+    finally:
+        parent.kill()
