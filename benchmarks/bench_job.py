@@ -156,6 +156,9 @@ def main(argv=None) -> int:
     for runner in [r for r in runners if not _available(r)]:
         say(f"{runner}: not installed, left out (pip install {runner})", file=sys.stderr)
         runners.remove(runner)
+    if not runners:
+        say("error: none of the runners asked for is installed", file=sys.stderr)
+        return 2
     results: dict[str, list[dict]] = {r: [] for r in runners}
     load: list[subprocess.Popen] = []
     try:

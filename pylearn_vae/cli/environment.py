@@ -23,9 +23,15 @@ THREAD_VARIABLES = (
 )
 
 
+#: The most threads a variable may ask for (a checkpoint keeps the count,
+#: and refuses more on resuming).
+MAX_THREADS = 1 << 12
+
+
 def _positive_integer(value: str) -> bool:
     text = value.strip()
-    return text.isascii() and text.isdigit() and 0 < int(text) < 1 << 20
+    # (length first: int() of thousands of digits is refused, and slow)
+    return text.isascii() and text.isdigit() and len(text) <= 8 and 0 < int(text) <= MAX_THREADS
 
 
 def problems(environ=None) -> list[str]:
@@ -35,10 +41,13 @@ def problems(environ=None) -> list[str]:
     for name in THREAD_VARIABLES:
         value = environ.get(name)
         if value is not None and value != "" and not _positive_integer(value):
-            found.append(f"{name}={value!r} is not a positive number of threads")
+            found.append(f"{name}={value!r} is not a number of threads from 1 to {MAX_THREADS}")
     chosen = environ.get("PYLEARN_VAE_THREADS", "").strip()
     if chosen and chosen.lower() != "auto" and not _positive_integer(chosen):
-        found.append(f"PYLEARN_VAE_THREADS={chosen!r} is not auto or a positive number of threads")
+        found.append(
+            f"PYLEARN_VAE_THREADS={chosen!r} is not auto or a number of threads from 1 to "
+            f"{MAX_THREADS}"
+        )
     opt = environ.get("NUMBA_OPT")
     if opt is not None and opt.strip() not in ("0", "1", "2", "3", "max"):
         found.append(f"NUMBA_OPT={opt!r} is not 0, 1, 2, 3 or max")

@@ -176,17 +176,28 @@ def _check_position(state: dict, train, where: str) -> None:
             ) from None
 
 
-def _check_offsets(tree, epochs: int, where: str, path: str = "state/termination") -> None:
+#: How deeply termination criteria may nest (``And`` of ``Or`` of ...).
+MAX_TERMINATION_DEPTH = 64
+
+
+def _check_offsets(
+    tree, epochs: int, where: str, path: str = "state/termination", depth: int = 0
+) -> None:
     """Epoch-counter offsets (``_offset``) must be None or between 0 and the epochs seen."""
     if not isinstance(tree, dict):
         return
+    if depth > MAX_TERMINATION_DEPTH:
+        raise ModelFileError(
+            f"{where}: field state/termination is nested more than {MAX_TERMINATION_DEPTH} "
+            "levels deep; the checkpoint is damaged"
+        )
     for key, value in tree.items():
         if key == "_offset" and value is not None and not (_is_int(value) and 0 <= value <= epochs):
             raise ModelFileError(
                 f"{where}: field {path}/_offset is {value!r}, expected none or an integer from 0 "
                 f"to the {epochs} epochs seen; the checkpoint is damaged"
             )
-        _check_offsets(value, epochs, where, f"{path}/{key}")
+        _check_offsets(value, epochs, where, f"{path}/{key}", depth + 1)
 
 
 def _check_indices(states, items: list, where: str, field: str) -> None:

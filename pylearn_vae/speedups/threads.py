@@ -47,8 +47,11 @@ __all__ = [
     "ThreadChooser",
 ]
 
-#: ``auto`` (the default) or a positive number of threads.
+#: ``auto`` (the default) or a number of threads from 1 to :data:`MAX_THREADS`.
 ENV_VARIABLE = "PYLEARN_VAE_THREADS"
+
+#: The most threads a count may be (checkpoints refuse more).
+MAX_THREADS = 1 << 12
 #: Variables that fix the BLAS libraries' thread count when they load.
 PINNING_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: An epoch whose seconds per step differ by this factor (either way) from
@@ -69,13 +72,24 @@ def fixed_count(environ=os.environ) -> int | None:
     """
     value = environ.get(ENV_VARIABLE, "").strip()
     if value and value.lower() != "auto":
-        if not (value.isascii() and value.isdigit() and int(value) > 0):
-            raise ValueError(f"{ENV_VARIABLE}={value!r}: give auto or a positive number of threads")
-        return int(value)
+        count = _count(value)
+        if count is None or count > MAX_THREADS:
+            raise ValueError(
+                f"{ENV_VARIABLE}={value!r}: give auto or a number of threads from 1 to "
+                f"{MAX_THREADS}"
+            )
+        return count
     for name in PINNING_VARIABLES:
-        pinned = environ.get(name, "").strip()
-        if pinned.isascii() and pinned.isdigit() and int(pinned) > 0:
-            return int(pinned)
+        pinned = _count(environ.get(name, "").strip())
+        if pinned is not None:
+            return min(pinned, MAX_THREADS)  # (the libraries cap it lower still)
+    return None
+
+
+def _count(text: str) -> int | None:
+    """A positive whole number written in at most 8 ASCII digits, or None."""
+    if text.isascii() and text.isdigit() and len(text) <= 8 and int(text) > 0:
+        return int(text)
     return None
 
 

@@ -15,11 +15,17 @@ from tests.helpers.paths import REPO
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"OMP_NUM_THREADS": "junk"}, "OMP_NUM_THREADS='junk' is not a positive number of threads"),
-        ({"NUMBA_NUM_THREADS": "0"}, "NUMBA_NUM_THREADS='0' is not a positive number"),
-        ({"OPENBLAS_NUM_THREADS": "\u00b2"}, "OPENBLAS_NUM_THREADS='²' is not a positive"),
+        (
+            {"OMP_NUM_THREADS": "junk"},
+            "OMP_NUM_THREADS='junk' is not a number of threads from 1 to 4096",
+        ),
+        ({"NUMBA_NUM_THREADS": "0"}, "NUMBA_NUM_THREADS='0' is not a number of threads"),
+        ({"NUMBA_NUM_THREADS": "4097"}, "NUMBA_NUM_THREADS='4097' is not a number of threads"),
+        ({"OMP_NUM_THREADS": "9" * 5000}, "is not a number of threads from 1 to 4096"),
+        ({"PYLEARN_VAE_THREADS": "5000"}, "PYLEARN_VAE_THREADS='5000' is not auto or a number"),
+        ({"OPENBLAS_NUM_THREADS": "\u00b2"}, "OPENBLAS_NUM_THREADS='²' is not a number"),
         ({"NUMBA_OPT": "fast"}, "NUMBA_OPT='fast' is not 0, 1, 2, 3 or max"),
-        ({"PYLEARN_VAE_THREADS": "many"}, "PYLEARN_VAE_THREADS='many' is not auto or a positive"),
+        ({"PYLEARN_VAE_THREADS": "many"}, "PYLEARN_VAE_THREADS='many' is not auto or a number"),
         ({"PYTENSOR_FLAGS": "floatX=float16"}, "floatX='float16': this package computes in"),
     ],
 )
@@ -47,13 +53,19 @@ def test_usable_values_pass(monkeypatch):
 @pytest.mark.parametrize(
     ("name", "value", "program", "argument", "problem"),
     [
-        ("OMP_NUM_THREADS", "junk", "evaluate.py", "m.h5", "is not a positive number of threads"),
+        (
+            "OMP_NUM_THREADS",
+            "junk",
+            "evaluate.py",
+            "m.h5",
+            "is not a number of threads from 1 to 4096",
+        ),
         (
             "PYLEARN_VAE_THREADS",
             "0",
             "train.py",
             "run.yaml",
-            "is not auto or a positive number of threads",
+            "is not auto or a number of threads from 1 to 4096",
         ),
     ],
 )

@@ -3,6 +3,7 @@ and damaged checkpoint fields (real processes for the command-line cases)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -224,6 +225,13 @@ DAMAGED = [
         r"state/termination/_offset is 1000000000, expected none or an integer from 0 to the 1 epochs seen",
     ),
     ("epoch offset -1", "state/termination", [], _state(["_offset"], -1), r"_offset is -1"),
+    (
+        "termination nested 900 deep",
+        "state/termination",
+        [],
+        _state(["x"], functools.reduce(lambda inner, _: {"a": inner}, range(900), 1)),
+        r"field state/termination is nested more than 64 levels deep",
+    ),
     ("extension index 7", "state/extensions", [], _state(["7"], {}), None),
     (
         "rng state garbage",
