@@ -266,6 +266,13 @@ class TrainingJob:
             )
         self._configure(train, text)
         outputs = output_paths(train)
+        for index, path in enumerate(outputs):
+            for other in outputs[:index]:
+                if _same_path(path, other):
+                    raise JobRefused(
+                        f"{self.config} saves two models to {path} (two save_path values "
+                        "name one file); give each its own name"
+                    )
         for path in outputs:  # (a folder or a FIFO named as the model: refused now, not at the end)
             if _same_path(path, self.checkpoint_path):
                 raise JobRefused(

@@ -389,3 +389,63 @@ def test_measuring_the_threads_leaves_no_trace_in_the_run(tmp_path, monkeypatch)
     with h5py.File(measured.parent / "run_checkpoint.h5", "r") as handle:
         saved = json.loads(handle["state/algorithm/threads"].attrs["json"])
     assert saved["count"] == 1
+
+
+def test_two_extensions_saving_to_one_file_are_refused_before_training(tmp_path):
+    config = write_config(
+        tmp_path,
+        tiny_yaml(
+            2,
+            "[ !obj:pylearn_vae.train_extensions.best_params.MonitorBasedSaveBest {\n"
+            "      channel_name: 'train_objective', save_path: '${PYLEARN2_TRAIN_DIR}m.pkl' },\n"
+            "  !obj:pylearn_vae.training_algorithms.sgd.PolyakAveraging {\n"
+            "      start: 0, save_path: '${PYLEARN2_TRAIN_DIR}./m.pkl' } ]",
+        ),
+    )
+    with pytest.raises(JobRefused, match=r"saves two models to \S+m\.pkl \(two save_path values"):
+        TrainingJob(config).prepare()
+    # (nothing but the run's own lock, beside its YAML: none beside a refused model)
+    assert sorted(p.name for p in tmp_path.iterdir()) in (
+        ["run.yaml"],
+        [".run_checkpoint.h5.lock", "run.yaml"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("extension", "message"),
+    [
+        (
+            "!obj:pylearn_vae.train_extensions.best_params.MonitorBasedSaveBest { "
+            "channel_name: 'train_objective', save_path: 'best.txt' }",
+            r"MonitorBasedSaveBest: save_path 'best\.txt' has the extension \.txt; a model file",
+        ),
+        (
+            "!obj:pylearn_vae.training_algorithms.sgd.PolyakAveraging { start: 3, save_path: '' }",
+            r"PolyakAveraging: save_path is empty",
+        ),
+        (
+            "!obj:pylearn_vae.training_algorithms.sgd.PolyakAveraging { start: 3, save_path: 5 }",
+            r"PolyakAveraging: save_path must be a file name, got int",
+        ),
+        (
+            "!obj:pylearn_vae.train_extensions.snapshots.EpochSnapshots { "
+            "save_path: 'e{epoch}.npy', every: 1 }",
+            r"EpochSnapshots: save_path 'e\{epoch\}\.npy' has the extension \.npy",
+        ),
+    ],
+)
+def test_a_model_path_the_writer_would_refuse_is_refused_when_the_yaml_is_read(
+    tmp_path, extension, message
+):
+    from pylearn_vae.config.yaml_parse import ConfigError
+
+    config = write_config(tmp_path, tiny_yaml(2, f"[ {extension} ]"))
+    with pytest.raises(
+        (ConfigError, ConfigFileError, JobRefused, persistence.ModelFileError), match=message
+    ):
+        TrainingJob(config).prepare()
+    # (nothing but the run's own lock, beside its YAML: none beside a refused model)
+    assert sorted(p.name for p in tmp_path.iterdir()) in (
+        ["run.yaml"],
+        [".run_checkpoint.h5.lock", "run.yaml"],
+    )

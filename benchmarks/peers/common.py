@@ -1,5 +1,6 @@
 """What the peer scripts share: the seed experiment's settings, the data, the
-schedules and the report line. Written as a user of PyTorch or JAX would
+schedules, the report line, one-line failures and a save that replaces a
+symlink instead of writing through it. Written as a user of PyTorch or JAX would
 write their own helpers; it imports neither library nor this package.
 """
 
@@ -34,12 +35,52 @@ def data_folder() -> Path:
     return Path(root) / "binarized_mnist"
 
 
+def fail(message: str) -> None:
+    """End the script with one line on standard error (no traceback)."""
+    print(f"error: {message!s}".encode("ascii", "backslashreplace").decode(), file=sys.stderr)
+    raise SystemExit(2)
+
+
+def require(module: str):
+    """Import ``module`` (torch or jax), or end the script saying it is missing."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        fail(f"{module} is not installed (pip install {module})")
+
+
 def load_splits() -> dict[str, np.ndarray]:
     """The three splits as float32 arrays (installed by scripts/download_binarized_mnist.py)."""
     folder = data_folder()
-    return {
-        name: np.load(folder / f"binarized_mnist_{name}.npy").astype(np.float32) for name in SPLITS
-    }
+    try:
+        return {
+            name: np.load(folder / f"binarized_mnist_{name}.npy", allow_pickle=False).astype(
+                np.float32
+            )
+            for name in SPLITS
+        }
+    except (OSError, ValueError) as exc:
+        fail(
+            f"cannot read the data in {folder!r} ({exc}); install them with "
+            "python scripts/download_binarized_mnist.py"
+        )
+
+
+def save_best(path: Path, write) -> None:
+    """``write(temporary path)``, then put the file at ``path`` in one step: a
+    symlink there is replaced, not followed; anything else that is not a
+    regular file is refused."""
+    if path.exists() and not path.is_symlink() and not path.is_file():
+        fail(f"refusing to replace {str(path)!r}: it is not a regular file")
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        fail(f"cannot write {str(path)!r}: {exc}")
 
 
 def learning_rate(step: int) -> float:
@@ -68,4 +109,9 @@ def parse_args(doc: str) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--out", default=".", help="folder for the best model")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args()
+    args = p.parse_args()
+    if args.epochs < 1:
+        fail(f"--epochs must be at least 1, got {args.epochs}")
+    if not os.path.isdir(args.out):
+        fail(f"--out {args.out!r} is not a folder")
+    return args

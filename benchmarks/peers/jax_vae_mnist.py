@@ -17,12 +17,13 @@ from pathlib import Path
 
 START = time.perf_counter()
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as c  # noqa: E402
+
+jax = c.require("jax")
+jnp = jax.numpy
 
 LAYERS = [  # (inputs, outputs, init range): encoder, mu, log_sigma, decoder 1, 2, output
     (c.NVIS, c.HIDDEN, c.HIDDEN_IRANGE),
@@ -105,9 +106,10 @@ def main() -> None:
         c.epoch_line(epoch, epoch_seconds[-1], objectives)
         if objectives["valid"] < best:
             best = objectives["valid"]
-            np.savez(
+            arrays = [np.asarray(a) for layer in params for a in layer]
+            c.save_best(
                 Path(args.out) / "jax_vae_mnist_best.npz",
-                *[np.asarray(a) for layer in params for a in layer],
+                lambda path, arrays=arrays: np.savez(path, *arrays),
             )
     c.report(
         wall_seconds=time.perf_counter() - START,

@@ -19,12 +19,13 @@ from pathlib import Path
 START = time.perf_counter()
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as c  # noqa: E402
+
+torch = c.require("torch")
+nn = torch.nn
+F = torch.nn.functional
 
 
 class VAE(nn.Module):
@@ -94,7 +95,11 @@ def main() -> None:
         c.epoch_line(epoch, epoch_seconds[-1], objectives)
         if objectives["valid"] < best:
             best = objectives["valid"]
-            torch.save(model.state_dict(), Path(args.out) / "torch_vae_mnist_best.pt")
+            state = model.state_dict()
+            c.save_best(
+                Path(args.out) / "torch_vae_mnist_best.pt",
+                lambda path, state=state: torch.save(state, path),
+            )
     c.report(
         wall_seconds=time.perf_counter() - START,
         training_seconds_per_epoch=epoch_seconds,

@@ -37,7 +37,7 @@ from pylearn_vae.persistence.checkpoint import (
     restore_checkpoint,
     save_checkpoint,
 )
-from pylearn_vae.persistence.model_file import load, save
+from pylearn_vae.persistence.model_file import check_model_path, load, save
 from pylearn_vae.persistence.safe_pickle import UnsafePickleError
 from pylearn_vae.utils.files import ModelFileError
 
@@ -45,6 +45,7 @@ __all__ = [
     "Checkpoint",
     "ModelFileError",
     "UnsafePickleError",
+    "check_model_path",
     "load",
     "load_checkpoint",
     "read_checkpoint",

@@ -233,9 +233,9 @@ def _check_classes(classes, extensions: list, where: str) -> None:
         if name != mine:
             raise ModelFileError(
                 f"{where}: extension {int(key) + 1} of the YAML is {mine}, but the checkpoint's "
-                f"extension {int(key) + 1} was {text.escape(name[:100])}: the extensions were "
-                "reordered; keep them in their order (new ones go at the end) or start over "
-                "with --restart"
+                f"extension {int(key) + 1} was {text.escape(name[:100])}: an extension was "
+                "removed or they were reordered; keep them all, in their order (new ones go "
+                "at the end), or start over with --restart"
             )
 
 

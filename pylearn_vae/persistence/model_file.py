@@ -15,7 +15,28 @@ from pylearn_vae.persistence.model_h5 import H5_SUFFIXES, load_model_h5, save_mo
 from pylearn_vae.persistence.pickle_file import PICKLE_SUFFIXES, load_pickle, save_pickle
 from pylearn_vae.utils.files import ModelFileError
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "check_model_path"]
+
+
+def check_model_path(path, what: str) -> None:
+    """Refuse, before any training, a model ``path`` that :func:`save` would
+    refuse at its first save: not text, empty, a NUL character, or an
+    extension other than ``.pkl``, ``.h5`` or ``.hdf5``. ``what`` names it
+    (``MonitorBasedSaveBest: save_path``)."""
+    from pylearn_vae.text import escape
+    from pylearn_vae.utils.files import check_path_name
+
+    if not isinstance(path, (str, Path)):
+        raise ModelFileError(f"{what} must be a file name, got {type(path).__name__}")
+    if not str(path):
+        raise ModelFileError(f"{what} is empty; give a file name ending in .h5 or .pkl")
+    check_path_name(path, what)
+    suffix = Path(path).suffix.lower()
+    if suffix not in PICKLE_SUFFIXES + H5_SUFFIXES:
+        raise ModelFileError(
+            f"{what} '{escape(str(path))}' has the extension {escape(suffix or 'none')}; "
+            "a model file ends in .h5, .hdf5, .pkl or .pickle"
+        )
 
 
 def save(path, obj, on_overwrite: str = "ignore") -> None:

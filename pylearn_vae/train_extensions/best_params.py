@@ -6,7 +6,6 @@ import copy
 
 from pylearn_vae import persistence
 from pylearn_vae.train_extensions import TrainExtension
-from pylearn_vae.utils.files import check_path_name
 from pylearn_vae.utils.state import Stateful
 
 __all__ = ["MonitorBasedSaveBest"]
@@ -43,7 +42,7 @@ class MonitorBasedSaveBest(TrainExtension, Stateful):
         if tag_key is not None:
             raise ValueError("MonitorBasedSaveBest: tag_key is not supported by pylearn_vae")
         if save_path is not None:
-            check_path_name(save_path, "MonitorBasedSaveBest: save_path")
+            persistence.check_model_path(save_path, "MonitorBasedSaveBest: save_path")
         self.channel_name = channel_name
         self.save_path = save_path
         self.store_best_model = bool(store_best_model)

@@ -20,7 +20,6 @@ from pylearn_vae import persistence
 from pylearn_vae.compile import function
 from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.utils import sharedX
-from pylearn_vae.utils.files import check_path_name
 from pylearn_vae.utils.state import Stateful
 
 __all__ = ["PolyakAveraging"]
@@ -64,7 +63,7 @@ class PolyakAveraging(TrainExtension, Stateful):
         self.start = _whole(start, "start", 0)
         self.save_freq = _whole(save_freq, "save_freq", 1)
         if save_path is not None:
-            check_path_name(save_path, "PolyakAveraging: save_path")
+            persistence.check_model_path(save_path, "PolyakAveraging: save_path")
         self.save_path = save_path
         self._params: list = []
         self._means: list = []
@@ -141,19 +140,10 @@ class PolyakAveraging(TrainExtension, Stateful):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        started = state["started"]
-        if isinstance(started, bool) or started not in (0, 1):
-            raise ValueError(f"PolyakAveraging: 'started' must be 0 or 1, got {started!r}")
-        t = np.asarray(state["t"])
-        if t.shape != () or not np.isfinite(t) or t < 1:
-            raise ValueError(f"PolyakAveraging: 't' must be a number >= 1, got {state['t']!r}")
+        started = _checked_started(state["started"])
+        t = _checked_steps(state["t"])
         means = state["means"]
-        names = [p.name for p in self._params]
-        if not isinstance(means, dict) or sorted(means) != sorted(names):
-            raise ValueError(
-                "PolyakAveraging: the saved means are for other parameters "
-                f"({', '.join(sorted(means)) if isinstance(means, dict) else type(means).__name__})"
-            )
+        _check_names(means, [p.name for p in self._params])
         values = []
         for p, m in zip(self._params, self._means, strict=True):
             value = np.asarray(means[p.name])
@@ -170,3 +160,60 @@ class PolyakAveraging(TrainExtension, Stateful):
             m.set_value(value)
         self._t.set_value(t.astype(self._t.dtype))
         self._started = bool(started)
+
+
+#: The most steps an average may count (the running mean's step is 1/t).
+MAX_STEPS = 1 << 40
+
+
+def _checked_started(value) -> bool:
+    started = _scalar(value)
+    if (
+        isinstance(started, bool)
+        or not isinstance(started, (int, np.integer))
+        or started not in (0, 1)
+    ):
+        raise ValueError(f"PolyakAveraging: 'started' must be 0 or 1, got {_brief(started)}")
+    return bool(started)
+
+
+def _checked_steps(value) -> np.ndarray:
+    """The count of steps averaged: a whole number the float32 mean can still use."""
+    t = _scalar(value)
+    if (
+        isinstance(t, bool)
+        or not isinstance(t, (int, float, np.integer, np.floating))
+        or not 1 <= t <= MAX_STEPS
+        or t != int(t)
+    ):
+        raise ValueError(
+            f"PolyakAveraging: 't' (steps averaged) must be a whole number from 1 to "
+            f"{MAX_STEPS}, got {_brief(t)}"
+        )
+    return np.asarray(t)
+
+
+def _check_names(means, names: list) -> None:
+    """The saved means must be for exactly this model's parameters."""
+    if not isinstance(means, dict):
+        raise ValueError(f"PolyakAveraging: 'means' must be a group, got {_brief(means)}")
+    missing = sorted(set(names) - set(means))
+    unexpected = sorted(map(str, set(means) - set(names)))
+    if missing or unexpected:
+        parts = [f"missing: {', '.join(missing)}"] if missing else []
+        parts += [f"not in this model: {', '.join(unexpected)}"] if unexpected else []
+        raise ValueError(
+            f"PolyakAveraging: the saved means are for other parameters ({'; '.join(parts)})"
+        )
+
+
+def _scalar(value):
+    """A 0-d array (as HDF5 stores a number) as its Python value; else ``value``."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return value.item()
+    return value
+
+
+def _brief(value) -> str:
+    text = repr(value) if isinstance(value, (int, float, str, bool)) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pylearn_vae import persistence
 from pylearn_vae.train_extensions import TrainExtension
 from pylearn_vae.utils import check_positive_int
-from pylearn_vae.utils.files import check_path_name
 
 __all__ = ["EpochSnapshots"]
 
@@ -37,7 +36,7 @@ class EpochSnapshots(TrainExtension):
                 f"EpochSnapshots: save_path must contain {PLACEHOLDER} (each snapshot needs "
                 f"its own file), got {save_path!r}"
             )
-        check_path_name(save_path, "EpochSnapshots: save_path")
+        persistence.check_model_path(save_path, "EpochSnapshots: save_path")
         self.save_path = save_path
         self.every = check_positive_int(every, "EpochSnapshots: every")
 

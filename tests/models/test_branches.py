@@ -117,7 +117,21 @@ def test_without_a_range_log_sigma_is_the_networks_own():
 
 
 @pytest.mark.parametrize(
-    "bad", [[1.0], [1.0, 0.0], [0.0, 0.0], ["a", 1.0], [0.0, float("inf")], "ab", 3.0, [True, 2]]
+    "bad",
+    [
+        [1.0],
+        [1.0, 0.0],
+        [0.0, 0.0],
+        ["a", 1.0],
+        [0.0, float("inf")],
+        [float("nan"), 0.0],
+        [-1e39, 1e39],  # (finite as Python floats, infinite in float32)
+        [80.0, 90.0],
+        [0.0, 1e-45],  # (empty in float32)
+        "ab",
+        3.0,
+        [True, 2],
+    ],
 )
 def test_a_bad_log_sigma_range_is_refused_naming_the_network(bad):
     with pytest.raises(ValueError, match=r"DiagonalGaussian 'q' log_sigma_range"):
@@ -217,3 +231,51 @@ def test_a_gaussian_pickled_before_the_range_existed_has_none():
     q = _gaussian([-1.0, 1.0])
     del q.__dict__["log_sigma_range"]  # as an older pickle restores it
     assert q.log_sigma_range is None
+
+
+def _pickled(tmp_path, forge) -> object:
+    """The model of ``_MODEL_YAML`` with ``forge(model)`` applied, saved as .pkl and loaded."""
+    from pylearn_vae import persistence
+    from pylearn_vae.config import yaml_parse
+
+    model = yaml_parse.load(_MODEL_YAML)
+    forge(model)
+    persistence.save(tmp_path / "m.pkl", model)
+    return persistence.load(tmp_path / "m.pkl")
+
+
+def test_a_pickled_model_keeps_its_branches_and_ranges(tmp_path):
+    loaded = _pickled(tmp_path, lambda model: None)
+    assert loaded.posterior.log_sigma_range == (-3.0, 1.0)
+    assert loaded.conditional.mlp.layers[0].widths == [3, 2]
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "match"),
+    [
+        ("log_sigma_range", (1.0, -1.0), r"DiagonalGaussian 'posterior' log_sigma_range needs low"),
+        ("log_sigma_range", "ab", r"log_sigma_range must be a pair"),
+        ("log_sigma_range", (float("nan"), 0.0), r"log_sigma_range must hold two numbers from"),
+        ("log_sigma_range", (-3.0, 1.0, 2.0), r"log_sigma_range must be a pair"),
+        ("widths", "ab", r"Branches 'h': widths must be a non-empty list"),
+        ("widths", None, r"Branches 'h': widths must be a non-empty list"),
+        ("widths", [3.5, 1.5], r"Branches 'h': widths must be positive integers"),
+        ("widths", [5], r"Branches 'h': 1 widths but 2 layers"),
+        ("widths", [-392, 397], r"Branches 'h': widths must be positive integers"),
+        ("widths", [4, 1], r"Branches 'h': layer 'h_z1' reads 3 units, but its piece has 4"),
+        ("widths", [10**12, 2], r"Branches 'h': widths \[1000000000000, 2\] add up to"),
+    ],
+)
+def test_a_forged_pickle_is_refused_as_the_constructor_refuses_it(
+    tmp_path, attribute, value, match
+):
+    from pylearn_vae.persistence import ModelFileError
+
+    def forge(model):
+        target = (
+            model.posterior if attribute == "log_sigma_range" else model.conditional.mlp.layers[0]
+        )
+        target.__dict__[attribute] = value
+
+    with pytest.raises(ModelFileError, match=match):
+        _pickled(tmp_path, forge)

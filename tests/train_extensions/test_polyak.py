@@ -153,6 +153,16 @@ def _forged(state, how):
         state["t"] = np.float32(0.5)
     elif how == "nan t":
         state["t"] = np.float32("nan")
+    elif how == "huge t":
+        state["t"] = 1e300
+    elif how == "fractional t":
+        state["t"] = 1.5
+    elif how == "true t":
+        state["t"] = True
+    elif how == "text t":
+        state["t"] = "9"
+    elif how == "array started":
+        state["started"] = np.array([1, 0])
     elif how == "names":
         state["means"]["other"] = state["means"].pop(name)
     elif how == "shape":
@@ -168,10 +178,15 @@ def _forged(state, how):
 @pytest.mark.parametrize(
     ("how", "match"),
     [
-        ("started", "'started' must be 0 or 1"),
-        ("t", "'t' must be a number >= 1"),
-        ("nan t", "'t' must be a number >= 1"),
-        ("names", "the saved means are for other parameters"),
+        ("started", "'started' must be 0 or 1, got 2"),
+        ("array started", "'started' must be 0 or 1, got ndarray"),
+        ("t", r"'t' \(steps averaged\) must be a whole number from 1 to"),
+        ("nan t", "'t' .* must be a whole number"),
+        ("huge t", "'t' .* must be a whole number from 1 to 1099511627776, got 1e.300"),
+        ("fractional t", "'t' .* got 1.5"),
+        ("true t", "'t' .* got True"),
+        ("text t", "'t' .* got '9'"),
+        ("names", r"other parameters \(missing: \S+; not in this model: other\)"),
         ("shape", r"expected float32\["),
         ("dtype", r"is float64\["),
         ("inf", "is not finite"),
@@ -217,7 +232,7 @@ def stopped_run(tmp_path):
         ('{"0": 7}', r"state/extension_classes/0 is not a class name"),
         (
             '{"0": "KLWarm\\u001b[31mUp' + "x" * 500 + '"}',
-            r"was KLWarm\\x1b\[31mUpx+: the extensions",
+            r"was KLWarm\\x1b\[31mUpx+: an extension was removed or they were reordered",
         ),
     ],
 )

@@ -230,6 +230,14 @@ class DiagonalGaussian(Conditional):
         super().__init__(mlp, name, output_layer_required=output_layer_required)
         self.log_sigma_range = _log_sigma_range(log_sigma_range, type(self).__name__, name)
 
+    def __setstate__(self, state: dict) -> None:
+        # A pickled model's range is checked as the constructor checks it.
+        super().__setstate__(state)
+        if "log_sigma_range" in self.__dict__:
+            self.log_sigma_range = _log_sigma_range(
+                self.__dict__["log_sigma_range"], type(self).__name__, self.__dict__.get("name")
+            )
+
     def encode_conditional_params(self, X) -> tuple:
         params = super().encode_conditional_params(X)
         if self.log_sigma_range is None:
@@ -284,8 +292,13 @@ class DiagonalGaussian(Conditional):
         return pairwise_log_diag_gaussian(samples, mu, log_sigma)
 
 
+#: The widest ``log_sigma_range`` (sigma from about 1e-13 to 1e13).
+MAX_ABS_LOG_SIGMA = 30.0
+
+
 def _log_sigma_range(value, kind: str, name: str):
-    """``value`` as a pair of finite floats ``(low, high)`` with low < high, or None."""
+    """``value`` as a pair of floats ``(low, high)`` in [-30, 30] with low < high
+    (also in float32), or None."""
     if value is None:
         return None
     where = f"{kind} {name!r} log_sigma_range"
@@ -295,11 +308,14 @@ def _log_sigma_range(value, kind: str, name: str):
     for bound in value:
         if isinstance(bound, bool) or not isinstance(bound, (int, float, np.integer, np.floating)):
             raise ValueError(f"{where} must hold two numbers, got {value!r}")
-        if not np.isfinite(bound):
-            raise ValueError(f"{where} must hold two finite numbers, got {value!r}")
+        if not -MAX_ABS_LOG_SIGMA <= bound <= MAX_ABS_LOG_SIGMA:  # (NaN fails too)
+            raise ValueError(
+                f"{where} must hold two numbers from {-MAX_ABS_LOG_SIGMA:g} to "
+                f"{MAX_ABS_LOG_SIGMA:g}, got {value!r}"
+            )
         bounds.append(float(bound))
-    if not bounds[0] < bounds[1]:
-        raise ValueError(f"{where} needs low < high, got {value!r}")
+    if not np.float32(bounds[0]) < np.float32(bounds[1]):
+        raise ValueError(f"{where} needs low < high (also in float32), got {value!r}")
     return tuple(bounds)
 
 
