@@ -105,7 +105,9 @@ class _ProgressLines:
         now = _clock()
         if now - self.last >= self.interval:
             self.last = now
-            print(self.line(now - self.start), file=sys.stderr, flush=True)
+            # (the bar's own stream, written as tqdm writes it: not a print)
+            sys.stderr.write(self.line(now - self.start) + "\n")
+            sys.stderr.flush()
 
     def set_postfix(self, refresh: bool = True, **values) -> None:
         self.postfix = ", ".join(f"{key}={escape(value)}" for key, value in values.items())
