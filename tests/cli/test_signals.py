@@ -8,6 +8,7 @@ after it ends, no process on the machine may still carry the token.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -280,11 +281,19 @@ def test_bench_job_killed_outright_still_stops_its_competing_processes(mnist_roo
     )
     try:
         _wait_for_stdout(proc, "2 competing process(es)")
-        load = [
-            pid
-            for pid in _carrying(token)
-            if b"getppid" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
+
+        def load() -> list[int]:  # (a child shows its own command line once it has exec'd)
+            found = []
+            for pid in _carrying(token):
+                with contextlib.suppress(OSError):
+                    if b"getppid" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        found.append(pid)
+            return found
+
+        deadline = time.monotonic() + 30
+        while len(load()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        load = load()
         assert len(load) == 2
         proc.kill()
         proc.wait()
