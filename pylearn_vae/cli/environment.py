@@ -24,7 +24,9 @@ THREAD_VARIABLES = (
 
 
 #: The most threads a variable may ask for (a checkpoint keeps the count,
-#: and refuses more on resuming).
+#: and refuses more on resuming). The same as
+#: ``pylearn_vae.speedups.threads.MAX_THREADS``, written again here because
+#: this check runs before PyTensor, which that package imports.
 MAX_THREADS = 1 << 12
 
 

@@ -84,3 +84,12 @@ def test_a_program_started_with_junk_thread_counts_says_which_in_one_line(
     assert done.returncode == 2, done.stderr
     assert done.stderr == f"error: {name}={value!r} {problem}; fix or unset it\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.yaml"]  # nothing written
+
+
+def test_the_programs_and_the_job_agree_on_the_most_threads():
+    # (two definitions: the programs' check runs before PyTensor is imported, so
+    # it cannot import the speed-up wing; checkpoints refuse above the same count)
+    from pylearn_vae.cli import environment
+    from pylearn_vae.speedups import threads
+
+    assert environment.MAX_THREADS == threads.MAX_THREADS == 4096
